@@ -1,0 +1,266 @@
+//! `startctl inspect`: what a dataset holds, and its trajectories shown readably.
+
+use crate::Outcome;
+use anyhow::Context;
+use start_schemas::dataset::Dataset;
+use start_schemas::trajectory::{SegmentKind, Trajectory};
+use std::collections::{BTreeMap, HashSet};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+/// When to colour segment kinds.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Color {
+    /// When standard output is a terminal.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Arguments of `startctl inspect`.
+#[derive(clap::Args)]
+pub struct InspectArgs {
+    /// Dataset directory (the one holding manifest.json).
+    dataset: PathBuf,
+    /// Also show this many trajectories, segment by segment.
+    #[arg(long, default_value_t = 0)]
+    rows: usize,
+    /// Colour segment kinds.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+    /// Skip checking each shard's sha256 against the manifest.
+    #[arg(long)]
+    no_verify: bool,
+}
+
+/// Accuracy counters of one (source, kind).
+#[derive(Default)]
+struct Tally {
+    rows: u64,
+    graded: u64,
+    correct: u64,
+}
+
+/// Everything `inspect` prints, gathered in one pass over the shards.
+#[derive(Default)]
+struct Stats {
+    by_group: BTreeMap<(String, String), Tally>,
+    tool_calls: BTreeMap<usize, u64>,
+    tool_errors: u64,
+    finish: BTreeMap<String, u64>,
+    prompt_tokens: Vec<u32>,
+    completion_tokens: Vec<u32>,
+    problems: HashSet<String>,
+}
+
+impl Stats {
+    fn add(&mut self, t: &Trajectory) {
+        let tally = self
+            .by_group
+            .entry((t.source.clone(), t.kind.to_string()))
+            .or_default();
+        tally.rows += 1;
+        if let Some(correct) = t.correct {
+            tally.graded += 1;
+            tally.correct += u64::from(correct);
+        }
+        *self.tool_calls.entry(t.tool_calls.len()).or_default() += 1;
+        self.tool_errors += u64::from(t.tool_errors);
+        let finish = serde_json::to_value(t.finish_reason)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        *self.finish.entry(finish).or_default() += 1;
+        self.prompt_tokens.push(t.prompt_tokens);
+        self.completion_tokens.push(t.completion_tokens);
+        self.problems.insert(t.problem_id.clone());
+    }
+}
+
+/// Mean, p50, p90 and max of `values`, sorting them in place.
+fn summary(values: &mut [u32]) -> String {
+    if values.is_empty() {
+        return "-".into();
+    }
+    values.sort_unstable();
+    let pick = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+    let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
+    format!(
+        "mean {mean:.1}  p50 {}  p90 {}  max {}",
+        pick(0.5),
+        pick(0.9),
+        values[values.len() - 1]
+    )
+}
+
+/// Runs `startctl inspect`.
+pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
+    let dataset = Dataset::open(&args.dataset)?;
+    let color = match args.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stdout().is_terminal(),
+    };
+    let mut out = std::io::stdout().lock();
+    let manifest = &dataset.manifest;
+    let total_bytes: u64 = manifest.shards.iter().map(|s| s.bytes).sum();
+    writeln!(
+        out,
+        "dataset {}: schema v{}, {} shards, {} rows, {} bytes",
+        dataset.root().display(),
+        manifest.schema_version,
+        manifest.shards.len(),
+        manifest.rows(),
+        total_bytes
+    )?;
+    let mut damaged = 0;
+    let mut stats = Stats::default();
+    let mut shown = 0usize;
+    writeln!(
+        out,
+        "\n{:<40} {:>8} {:>12}  sha256        check",
+        "shard", "rows", "bytes"
+    )?;
+    for shard in &manifest.shards {
+        let check = if args.no_verify {
+            "skipped".to_string()
+        } else {
+            match dataset.verify(shard) {
+                Ok(()) => "ok".to_string(),
+                Err(e) => {
+                    damaged += 1;
+                    format!("FAILED: {e}")
+                }
+            }
+        };
+        writeln!(
+            out,
+            "{:<40} {:>8} {:>12}  {}  {check}",
+            shard.shard_id,
+            shard.rows,
+            shard.bytes,
+            &shard.sha256[..12.min(shard.sha256.len())]
+        )?;
+    }
+    let listed: HashSet<_> = manifest.shards.iter().map(|s| s.path.clone()).collect();
+    if let Ok(entries) = std::fs::read_dir(dataset.root().join("shards")) {
+        for entry in entries.flatten() {
+            let rel = format!("shards/{}", entry.file_name().to_string_lossy());
+            if !listed.contains(&rel) {
+                writeln!(out, "note: {rel} is not in the manifest; readers ignore it")?;
+            }
+        }
+    }
+    let mut rows_text = Vec::new();
+    for shard in &manifest.shards {
+        let batches = dataset
+            .read_shard(shard, 256)
+            .with_context(|| format!("reading shard {}", shard.shard_id))?;
+        for batch in batches {
+            for t in batch? {
+                if shown < args.rows {
+                    render(&mut rows_text, &t, color)?;
+                    shown += 1;
+                }
+                stats.add(&t);
+            }
+        }
+    }
+    print_stats(&mut out, &mut stats)?;
+    out.write_all(&rows_text)?;
+    if damaged > 0 {
+        writeln!(out, "\n{damaged} shard(s) failed their checksum")?;
+        return Ok(Outcome::InvalidInput);
+    }
+    Ok(Outcome::Ok)
+}
+
+fn print_stats(out: &mut impl Write, stats: &mut Stats) -> std::io::Result<()> {
+    writeln!(out, "\nproblems: {}", stats.problems.len())?;
+    writeln!(
+        out,
+        "\n{:<16} {:<7} {:>8} {:>8} {:>8} {:>9}",
+        "source", "kind", "rows", "graded", "correct", "accuracy"
+    )?;
+    for ((source, kind), t) in &stats.by_group {
+        let acc = if t.graded == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.1}%", 100.0 * t.correct as f64 / t.graded as f64)
+        };
+        writeln!(
+            out,
+            "{source:<16} {kind:<7} {:>8} {:>8} {:>8} {acc:>9}",
+            t.rows, t.graded, t.correct
+        )?;
+    }
+    writeln!(out, "\ntool calls per trajectory:")?;
+    let most = stats.tool_calls.values().copied().max().unwrap_or(1).max(1);
+    for (calls, n) in &stats.tool_calls {
+        let bar = "#".repeat(((n * 40).div_ceil(most)) as usize);
+        writeln!(out, "  {calls:>3}  {n:>8}  {bar}")?;
+    }
+    writeln!(out, "  failed tool calls: {}", stats.tool_errors)?;
+    writeln!(out, "\nfinish reasons:")?;
+    for (reason, n) in &stats.finish {
+        writeln!(out, "  {reason:<16} {n:>8}")?;
+    }
+    writeln!(out, "\ntokens:")?;
+    writeln!(out, "  prompt      {}", summary(&mut stats.prompt_tokens))?;
+    writeln!(
+        out,
+        "  completion  {}",
+        summary(&mut stats.completion_tokens)
+    )?;
+    Ok(())
+}
+
+/// ANSI colour of a segment kind.
+fn ansi(kind: SegmentKind) -> &'static str {
+    match kind {
+        SegmentKind::Reasoning => "\x1b[0m",
+        SegmentKind::Hint => "\x1b[1;33m",
+        SegmentKind::Code => "\x1b[36m",
+        SegmentKind::Output => "\x1b[32m",
+        SegmentKind::Answer => "\x1b[1;35m",
+    }
+}
+
+fn render(out: &mut impl Write, t: &Trajectory, color: bool) -> std::io::Result<()> {
+    let verdict = match t.correct {
+        Some(true) => "correct",
+        Some(false) => "wrong",
+        None => "ungraded",
+    };
+    writeln!(
+        out,
+        "\n=== {} sample {} [{} {} {}] {verdict}, answer {:?}, {} tool calls, {} tokens",
+        t.problem_id,
+        t.sample_index,
+        t.source,
+        t.kind,
+        serde_json::to_value(t.mode)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        t.final_answer.as_deref().unwrap_or("-"),
+        t.tool_calls.len(),
+        t.completion_tokens
+    )?;
+    for segment in &t.segments {
+        if color {
+            write!(out, "{}{}\x1b[0m", ansi(segment.kind), segment.text)?;
+        } else {
+            write!(out, "[{}] {}", segment.kind.as_str(), segment.text)?;
+            if !segment.text.ends_with('\n') {
+                writeln!(out)?;
+            }
+        }
+    }
+    if color {
+        writeln!(out)?;
+    }
+    Ok(())
+}

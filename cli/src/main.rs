@@ -1,0 +1,60 @@
+//! `startctl`: the command line of start.
+//!
+//! Thin by design: each subcommand parses its arguments into the library's types and prints
+//! what the library returns. Exit codes: 0 success, 2 invalid input (every problem reported),
+//! 1 any other failure.
+
+mod examples;
+mod import;
+mod inspect;
+mod run;
+mod validate;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// start's command line: check problem files, import public sets, read datasets, run jobs.
+#[derive(Parser)]
+#[command(name = "startctl", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the main job on embedded defaults: the bundled example problems, locally.
+    Run(run::RunArgs),
+    /// Check problem files (JSONL, JSONL.gz, Parquet) and report every error with its place.
+    Validate(validate::ValidateArgs),
+    /// Convert a public problem set (AIME, MATH, GPQA CSV, HumanEval, LiveCodeBench) to JSONL.
+    Import(import::ImportArgs),
+    /// Summarise a trajectory dataset: shards, accuracy, tool calls, tokens; show rows.
+    Inspect(inspect::InspectArgs),
+}
+
+/// How a subcommand ended, mapped to the process exit code.
+pub enum Outcome {
+    /// Everything was fine.
+    Ok,
+    /// The input had errors; they were reported.
+    InvalidInput,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Validate(args) => validate::run(args),
+        Command::Import(args) => import::run(args),
+        Command::Inspect(args) => inspect::run(args),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::InvalidInput) => ExitCode::from(2),
+        Err(e) => {
+            eprintln!("startctl: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

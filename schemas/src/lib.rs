@@ -1,0 +1,30 @@
+//! The contracts of start, in one crate so that every binary speaks the same language.
+//!
+//! - [`proto`]: the gRPC messages and services of `proto/start/v1`, the wire contract between
+//!   startctl, the coordinator and the workers.
+//! - [`problem`] and [`validate`]: the input, one problem a row, read as a stream from JSONL
+//!   (optionally gzipped) or Parquet, with every error located as `file:line: field: message`.
+//! - [`import`]: maps the public layouts of AIME, MATH, GPQA, HumanEval and LiveCodeBench onto it.
+//! - [`trajectory`], [`shard`] and [`manifest`]: the output, one trajectory a row, written as zstd
+//!   Parquet shards committed atomically and listed in a dataset's `manifest.json`.
+//! - [`dataset`]: reads a dataset back, shard by shard, for `startctl inspect` and export.
+
+pub mod answer;
+pub mod dataset;
+pub mod ids;
+pub mod import;
+pub mod manifest;
+pub mod model;
+pub mod problem;
+pub mod proto;
+pub mod rows;
+pub mod shard;
+pub mod trajectory;
+pub mod validate;
+
+pub use ids::{JobId, ProblemId, ShardId, WorkerId};
+
+/// Version of the worker protocol; every worker call carries it and a mismatch is refused
+/// with `FAILED_PRECONDITION`, so that a half-upgraded cluster fails loudly instead of
+/// exchanging misread messages.
+pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,0 +1,357 @@
+//! The problem, start's unit of input: one row of a JSONL or Parquet file.
+//!
+//! Rows are parsed and checked by [`crate::validate`]; this module holds the typed result and
+//! its canonical row form. schemas/README.md documents every field.
+
+use crate::ids::ProblemId;
+use crate::proto;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::str::FromStr;
+
+/// Which grader judges a problem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProblemKind {
+    /// Free-form answer compared as mathematics.
+    Math,
+    /// Multiple choice.
+    Choice,
+    /// A program run against tests.
+    Code,
+}
+
+impl ProblemKind {
+    /// Every kind, in display order.
+    pub const ALL: [ProblemKind; 3] = [Self::Math, Self::Choice, Self::Code];
+
+    /// The name used in files (`math`, `choice`, `code`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Math => "math",
+            Self::Choice => "choice",
+            Self::Code => "code",
+        }
+    }
+}
+
+impl fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for ProblemKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown kind {s:?}; expected math, choice or code"))
+    }
+}
+
+/// One stdin/stdout test case.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StdioCase {
+    /// Written to the program's standard input.
+    pub input: String,
+    /// Expected standard output (compared with whitespace normalised).
+    pub output: String,
+}
+
+/// How a code problem is tested.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TestStyle {
+    /// Run the whole program once per case.
+    Stdio {
+        /// At least one case.
+        cases: Vec<StdioCase>,
+    },
+    /// HumanEval layout: run `solution + test + check(entry_point)`.
+    Check {
+        /// Starter code shown to the model; may be empty.
+        prompt: String,
+        /// Defines `check(candidate)`, raising on a wrong answer.
+        test: String,
+        /// The expression handed to `check`.
+        entry_point: String,
+    },
+}
+
+/// The tests of a code problem and the limits of one run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CodeTests {
+    /// The cases or the check program.
+    pub style: TestStyle,
+    /// Wall-clock limit of one run in seconds; the grader's default when absent.
+    pub time_limit_s: Option<f64>,
+    /// Memory limit of one run in MiB; the grader's default when absent.
+    pub memory_limit_mb: Option<u32>,
+}
+
+/// What a correct response must match, per kind.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    /// The reference answer, LaTeX allowed.
+    Math {
+        /// As written in the source.
+        answer: String,
+    },
+    /// The options and the right one.
+    Choice {
+        /// Options in their original order.
+        choices: Vec<String>,
+        /// Zero-based index of the right option.
+        answer_index: usize,
+    },
+    /// The tests a program must pass.
+    Code {
+        /// Cases or check program.
+        tests: CodeTests,
+    },
+}
+
+/// A validated problem.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Problem {
+    /// Stable id (given, or the content hash).
+    pub id: ProblemId,
+    /// Where it comes from, lower case.
+    pub source: String,
+    /// The question as shown to the model.
+    pub question: String,
+    /// What a correct response must match.
+    pub target: Target,
+    /// A reference solution (worked solution or program), if the source has one.
+    pub solution: Option<String>,
+    /// Free-form metadata carried through to the output.
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// The letter of a zero-based option index (`0` → `A`).
+pub fn choice_letter(index: usize) -> char {
+    (b'A' + index as u8) as char
+}
+
+impl Problem {
+    /// The problem's kind.
+    pub fn kind(&self) -> ProblemKind {
+        match self.target {
+            Target::Math { .. } => ProblemKind::Math,
+            Target::Choice { .. } => ProblemKind::Choice,
+            Target::Code { .. } => ProblemKind::Code,
+        }
+    }
+
+    /// The canonical row: what `startctl import` writes and what [`crate::validate`] reads.
+    pub fn to_row(&self) -> Value {
+        let mut row = self.content_row();
+        let obj = row.as_object_mut().expect("content_row is an object");
+        obj.insert("id".into(), json!(self.id.as_str()));
+        obj.insert("source".into(), json!(self.source));
+        if let Some(solution) = &self.solution {
+            obj.insert("solution".into(), json!(solution));
+        }
+        if let Some(metadata) = &self.metadata {
+            obj.insert("metadata".into(), Value::Object(metadata.clone()));
+        }
+        row
+    }
+
+    /// The fields that make two problems the same problem: kind, question and target.
+    /// Id, source, solution and metadata are left out, so the same question imported from two
+    /// sets is caught as a duplicate.
+    fn content_row(&self) -> Value {
+        let mut obj = Map::new();
+        obj.insert("kind".into(), json!(self.kind().as_str()));
+        obj.insert("question".into(), json!(self.question));
+        match &self.target {
+            Target::Math { answer } => {
+                obj.insert("answer".into(), json!(answer));
+            }
+            Target::Choice {
+                choices,
+                answer_index,
+            } => {
+                obj.insert("choices".into(), json!(choices));
+                obj.insert(
+                    "answer".into(),
+                    json!(choice_letter(*answer_index).to_string()),
+                );
+            }
+            Target::Code { tests } => {
+                let mut t = Map::new();
+                match &tests.style {
+                    TestStyle::Stdio { cases } => {
+                        t.insert("type".into(), json!("stdio"));
+                        t.insert("cases".into(), json!(cases));
+                    }
+                    TestStyle::Check {
+                        prompt,
+                        test,
+                        entry_point,
+                    } => {
+                        t.insert("type".into(), json!("check"));
+                        t.insert("prompt".into(), json!(prompt));
+                        t.insert("test".into(), json!(test));
+                        t.insert("entry_point".into(), json!(entry_point));
+                    }
+                }
+                if let Some(s) = tests.time_limit_s {
+                    t.insert("time_limit_s".into(), json!(s));
+                }
+                if let Some(m) = tests.memory_limit_mb {
+                    t.insert("memory_limit_mb".into(), json!(m));
+                }
+                obj.insert("tests".into(), Value::Object(t));
+            }
+        }
+        Value::Object(obj)
+    }
+
+    /// sha256 of the normalised content: the canonical content row (keys sorted, compact) with
+    /// the question's whitespace collapsed. The id of a row that has none, and the key of
+    /// duplicate-content detection.
+    pub fn content_sha256(&self) -> [u8; 32] {
+        let mut row = self.content_row();
+        row["question"] = json!(normalise_whitespace(&self.question));
+        // serde_json's default map is a BTreeMap, so this serialisation is canonical.
+        let canonical = serde_json::to_vec(&row).expect("a Value always serialises");
+        Sha256::digest(&canonical).into()
+    }
+}
+
+/// Trims and collapses every run of whitespace to one space.
+pub fn normalise_whitespace(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl From<&Problem> for proto::Problem {
+    fn from(p: &Problem) -> Self {
+        let mut out = proto::Problem {
+            id: p.id.to_string(),
+            source: p.source.clone(),
+            question: p.question.clone(),
+            metadata_json: p
+                .metadata
+                .as_ref()
+                .map(|m| Value::Object(m.clone()).to_string())
+                .unwrap_or_default(),
+            ..Default::default()
+        };
+        match &p.target {
+            Target::Math { answer } => {
+                out.kind = proto::ProblemKind::Math as i32;
+                out.answer = answer.clone();
+            }
+            Target::Choice {
+                choices,
+                answer_index,
+            } => {
+                out.kind = proto::ProblemKind::Choice as i32;
+                out.choices = choices.clone();
+                out.choice_answer_index = *answer_index as u32;
+            }
+            Target::Code { tests } => {
+                out.kind = proto::ProblemKind::Code as i32;
+                let style = match &tests.style {
+                    TestStyle::Stdio { cases } => {
+                        proto::code_tests::Style::Stdio(proto::StdioCases {
+                            cases: cases
+                                .iter()
+                                .map(|c| proto::StdioCase {
+                                    input: c.input.clone(),
+                                    output: c.output.clone(),
+                                })
+                                .collect(),
+                        })
+                    }
+                    TestStyle::Check {
+                        prompt,
+                        test,
+                        entry_point,
+                    } => proto::code_tests::Style::Check(proto::CheckProgram {
+                        prompt: prompt.clone(),
+                        test: test.clone(),
+                        entry_point: entry_point.clone(),
+                    }),
+                };
+                out.tests = Some(proto::CodeTests {
+                    style: Some(style),
+                    time_limit_s: tests.time_limit_s.unwrap_or(0.0),
+                    memory_limit_mb: tests.memory_limit_mb.unwrap_or(0),
+                });
+            }
+        }
+        out
+    }
+}
+
+impl proto::Problem {
+    /// The row form of a problem received over gRPC, so that it goes through the same checks as
+    /// a file row ([`crate::validate::check_row`]): clients are validated like files.
+    pub fn to_row(&self) -> Value {
+        let mut obj = Map::new();
+        if !self.id.is_empty() {
+            obj.insert("id".into(), json!(self.id));
+        }
+        obj.insert("source".into(), json!(self.source));
+        obj.insert("question".into(), json!(self.question));
+        let kind = proto::ProblemKind::try_from(self.kind).unwrap_or_default();
+        match kind {
+            proto::ProblemKind::Math => {
+                obj.insert("kind".into(), json!("math"));
+                obj.insert("answer".into(), json!(self.answer));
+            }
+            proto::ProblemKind::Choice => {
+                obj.insert("kind".into(), json!("choice"));
+                obj.insert("choices".into(), json!(self.choices));
+                obj.insert("answer".into(), json!(self.choice_answer_index));
+            }
+            proto::ProblemKind::Code => {
+                obj.insert("kind".into(), json!("code"));
+                if let Some(tests) = &self.tests {
+                    let mut t = Map::new();
+                    match &tests.style {
+                        Some(proto::code_tests::Style::Stdio(s)) => {
+                            t.insert("type".into(), json!("stdio"));
+                            let cases: Vec<Value> = s
+                                .cases
+                                .iter()
+                                .map(|c| json!({"input": c.input, "output": c.output}))
+                                .collect();
+                            t.insert("cases".into(), Value::Array(cases));
+                        }
+                        Some(proto::code_tests::Style::Check(c)) => {
+                            t.insert("type".into(), json!("check"));
+                            t.insert("prompt".into(), json!(c.prompt));
+                            t.insert("test".into(), json!(c.test));
+                            t.insert("entry_point".into(), json!(c.entry_point));
+                        }
+                        None => {}
+                    }
+                    if tests.time_limit_s != 0.0 {
+                        t.insert("time_limit_s".into(), json!(tests.time_limit_s));
+                    }
+                    if tests.memory_limit_mb != 0 {
+                        t.insert("memory_limit_mb".into(), json!(tests.memory_limit_mb));
+                    }
+                    obj.insert("tests".into(), Value::Object(t));
+                }
+            }
+            proto::ProblemKind::Unspecified => {
+                obj.insert("kind".into(), Value::Null);
+            }
+        }
+        if !self.metadata_json.is_empty() {
+            let meta = serde_json::from_str::<Value>(&self.metadata_json)
+                .unwrap_or_else(|_| json!(self.metadata_json));
+            obj.insert("metadata".into(), meta);
+        }
+        Value::Object(obj)
+    }
+}

@@ -1,0 +1,481 @@
+//! The trajectory record, start's output: one generated solution a row.
+//!
+//! The text is kept exactly as generated, token ids included, never re-rendered through a chat
+//! template (QwQ's template strips earlier reasoning, so re-rendering would train on text the
+//! model never produced). The Arrow schema is explicit, versioned and documented as a table in
+//! schemas/README.md; rows move between Rust and Arrow through serde.
+
+use crate::problem::ProblemKind;
+use arrow_array::RecordBatch;
+use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+/// Version of the trajectory schema; bumped on any change of columns or meaning, recorded in
+/// every shard's Parquet metadata and in the manifest.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Time zone of `created_at`. An offset rather than the name "UTC" because arrow-rs parses
+/// named zones only with chrono-tz compiled in; every reader (pyarrow, DuckDB, polars) reads it
+/// as UTC all the same.
+pub const UTC_TZ: &str = "+00:00";
+
+/// Parquet key-value metadata key holding [`SCHEMA_VERSION`].
+pub const SCHEMA_VERSION_KEY: &str = "start.schema_version";
+
+/// How the trajectory was generated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Hints inserted at trigger words and at the end of thinking.
+    HintInfer,
+    /// No hints; one of several samples for rejection sampling.
+    Rft,
+    /// The model alone.
+    Plain,
+}
+
+/// What a stretch of the trajectory is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SegmentKind {
+    /// Text the model generated while thinking.
+    Reasoning,
+    /// Text inserted by start (never generated), e.g. "Wait, maybe using Python here is a good idea."
+    Hint,
+    /// A fenced python block the model wrote and the sandbox ran.
+    Code,
+    /// The sandbox's output, inserted as a fenced output block.
+    Output,
+    /// The model's text after its thinking ended: the answer it gives.
+    Answer,
+}
+
+impl SegmentKind {
+    /// The name used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reasoning => "reasoning",
+            Self::Hint => "hint",
+            Self::Code => "code",
+            Self::Output => "output",
+            Self::Answer => "answer",
+        }
+    }
+
+    /// Whether the model generated this text (as opposed to start inserting it).
+    pub fn is_generated(self) -> bool {
+        matches!(self, Self::Reasoning | Self::Code | Self::Answer)
+    }
+}
+
+/// A stretch of the trajectory with its exact token ids.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    /// What it is.
+    pub kind: SegmentKind,
+    /// Its text, byte for byte as decoded.
+    pub text: String,
+    /// Its token ids, as fed to or sampled by the model.
+    pub tokens: Vec<i32>,
+}
+
+/// Why generation stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// The model ended its answer (end-of-generation token).
+    Stop,
+    /// The new-token limit was reached.
+    MaxNewTokens,
+    /// The context window was full.
+    Context,
+    /// The tool-call limit was reached.
+    ToolLimit,
+    /// The inserted tool output reached its character limit.
+    OutputLimit,
+    /// The trajectory was cut by an error; `grading_detail` says which.
+    Error,
+}
+
+/// Sampling parameters and limits a trajectory was generated with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GenerationParams {
+    /// Softmax temperature; 0 means greedy.
+    pub temperature: f32,
+    /// Top-k; 0 disables.
+    pub top_k: u32,
+    /// Nucleus threshold; 1 disables.
+    pub top_p: f32,
+    /// Min-p; 0 disables.
+    pub min_p: f32,
+    /// Repetition penalty; 1 disables.
+    pub repeat_penalty: f32,
+    /// New-token limit.
+    pub max_new_tokens: u32,
+    /// Tool-call limit.
+    pub max_tool_calls: u32,
+    /// The job-level seed.
+    pub seed: u64,
+}
+
+/// One code execution of the trajectory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// Index in `segments` of the code segment that was run.
+    pub segment: u32,
+    /// Exit code of the run; absent when it never finished.
+    pub exit_code: Option<i32>,
+    /// The wall-clock limit killed it.
+    pub timed_out: bool,
+    /// The memory limit killed it.
+    pub memory_exceeded: bool,
+    /// Its output was cut to the limit.
+    pub truncated: bool,
+    /// Round trip in milliseconds.
+    pub duration_ms: f64,
+    /// Why the sandbox could not run it (not the program's own error); absent when it ran.
+    pub error: Option<String>,
+}
+
+impl ToolCall {
+    /// Whether the call failed: a non-zero exit, a time-out, a memory kill or a sandbox error.
+    pub fn failed(&self) -> bool {
+        self.timed_out || self.memory_exceeded || self.error.is_some() || self.exit_code != Some(0)
+    }
+}
+
+/// One trajectory row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Trajectory {
+    /// The job that produced it.
+    pub job_id: String,
+    /// The problem it answers.
+    pub problem_id: String,
+    /// Which of the problem's samples it is (0-based).
+    pub sample_index: u32,
+    /// The problem's source.
+    pub source: String,
+    /// The problem's kind.
+    pub kind: ProblemKind,
+    /// How it was generated.
+    pub mode: Mode,
+    /// GGUF file name of the model.
+    pub model_name: String,
+    /// Hex sha256 of the GGUF file.
+    pub model_sha256: String,
+    /// Sampling parameters and limits.
+    pub params: GenerationParams,
+    /// This trajectory's own seed, derived from (job seed, job, problem, sample).
+    pub seed: u64,
+    /// The rendered prompt, exactly as tokenised.
+    pub prompt: String,
+    /// Everything after the prompt: the concatenation of the segments' texts.
+    pub full_text: String,
+    /// The trajectory cut by kind, with token ids.
+    pub segments: Vec<Segment>,
+    /// Code executions, in order.
+    pub tool_calls: Vec<ToolCall>,
+    /// How many tool calls failed.
+    pub tool_errors: u32,
+    /// Why generation stopped.
+    pub finish_reason: FinishReason,
+    /// The extracted final answer; absent when none was found.
+    pub final_answer: Option<String>,
+    /// Whether the answer is right; absent when not graded.
+    pub correct: Option<bool>,
+    /// Partial credit in [0, 1] (e.g. share of tests passed); absent when not graded.
+    pub score: Option<f32>,
+    /// The grader's detail as JSON text (per-test verdicts, normalised forms).
+    pub grading_detail: Option<String>,
+    /// Choice problems: the option order shown, as indices into the original choices.
+    pub choice_permutation: Option<Vec<u32>>,
+    /// Prompt length in tokens.
+    pub prompt_tokens: u32,
+    /// Tokens after the prompt, inserted ones included.
+    pub completion_tokens: u32,
+    /// Seconds from the first prefill to the last token.
+    pub wall_time_s: f64,
+    /// The worker that generated it.
+    pub worker_id: String,
+    /// Hex sha256 of `full_text`.
+    pub trajectory_sha256: String,
+    /// When it finished, UTC.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Trajectory {
+    /// The sha256 that `trajectory_sha256` must hold.
+    pub fn compute_sha256(full_text: &str) -> String {
+        hex::encode(Sha256::digest(full_text.as_bytes()))
+    }
+
+    /// Checks the row's internal consistency; the shard writer refuses rows that fail, so a
+    /// bug upstream cannot put a trajectory on disk whose text and segments disagree.
+    pub fn check(&self) -> Result<(), String> {
+        let joined_len: usize = self.segments.iter().map(|s| s.text.len()).sum();
+        if joined_len != self.full_text.len()
+            || self
+                .segments
+                .iter()
+                .scan(0usize, |at, s| {
+                    let start = *at;
+                    *at += s.text.len();
+                    Some(self.full_text.get(start..*at) == Some(s.text.as_str()))
+                })
+                .any(|ok| !ok)
+        {
+            return Err("full_text is not the concatenation of the segments' texts".into());
+        }
+        if self.trajectory_sha256 != Self::compute_sha256(&self.full_text) {
+            return Err("trajectory_sha256 is not the sha256 of full_text".into());
+        }
+        for (i, call) in self.tool_calls.iter().enumerate() {
+            match self.segments.get(call.segment as usize) {
+                Some(s) if s.kind == SegmentKind::Code => {}
+                _ => {
+                    return Err(format!(
+                        "tool_calls[{i}].segment = {} is not a code segment",
+                        call.segment
+                    ))
+                }
+            }
+        }
+        let failed = self.tool_calls.iter().filter(|c| c.failed()).count();
+        if failed != self.tool_errors as usize {
+            return Err(format!(
+                "tool_errors = {} but {failed} tool calls failed",
+                self.tool_errors
+            ));
+        }
+        if self.score.is_some_and(|s| !(0.0..=1.0).contains(&s)) {
+            return Err("score is outside [0, 1]".into());
+        }
+        Ok(())
+    }
+}
+
+fn list_of(field: Field) -> DataType {
+    DataType::List(Arc::new(field))
+}
+
+/// The Arrow schema of a trajectory shard.
+pub fn schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            let utf8 = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+            let params = Fields::from(vec![
+                Field::new("temperature", DataType::Float32, false),
+                Field::new("top_k", DataType::UInt32, false),
+                Field::new("top_p", DataType::Float32, false),
+                Field::new("min_p", DataType::Float32, false),
+                Field::new("repeat_penalty", DataType::Float32, false),
+                Field::new("max_new_tokens", DataType::UInt32, false),
+                Field::new("max_tool_calls", DataType::UInt32, false),
+                Field::new("seed", DataType::UInt64, false),
+            ]);
+            let segment = Fields::from(vec![
+                utf8("kind", false),
+                utf8("text", false),
+                Field::new(
+                    "tokens",
+                    list_of(Field::new("item", DataType::Int32, false)),
+                    false,
+                ),
+            ]);
+            let tool_call = Fields::from(vec![
+                Field::new("segment", DataType::UInt32, false),
+                Field::new("exit_code", DataType::Int32, true),
+                Field::new("timed_out", DataType::Boolean, false),
+                Field::new("memory_exceeded", DataType::Boolean, false),
+                Field::new("truncated", DataType::Boolean, false),
+                Field::new("duration_ms", DataType::Float64, false),
+                utf8("error", true),
+            ]);
+            let fields = vec![
+                utf8("job_id", false),
+                utf8("problem_id", false),
+                Field::new("sample_index", DataType::UInt32, false),
+                utf8("source", false),
+                utf8("kind", false),
+                utf8("mode", false),
+                utf8("model_name", false),
+                utf8("model_sha256", false),
+                Field::new("params", DataType::Struct(params), false),
+                Field::new("seed", DataType::UInt64, false),
+                utf8("prompt", false),
+                utf8("full_text", false),
+                Field::new(
+                    "segments",
+                    list_of(Field::new("item", DataType::Struct(segment), false)),
+                    false,
+                ),
+                Field::new(
+                    "tool_calls",
+                    list_of(Field::new("item", DataType::Struct(tool_call), false)),
+                    false,
+                ),
+                Field::new("tool_errors", DataType::UInt32, false),
+                utf8("finish_reason", false),
+                utf8("final_answer", true),
+                Field::new("correct", DataType::Boolean, true),
+                Field::new("score", DataType::Float32, true),
+                utf8("grading_detail", true),
+                Field::new(
+                    "choice_permutation",
+                    list_of(Field::new("item", DataType::UInt32, false)),
+                    true,
+                ),
+                Field::new("prompt_tokens", DataType::UInt32, false),
+                Field::new("completion_tokens", DataType::UInt32, false),
+                Field::new("wall_time_s", DataType::Float64, false),
+                utf8("worker_id", false),
+                utf8("trajectory_sha256", false),
+                Field::new(
+                    "created_at",
+                    DataType::Timestamp(TimeUnit::Microsecond, Some(UTC_TZ.into())),
+                    false,
+                ),
+            ];
+            let metadata =
+                HashMap::from([(SCHEMA_VERSION_KEY.to_string(), SCHEMA_VERSION.to_string())]);
+            Arc::new(Schema::new_with_metadata(fields, metadata))
+        })
+        .clone()
+}
+
+/// Converts rows to one record batch of [`schema`].
+pub fn to_record_batch(rows: &[Trajectory]) -> Result<RecordBatch, ArrowError> {
+    let schema = schema();
+    let mut decoder = arrow_json::ReaderBuilder::new(schema.clone())
+        .with_batch_size(rows.len().max(1))
+        .build_decoder()?;
+    decoder.serialize(rows)?;
+    Ok(decoder
+        .flush()?
+        .unwrap_or_else(|| RecordBatch::new_empty(schema)))
+}
+
+/// Converts a record batch of [`schema`] back to rows.
+pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<Trajectory>, ArrowError> {
+    let mut writer = arrow_json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, arrow_json::writer::JsonArray>(Vec::new());
+    writer.write(batch)?;
+    writer.finish()?;
+    let bytes = writer.into_inner();
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ArrowError::JsonError(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample(i: u32) -> Trajectory {
+        let segments = vec![
+            Segment {
+                kind: SegmentKind::Reasoning,
+                text: "Let me compute.\n".into(),
+                tokens: vec![1, 2, 3],
+            },
+            Segment {
+                kind: SegmentKind::Hint,
+                text: "Wait, maybe using Python here is a good idea.\n".into(),
+                tokens: vec![4, 5],
+            },
+            Segment {
+                kind: SegmentKind::Code,
+                text: "```python\nprint(2**10)\n```\n".into(),
+                tokens: vec![6, 7, 8],
+            },
+            Segment {
+                kind: SegmentKind::Output,
+                text: "```output\n1024\n```\n".into(),
+                tokens: vec![9],
+            },
+            Segment {
+                kind: SegmentKind::Answer,
+                text: format!("The answer is \\boxed{{{}}}.", 1024 + i),
+                tokens: vec![10, 11],
+            },
+        ];
+        let full_text: String = segments.iter().map(|s| s.text.as_str()).collect();
+        Trajectory {
+            job_id: "job-1".into(),
+            problem_id: format!("p{i}"),
+            sample_index: i,
+            source: "math".into(),
+            kind: ProblemKind::Math,
+            mode: Mode::HintInfer,
+            model_name: "m.gguf".into(),
+            model_sha256: "ab".repeat(32),
+            params: GenerationParams {
+                temperature: 0.6,
+                top_k: 0,
+                top_p: 0.95,
+                min_p: 0.0,
+                repeat_penalty: 1.0,
+                max_new_tokens: 4096,
+                max_tool_calls: 6,
+                seed: 7,
+            },
+            seed: 7_000 + u64::from(i),
+            prompt: "<|im_start|>user\nWhat is 2^10?<|im_end|>\n<|im_start|>assistant\n".into(),
+            trajectory_sha256: Trajectory::compute_sha256(&full_text),
+            full_text,
+            segments,
+            tool_calls: vec![ToolCall {
+                segment: 2,
+                exit_code: Some(0),
+                timed_out: false,
+                memory_exceeded: false,
+                truncated: false,
+                duration_ms: 12.5,
+                error: None,
+            }],
+            tool_errors: 0,
+            finish_reason: FinishReason::Stop,
+            final_answer: Some("1024".into()),
+            correct: i.is_multiple_of(2).then_some(true),
+            score: Some(1.0),
+            grading_detail: None,
+            choice_permutation: None,
+            prompt_tokens: 20,
+            completion_tokens: 11,
+            wall_time_s: 1.25,
+            worker_id: "w-1".into(),
+            created_at: DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap(),
+        }
+    }
+
+    #[test]
+    fn rows_survive_a_record_batch_round_trip() {
+        let rows: Vec<_> = (0..3).map(sample).collect();
+        let batch = to_record_batch(&rows).unwrap();
+        assert_eq!(batch.num_rows(), 3);
+        assert_eq!(batch.schema(), schema());
+        assert_eq!(from_record_batch(&batch).unwrap(), rows);
+    }
+
+    #[test]
+    fn check_catches_inconsistent_rows() {
+        let ok = sample(0);
+        assert_eq!(ok.check(), Ok(()));
+        let mut bad = ok.clone();
+        bad.full_text.push('x');
+        assert!(bad.check().unwrap_err().contains("concatenation"));
+        let mut bad = ok.clone();
+        bad.tool_errors = 1;
+        assert!(bad.check().unwrap_err().contains("tool_errors"));
+        let mut bad = ok;
+        bad.tool_calls[0].segment = 0;
+        assert!(bad.check().unwrap_err().contains("not a code segment"));
+    }
+}

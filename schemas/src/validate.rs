@@ -1,0 +1,594 @@
+//! Checks problem rows and files, reporting every error at its exact place.
+//!
+//! [`check_row`] turns one JSON row into a [`Problem`] or a list of [`Diagnostic`]s, one per
+//! wrong field, so a user fixes a file in one pass instead of one error at a time. [`Checker`]
+//! runs it over whole files as streams and adds what only a whole view shows: duplicate ids and
+//! duplicate content across every file checked.
+
+use crate::ids::ProblemId;
+use crate::problem::{
+    normalise_whitespace, CodeTests, Problem, ProblemKind, StdioCase, Target, TestStyle,
+};
+use crate::rows::{json_type_name, read_rows, Diagnostic, Location, ReadOptions};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// Top-level fields a problem row may have.
+pub const ROW_FIELDS: [&str; 8] = [
+    "id", "source", "kind", "question", "answer", "choices", "tests", "solution",
+];
+const METADATA: &str = "metadata";
+
+/// Bounds that keep rows sane.
+const MAX_ID_BYTES: usize = 256;
+const MAX_SOURCE_BYTES: usize = 64;
+const MIN_CHOICES: usize = 2;
+const MAX_CHOICES: usize = 10;
+const MAX_TIME_LIMIT_S: f64 = 600.0;
+const MEMORY_LIMIT_MB: std::ops::RangeInclusive<u64> = 16..=65536;
+
+/// Collects the diagnostics of one row.
+struct RowCheck<'a> {
+    location: &'a Location,
+    errors: Vec<Diagnostic>,
+}
+
+impl RowCheck<'_> {
+    fn error(&mut self, field: &str, message: impl Into<String>) {
+        self.errors
+            .push(Diagnostic::new(self.location.clone(), field, message));
+    }
+
+    /// A present, non-null field of the row; nulls count as absent (Parquet files with a
+    /// union of columns hold nulls for the fields another kind uses).
+    fn get<'v>(obj: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
+        obj.get(key).filter(|v| !v.is_null())
+    }
+
+    fn string(&mut self, v: &Value, field: &str, non_empty: bool) -> Option<String> {
+        match v {
+            Value::String(s) if non_empty && s.trim().is_empty() => {
+                self.error(field, "must not be empty");
+                None
+            }
+            Value::String(s) => Some(s.clone()),
+            other => {
+                self.error(
+                    field,
+                    format!("expected a string, got {}", json_type_name(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn required_string(&mut self, obj: &Map<String, Value>, key: &str) -> Option<String> {
+        match Self::get(obj, key) {
+            Some(v) => self.string(v, key, true),
+            None => {
+                self.error(key, "missing; this field is required");
+                None
+            }
+        }
+    }
+
+    fn forbid(&mut self, obj: &Map<String, Value>, key: &str, kind: ProblemKind) {
+        if Self::get(obj, key).is_some() {
+            self.error(key, format!("not allowed for kind {kind}"));
+        }
+    }
+
+    fn unknown_fields(&mut self, obj: &Map<String, Value>, allowed: &[&str], prefix: &str) {
+        for key in obj.keys() {
+            if !allowed.contains(&key.as_str()) {
+                self.error(
+                    &format!("{prefix}{key}"),
+                    format!("unknown field; expected one of: {}", allowed.join(", ")),
+                );
+            }
+        }
+    }
+}
+
+/// Checks one row and builds the problem, or returns every error found in it.
+pub fn check_row(value: &Value, location: &Location) -> Result<Problem, Vec<Diagnostic>> {
+    let mut c = RowCheck {
+        location,
+        errors: Vec::new(),
+    };
+    let Some(obj) = value.as_object() else {
+        c.error(
+            "(row)",
+            format!("expected a JSON object, got {}", json_type_name(value)),
+        );
+        return Err(c.errors);
+    };
+    let mut allowed = ROW_FIELDS.to_vec();
+    allowed.push(METADATA);
+    c.unknown_fields(obj, &allowed, "");
+
+    let id = RowCheck::get(obj, "id").and_then(|v| {
+        let id = c.string(v, "id", true)?;
+        if id.len() > MAX_ID_BYTES {
+            c.error("id", format!("is {} bytes, over {MAX_ID_BYTES}", id.len()));
+            None
+        } else if id.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+            c.error("id", "must not contain whitespace or control characters");
+            None
+        } else {
+            Some(id)
+        }
+    });
+    let source = c.required_string(obj, "source").and_then(|s| {
+        let ok = s.len() <= MAX_SOURCE_BYTES
+            && s.starts_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+            && s.chars().all(|ch| {
+                ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '_' | '-' | '.')
+            });
+        if ok {
+            Some(s)
+        } else {
+            c.error(
+                "source",
+                format!(
+                    "{s:?} is not a source name: use lower-case letters, digits, '_', '-' or '.', \
+                     at most {MAX_SOURCE_BYTES} bytes (e.g. aime, math, gpqa, livecodebench)"
+                ),
+            );
+            None
+        }
+    });
+    let kind = c
+        .required_string(obj, "kind")
+        .and_then(|k| match k.parse::<ProblemKind>() {
+            Ok(kind) => Some(kind),
+            Err(e) => {
+                c.error("kind", e);
+                None
+            }
+        });
+    let question = c.required_string(obj, "question");
+    let solution = RowCheck::get(obj, "solution").and_then(|v| c.string(v, "solution", false));
+    let metadata = match RowCheck::get(obj, METADATA) {
+        None => None,
+        Some(Value::Object(m)) => Some(m.clone()),
+        Some(other) => {
+            c.error(
+                METADATA,
+                format!("expected an object, got {}", json_type_name(other)),
+            );
+            None
+        }
+    };
+
+    let target = match kind {
+        Some(ProblemKind::Math) => check_math(&mut c, obj, source.as_deref()),
+        Some(ProblemKind::Choice) => check_choice(&mut c, obj),
+        Some(ProblemKind::Code) => check_code(&mut c, obj),
+        None => None,
+    };
+
+    match (source, question, target) {
+        (Some(source), Some(question), Some(target)) if c.errors.is_empty() => {
+            let mut problem = Problem {
+                id: ProblemId::new(""),
+                source,
+                question,
+                target,
+                solution,
+                metadata,
+            };
+            problem.id =
+                ProblemId::new(id.unwrap_or_else(|| hex::encode(problem.content_sha256())));
+            Ok(problem)
+        }
+        _ => Err(c.errors),
+    }
+}
+
+fn check_math(c: &mut RowCheck, obj: &Map<String, Value>, source: Option<&str>) -> Option<Target> {
+    c.forbid(obj, "choices", ProblemKind::Math);
+    c.forbid(obj, "tests", ProblemKind::Math);
+    let answer = c.required_string(obj, "answer")?;
+    if source.is_some_and(|s| s == "aime" || s.starts_with("aime-") || s.starts_with("aime_")) {
+        let t = answer.trim();
+        let ok = !t.is_empty() && t.len() <= 3 && t.bytes().all(|b| b.is_ascii_digit());
+        if !ok {
+            c.error(
+                "answer",
+                format!("AIME answers are integers from 0 to 999, got {answer:?}"),
+            );
+            return None;
+        }
+    }
+    Some(Target::Math { answer })
+}
+
+fn check_choice(c: &mut RowCheck, obj: &Map<String, Value>) -> Option<Target> {
+    c.forbid(obj, "tests", ProblemKind::Choice);
+    let choices = match RowCheck::get(obj, "choices") {
+        None => {
+            c.error("choices", "missing; choice problems need 2 to 10 options");
+            None
+        }
+        Some(Value::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                if let Some(s) = c.string(item, &format!("choices[{i}]"), true) {
+                    if let Some(first) = out
+                        .iter()
+                        .position(|o: &String| normalise_whitespace(o) == normalise_whitespace(&s))
+                    {
+                        c.error(
+                            &format!("choices[{i}]"),
+                            format!("repeats choices[{first}]"),
+                        );
+                    }
+                    out.push(s);
+                }
+            }
+            if !(MIN_CHOICES..=MAX_CHOICES).contains(&items.len()) {
+                c.error(
+                    "choices",
+                    format!(
+                        "has {} options; expected {MIN_CHOICES} to {MAX_CHOICES}",
+                        items.len()
+                    ),
+                );
+                None
+            } else if out.len() == items.len() {
+                Some(out)
+            } else {
+                None
+            }
+        }
+        Some(other) => {
+            c.error(
+                "choices",
+                format!(
+                    "expected an array of strings, got {}",
+                    json_type_name(other)
+                ),
+            );
+            None
+        }
+    };
+    let n = choices.as_ref().map(Vec::len);
+    let answer_index = match RowCheck::get(obj, "answer") {
+        None => {
+            c.error(
+                "answer",
+                "missing; give the letter (\"B\") or the zero-based index",
+            );
+            None
+        }
+        Some(Value::String(s)) => {
+            let t = s.trim().trim_start_matches('(').trim_end_matches(')');
+            let mut chars = t.chars();
+            match (chars.next(), chars.next()) {
+                (Some(ch), None) if ch.is_ascii_alphabetic() => {
+                    Some((ch.to_ascii_uppercase() as u8 - b'A') as usize)
+                }
+                _ => {
+                    c.error(
+                        "answer",
+                        format!("{s:?} is not an option letter; expected A to J"),
+                    );
+                    None
+                }
+            }
+        }
+        Some(Value::Number(num)) => match num.as_u64() {
+            Some(i) => Some(i as usize),
+            None => {
+                c.error(
+                    "answer",
+                    format!("{num} is not an option index; expected a whole number from 0"),
+                );
+                None
+            }
+        },
+        Some(other) => {
+            c.error(
+                "answer",
+                format!(
+                    "expected a letter or an index, got {}",
+                    json_type_name(other)
+                ),
+            );
+            None
+        }
+    };
+    if let (Some(i), Some(n)) = (answer_index, n) {
+        if i >= n {
+            c.error(
+                "answer",
+                format!(
+                    "points at option {} ({}), but there are only {n} choices",
+                    crate::problem::choice_letter(i.min(25)),
+                    i
+                ),
+            );
+            return None;
+        }
+    }
+    Some(Target::Choice {
+        choices: choices?,
+        answer_index: answer_index?,
+    })
+}
+
+fn check_code(c: &mut RowCheck, obj: &Map<String, Value>) -> Option<Target> {
+    c.forbid(obj, "answer", ProblemKind::Code);
+    c.forbid(obj, "choices", ProblemKind::Code);
+    let tests = match RowCheck::get(obj, "tests") {
+        None => {
+            c.error(
+                "tests",
+                "missing; code problems need stdin/stdout cases or a check program",
+            );
+            return None;
+        }
+        Some(Value::Object(t)) => t,
+        Some(other) => {
+            c.error(
+                "tests",
+                format!("expected an object, got {}", json_type_name(other)),
+            );
+            return None;
+        }
+    };
+    let time_limit_s = match RowCheck::get(tests, "time_limit_s") {
+        None => None,
+        Some(v) => match v.as_f64() {
+            Some(s) if s > 0.0 && s <= MAX_TIME_LIMIT_S => Some(s),
+            _ => {
+                c.error(
+                    "tests.time_limit_s",
+                    format!("expected seconds in (0, {MAX_TIME_LIMIT_S}], got {v}"),
+                );
+                None
+            }
+        },
+    };
+    let memory_limit_mb = match RowCheck::get(tests, "memory_limit_mb") {
+        None => None,
+        Some(v) => match v.as_u64() {
+            Some(m) if MEMORY_LIMIT_MB.contains(&m) => Some(m as u32),
+            _ => {
+                c.error(
+                    "tests.memory_limit_mb",
+                    format!(
+                        "expected whole MiB from {} to {}, got {v}",
+                        MEMORY_LIMIT_MB.start(),
+                        MEMORY_LIMIT_MB.end()
+                    ),
+                );
+                None
+            }
+        },
+    };
+    let style = match RowCheck::get(tests, "type").and_then(Value::as_str) {
+        Some("stdio") => {
+            c.unknown_fields(
+                tests,
+                &["type", "cases", "time_limit_s", "memory_limit_mb"],
+                "tests.",
+            );
+            check_stdio_cases(c, tests)
+        }
+        Some("check") => {
+            c.unknown_fields(
+                tests,
+                &[
+                    "type",
+                    "prompt",
+                    "test",
+                    "entry_point",
+                    "time_limit_s",
+                    "memory_limit_mb",
+                ],
+                "tests.",
+            );
+            let prompt = RowCheck::get(tests, "prompt")
+                .map_or(Some(String::new()), |v| c.string(v, "tests.prompt", false));
+            let test = match RowCheck::get(tests, "test") {
+                Some(v) => c.string(v, "tests.test", true),
+                None => {
+                    c.error(
+                        "tests.test",
+                        "missing; the program that defines check(candidate)",
+                    );
+                    None
+                }
+            };
+            let entry_point = match RowCheck::get(tests, "entry_point") {
+                Some(v) => c.string(v, "tests.entry_point", true),
+                None => {
+                    c.error(
+                        "tests.entry_point",
+                        "missing; the function check() is given",
+                    );
+                    None
+                }
+            };
+            Some(TestStyle::Check {
+                prompt: prompt?,
+                test: test?,
+                entry_point: entry_point?,
+            })
+        }
+        _ => {
+            c.error(
+                "tests.type",
+                format!(
+                    "expected \"stdio\" or \"check\", got {}",
+                    tests
+                        .get("type")
+                        .map_or("nothing".to_string(), |v| v.to_string())
+                ),
+            );
+            None
+        }
+    };
+    Some(Target::Code {
+        tests: CodeTests {
+            style: style?,
+            time_limit_s,
+            memory_limit_mb,
+        },
+    })
+}
+
+fn check_stdio_cases(c: &mut RowCheck, tests: &Map<String, Value>) -> Option<TestStyle> {
+    let items = match RowCheck::get(tests, "cases") {
+        Some(Value::Array(items)) if !items.is_empty() => items,
+        Some(Value::Array(_)) => {
+            c.error("tests.cases", "is empty; give at least one case");
+            return None;
+        }
+        Some(other) => {
+            c.error(
+                "tests.cases",
+                format!("expected an array, got {}", json_type_name(other)),
+            );
+            return None;
+        }
+        None => {
+            c.error("tests.cases", "missing; a list of {input, output} objects");
+            return None;
+        }
+    };
+    let mut cases = Vec::with_capacity(items.len());
+    let before = c.errors.len();
+    for (i, item) in items.iter().enumerate() {
+        let field = format!("tests.cases[{i}]");
+        let Some(case) = item.as_object() else {
+            c.error(
+                &field,
+                format!("expected an object, got {}", json_type_name(item)),
+            );
+            continue;
+        };
+        c.unknown_fields(case, &["input", "output"], &format!("{field}."));
+        let mut part = |name: &str| match case.get(name) {
+            Some(v) => c.string(v, &format!("{field}.{name}"), false),
+            None => {
+                c.error(&format!("{field}.{name}"), "missing");
+                None
+            }
+        };
+        if let (Some(input), Some(output)) = (part("input"), part("output")) {
+            cases.push(StdioCase { input, output });
+        }
+    }
+    (c.errors.len() == before).then_some(TestStyle::Stdio { cases })
+}
+
+/// Counts and cross-row checks over any number of files.
+#[derive(Default)]
+pub struct Checker {
+    /// Row-reading limits.
+    pub options: ReadOptions,
+    ids: HashMap<String, Location>,
+    contents: HashMap<[u8; 32], (Location, String)>,
+    /// Valid problems by (source, kind).
+    pub counts: BTreeMap<(String, ProblemKind), u64>,
+    /// Rows read, valid or not.
+    pub rows: u64,
+    /// Valid problems.
+    pub valid: u64,
+    /// Diagnostics reported.
+    pub errors: u64,
+}
+
+impl Checker {
+    /// Checks one file, handing every diagnostic to `report` as soon as it is found and every
+    /// valid problem to `accept`.
+    pub fn check_file(
+        &mut self,
+        path: &Path,
+        report: &mut dyn FnMut(&Diagnostic),
+        accept: &mut dyn FnMut(Problem),
+    ) {
+        let rows = match read_rows(path, &self.options) {
+            Ok(rows) => rows,
+            Err(diag) => {
+                self.errors += 1;
+                report(&diag);
+                return;
+            }
+        };
+        for item in rows {
+            self.rows += 1;
+            let value = match item.value {
+                Ok(v) => v,
+                Err(diag) => {
+                    self.errors += 1;
+                    report(&diag);
+                    continue;
+                }
+            };
+            self.check_value(&value, &item.location, report, accept);
+        }
+    }
+
+    /// Checks one row already read: its fields, then duplicates against every row before it.
+    pub fn check_value(
+        &mut self,
+        value: &Value,
+        location: &Location,
+        report: &mut dyn FnMut(&Diagnostic),
+        accept: &mut dyn FnMut(Problem),
+    ) {
+        let result = check_row(value, location).and_then(|problem| {
+            match self.duplicate(&problem, location) {
+                Some(diag) => Err(vec![diag]),
+                None => Ok(problem),
+            }
+        });
+        match result {
+            Ok(problem) => {
+                self.valid += 1;
+                *self
+                    .counts
+                    .entry((problem.source.clone(), problem.kind()))
+                    .or_default() += 1;
+                accept(problem);
+            }
+            Err(diags) => {
+                for diag in &diags {
+                    self.errors += 1;
+                    report(diag);
+                }
+            }
+        }
+    }
+
+    /// Records the problem's id and content; a diagnostic when either was seen before.
+    fn duplicate(&mut self, problem: &Problem, location: &Location) -> Option<Diagnostic> {
+        if let Some(first) = self.ids.get(problem.id.as_str()) {
+            return Some(Diagnostic::new(
+                location.clone(),
+                "id",
+                format!(
+                    "duplicate id {:?}, first seen at {first}",
+                    problem.id.as_str()
+                ),
+            ));
+        }
+        let hash = problem.content_sha256();
+        if let Some((first, first_id)) = self.contents.get(&hash) {
+            return Some(Diagnostic::new(
+                location.clone(),
+                "(row)",
+                format!("duplicate content: same problem as {first} (id {first_id:?})"),
+            ));
+        }
+        self.ids.insert(problem.id.to_string(), location.clone());
+        self.contents
+            .insert(hash, (location.clone(), problem.id.to_string()));
+        None
+    }
+}
