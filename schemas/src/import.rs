@@ -108,10 +108,11 @@ impl<'a> Source<'a> {
                 .iter()
                 .any(|d| names.contains(&d.field.as_str()))
         {
-            self.error(
-                names[0],
-                format!("missing; this layout needs one of: {}", names.join(", ")),
-            );
+            let message = match names {
+                [_] => "missing; this layout needs it".to_string(),
+                _ => format!("missing; this layout needs one of: {}", names.join(", ")),
+            };
+            self.error(names[0], message);
         }
         found
     }

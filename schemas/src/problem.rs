@@ -355,3 +355,45 @@ impl proto::Problem {
         Value::Object(obj)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rows::Location;
+    use crate::validate::check_row;
+
+    #[test]
+    fn problems_survive_the_proto_round_trip_through_the_validator() {
+        let rows = [
+            json!({"id": "m", "source": "math", "kind": "math", "question": "q", "answer": "\\frac{1}{2}",
+                   "metadata": {"level": 3}}),
+            json!({"id": "c", "source": "gpqa", "kind": "choice", "question": "q", "choices": ["a", "b", "c"], "answer": "C"}),
+            json!({"id": "s", "source": "lcb", "kind": "code", "question": "q",
+                   "tests": {"type": "stdio", "cases": [{"input": "1\n", "output": "1\n"}], "time_limit_s": 2.5, "memory_limit_mb": 128}}),
+            json!({"id": "k", "source": "he", "kind": "code", "question": "q",
+                   "tests": {"type": "check", "prompt": "def f():\n", "test": "def check(c): pass", "entry_point": "f"}}),
+        ];
+        let here = Location::file("t");
+        for row in rows {
+            let problem = check_row(&row, &here).unwrap();
+            let wire = proto::Problem::from(&problem);
+            let back = check_row(&wire.to_row(), &here).unwrap();
+            assert_eq!(back, problem);
+            assert_eq!(check_row(&problem.to_row(), &here).unwrap(), problem);
+        }
+    }
+
+    #[test]
+    fn a_proto_problem_without_a_kind_is_refused() {
+        let wire = proto::Problem {
+            source: "math".into(),
+            question: "q".into(),
+            ..Default::default()
+        };
+        let errors = check_row(&wire.to_row(), &Location::file("grpc")).unwrap_err();
+        assert_eq!(
+            errors[0].to_string(),
+            "grpc: kind: missing; this field is required"
+        );
+    }
+}

@@ -1,0 +1,235 @@
+//! startctl as a user runs it: a real process, its output and its exit code.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn startctl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_startctl"))
+        .args(args)
+        .current_dir(workspace())
+        .output()
+        .expect("startctl runs")
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn validate_accepts_the_bundled_examples() {
+    let out = startctl(&[
+        "validate",
+        "examples/problems/math.jsonl",
+        "examples/problems/choice.jsonl",
+        "examples/problems/code.jsonl",
+    ]);
+    let s = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{s}");
+    assert!(s.contains("examples  math          17"), "{s}");
+    assert!(
+        s.contains("35 rows, 35 valid problems, 0 errors in 3 file(s)"),
+        "{s}"
+    );
+}
+
+#[test]
+fn validate_reports_every_error_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &f,
+        "{\"source\":\"math\",\"kind\":\"math\",\"question\":\"q\"}\nnot json\n",
+    )
+    .unwrap();
+    let name = f.display().to_string();
+    let out = startctl(&["validate", &name]);
+    let s = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{s}");
+    assert!(
+        s.contains(&format!(
+            "{name}:1: answer: missing; this field is required"
+        )),
+        "{s}"
+    );
+    assert!(
+        s.contains(&format!("{name}:2: (row): invalid JSON at column 2")),
+        "{s}"
+    );
+    assert!(s.contains("2 rows, 0 valid problems, 2 errors"), "{s}");
+}
+
+/// A 1 GiB line under a 512 MiB address-space limit: validate must report it, not load it.
+#[test]
+fn validate_survives_a_gigabyte_line_in_bounded_memory() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("huge.jsonl");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&f).unwrap());
+    writeln!(
+        w,
+        r#"{{"id":"a","source":"math","kind":"math","question":"1+1","answer":"2"}}"#
+    )
+    .unwrap();
+    w.write_all(b"{\"question\":\"").unwrap();
+    let chunk = vec![b'a'; 1 << 20];
+    for _ in 0..1024 {
+        w.write_all(&chunk).unwrap();
+    }
+    w.write_all(b"\"}\n").unwrap();
+    drop(w);
+    let script = format!(
+        "ulimit -v 524288 && exec '{}' validate '{}'",
+        env!("CARGO_BIN_EXE_startctl"),
+        f.display()
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let s = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{s}");
+    assert!(
+        s.contains(":2: (row): line is 1073741839 bytes, longer than the limit of 16777216 bytes"),
+        "{s}"
+    );
+    assert!(s.contains("2 rows, 1 valid problems, 1 errors"), "{s}");
+}
+
+#[test]
+fn import_maps_every_public_layout_to_valid_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    for (format, file, rows) in [
+        ("aime", "aime.jsonl", 2),
+        ("math", "math.json", 2),
+        ("gpqa-csv", "gpqa.csv", 2),
+        ("humaneval", "humaneval.jsonl", 1),
+        ("livecodebench", "livecodebench.jsonl", 2),
+    ] {
+        let out_file = dir.path().join(format!("{format}.jsonl"));
+        let out_name = out_file.display().to_string();
+        let out = startctl(&[
+            "import",
+            "--format",
+            format,
+            &fixture(file),
+            "-o",
+            &out_name,
+        ]);
+        let s = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{format}: {s}");
+        assert!(
+            s.contains(&format!(
+                "imported {rows} of {rows} rows as {format} (0 errors)"
+            )),
+            "{s}"
+        );
+        let check = startctl(&["validate", &out_name]);
+        assert_eq!(check.status.code(), Some(0), "{format}: {}", text(&check));
+    }
+    let aime = std::fs::read_to_string(dir.path().join("aime.jsonl")).unwrap();
+    assert!(aime.contains(r#""answer":"25""#), "{aime}");
+    let math = std::fs::read_to_string(dir.path().join("math.jsonl")).unwrap();
+    assert!(math.contains(r#""answer":"\\frac{5}{6}""#), "{math}");
+}
+
+#[test]
+fn import_names_rows_it_cannot_map() {
+    let out = startctl(&["import", "--format", "humaneval", &fixture("aime.jsonl")]);
+    let s = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{s}");
+    assert!(
+        s.contains("aime.jsonl:2: entry_point: missing; this layout needs it"),
+        "{s}"
+    );
+    assert!(
+        s.contains("imported 0 of 2 rows as humaneval (8 errors)"),
+        "{s}"
+    );
+}
+
+#[test]
+fn inspect_summarises_and_shows_rows() {
+    use start_schemas::shard::{ShardOptions, ShardWriter};
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<_> = (0..12).map(start_tests::trajectory).collect();
+    let mut w = ShardWriter::create(dir.path(), "unit-0", &ShardOptions::default()).unwrap();
+    w.write(&rows).unwrap();
+    w.commit().unwrap();
+    std::fs::write(dir.path().join("shards/stray.parquet"), b"orphan").unwrap();
+    let root = dir.path().display().to_string();
+    let out = startctl(&["inspect", &root, "--rows", "2", "--color", "never"]);
+    let s = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{s}");
+    assert!(s.contains("1 shards, 12 rows"), "{s}");
+    assert!(s.contains("unit-0"), "{s}");
+    assert!(
+        s.contains("note: shards/stray.parquet is not in the manifest"),
+        "{s}"
+    );
+    // Fixture i: source by i % 3; graded correct when i % 3 == 0, wrong when 1, else ungraded.
+    assert!(
+        s.contains("aime             math           4        4        4    100.0%"),
+        "{s}"
+    );
+    assert!(
+        s.contains("gpqa             choice         4        4        0      0.0%"),
+        "{s}"
+    );
+    assert!(
+        s.contains("livecodebench    code           4        0        0         -"),
+        "{s}"
+    );
+    assert!(
+        s.contains("[hint] Wait, maybe using Python here is a good idea."),
+        "{s}"
+    );
+    assert!(s.contains("=== problem-0 sample 1"), "{s}");
+    let colored = startctl(&["inspect", &root, "--rows", "1", "--color", "always"]);
+    assert!(text(&colored).contains("\x1b[1;35mSo the answer is"));
+
+    let shard = dir.path().join("shards/unit-0.parquet");
+    let mut bytes = std::fs::read(&shard).unwrap();
+    bytes[10] ^= 0x55;
+    std::fs::write(&shard, bytes).unwrap();
+    let damaged = startctl(&["inspect", &root, "--no-verify"]);
+    assert_ne!(damaged.status.code(), Some(0));
+    let out = startctl(&["inspect", &root]);
+    let s = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{s}");
+    assert!(s.contains("FAILED:"), "{s}");
+}
+
+#[test]
+fn run_checks_the_embedded_problems_and_the_model_and_invents_nothing() {
+    let out = startctl(&["run"]);
+    let s = text(&out);
+    assert_eq!(out.status.code(), Some(0), "run scripts/setup first: {s}");
+    assert!(s.contains("35 problems, 0 errors"), "{s}");
+    assert!(s.contains("the default model"), "{s}");
+    assert!(s.contains("no trajectories were produced"), "{s}");
+
+    let missing = Command::new(env!("CARGO_BIN_EXE_startctl"))
+        .args(["run", "--model", "no/such/model.gguf"])
+        .output()
+        .unwrap();
+    let s = text(&missing);
+    assert_eq!(missing.status.code(), Some(1), "{s}");
+    assert!(s.contains("model no/such/model.gguf: No such file"), "{s}");
+}
