@@ -35,7 +35,11 @@ pub fn run(args: ImportArgs) -> anyhow::Result<Outcome> {
     let mut checker = Checker::default();
     let mut write_error = None;
     for input in &args.inputs {
-        let rows = match read_rows(input, &ReadOptions::default()) {
+        let options = ReadOptions {
+            import_layouts: true,
+            ..ReadOptions::default()
+        };
+        let rows = match read_rows(input, &options) {
             Ok(rows) => rows,
             Err(diag) => {
                 eprintln!("{diag}");

@@ -115,6 +115,10 @@ pub struct ReadOptions {
     pub max_line_bytes: usize,
     /// Largest single JSON document accepted (read whole, so it needs a bound).
     pub max_document_bytes: u64,
+    /// Read `.csv` files as CSV and `.json` files as one document, as public sets ship them.
+    /// Off for problem files, which are JSONL or Parquet only: there a `.json` file is read
+    /// line by line (many "JSON" exports are JSONL), so nothing is ever read whole.
+    pub import_layouts: bool,
 }
 
 impl Default for ReadOptions {
@@ -122,6 +126,7 @@ impl Default for ReadOptions {
         Self {
             max_line_bytes: 16 << 20,
             max_document_bytes: 256 << 20,
+            import_layouts: false,
         }
     }
 }
@@ -169,7 +174,10 @@ pub fn read_rows(
             "the file is empty; expected at least one row".into(),
         ));
     }
-    let format = detect_format(path).map_err(|e| file_err(format!("cannot read: {e}")))?;
+    let format = match detect_format(path).map_err(|e| file_err(format!("cannot read: {e}")))? {
+        FileFormat::Csv | FileFormat::JsonDocument if !opts.import_layouts => FileFormat::Jsonl,
+        format => format,
+    };
     let file = File::open(path).map_err(|e| file_err(format!("cannot open: {e}")))?;
     Ok(match format {
         FileFormat::Jsonl => Box::new(JsonlRows::new(
@@ -331,7 +339,15 @@ impl<R: BufRead> Iterator for JsonlRows<R> {
                 continue;
             }
             let value = serde_json::from_str::<Value>(text)
-                .map_err(|e| diag(format!("invalid JSON at column {}: {e}", e.column())))
+                .map_err(|e| {
+                    let hint = if text.trim() == "[" {
+                        " (this looks like a JSON array: problem files are JSONL, one object a \
+                         line; `startctl import` reads JSON documents)"
+                    } else {
+                        ""
+                    };
+                    diag(format!("invalid JSON at column {}: {e}{hint}", e.column()))
+                })
                 .and_then(|v| {
                     if v.is_object() {
                         Ok(v)

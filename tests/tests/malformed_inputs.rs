@@ -401,3 +401,49 @@ fn parquet_rows_are_checked_with_their_row_index() {
         Some(&1)
     );
 }
+
+#[test]
+fn a_truncated_parquet_file_is_named() {
+    use serde_json::json;
+    let d = Dir::new();
+    let path = d.0.path().join("cut.parquet");
+    let schema = arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+        "question",
+        arrow_schema::DataType::Utf8,
+        false,
+    )]);
+    parquet_file(&path, schema, &[json!({"question": "q"})]);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 9]).unwrap();
+    let (diags, _) = check(&[&path]);
+    assert_eq!(diags.len(), 1);
+    assert!(
+        diags[0].starts_with(&at(&path, ": (file): not a readable Parquet file:")),
+        "{}",
+        diags[0]
+    );
+}
+
+#[test]
+fn problem_files_are_never_read_whole_even_when_named_json() {
+    let d = Dir::new();
+    let f = d.write("array.json", b"[\n{\"id\": 1}\n]\n");
+    let (diags, _) = check(&[&f]);
+    assert_eq!(diags.len(), 6, "{diags:?}");
+    assert!(
+        diags[0].starts_with(&at(&f, ":1: (row): invalid JSON")),
+        "{}",
+        diags[0]
+    );
+    assert!(
+        diags[0].ends_with("`startctl import` reads JSON documents)"),
+        "{}",
+        diags[0]
+    );
+    assert_eq!(diags[1], at(&f, ":2: id: expected a string, got a number"));
+    assert!(
+        diags[5].starts_with(&at(&f, ":3: (row): invalid JSON")),
+        "{}",
+        diags[5]
+    );
+}
