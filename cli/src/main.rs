@@ -8,6 +8,8 @@ mod examples;
 mod import;
 mod inspect;
 mod run;
+mod sandbox;
+mod sandbox_bench;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +33,9 @@ enum Command {
     Import(import::ImportArgs),
     /// Summarise a trajectory dataset: shards, accuracy, tool calls, tokens; show rows.
     Inspect(inspect::InspectArgs),
+    /// Run Python in the sandbox, or benchmark it.
+    #[command(subcommand)]
+    Sandbox(sandbox::SandboxCommand),
 }
 
 /// How a subcommand ended, mapped to the process exit code.
@@ -42,12 +47,20 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("START_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Import(args) => import::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Sandbox(command) => sandbox::run(command),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -1,0 +1,178 @@
+//! The Docker backend: warm, locked-down containers, each running the runner as PID 1.
+//!
+//! Every container gets: no network, a read-only root, a size-capped tmpfs at /tmp, memory
+//! equal to memory+swap (no swap), a pids limit, a CPU quota, every capability dropped,
+//! no-new-privileges, an unprivileged user, and auto-remove. Because the runner is PID 1, it
+//! can sweep away any process a run leaves behind.
+
+use crate::pool::{BoxFuture, Runner, Spawner};
+use crate::protocol::{Link, ReplySource};
+use crate::{SandboxConfig, SandboxError};
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, KillContainerOptionsBuilder,
+};
+use bollard::Docker;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Label put on every sandbox container, so stray ones can be found and removed.
+pub const LABEL: &str = "start.sandbox";
+
+/// Numbers container names uniquely within this process, across every spawner.
+static CONTAINERS: AtomicU64 = AtomicU64::new(0);
+
+/// How long a new container may take to say it is ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Whether a Docker daemon answers a ping within two seconds.
+pub async fn daemon_answers() -> bool {
+    let Ok(docker) = Docker::connect_with_local_defaults() else {
+        return false;
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), docker.ping()).await,
+        Ok(Ok(_))
+    )
+}
+
+/// Starts sandbox containers.
+pub struct DockerSpawner {
+    docker: Docker,
+    body: ContainerCreateBody,
+    prefix: String,
+}
+
+impl DockerSpawner {
+    /// Connects to the daemon and checks that the image exists.
+    pub async fn new(config: &SandboxConfig) -> Result<Self, SandboxError> {
+        let docker = Docker::connect_with_local_defaults()?;
+        if let Err(e) = docker.inspect_image(&config.image).await {
+            return Err(match e {
+                bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                } => SandboxError::ImageMissing(config.image.clone()),
+                other => SandboxError::Docker(other),
+            });
+        }
+        let memory = (config.container_memory_mb * 1024 * 1024) as i64;
+        let host = HostConfig {
+            network_mode: Some("none".into()),
+            readonly_rootfs: Some(true),
+            tmpfs: Some(HashMap::from([(
+                "/tmp".to_string(),
+                format!("rw,nosuid,nodev,size={}m,mode=1777", config.tmpfs_mb),
+            )])),
+            memory: Some(memory),
+            memory_swap: Some(memory),
+            pids_limit: Some(config.pids_limit),
+            nano_cpus: Some((config.cpus * 1e9) as i64),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            auto_remove: Some(true),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(config.image.clone()),
+            user: Some("10001:10001".into()),
+            open_stdin: Some(true),
+            stdin_once: Some(false),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            tty: Some(false),
+            network_disabled: Some(true),
+            labels: Some(HashMap::from([(LABEL.to_string(), "1".to_string())])),
+            host_config: Some(host),
+            ..Default::default()
+        };
+        Ok(Self {
+            docker,
+            body,
+            prefix: format!("start-sandbox-{}", std::process::id()),
+        })
+    }
+
+    async fn start_one(&self) -> Result<Runner, SandboxError> {
+        let name = format!(
+            "{}-{}",
+            self.prefix,
+            CONTAINERS.fetch_add(1, Ordering::Relaxed)
+        );
+        let created = self
+            .docker
+            .create_container(
+                Some(CreateContainerOptionsBuilder::default().name(&name).build()),
+                self.body.clone(),
+            )
+            .await?;
+        let id = created.id;
+        let kill = {
+            let docker = self.docker.clone();
+            let id = id.clone();
+            move || -> BoxFuture<'static, ()> {
+                Box::pin(async move {
+                    let opts = KillContainerOptionsBuilder::default()
+                        .signal("SIGKILL")
+                        .build();
+                    if let Err(e) = docker.kill_container(&id, Some(opts)).await {
+                        tracing::debug!(error = %e, container = %id, "kill failed (already gone?)");
+                    }
+                    // auto-remove deletes it once it stops; a created-but-never-started one needs
+                    // an explicit removal.
+                    let _ = docker
+                        .remove_container(
+                            &id,
+                            Some(
+                                bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+                                    .force(true)
+                                    .build(),
+                            ),
+                        )
+                        .await;
+                })
+            }
+        };
+        let started = async {
+            let attached = self
+                .docker
+                .attach_container(
+                    &id,
+                    Some(
+                        AttachContainerOptionsBuilder::default()
+                            .stdin(true)
+                            .stdout(true)
+                            .stderr(true)
+                            .stream(true)
+                            .build(),
+                    ),
+                )
+                .await?;
+            self.docker.start_container(&id, None).await?;
+            let mut link = Link::new(attached.input, ReplySource::Docker(attached.output));
+            tokio::time::timeout(READY_TIMEOUT, link.ready())
+                .await
+                .map_err(|_| SandboxError::Unresponsive(READY_TIMEOUT))??;
+            Ok::<_, SandboxError>(link)
+        }
+        .await;
+        match started {
+            Ok(link) => Ok(Runner {
+                link,
+                runs: 0,
+                retire: kill(),
+            }),
+            Err(e) => {
+                kill().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Spawner for DockerSpawner {
+    fn spawn(&self) -> BoxFuture<'_, Result<Runner, SandboxError>> {
+        Box::pin(self.start_one())
+    }
+}

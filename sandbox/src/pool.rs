@@ -1,0 +1,325 @@
+//! The runner pool shared by both backends.
+//!
+//! A semaphore counts idle runners, so `execute` waits (backpressure) while every runner is busy
+//! or being replaced. A runner that timed out, ran out of memory, was killed by a signal, broke
+//! the protocol or served `max_runs_per_runner` runs is retired and replaced by a background
+//! task. Callers never wait for a container to start. Whatever a runner does, the pool answers
+//! with a result or an error, and it never panics.
+
+use crate::protocol::Link;
+use crate::{ExecRequest, ExecResult, SandboxConfig, SandboxError};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// A boxed future, for the object-safe [`Spawner`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A started runner.
+pub struct Runner {
+    /// Its protocol connection.
+    pub link: Link,
+    /// Runs served so far.
+    pub runs: u32,
+    /// Stops it for good (kills the container or the process); awaited once on retirement.
+    pub retire: BoxFuture<'static, ()>,
+}
+
+/// Starts runners of one backend.
+pub trait Spawner: Send + Sync {
+    /// Starts one runner and waits until it is ready.
+    fn spawn(&self) -> BoxFuture<'_, Result<Runner, SandboxError>>;
+    /// A warning to show once at start-up, if the backend's isolation is weak.
+    fn warning(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Pool counters, for benchmarks and metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Runners the pool aims to keep.
+    pub size: usize,
+    /// Runners idle right now.
+    pub idle: usize,
+    /// Executions answered.
+    pub executions: u64,
+    /// Runners retired and replaced.
+    pub recycled: u64,
+    /// Failed attempts to start a runner.
+    pub spawn_failures: u64,
+}
+
+struct Inner {
+    spawner: Arc<dyn Spawner>,
+    idle: Mutex<Vec<Runner>>,
+    available: Semaphore,
+    pinned: Mutex<HashMap<String, Runner>>,
+    lost: Mutex<HashSet<String>>,
+    closed: AtomicBool,
+    size: usize,
+    max_runs: u32,
+    grace: Duration,
+    executions: AtomicU64,
+    recycled: AtomicU64,
+    spawn_failures: AtomicU64,
+}
+
+/// A pool of warm runners.
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+impl Pool {
+    /// Starts `config.pool_size` runners. Fails only if none could be started, so a broken
+    /// set-up (no image, no python) is reported at once instead of on the first execution.
+    pub async fn start(
+        spawner: Arc<dyn Spawner>,
+        config: &SandboxConfig,
+    ) -> Result<Self, SandboxError> {
+        if let Some(warning) = spawner.warning() {
+            tracing::warn!("{warning}");
+        }
+        let size = config.pool_size.max(1);
+        let inner = Arc::new(Inner {
+            spawner,
+            idle: Mutex::new(Vec::with_capacity(size)),
+            available: Semaphore::new(0),
+            pinned: Mutex::new(HashMap::new()),
+            lost: Mutex::new(HashSet::new()),
+            closed: AtomicBool::new(false),
+            size,
+            max_runs: config.max_runs_per_runner.max(1),
+            grace: config.grace,
+            executions: AtomicU64::new(0),
+            recycled: AtomicU64::new(0),
+            spawn_failures: AtomicU64::new(0),
+        });
+        let first = inner.spawner.spawn().await?;
+        inner.release(first);
+        for _ in 1..size {
+            Inner::replace(inner.clone());
+        }
+        Ok(Self { inner })
+    }
+
+    /// Runs one request; see [`crate::Sandbox::execute`].
+    pub async fn execute(&self, req: ExecRequest) -> Result<ExecResult, SandboxError> {
+        let inner = &self.inner;
+        if let Some(key) = &req.session {
+            if inner.lost.lock().expect("lost lock").contains(key) {
+                return Ok(lost_result(key, "an earlier block"));
+            }
+        }
+        let pinned = req
+            .session
+            .as_ref()
+            .and_then(|k| inner.pinned.lock().expect("pinned lock").remove(k));
+        let mut runner = match pinned {
+            Some(r) => r,
+            None => inner.acquire().await?,
+        };
+        let deadline = req.timeout + inner.grace;
+        let outcome = tokio::time::timeout(deadline, runner.link.execute(&req)).await;
+        inner.executions.fetch_add(1, Ordering::Relaxed);
+        runner.runs += 1;
+        let result = match outcome {
+            Ok(Ok(result)) => {
+                match &req.session {
+                    Some(key) if result.session_lost => {
+                        inner.lost.lock().expect("lost lock").insert(key.clone());
+                        inner.give_back(runner, false);
+                    }
+                    Some(key) => {
+                        inner
+                            .pinned
+                            .lock()
+                            .expect("pinned lock")
+                            .insert(key.clone(), runner);
+                    }
+                    None => {
+                        let healthy = !result.poisons_runner();
+                        inner.give_back(runner, healthy);
+                    }
+                }
+                result
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "sandbox runner failed; replacing it");
+                inner.give_back(runner, false);
+                self.mark_lost(&req);
+                ExecResult {
+                    error: Some(format!(
+                        "the sandbox runner died during this run ({e}); it was replaced"
+                    )),
+                    session_lost: req.session.is_some(),
+                    ..ExecResult::default()
+                }
+            }
+            Err(_) => {
+                tracing::warn!(?deadline, "sandbox runner unresponsive; replacing it");
+                inner.give_back(runner, false);
+                self.mark_lost(&req);
+                ExecResult {
+                    timed_out: true,
+                    error: Some(format!(
+                        "the sandbox runner did not answer within {deadline:?}; it was replaced"
+                    )),
+                    session_lost: req.session.is_some(),
+                    ..ExecResult::default()
+                }
+            }
+        };
+        Ok(result)
+    }
+
+    fn mark_lost(&self, req: &ExecRequest) {
+        if let Some(key) = &req.session {
+            self.inner
+                .lost
+                .lock()
+                .expect("lost lock")
+                .insert(key.clone());
+        }
+    }
+
+    /// Ends a session: its runner goes back to the pool.
+    pub async fn close_session(&self, session: &str) -> Result<(), SandboxError> {
+        let inner = &self.inner;
+        inner.lost.lock().expect("lost lock").remove(session);
+        let runner = inner.pinned.lock().expect("pinned lock").remove(session);
+        if let Some(mut runner) = runner {
+            let closed =
+                tokio::time::timeout(inner.grace, runner.link.close_session(session)).await;
+            inner.give_back(runner, matches!(closed, Ok(Ok(()))));
+        }
+        Ok(())
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> PoolStats {
+        let inner = &self.inner;
+        PoolStats {
+            size: inner.size,
+            idle: inner.idle.lock().expect("idle lock").len(),
+            executions: inner.executions.load(Ordering::Relaxed),
+            recycled: inner.recycled.load(Ordering::Relaxed),
+            spawn_failures: inner.spawn_failures.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Retires every runner; waiting and later callers get [`SandboxError::Closed`].
+    pub async fn shutdown(&self) {
+        let inner = &self.inner;
+        inner.closed.store(true, Ordering::SeqCst);
+        inner.available.close();
+        let mut runners: Vec<Runner> = inner.idle.lock().expect("idle lock").drain(..).collect();
+        runners.extend(
+            inner
+                .pinned
+                .lock()
+                .expect("pinned lock")
+                .drain()
+                .map(|(_, r)| r),
+        );
+        for runner in runners {
+            runner.retire.await;
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Best effort for a pool dropped without shutdown: retire idle runners in the background.
+        self.inner.closed.store(true, Ordering::SeqCst);
+        self.inner.available.close();
+        let runners: Vec<Runner> = self
+            .inner
+            .idle
+            .lock()
+            .map(|mut v| v.drain(..).collect())
+            .unwrap_or_default();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            for runner in runners {
+                handle.spawn(runner.retire);
+            }
+        }
+    }
+}
+
+fn lost_result(session: &str, when: &str) -> ExecResult {
+    ExecResult {
+        session_lost: true,
+        error: Some(format!(
+            "session {session:?} was lost at {when}; its state is gone and is not replayed"
+        )),
+        ..ExecResult::default()
+    }
+}
+
+impl Inner {
+    async fn acquire(&self) -> Result<Runner, SandboxError> {
+        loop {
+            let permit = self
+                .available
+                .acquire()
+                .await
+                .map_err(|_| SandboxError::Closed)?;
+            permit.forget();
+            if let Some(runner) = self.idle.lock().expect("idle lock").pop() {
+                return Ok(runner);
+            }
+        }
+    }
+
+    fn release(&self, runner: Runner) {
+        if self.closed.load(Ordering::SeqCst) {
+            tokio::spawn(runner.retire);
+            return;
+        }
+        self.idle.lock().expect("idle lock").push(runner);
+        self.available.add_permits(1);
+    }
+
+    /// Returns a runner after use: back to the pool when healthy and not worn out, else retired
+    /// and replaced in the background.
+    fn give_back(self: &Arc<Self>, runner: Runner, healthy: bool) {
+        if healthy && runner.runs < self.max_runs {
+            self.release(runner);
+        } else {
+            self.recycled.fetch_add(1, Ordering::Relaxed);
+            let retire = runner.retire;
+            let inner = self.clone();
+            tokio::spawn(async move {
+                retire.await;
+                Inner::replace(inner);
+            });
+        }
+    }
+
+    /// Starts one runner in the background, retrying with backoff until it works or the pool
+    /// closes.
+    fn replace(inner: Arc<Self>) {
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            while !inner.closed.load(Ordering::SeqCst) {
+                match inner.spawner.spawn().await {
+                    Ok(runner) => {
+                        inner.release(runner);
+                        return;
+                    }
+                    Err(e) => {
+                        inner.spawn_failures.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(error = %e, "cannot start a sandbox runner; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        });
+    }
+}
