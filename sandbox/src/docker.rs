@@ -77,7 +77,9 @@ impl DockerSpawner {
             image: Some(config.image.clone()),
             user: Some("10001:10001".into()),
             open_stdin: Some(true),
-            stdin_once: Some(false),
+            // When the worker goes away (even by kill -9), the attach connection closes, stdin
+            // closes, the runner exits and auto-remove deletes the container: nothing leaks.
+            stdin_once: Some(true),
             attach_stdin: Some(true),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
