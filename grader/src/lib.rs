@@ -1,0 +1,187 @@
+//! start-grader: judges a response against its problem.
+//!
+//! - math ([`math`]): the last `\boxed{}` (or "the answer is ..."), LaTeX normalised, compared as
+//!   strings, exact rationals, decimals within a tolerance, ordered tuples and intervals,
+//!   unordered sets, then sympy in the sandbox with a time-out for what is still undecided;
+//! - multiple choice ([`choice`]): the chosen letter, mapped back through the option order the
+//!   model was shown;
+//! - code ([`code`]): the final python block, run against stdin/stdout cases or the check
+//!   program in the sandbox, with a verdict per test.
+
+pub mod choice;
+pub mod code;
+pub mod math;
+
+use serde_json::json;
+use start_sandbox::{ExecRequest, Sandbox};
+use start_schemas::problem::{choice_letter, Problem, Target};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The verdict on one response.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grade {
+    /// Whether it is right.
+    pub correct: bool,
+    /// Partial credit in [0, 1]: the share of tests passed for code, else 0 or 1.
+    pub score: f32,
+    /// The answer extracted from the response, as written there.
+    pub final_answer: Option<String>,
+    /// How it was judged, as JSON (method, normalised forms, per-test verdicts).
+    pub detail: serde_json::Value,
+}
+
+/// Grades responses; holds the sandbox used by code problems and the sympy fallback.
+pub struct Grader {
+    sandbox: Option<Arc<Sandbox>>,
+    /// Time-out of one sympy equivalence check.
+    pub sympy_timeout: Duration,
+}
+
+impl Grader {
+    /// A grader; without a sandbox, code problems are graded wrong with a reason and math
+    /// stops before sympy.
+    pub fn new(sandbox: Option<Arc<Sandbox>>) -> Self {
+        Self {
+            sandbox,
+            sympy_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Grades `response` to `problem`. `permutation` is the option order shown to the model
+    /// for choice problems (`shown[i]` = original index), `None` for the original order.
+    pub async fn grade(
+        &self,
+        problem: &Problem,
+        response: &str,
+        permutation: Option<&[u32]>,
+    ) -> Grade {
+        match &problem.target {
+            Target::Math { answer } => self.grade_math(answer, response).await,
+            Target::Choice {
+                choices,
+                answer_index,
+            } => grade_choice(choices.len(), *answer_index, response, permutation),
+            Target::Code { tests } => self.grade_code(tests, response).await,
+        }
+    }
+
+    async fn grade_math(&self, gold: &str, response: &str) -> Grade {
+        let Some(pred) = math::extract_or_bare(response) else {
+            return Grade {
+                correct: false,
+                score: 0.0,
+                final_answer: None,
+                detail: json!({"method": "none", "reason": "no final answer found"}),
+            };
+        };
+        let (method, correct) = match math::compare(gold, &pred) {
+            math::Comparison::Equal(m) => (m.to_string(), true),
+            math::Comparison::Different => ("compared".to_string(), false),
+            math::Comparison::Undecided => match self.sympy_equal(gold, &pred).await {
+                Some(eq) => ("sympy".to_string(), eq),
+                None => ("undecided".to_string(), false),
+            },
+        };
+        Grade {
+            correct,
+            score: if correct { 1.0 } else { 0.0 },
+            detail: json!({
+                "method": method,
+                "gold": math::normalise(gold),
+                "pred": math::normalise(&pred),
+            }),
+            final_answer: Some(pred),
+        }
+    }
+
+    /// Symbolic equivalence in the sandbox; `None` when sympy cannot decide in time.
+    pub async fn sympy_equal(&self, gold: &str, pred: &str) -> Option<bool> {
+        let sandbox = self.sandbox.as_ref()?;
+        let (g, p) = (math::latex_to_sympy(gold), math::latex_to_sympy(pred));
+        let code = format!(
+            r#"import sympy
+from sympy.parsing.sympy_parser import parse_expr, standard_transformations, implicit_multiplication_application, convert_xor
+T = standard_transformations + (implicit_multiplication_application, convert_xor)
+a = parse_expr({g:?}, transformations=T)
+b = parse_expr({p:?}, transformations=T)
+try:
+    same = sympy.simplify(a - b) == 0
+except Exception:
+    same = False
+if not same:
+    try:
+        x, y = complex(sympy.N(a, 30)), complex(sympy.N(b, 30))
+        same = abs(x - y) <= 1e-6 * max(1.0, abs(x))
+    except Exception:
+        pass
+print("EQUAL" if same else "DIFFERENT")
+"#
+        );
+        let request = ExecRequest {
+            timeout: self.sympy_timeout,
+            ..ExecRequest::new(code)
+        };
+        let result = sandbox.execute(request).await.ok()?;
+        match result.stdout.trim() {
+            "EQUAL" => Some(true),
+            "DIFFERENT" => Some(false),
+            _ => None,
+        }
+    }
+
+    async fn grade_code(&self, tests: &start_schemas::problem::CodeTests, response: &str) -> Grade {
+        let Some(program) = code::final_program(response) else {
+            return Grade {
+                correct: false,
+                score: 0.0,
+                final_answer: None,
+                detail: json!({"method": "none", "reason": "no code block found"}),
+            };
+        };
+        let Some(sandbox) = &self.sandbox else {
+            return Grade {
+                correct: false,
+                score: 0.0,
+                final_answer: Some(program),
+                detail: json!({"method": "none", "reason": "no sandbox to run the tests"}),
+            };
+        };
+        let verdicts = code::run_tests(sandbox, &program, tests).await;
+        let passed = verdicts.iter().filter(|v| v.passed).count();
+        let total = verdicts.len().max(1);
+        Grade {
+            correct: passed == verdicts.len() && !verdicts.is_empty(),
+            score: passed as f32 / total as f32,
+            final_answer: Some(program),
+            detail: json!({"method": "tests", "passed": passed, "total": verdicts.len(), "tests": verdicts}),
+        }
+    }
+}
+
+/// Grades a choice response; the letter refers to the order shown (`permutation`).
+pub fn grade_choice(
+    n: usize,
+    answer_index: usize,
+    response: &str,
+    permutation: Option<&[u32]>,
+) -> Grade {
+    let letter = choice::extract_letter(response, n);
+    let chosen = letter.map(|c| {
+        let shown = (c as u8 - b'A') as usize;
+        permutation
+            .and_then(|p| p.get(shown).map(|&i| i as usize))
+            .unwrap_or(shown)
+    });
+    let correct = chosen == Some(answer_index);
+    Grade {
+        correct,
+        score: if correct { 1.0 } else { 0.0 },
+        final_answer: letter.map(|c| c.to_string()),
+        detail: json!({
+            "method": "choice",
+            "chosen_original": chosen.map(choice_letter).map(|c| c.to_string()),
+            "expected": choice_letter(answer_index).to_string(),
+        }),
+    }
+}

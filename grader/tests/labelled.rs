@@ -1,0 +1,181 @@
+//! The grader against labelled cases: math notations, choice phrasings, and code problems
+//! whose reference solutions must pass while mutated ones must fail.
+
+use serde_json::Value;
+use start_grader::{grade_choice, Grader};
+use start_sandbox::{BackendKind, Sandbox, SandboxConfig};
+use start_schemas::problem::{Problem, Target};
+use start_schemas::rows::Location;
+use start_schemas::validate::check_row;
+use std::path::Path;
+use std::sync::Arc;
+
+fn fixture(name: &str) -> Vec<Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+async fn sandbox() -> Arc<Sandbox> {
+    let config = SandboxConfig {
+        backend: BackendKind::Docker,
+        pool_size: 2,
+        ..SandboxConfig::default()
+    };
+    Arc::new(
+        Sandbox::start(config)
+            .await
+            .unwrap_or_else(|e| panic!("the Docker sandbox is needed (run scripts/setup): {e}")),
+    )
+}
+
+fn math_problem(gold: &str) -> Problem {
+    let row =
+        serde_json::json!({"source": "math", "kind": "math", "question": "q", "answer": gold});
+    check_row(&row, &Location::file("case")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn math_cases_match_their_labels() {
+    let cases = fixture("math_cases.jsonl");
+    assert!(cases.len() >= 150, "the table has {} cases", cases.len());
+    let sb = sandbox().await;
+    let grader = Grader::new(Some(sb.clone()));
+    let mut wrong = Vec::new();
+    let mut by_method = std::collections::BTreeMap::<String, usize>::new();
+    for case in &cases {
+        let gold = case["gold"].as_str().unwrap();
+        let response = case["response"].as_str().unwrap();
+        let want = case["correct"].as_bool().unwrap();
+        let grade = grader.grade(&math_problem(gold), response, None).await;
+        *by_method
+            .entry(grade.detail["method"].as_str().unwrap_or("?").to_string())
+            .or_default() += 1;
+        if grade.correct != want {
+            wrong.push(format!(
+                "gold {gold:?} response {response:?}: want {want}, got {grade:?}"
+            ));
+        }
+    }
+    eprintln!("methods: {by_method:?}");
+    assert!(
+        wrong.is_empty(),
+        "{} of {} cases disagree:\n{}",
+        wrong.len(),
+        cases.len(),
+        wrong.join("\n")
+    );
+    assert!(
+        by_method.get("sympy").copied().unwrap_or(0) > 10,
+        "the sympy fallback is exercised"
+    );
+    sb.shutdown().await;
+}
+
+#[test]
+fn choice_phrasings_match_their_labels() {
+    let mut wrong = Vec::new();
+    for case in fixture("choice_cases.jsonl") {
+        let n = case["choices"].as_u64().unwrap() as usize;
+        let index = case["answer_index"].as_u64().unwrap() as usize;
+        let response = case["response"].as_str().unwrap();
+        let want = case["correct"].as_bool().unwrap();
+        let grade = grade_choice(n, index, response, None);
+        if grade.correct != want {
+            wrong.push(format!("{response:?}: want {want}, got {grade:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn choice_letters_map_back_through_the_shown_order() {
+    // Shown order C, A, D, B: the model's "B" is original A.
+    let shown = [2, 0, 3, 1];
+    assert!(grade_choice(4, 0, "The answer is B", Some(&shown)).correct);
+    assert!(!grade_choice(4, 0, "The answer is A", Some(&shown)).correct);
+    let g = grade_choice(4, 1, "\\boxed{D}", Some(&shown));
+    assert!(g.correct, "{g:?}");
+    assert_eq!(g.detail["chosen_original"], "B");
+}
+
+fn example_code_problems() -> Vec<Problem> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/problems/code.jsonl");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| check_row(&serde_json::from_str(l).unwrap(), &Location::file("code")).unwrap())
+        .collect()
+}
+
+fn as_response(program: &str) -> String {
+    format!("Here is my solution.\n\n```python\n{program}```\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reference_solutions_pass_and_mutants_fail() {
+    let problems = example_code_problems();
+    assert!(problems.len() >= 10);
+    let sb = sandbox().await;
+    let grader = Grader::new(Some(sb.clone()));
+    for p in &problems {
+        let solution = p
+            .solution
+            .as_deref()
+            .expect("examples carry a reference solution");
+        let g = grader.grade(p, &as_response(solution), None).await;
+        assert!(
+            g.correct && g.score == 1.0,
+            "{}: reference failed: {:?}",
+            p.id,
+            g.detail
+        );
+    }
+    let mutations = fixture("code_mutations.jsonl");
+    let mut covered = std::collections::HashSet::new();
+    for m in &mutations {
+        let id = m["id"].as_str().unwrap();
+        let p = problems.iter().find(|p| p.id.as_str() == id).unwrap();
+        let solution = p.solution.as_deref().unwrap();
+        let find = m["find"].as_str().unwrap();
+        assert!(
+            solution.contains(find),
+            "{id}: mutation {find:?} does not apply"
+        );
+        let mutant = solution.replacen(find, m["replace"].as_str().unwrap(), 1);
+        let g = grader.grade(p, &as_response(&mutant), None).await;
+        assert!(!g.correct, "{id}: mutant {mutant:?} passed: {:?}", g.detail);
+        let Target::Code { .. } = &p.target else {
+            unreachable!()
+        };
+        covered.insert(id);
+    }
+    assert_eq!(covered.len(), problems.len(), "every example has a mutant");
+    // The grading detail lists each test's verdict.
+    let sum = problems
+        .iter()
+        .find(|p| p.id.as_str() == "ex-code-sum-two")
+        .unwrap();
+    let g = grader
+        .grade(
+            sum,
+            &as_response("a, b = map(int, input().split())\nprint(a + b if a > 0 else 0)\n"),
+            None,
+        )
+        .await;
+    assert_eq!(g.detail["total"], 3);
+    assert_eq!(g.detail["passed"], 2);
+    assert!((g.score - 2.0 / 3.0).abs() < 1e-6);
+    assert!(g.detail["tests"][1]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("wrong answer"));
+    let g = grader.grade(sum, "I would print the sum.", None).await;
+    assert!(!g.correct && g.detail["reason"] == "no code block found");
+    sb.shutdown().await;
+}
