@@ -5,6 +5,7 @@
 //! 1 any other failure.
 
 mod examples;
+mod grade;
 mod import;
 mod inspect;
 mod run;
@@ -33,6 +34,8 @@ enum Command {
     Import(import::ImportArgs),
     /// Summarise a trajectory dataset: shards, accuracy, tool calls, tokens; show rows.
     Inspect(inspect::InspectArgs),
+    /// Grade responses produced anywhere against their problems; accuracy by source and kind.
+    Grade(grade::GradeArgs),
     /// Run Python in the sandbox, or benchmark it.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCommand),
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Import(args) => import::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Sandbox(command) => sandbox::run(command),
+        Command::Grade(args) => grade::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

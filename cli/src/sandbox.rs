@@ -75,7 +75,8 @@ pub struct BenchArgs {
     pool_size: Option<usize>,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+/// A multi-threaded runtime for the async subcommands.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -233,3 +233,109 @@ fn run_checks_the_embedded_problems_and_the_model_and_invents_nothing() {
     assert_eq!(missing.status.code(), Some(1), "{s}");
     assert!(s.contains("model no/such/model.gguf: No such file"), "{s}");
 }
+
+/// Responses to the bundled examples: every math and choice problem answered right except the
+/// first of each kind, every code problem with its reference solution; plus two bad rows.
+#[test]
+fn grade_reverifies_responses_and_names_bad_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = Vec::new();
+    let mut expected_correct = 0;
+    for kind in ["math", "choice", "code"] {
+        let text =
+            std::fs::read_to_string(workspace().join(format!("examples/problems/{kind}.jsonl")))
+                .unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let p: serde_json::Value = serde_json::from_str(line).unwrap();
+            let response = match kind {
+                "math" if i == 0 => "\\boxed{0}".to_string(),
+                "math" => format!(
+                    "So the answer is \\boxed{{{}}}.",
+                    p["answer"].as_str().unwrap()
+                ),
+                "choice" => {
+                    let letter = match &p["answer"] {
+                        serde_json::Value::String(s) => s.clone(),
+                        v => ((b'A' + v.as_u64().unwrap() as u8) as char).to_string(),
+                    };
+                    if i == 0 {
+                        "The answer is (Z).".to_string()
+                    } else {
+                        format!("The answer is ({letter}).")
+                    }
+                }
+                _ => format!("```python\n{}```", p["solution"].as_str().unwrap()),
+            };
+            if i != 0 || kind == "code" {
+                expected_correct += 1;
+            }
+            lines
+                .push(serde_json::json!({"problem_id": p["id"], "response": response}).to_string());
+        }
+    }
+    lines.push(r#"{"problem_id": "no-such-problem", "response": "42"}"#.into());
+    lines.push(r#"{"problem_id": "ex-math-committee"}"#.into());
+    let responses = dir.path().join("responses.jsonl");
+    std::fs::write(&responses, lines.join("\n") + "\n").unwrap();
+    let verdicts = dir.path().join("verdicts.jsonl");
+    let (r, v) = (
+        responses.display().to_string(),
+        verdicts.display().to_string(),
+    );
+    let out = startctl(&[
+        "grade",
+        "--problems",
+        "examples/problems/math.jsonl",
+        "--problems",
+        "examples/problems/choice.jsonl",
+        "--problems",
+        "examples/problems/code.jsonl",
+        "--responses",
+        &r,
+        "--out",
+        &v,
+        "--backend",
+        "docker",
+    ]);
+    let s = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "bad rows make the exit code 2: {s}"
+    );
+    assert!(
+        s.contains(
+            "responses.jsonl:36: problem_id: \"no-such-problem\" is in none of the problem files"
+        ),
+        "{s}"
+    );
+    assert!(s.contains("responses.jsonl:37: response: missing"), "{s}");
+    assert!(
+        s.contains("examples         math          17       16     94.1%"),
+        "{s}"
+    );
+    assert!(
+        s.contains("examples         choice         8        7     87.5%"),
+        "{s}"
+    );
+    assert!(
+        s.contains("examples         code          10       10    100.0%"),
+        "{s}"
+    );
+    assert!(s.contains("35 responses graded, 2 errors"), "{s}");
+    let verdict_lines = std::fs::read_to_string(&verdicts).unwrap();
+    let rows: Vec<serde_json::Value> = verdict_lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 35);
+    assert_eq!(
+        rows.iter().filter(|r| r["correct"] == true).count(),
+        expected_correct
+    );
+    assert_eq!(rows[0]["problem_id"], "ex-math-sum-divisors-360");
+    assert_eq!(rows[0]["correct"], false);
+    assert_eq!(rows[1]["correct"], true);
+    assert_eq!(rows[1]["detail"]["method"], "string");
+    assert_eq!(rows[1]["final_answer"], "130");
+}
