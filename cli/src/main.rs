@@ -5,6 +5,7 @@
 //! 1 any other failure.
 
 mod examples;
+mod export;
 mod grade;
 mod import;
 mod inspect;
@@ -36,6 +37,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Grade responses produced anywhere against their problems; accuracy by source and kind.
     Grade(grade::GradeArgs),
+    /// Hint-RFT: select correct, de-duplicated, non-repetitive trajectories as SFT data.
+    Export(export::ExportArgs),
     /// Run Python in the sandbox, or benchmark it.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCommand),
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Sandbox(command) => sandbox::run(command),
         Command::Grade(args) => grade::run(args),
+        Command::Export(args) => export::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

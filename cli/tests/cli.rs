@@ -339,3 +339,204 @@ fn grade_reverifies_responses_and_names_bad_rows() {
     assert_eq!(rows[1]["detail"]["method"], "string");
     assert_eq!(rows[1]["final_answer"], "130");
 }
+
+/// A trajectory of `problem` whose whole text is `text`, for export tests.
+fn shaped(
+    problem: &str,
+    sample: u32,
+    text: &str,
+    correct: Option<bool>,
+) -> start_schemas::trajectory::Trajectory {
+    use start_schemas::trajectory::{Segment, SegmentKind, Trajectory};
+    let mut t = start_tests::trajectory(0);
+    t.problem_id = problem.into();
+    t.sample_index = sample;
+    t.segments = vec![Segment {
+        kind: SegmentKind::Answer,
+        text: text.into(),
+        tokens: vec![1; text.split_whitespace().count()],
+    }];
+    t.full_text = text.into();
+    t.trajectory_sha256 = Trajectory::compute_sha256(text);
+    t.tool_calls.clear();
+    t.tool_errors = 0;
+    t.completion_tokens = text.split_whitespace().count() as u32;
+    t.correct = correct;
+    t.prompt = format!("<|im_start|>user\nSolve {problem}.<|im_end|>\n<|im_start|>assistant\n");
+    t
+}
+
+fn write_dataset(root: &Path, rows: &[start_schemas::trajectory::Trajectory]) {
+    use start_schemas::shard::{ShardOptions, ShardWriter};
+    let mut w = ShardWriter::create(root, "unit-0", &ShardOptions::default()).unwrap();
+    w.write(rows).unwrap();
+    w.commit().unwrap();
+}
+
+#[test]
+fn export_filters_and_selects_with_a_table_of_reasons() {
+    use start_schemas::trajectory::FinishReason;
+    let words = |seed: &str, n: usize| -> String {
+        (0..n).map(|i| format!("{seed}{i} ")).collect::<String>() + "so the answer is \\boxed{7}."
+    };
+    let best = words("step", 120);
+    let mut rows = vec![
+        shaped("p0", 0, &best, Some(true)),
+        shaped("p0", 1, &best, Some(true)),
+        shaped("p0", 2, &format!("{best} indeed"), Some(true)),
+        shaped("p0", 3, &words("wrong", 50), Some(false)),
+        shaped("p0", 4, &words("ungraded", 50), None),
+        shaped("p0", 5, &words("cut", 50), Some(true)),
+        shaped("p0", 6, &"wait let me check again ".repeat(60), Some(true)),
+        shaped("p0", 7, &words("other", 80), Some(true)),
+        shaped("p1", 0, &words("second", 60), Some(true)),
+    ];
+    rows[5].finish_reason = FinishReason::MaxNewTokens;
+    // p0 sample 0 has a clean tool call; sample 7 a failed one: best-per-problem prefers 0.
+    for (i, exit) in [(0usize, 0), (7, 1)] {
+        let t = &mut rows[i];
+        t.segments.insert(
+            0,
+            start_schemas::trajectory::Segment {
+                kind: start_schemas::trajectory::SegmentKind::Code,
+                text: "```python\nprint(7)\n```\n".into(),
+                tokens: vec![5],
+            },
+        );
+        t.full_text = t.segments.iter().map(|s| s.text.as_str()).collect();
+        t.trajectory_sha256 = start_schemas::trajectory::Trajectory::compute_sha256(&t.full_text);
+        t.tool_calls = vec![start_schemas::trajectory::ToolCall {
+            segment: 0,
+            exit_code: Some(exit),
+            timed_out: false,
+            memory_exceeded: false,
+            truncated: false,
+            duration_ms: 1.0,
+            error: None,
+        }];
+        t.tool_errors = exit as u32;
+    }
+    // Sample 1 repeats sample 0 to the byte: an exact duplicate.
+    rows[1] = rows[0].clone();
+    rows[1].sample_index = 1;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_dataset(&data, &rows);
+    let data_s = data.display().to_string();
+
+    let out = dir.path().join("sft");
+    let out_s = out.display().to_string();
+    let run = startctl(&[
+        "export", "--from", &data_s, "--out", &out_s, "--format", "both",
+    ]);
+    let s = text(&run);
+    assert_eq!(run.status.code(), Some(0), "{s}");
+    let removed = |reason: &str, n: u64| format!("{reason:<42} {n:>8}");
+    for line in [
+        removed("not graded", 1),
+        removed("incorrect", 1),
+        removed("unfinished (cut by a limit)", 1),
+        removed("repetitive loop", 1),
+        removed("exact duplicate", 1),
+        removed("near duplicate", 1),
+        "kept 3 of 9 trajectories".into(),
+    ] {
+        assert!(s.contains(&line), "missing {line:?} in:\n{s}");
+    }
+    let jsonl = std::fs::read_to_string(out.join("sft.jsonl")).unwrap();
+    let kept: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<(String, u64)> = kept
+        .iter()
+        .map(|r| {
+            (
+                r["problem_id"].as_str().unwrap().to_string(),
+                r["sample_index"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ids, [("p0".into(), 0), ("p0".into(), 7), ("p1".into(), 0)]);
+    assert_eq!(kept[0]["messages"][0]["role"], "user");
+    assert_eq!(kept[0]["messages"][0]["content"], "Solve p0.");
+    assert_eq!(
+        kept[0]["messages"][1]["content"],
+        rows[0].full_text.as_str()
+    );
+    assert_eq!(kept[0]["completion"], rows[0].full_text.as_str());
+    // A real reader opens the Parquet export with the same rows.
+    let check = std::process::Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
+        .arg("-c")
+        .arg(
+            "import sys, pyarrow.parquet as pq\n\
+             t = pq.read_table(sys.argv[1]).to_pylist()\n\
+             assert [(r['problem_id'], r['sample_index']) for r in t] == [('p0', 0), ('p0', 7), ('p1', 0)], t\n\
+             assert t[0]['messages'][0] == {'role': 'user', 'content': 'Solve p0.'}\n\
+             assert t[2]['messages'][1]['content'] == t[2]['completion']\n\
+             print('ok')",
+        )
+        .arg(out.join("sft.parquet"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout).trim(),
+        "ok",
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    let best_out = dir.path().join("best").display().to_string();
+    let run = startctl(&[
+        "export",
+        "--from",
+        &data_s,
+        "--out",
+        &best_out,
+        "--select",
+        "best-per-problem",
+        "--format",
+        "jsonl",
+    ]);
+    let s = text(&run);
+    assert!(s.contains(&removed("not selected", 1)), "{s}");
+    let jsonl = std::fs::read_to_string(Path::new(&best_out).join("sft.jsonl")).unwrap();
+    let samples: Vec<u64> = jsonl
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["sample_index"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(samples, [0, 0], "the clean tool call wins for p0");
+
+    // Seed-data rule: plain greedy solved p1, so only p0 remains.
+    let plain = dir.path().join("plain");
+    write_dataset(
+        &plain,
+        &[
+            shaped("p1", 0, "plain got it \\boxed{7}", Some(true)),
+            shaped("p0", 0, "plain missed", Some(false)),
+        ],
+    );
+    let seed_out = dir.path().join("seed").display().to_string();
+    let plain_s = plain.display().to_string();
+    let run = startctl(&[
+        "export",
+        "--from",
+        &data_s,
+        "--out",
+        &seed_out,
+        "--seed-data-plain",
+        &plain_s,
+        "--format",
+        "jsonl",
+    ]);
+    let s = text(&run);
+    assert!(
+        s.contains(&removed("solved by plain greedy (seed-data rule)", 1)),
+        "{s}"
+    );
+    assert!(s.contains("kept 2 of 9"), "{s}");
+}

@@ -6,11 +6,13 @@
 //! - multiple choice ([`choice`]): the chosen letter, mapped back through the option order the
 //!   model was shown;
 //! - code ([`code`]): the final python block, run against stdin/stdout cases or the check
-//!   program in the sandbox, with a verdict per test.
+//!   program in the sandbox, with a verdict per test;
+//! - Hint-RFT selection ([`rft`]): which graded trajectories become SFT data.
 
 pub mod choice;
 pub mod code;
 pub mod math;
+pub mod rft;
 
 use serde_json::json;
 use start_sandbox::{ExecRequest, Sandbox};

@@ -18,6 +18,7 @@ pub mod model;
 pub mod problem;
 pub mod proto;
 pub mod rows;
+pub mod sft;
 pub mod shard;
 pub mod trajectory;
 pub mod validate;

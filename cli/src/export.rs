@@ -1,0 +1,250 @@
+//! `startctl export`: Hint-RFT selection of a dataset into SFT data.
+
+use crate::Outcome;
+use anyhow::Context;
+use start_grader::rft::{select, Features, Policy, Select, REASONS};
+use start_schemas::dataset::Dataset;
+use start_schemas::sft::{chatml_user_turn, Message, SftRow, SftWriter};
+use start_schemas::trajectory::Trajectory;
+use start_schemas::validate::Checker;
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Which rows to keep.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SelectArg {
+    /// Every correct trajectory that passes the filters.
+    Correct,
+    /// The best trajectory per problem.
+    BestPerProblem,
+    /// The best K per problem (see --k).
+    TopK,
+}
+
+/// Output formats.
+#[derive(Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
+enum Format {
+    /// `sft.parquet` (zstd).
+    Parquet,
+    /// `sft.jsonl`.
+    Jsonl,
+    /// Both.
+    Both,
+}
+
+/// Arguments of `startctl export`.
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// The dataset to select from.
+    #[arg(long = "from")]
+    from: PathBuf,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Selection.
+    #[arg(long, value_enum, default_value_t = SelectArg::Correct)]
+    select: SelectArg,
+    /// K for `--select top-k`.
+    #[arg(long, default_value_t = 4)]
+    k: usize,
+    /// Near duplicates: estimated Jaccard similarity at or above this, within a problem.
+    #[arg(long, default_value_t = 0.9)]
+    near_duplicate: f32,
+    /// Repetitive loops: share of repeated word 4-grams above this.
+    #[arg(long, default_value_t = 0.5)]
+    max_repeat_ratio: f32,
+    /// Over-long: more completion tokens than this.
+    #[arg(long)]
+    max_completion_tokens: Option<u32>,
+    /// Seed-data rule: a plain-greedy dataset of the same problems; problems it solved are
+    /// dropped, keeping those that hinted inference solves and plain greedy does not.
+    #[arg(long)]
+    seed_data_plain: Option<PathBuf>,
+    /// Problem files, for the question text of the user message; without them it is taken
+    /// from the ChatML prompt.
+    #[arg(long)]
+    problems: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Parquet)]
+    format: Format,
+}
+
+/// Runs `startctl export`.
+pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
+    let dataset = Dataset::open(&args.from)?;
+    let mut questions = HashMap::new();
+    if !args.problems.is_empty() {
+        let mut checker = Checker::default();
+        for f in &args.problems {
+            checker.check_file(f, &mut |d| eprintln!("{d}"), &mut |p| {
+                questions.insert(p.id.to_string(), p.question.clone());
+            });
+        }
+        anyhow::ensure!(
+            checker.errors == 0,
+            "the problem files have errors (listed above)"
+        );
+    }
+    let solved_by_plain = match &args.seed_data_plain {
+        None => None,
+        Some(path) => {
+            let plain = Dataset::open(path)?;
+            let mut solved = HashSet::new();
+            for_each(&plain, |_, t| {
+                if t.correct == Some(true) {
+                    solved.insert(t.problem_id.clone());
+                }
+            })?;
+            Some(solved)
+        }
+    };
+    let mut features = Vec::new();
+    for_each(&dataset, |at, t| features.push(Features::of(t, at)))?;
+    let policy = Policy {
+        select: match args.select {
+            SelectArg::Correct => Select::Correct,
+            SelectArg::BestPerProblem => Select::BestPerProblem,
+            SelectArg::TopK => Select::TopK(args.k.max(1)),
+        },
+        near_duplicate: args.near_duplicate,
+        max_repeat_ratio: args.max_repeat_ratio,
+        max_completion_tokens: args.max_completion_tokens,
+        solved_by_plain,
+    };
+    let selection = select(features, &policy);
+    let kept: HashSet<(usize, usize)> = selection.kept.iter().copied().collect();
+
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let mut parquet = match args.format {
+        Format::Parquet | Format::Both => Some(SftWriter::create(&args.out.join("sft.parquet"))?),
+        Format::Jsonl => None,
+    };
+    let jsonl_tmp = args.out.join(".sft.jsonl.tmp");
+    let mut jsonl = match args.format {
+        Format::Jsonl | Format::Both => Some(std::io::BufWriter::new(
+            std::fs::File::create(&jsonl_tmp).context("creating sft.jsonl")?,
+        )),
+        Format::Parquet => None,
+    };
+    let mut missing_question = 0u64;
+    let mut batch = Vec::new();
+    let mut write_error = None;
+    for_each(&dataset, |at, t| {
+        if !kept.contains(&at) || write_error.is_some() {
+            return;
+        }
+        let question = questions
+            .get(&t.problem_id)
+            .cloned()
+            .or_else(|| chatml_user_turn(&t.prompt).map(str::to_string));
+        let Some(question) = question else {
+            missing_question += 1;
+            return;
+        };
+        batch.push(SftRow {
+            problem_id: t.problem_id.clone(),
+            sample_index: t.sample_index,
+            source: t.source.clone(),
+            kind: t.kind.to_string(),
+            mode: serde_json::to_value(t.mode)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            messages: vec![
+                Message {
+                    role: "user".into(),
+                    content: question,
+                },
+                Message {
+                    role: "assistant".into(),
+                    content: t.full_text.clone(),
+                },
+            ],
+            prompt: t.prompt.clone(),
+            completion: t.full_text.clone(),
+            trajectory_sha256: t.trajectory_sha256.clone(),
+            completion_tokens: t.completion_tokens,
+            tool_calls: t.tool_calls.len() as u32,
+        });
+        if batch.len() >= 256 {
+            if let Err(e) = flush(&mut batch, parquet.as_mut(), jsonl.as_mut()) {
+                write_error = Some(e);
+            }
+        }
+    })?;
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    flush(&mut batch, parquet.as_mut(), jsonl.as_mut())?;
+    let mut written = 0;
+    if let Some(w) = parquet {
+        written = w.finish()?;
+    }
+    if let Some(mut w) = jsonl {
+        w.flush()?;
+        w.get_ref().sync_all()?;
+        drop(w);
+        std::fs::rename(&jsonl_tmp, args.out.join("sft.jsonl"))?;
+        written = selection.kept.len() as u64 - missing_question;
+    }
+
+    println!("{:<42} {:>8}", "removed because", "rows");
+    for reason in REASONS.iter().copied().chain(["not selected"]) {
+        if let Some(n) = selection.removed.get(reason) {
+            println!("{reason:<42} {n:>8}");
+        }
+    }
+    if missing_question > 0 {
+        println!(
+            "{:<42} {missing_question:>8}",
+            "no question text (pass --problems)"
+        );
+    }
+    println!(
+        "kept {written} of {} trajectories -> {}",
+        selection.total,
+        args.out.display()
+    );
+    Ok(if missing_question > 0 {
+        Outcome::InvalidInput
+    } else {
+        Outcome::Ok
+    })
+}
+
+fn flush(
+    batch: &mut Vec<SftRow>,
+    parquet: Option<&mut SftWriter>,
+    jsonl: Option<&mut std::io::BufWriter<std::fs::File>>,
+) -> anyhow::Result<()> {
+    if let Some(w) = parquet {
+        w.write(batch)?;
+    }
+    if let Some(w) = jsonl {
+        for row in batch.iter() {
+            serde_json::to_writer(&mut *w, row)?;
+            w.write_all(b"\n")?;
+        }
+    }
+    batch.clear();
+    Ok(())
+}
+
+/// Calls `f` with every trajectory of the dataset and its (shard, row) position.
+fn for_each(
+    dataset: &Dataset,
+    mut f: impl FnMut((usize, usize), &Trajectory),
+) -> anyhow::Result<()> {
+    for (si, shard) in dataset.manifest.shards.iter().enumerate() {
+        let mut row = 0;
+        for batch in dataset.read_shard(shard, 256)? {
+            for t in batch? {
+                f((si, row), &t);
+                row += 1;
+            }
+        }
+    }
+    Ok(())
+}
