@@ -5,7 +5,7 @@
 //! (tuples and intervals in order, sets in any order), and only then, for what is left
 //! undecided, sympy in the sandbox ([`crate::Grader`]).
 
-use start_schemas::answer::last_boxed;
+use start_schemas::answer::{brace_group, last_boxed};
 
 /// Relative tolerance for answers written as decimals.
 pub const DECIMAL_TOLERANCE: f64 = 1e-6;
@@ -74,26 +74,11 @@ fn unwrap_commands(s: &str, cmds: &[&str]) -> String {
                 continue;
             }
             let open = after + (rest.len() - trimmed.len());
-            let mut depth = 0usize;
-            let mut close = None;
-            for (j, ch) in out[open..].char_indices() {
-                match ch {
-                    '{' => depth += 1,
-                    '}' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            close = Some(open + j);
-                            break;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            let Some(close) = close else {
+            let Some((inner, tail)) = brace_group(&out[open..]) else {
                 out.replace_range(i..after, "");
                 continue;
             };
-            let inner = out[open + 1..close].to_string();
+            let (inner, close) = (inner.to_string(), out.len() - tail.len() - 1);
             out.replace_range(i..=close, &inner);
         }
     }
@@ -111,20 +96,9 @@ fn expand_frac_shorthand(s: &str) -> String {
             let mut chars = rest.chars();
             match chars.next() {
                 Some('{') => {
-                    // Copy the balanced group as is.
-                    let mut depth = 0;
-                    let mut end = rest.len();
-                    for (j, ch) in rest.char_indices() {
-                        if ch == '{' {
-                            depth += 1;
-                        } else if ch == '}' {
-                            depth -= 1;
-                            if depth == 0 {
-                                end = j + 1;
-                                break;
-                            }
-                        }
-                    }
+                    // Copy the balanced group as is (an unclosed one to the end).
+                    let end =
+                        brace_group(rest).map_or(rest.len(), |(_, tail)| rest.len() - tail.len());
                     out.push_str(&rest[..end]);
                     rest = &rest[end..];
                 }
@@ -297,16 +271,7 @@ fn parse_unsigned(s: &str) -> Option<Number> {
         if !rest.is_empty() {
             return None;
         }
-        let (a, b) = (parse_number(a)?, parse_number(b)?);
-        let value = Rational::new(
-            a.value.num.checked_mul(b.value.den)?,
-            a.value.den.checked_mul(b.value.num)?,
-        )?;
-        return Some(Number {
-            value,
-            decimal: a.decimal || b.decimal,
-            percent: false,
-        });
+        return divide(parse_number(a)?, parse_number(b)?);
     }
     if let Some(i) = s.find("\\frac") {
         // Mixed number: whole part, then a fraction.
@@ -325,16 +290,7 @@ fn parse_unsigned(s: &str) -> Option<Number> {
         });
     }
     if let Some((a, b)) = s.split_once('/') {
-        let (a, b) = (parse_number(a)?, parse_number(b)?);
-        let value = Rational::new(
-            a.value.num.checked_mul(b.value.den)?,
-            a.value.den.checked_mul(b.value.num)?,
-        )?;
-        return Some(Number {
-            value,
-            decimal: a.decimal || b.decimal,
-            percent: false,
-        });
+        return divide(parse_number(a)?, parse_number(b)?);
     }
     let plain = strip_thousands(s)?;
     let (int, frac) = match plain.split_once('.') {
@@ -359,6 +315,19 @@ fn parse_unsigned(s: &str) -> Option<Number> {
     Some(Number {
         value,
         decimal: frac.is_some(),
+        percent: false,
+    })
+}
+
+/// `a / b`, for `\frac{a}{b}` and `a/b`.
+fn divide(a: Number, b: Number) -> Option<Number> {
+    let value = Rational::new(
+        a.value.num.checked_mul(b.value.den)?,
+        a.value.den.checked_mul(b.value.num)?,
+    )?;
+    Some(Number {
+        value,
+        decimal: a.decimal || b.decimal,
         percent: false,
     })
 }
@@ -393,21 +362,8 @@ fn strip_thousands(s: &str) -> Option<String> {
 
 /// Splits a leading `{group}` (or a single character) from `s`.
 fn group(s: &str) -> Option<(&str, &str)> {
-    if let Some(body) = s.strip_prefix('{') {
-        let mut depth = 1;
-        for (i, ch) in body.char_indices() {
-            match ch {
-                '{' => depth += 1,
-                '}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return Some((&body[..i], &body[i + 1..]));
-                    }
-                }
-                _ => {}
-            }
-        }
-        None
+    if s.starts_with('{') {
+        brace_group(s)
     } else {
         let ch = s.chars().next()?;
         Some((&s[..ch.len_utf8()], &s[ch.len_utf8()..]))

@@ -10,21 +10,8 @@ pub fn last_boxed(text: &str) -> Option<String> {
         .max_by_key(|&(i, _)| i)?;
     let rest = &text[start.0 + start.1..];
     let trimmed = rest.trim_start();
-    if let Some(body) = trimmed.strip_prefix('{') {
-        let mut depth = 1usize;
-        for (i, ch) in body.char_indices() {
-            match ch {
-                '{' => depth += 1,
-                '}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return Some(body[..i].trim().to_string());
-                    }
-                }
-                _ => {}
-            }
-        }
-        None
+    if trimmed.starts_with('{') {
+        brace_group(trimmed).map(|(inner, _)| inner.trim().to_string())
     } else if rest.starts_with(' ') {
         let token: String = trimmed
             .chars()
@@ -34,6 +21,26 @@ pub fn last_boxed(text: &str) -> Option<String> {
     } else {
         None
     }
+}
+
+/// Splits `{inner}rest` into `(inner, rest)`, nested braces respected; `None` when `s` does
+/// not start with `{` or the group never closes.
+pub fn brace_group(s: &str) -> Option<(&str, &str)> {
+    let body = s.strip_prefix('{')?;
+    let mut depth = 1usize;
+    for (i, ch) in body.char_indices() {
+        match ch {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some((&body[..i], &body[i + 1..]));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 #[cfg(test)]
