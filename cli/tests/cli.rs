@@ -540,3 +540,23 @@ fn export_filters_and_selects_with_a_table_of_reasons() {
     );
     assert!(s.contains("kept 2 of 9"), "{s}");
 }
+
+#[test]
+fn export_and_sandbox_name_bad_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().display().to_string();
+    let out = dir.path().join("out").display().to_string();
+    let run = startctl(&["export", "--from", &empty, "--out", &out]);
+    let s = text(&run);
+    assert_eq!(run.status.code(), Some(1), "{s}");
+    assert!(
+        s.contains(
+            "manifest.json: invalid manifest: not found; is this a start dataset directory?"
+        ),
+        "{s}"
+    );
+    let run = startctl(&["sandbox", "run", "no/such/file.py", "--backend", "process"]);
+    let s = text(&run);
+    assert_eq!(run.status.code(), Some(1), "{s}");
+    assert!(s.contains("reading no/such/file.py"), "{s}");
+}
