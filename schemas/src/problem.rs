@@ -137,6 +137,26 @@ pub fn choice_letter(index: usize) -> char {
     (b'A' + index as u8) as char
 }
 
+/// The option order shown to the model for one sample of a choice problem: a permutation of
+/// `0..n` (`shown[i]` = original index) drawn from the trajectory's seed, so the same seed
+/// always shows the same order and the grader can map the chosen letter back.
+pub fn choice_permutation(seed: u64, n: usize) -> Vec<u32> {
+    // splitmix64: tiny, well mixed, and identical on every platform.
+    let mut state = seed;
+    let mut next = move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    for i in (1..n).rev() {
+        order.swap(i, (next() % (i as u64 + 1)) as usize);
+    }
+    order
+}
+
 impl Problem {
     /// The problem's kind.
     pub fn kind(&self) -> ProblemKind {
@@ -381,6 +401,24 @@ mod tests {
             assert_eq!(back, problem);
             assert_eq!(check_row(&problem.to_row(), &here).unwrap(), problem);
         }
+    }
+
+    #[test]
+    fn choice_permutations_are_permutations_stable_per_seed_and_vary() {
+        let a = choice_permutation(42, 4);
+        assert_eq!(a, choice_permutation(42, 4));
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [0, 1, 2, 3]);
+        let distinct: std::collections::HashSet<Vec<u32>> =
+            (0..64).map(|seed| choice_permutation(seed, 4)).collect();
+        assert!(
+            distinct.len() > 12,
+            "seeds give many orders: {}",
+            distinct.len()
+        );
+        assert_eq!(choice_permutation(7, 1), [0]);
+        assert!(choice_permutation(7, 0).is_empty());
     }
 
     #[test]
