@@ -1,0 +1,818 @@
+//! The engine thread: one llama context, S slots, continuous batching, the tool loop.
+
+use crate::fence::{closed_block, open_fence};
+use crate::hints::HintLibrary;
+use crate::slot::Builder;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use start_sandbox::{ExecRequest, ExecResult, Sandbox};
+use start_schemas::trajectory::{
+    FinishReason, GenerationParams, Mode, Segment, SegmentKind, ToolCall,
+};
+use std::collections::VecDeque;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// The GGUF model.
+    pub model_path: PathBuf,
+    /// Sequence slots decoded together.
+    pub slots: usize,
+    /// Context budget of each slot, in tokens (prompt + completion).
+    pub ctx_per_slot: u32,
+    /// Most tokens in one decode call.
+    pub n_batch: u32,
+    /// CPU threads.
+    pub threads: i32,
+    /// Layers offloaded to the GPU (with the `cuda` feature).
+    pub gpu_layers: u32,
+    /// Text opening the assistant's thinking (QwQ: "<think>\n"; empty for models without).
+    pub think_prefix: String,
+    /// Text that ends thinking ("</think>"); `None` for models without thinking tags.
+    pub think_end: Option<String>,
+    /// Most characters of tool output inserted (head and tail kept).
+    pub max_output_chars: usize,
+    /// Wall-clock limit of one code execution.
+    pub tool_timeout: Duration,
+    /// Memory limit of one code execution, MiB.
+    pub tool_memory_mb: u32,
+    /// The hint library.
+    pub hints: HintLibrary,
+}
+
+impl EngineConfig {
+    /// Defaults for `model_path`.
+    pub fn new(model_path: impl Into<PathBuf>) -> Self {
+        Self {
+            model_path: model_path.into(),
+            slots: 4,
+            ctx_per_slot: 2048,
+            n_batch: 512,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get() as i32),
+            gpu_layers: 0,
+            think_prefix: String::new(),
+            think_end: None,
+            max_output_chars: 2048,
+            tool_timeout: Duration::from_secs(10),
+            tool_memory_mb: 512,
+            hints: HintLibrary::builtin(),
+        }
+    }
+}
+
+/// One trajectory to generate.
+#[derive(Clone, Debug)]
+pub struct GenRequest {
+    /// The user message (the question with its instructions).
+    pub user_message: String,
+    /// Whether the problem is a code problem (picks code hints).
+    pub code_problem: bool,
+    /// Generation mode.
+    pub mode: Mode,
+    /// Sampling parameters and limits.
+    pub params: GenerationParams,
+    /// This trajectory's seed.
+    pub seed: u64,
+    /// End-of-thinking hints to insert at most (the paper's sequential scaling rounds).
+    pub end_hints: u32,
+    /// Text the model is made to "generate" first: its tokens go through exactly the path of
+    /// sampled tokens (fences, triggers, limits), which tests and demos use to force a code
+    /// block or a trigger word.
+    pub forced_prefix: String,
+}
+
+/// A generated trajectory, before grading.
+#[derive(Clone, Debug)]
+pub struct GenOutput {
+    /// The rendered prompt.
+    pub prompt: String,
+    /// Prompt length in tokens.
+    pub prompt_tokens: u32,
+    /// The trajectory.
+    pub segments: Vec<Segment>,
+    /// Code executions.
+    pub tool_calls: Vec<ToolCall>,
+    /// Why it stopped.
+    pub finish_reason: FinishReason,
+    /// Tokens after the prompt.
+    pub completion_tokens: u32,
+    /// Seconds from admission to the last token.
+    pub wall_time_s: f64,
+}
+
+/// What can go wrong in the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The model could not be loaded.
+    #[error("cannot load model {path}: {message}")]
+    Load {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The prompt is longer than a slot's context.
+    #[error("prompt of {tokens} tokens does not fit a slot's context of {ctx}")]
+    PromptTooLong {
+        /// Prompt tokens.
+        tokens: usize,
+        /// Context per slot.
+        ctx: u32,
+    },
+    /// llama.cpp failed.
+    #[error("llama.cpp: {0}")]
+    Llama(String),
+    /// The engine thread is gone.
+    #[error("the engine stopped")]
+    Stopped,
+}
+
+type Reply = tokio::sync::oneshot::Sender<Result<GenOutput, EngineError>>;
+
+enum Command {
+    Generate(Box<GenRequest>, Reply),
+}
+
+/// Facts about the loaded model.
+#[derive(Clone, Debug)]
+pub struct ModelInfo {
+    /// File name.
+    pub name: String,
+    /// Training context length.
+    pub n_ctx_train: u32,
+}
+
+/// Handle to the engine thread.
+pub struct Engine {
+    tx: mpsc::Sender<Command>,
+    /// The loaded model.
+    pub info: ModelInfo,
+    stats: Arc<Stats>,
+}
+
+/// Counters for progress and benchmarks.
+#[derive(Default, Debug)]
+pub struct Stats {
+    /// Tokens sampled by the model.
+    pub generated: std::sync::atomic::AtomicU64,
+    /// Tokens prefilled (prompts, hints, tool outputs).
+    pub prefilled: std::sync::atomic::AtomicU64,
+    /// Decode calls.
+    pub decodes: std::sync::atomic::AtomicU64,
+}
+
+impl Engine {
+    /// Loads the model on a new thread and starts the batch loop. Tool calls run on `sandbox`
+    /// through `runtime`; without a sandbox, code blocks get an error as their output.
+    pub fn start(
+        config: EngineConfig,
+        sandbox: Option<Arc<Sandbox>>,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<Self, EngineError> {
+        let (tx, rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let stats = Arc::new(Stats::default());
+        let thread_stats = stats.clone();
+        std::thread::Builder::new()
+            .name("start-engine".into())
+            .spawn(move || {
+                if let Err(e) = run(config, sandbox, runtime, rx, &ready_tx, thread_stats) {
+                    let _ = ready_tx.send(Err(e));
+                }
+            })
+            .map_err(|e| EngineError::Llama(e.to_string()))?;
+        let info = ready_rx.recv().map_err(|_| EngineError::Stopped)??;
+        Ok(Self { tx, info, stats })
+    }
+
+    /// Queues a trajectory; the receiver gets it when it is done.
+    pub fn submit(
+        &self,
+        request: GenRequest,
+    ) -> tokio::sync::oneshot::Receiver<Result<GenOutput, EngineError>> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        if let Err(mpsc::SendError(Command::Generate(_, reply))) =
+            self.tx.send(Command::Generate(Box::new(request), reply))
+        {
+            let _ = reply.send(Err(EngineError::Stopped));
+        }
+        rx
+    }
+
+    /// Progress counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+}
+
+/// A slot's state.
+enum State {
+    /// Free.
+    Idle,
+    /// Tokens to feed (prompt, sampled token, hint, tool output); logits wanted after the last.
+    Feed(VecDeque<(i32, SegmentKind)>),
+    /// Waiting for the sandbox.
+    Tool,
+}
+
+struct Slot {
+    state: State,
+    mode: Mode,
+    code_problem: bool,
+    end_hints: u32,
+    max_new_tokens: u32,
+    max_tool_calls: u32,
+    reply: Option<Reply>,
+    sampler: Option<LlamaSampler>,
+    builder: Builder,
+    prompt: String,
+    prompt_tokens: u32,
+    pos: i32,
+    generated: u32,
+    end_hints_used: u32,
+    code_open: Option<usize>,
+    tool_calls: Vec<ToolCall>,
+    /// Forced tokens still to "sample" (see [`GenRequest::forced_prefix`]).
+    forced: VecDeque<i32>,
+    /// The token that closed a code block, fed together with the block's output.
+    pending_after_tool: Option<i32>,
+    rng: u64,
+    started: Instant,
+    thinking_done: bool,
+    /// Index in the last batch of this slot's logits.
+    logits_at: Option<i32>,
+}
+
+impl Slot {
+    fn idle() -> Self {
+        Self {
+            state: State::Idle,
+            mode: Mode::Plain,
+            code_problem: false,
+            end_hints: 0,
+            max_new_tokens: 0,
+            max_tool_calls: 0,
+            reply: None,
+            sampler: None,
+            builder: Builder::default(),
+            prompt: String::new(),
+            prompt_tokens: 0,
+            pos: 0,
+            generated: 0,
+            end_hints_used: 0,
+            code_open: None,
+            tool_calls: Vec::new(),
+            pending_after_tool: None,
+            forced: VecDeque::new(),
+            rng: 0,
+            started: Instant::now(),
+            thinking_done: false,
+            logits_at: None,
+        }
+    }
+
+    fn random(&mut self) -> f64 {
+        // splitmix64 per slot, seeded from the trajectory seed: hints are reproducible.
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn sampler_for(params: &GenerationParams, seed: u64, n_vocab: i32) -> LlamaSampler {
+    let mut chain = Vec::new();
+    if params.repeat_penalty != 1.0 {
+        chain.push(LlamaSampler::penalties(
+            n_vocab,
+            64,
+            params.repeat_penalty,
+            0.0,
+            0.0,
+        ));
+    }
+    if params.temperature <= 0.0 {
+        chain.push(LlamaSampler::greedy());
+        return LlamaSampler::chain_simple(chain);
+    }
+    if params.top_k > 0 {
+        chain.push(LlamaSampler::top_k(params.top_k as i32));
+    }
+    if params.top_p < 1.0 {
+        chain.push(LlamaSampler::top_p(params.top_p, 1));
+    }
+    if params.min_p > 0.0 {
+        chain.push(LlamaSampler::min_p(params.min_p, 1));
+    }
+    chain.push(LlamaSampler::temp(params.temperature));
+    chain.push(LlamaSampler::dist((seed ^ (seed >> 32)) as u32));
+    LlamaSampler::chain_simple(chain)
+}
+
+struct Ctx<'m> {
+    model: &'m LlamaModel,
+    ctx: LlamaContext<'m>,
+    config: EngineConfig,
+}
+
+impl Ctx<'_> {
+    fn piece(&self, token: i32) -> Vec<u8> {
+        self.model
+            .vocab()
+            .token_to_piece(LlamaToken(token), true, None)
+    }
+
+    fn tokenize(&self, text: &str, add_bos: bool) -> Vec<i32> {
+        self.model
+            .vocab()
+            .tokenize(text.as_bytes(), add_bos, true)
+            .into_iter()
+            .map(|t| t.0)
+            .collect()
+    }
+
+    fn render(&self, user: &str) -> Result<String, EngineError> {
+        let template = self
+            .model
+            .chat_template(None)
+            .map_err(|e| EngineError::Llama(format!("chat template: {e}")))?;
+        let msg = LlamaChatMessage::new("user".into(), user.into())
+            .map_err(|e| EngineError::Llama(e.to_string()))?;
+        let prompt = self
+            .model
+            .apply_chat_template(&template, &[msg], true)
+            .map_err(|e| EngineError::Llama(format!("chat template: {e}")))?;
+        Ok(prompt + &self.config.think_prefix)
+    }
+}
+
+/// llama.cpp's backend is initialised once per process and shared by every engine.
+fn backend() -> Result<&'static LlamaBackend, EngineError> {
+    static BACKEND: std::sync::OnceLock<Result<LlamaBackend, String>> = std::sync::OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            LlamaBackend::init()
+                .map(|mut b| {
+                    b.void_logs();
+                    b
+                })
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| EngineError::Llama(e.clone()))
+}
+
+fn run(
+    config: EngineConfig,
+    sandbox: Option<Arc<Sandbox>>,
+    runtime: tokio::runtime::Handle,
+    rx: mpsc::Receiver<Command>,
+    ready: &mpsc::Sender<Result<ModelInfo, EngineError>>,
+    stats: Arc<Stats>,
+) -> Result<(), EngineError> {
+    let backend = backend()?;
+    let load_err = |message: String| EngineError::Load {
+        path: config.model_path.display().to_string(),
+        message,
+    };
+    let model_params = LlamaModelParams::default().with_n_gpu_layers(config.gpu_layers);
+    let model = LlamaModel::load_from_file(backend, &config.model_path, &model_params)
+        .map_err(|e| load_err(e.to_string()))?;
+    let slots = config.slots.max(1);
+    let n_ctx = config.ctx_per_slot.saturating_mul(slots as u32).max(64);
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(n_ctx))
+        .with_n_batch(config.n_batch)
+        .with_n_ubatch(config.n_batch)
+        .with_n_seq_max(slots as u32)
+        .with_kv_unified(true)
+        .with_n_threads(config.threads)
+        .with_n_threads_batch(config.threads);
+    let ctx = model
+        .new_context(backend, params)
+        .map_err(|e| load_err(e.to_string()))?;
+    let info = ModelInfo {
+        name: config
+            .model_path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        n_ctx_train: model.n_ctx_train(),
+    };
+    let _ = ready.send(Ok(info));
+    let mut e = Ctx {
+        model: &model,
+        ctx,
+        config,
+    };
+    let mut slots: Vec<Slot> = (0..slots).map(|_| Slot::idle()).collect();
+    let mut queue: VecDeque<(Box<GenRequest>, Reply)> = VecDeque::new();
+    let (tool_tx, tool_rx) = mpsc::channel::<(usize, ExecResult, f64)>();
+    let mut batch = LlamaBatch::new(e.config.n_batch as usize, slots.len() as i32);
+    let mut open = true;
+    loop {
+        // Take new requests; block only when nothing at all is in flight.
+        let busy = slots.iter().any(|s| !matches!(s.state, State::Idle));
+        if open {
+            let next = if busy || !queue.is_empty() {
+                rx.try_recv()
+                    .map_err(|e| matches!(e, mpsc::TryRecvError::Disconnected))
+            } else {
+                rx.recv().map_err(|_| true)
+            };
+            match next {
+                Ok(Command::Generate(req, reply)) => {
+                    queue.push_back((req, reply));
+                    continue;
+                }
+                Err(true) => open = false,
+                Err(false) => {}
+            }
+        }
+        if !open && !busy && queue.is_empty() {
+            return Ok(());
+        }
+        // Admit queued requests into idle slots.
+        for (i, slot) in slots.iter_mut().enumerate() {
+            if !matches!(slot.state, State::Idle) {
+                continue;
+            }
+            let Some((req, reply)) = queue.pop_front() else {
+                break;
+            };
+            admit(&mut e, i, slot, &req, reply);
+        }
+        // Tool results.
+        while let Ok((i, result, ms)) = tool_rx.try_recv() {
+            resume_after_tool(&e, &mut slots[i], &result, ms);
+        }
+        // Build one batch: every feeding slot contributes up to its share of n_batch.
+        batch.clear();
+        let feeding: Vec<usize> = (0..slots.len())
+            .filter(|&i| matches!(slots[i].state, State::Feed(_)))
+            .collect();
+        if feeding.is_empty() {
+            if slots.iter().any(|s| matches!(s.state, State::Tool)) {
+                if let Ok((i, result, ms)) = tool_rx.recv_timeout(Duration::from_millis(50)) {
+                    resume_after_tool(&e, &mut slots[i], &result, ms);
+                }
+            }
+            continue;
+        }
+        let budget = e.config.n_batch as usize;
+        // Slots with the least to feed (generating slots: one token) go first; prefill chunks
+        // share what is left. What each slot put in is remembered, to undo a failed decode.
+        let mut used = 0usize;
+        let mut order = feeding.clone();
+        order.sort_by_key(|&i| match &slots[i].state {
+            State::Feed(q) => q.len(),
+            _ => usize::MAX,
+        });
+        let mut taken: Vec<(usize, Vec<(i32, SegmentKind)>)> = Vec::new();
+        for &i in &order {
+            let slot = &mut slots[i];
+            slot.logits_at = None;
+            let State::Feed(queue) = &mut slot.state else {
+                continue;
+            };
+            let room = budget - used;
+            if room == 0 {
+                break;
+            }
+            let take = queue.len().min(room);
+            let chunk: Vec<(i32, SegmentKind)> = queue.drain(..take).collect();
+            for (k, &(tok, _)) in chunk.iter().enumerate() {
+                let last = k + 1 == take && queue.is_empty();
+                batch
+                    .add(LlamaToken(tok), slot.pos + k as i32, &[i as i32], last)
+                    .map_err(|e| EngineError::Llama(e.to_string()))?;
+                if last {
+                    slot.logits_at = Some(batch.n_tokens() - 1);
+                }
+            }
+            used += take;
+            taken.push((i, chunk));
+        }
+        stats
+            .decodes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Err(err) = e.ctx.decode(&mut batch) {
+            // Out of KV space (or another decode failure): put the tokens back, end the
+            // longest trajectory cleanly (finish reason `context`) and go on with the rest.
+            tracing::warn!(error = %err, "decode failed; ending the longest trajectory");
+            for (i, chunk) in taken {
+                if let State::Feed(q) = &mut slots[i].state {
+                    for item in chunk.into_iter().rev() {
+                        q.push_front(item);
+                    }
+                }
+                slots[i].logits_at = None;
+            }
+            let victim = (0..slots.len())
+                .filter(|&i| !matches!(slots[i].state, State::Idle))
+                .max_by_key(|&i| slots[i].pos)
+                .expect("a slot was feeding");
+            finish(&mut e, victim, &mut slots[victim], FinishReason::Context);
+            continue;
+        }
+        for (i, chunk) in &taken {
+            slots[*i].pos += chunk.len() as i32;
+        }
+        stats
+            .prefilled
+            .fetch_add(used as u64, std::sync::atomic::Ordering::Relaxed);
+        for &i in &feeding {
+            let Some(at) = slots[i].logits_at.take() else {
+                continue;
+            };
+            step(
+                &mut e,
+                i,
+                &mut slots[i],
+                at,
+                &sandbox,
+                &runtime,
+                &tool_tx,
+                &stats,
+            );
+        }
+    }
+}
+
+fn admit(e: &mut Ctx, i: usize, slot: &mut Slot, req: &GenRequest, reply: Reply) {
+    let prompt = match e.render(&req.user_message) {
+        Ok(p) => p,
+        Err(err) => {
+            let _ = reply.send(Err(err));
+            return;
+        }
+    };
+    let tokens = e.tokenize(&prompt, true);
+    if tokens.len() as u32 + 16 > e.config.ctx_per_slot {
+        let _ = reply.send(Err(EngineError::PromptTooLong {
+            tokens: tokens.len(),
+            ctx: e.config.ctx_per_slot,
+        }));
+        return;
+    }
+    let _ = e.ctx.clear_kv_cache_seq(Some(i as u32), None, None);
+    *slot = Slot::idle();
+    slot.rng = req.seed ^ 0x5eed_0f41_6e75;
+    slot.sampler = Some(sampler_for(&req.params, req.seed, e.model.n_vocab()));
+    slot.prompt_tokens = tokens.len() as u32;
+    slot.prompt = prompt;
+    slot.state = State::Feed(
+        tokens
+            .into_iter()
+            .map(|t| (t, SegmentKind::Reasoning))
+            .collect(),
+    );
+    slot.forced = e.tokenize(&req.forced_prefix, false).into();
+    slot.mode = req.mode;
+    slot.code_problem = req.code_problem;
+    slot.end_hints = req.end_hints;
+    slot.max_new_tokens = req.params.max_new_tokens;
+    slot.max_tool_calls = req.params.max_tool_calls;
+    slot.reply = Some(reply);
+    slot.started = Instant::now();
+}
+
+/// After a decode: sample this slot's next token and decide what happens next.
+#[allow(clippy::too_many_arguments)]
+fn step(
+    e: &mut Ctx,
+    i: usize,
+    slot: &mut Slot,
+    logits_at: i32,
+    sandbox: &Option<Arc<Sandbox>>,
+    runtime: &tokio::runtime::Handle,
+    tool_tx: &mpsc::Sender<(usize, ExecResult, f64)>,
+    stats: &Stats,
+) {
+    let sampler = slot.sampler.as_mut().expect("active slot has a sampler");
+    let token = match slot.forced.pop_front() {
+        Some(t) => {
+            sampler.accept(LlamaToken(t));
+            LlamaToken(t)
+        }
+        None => sampler.sample(&e.ctx, logits_at),
+    };
+    stats
+        .generated
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    slot.generated += 1;
+    if e.model.vocab().is_eog(token) {
+        // End of generation: in hint-infer mode, the first `end_hints` times, a hint replaces
+        // the end (the end token is never fed, so there is nothing to roll back).
+        if slot.mode == Mode::HintInfer && slot.end_hints_used < slot.end_hints {
+            slot.end_hints_used += 1;
+            let hint = e.config.hints.pick(slot.code_problem, slot.random());
+            let feed =
+                record_insertion(e, slot, &format!("\n\n{}\n", hint.text), SegmentKind::Hint);
+            slot.state = State::Feed(feed);
+            return;
+        }
+        finish(e, i, slot, FinishReason::Stop);
+        return;
+    }
+    let kind = if slot.code_open.is_some() {
+        SegmentKind::Code
+    } else if slot.thinking_done {
+        SegmentKind::Answer
+    } else {
+        SegmentKind::Reasoning
+    };
+    let piece = e.piece(token.0);
+    slot.builder.push(kind, token.0, &piece);
+    let tail = slot.builder.tail_text(96);
+    if let Some(end) = &e.config.think_end {
+        if !slot.thinking_done && tail.contains(end.as_str()) {
+            slot.thinking_done = true;
+        }
+    }
+    // A python fence opening in the text: from its token on, the tokens form a code segment.
+    if slot.code_open.is_none() {
+        if let Some(at) = open_fence(&tail) {
+            let absolute = slot.builder.current_len() - tail.len() + at;
+            let e2 = &*e;
+            slot.builder
+                .split_at_text(absolute, SegmentKind::Code, |t| e2.piece(t));
+            slot.code_open = Some(0);
+        }
+    }
+    if slot.code_open.is_some() {
+        let code_text = slot.builder.current_text();
+        let closed = open_fence(&code_text).and_then(|at| closed_block(&code_text, at));
+        if let Some(code) = closed {
+            slot.code_open = None;
+            if slot.tool_calls.len() as u32 >= slot.max_tool_calls {
+                finish(e, i, slot, FinishReason::ToolLimit);
+                return;
+            }
+            slot.state = State::Tool;
+            // The closing token still has to be fed; it goes first when the output comes back.
+            slot.pending_after_tool = Some(token.0);
+            slot.tool_calls.push(ToolCall {
+                segment: (slot.builder.segments.len() - 1) as u32,
+                exit_code: None,
+                timed_out: false,
+                memory_exceeded: false,
+                truncated: false,
+                duration_ms: 0.0,
+                error: None,
+            });
+            let tx = tool_tx.clone();
+            let sandbox = sandbox.clone();
+            let request = ExecRequest {
+                timeout: e.config.tool_timeout,
+                memory_mb: e.config.tool_memory_mb,
+                max_output_bytes: e.config.max_output_chars,
+                ..ExecRequest::new(code)
+            };
+            runtime.spawn(async move {
+                let started = Instant::now();
+                let result = match sandbox {
+                    Some(sb) => sb.execute(request).await.unwrap_or_else(|err| ExecResult {
+                        error: Some(err.to_string()),
+                        ..ExecResult::default()
+                    }),
+                    None => ExecResult {
+                        error: Some("no sandbox is configured".into()),
+                        ..ExecResult::default()
+                    },
+                };
+                let _ = tx.send((i, result, started.elapsed().as_secs_f64() * 1000.0));
+            });
+            return;
+        }
+    }
+    if slot.generated >= slot.max_new_tokens {
+        finish(e, i, slot, FinishReason::MaxNewTokens);
+        return;
+    }
+    if slot.pos as u32 + 2 >= e.config.ctx_per_slot {
+        finish(e, i, slot, FinishReason::Context);
+        return;
+    }
+    // The sampled token is recorded; it is fed next, followed by a hint when it completed a
+    // trigger word in hint-infer mode and the dice say so.
+    let mut feed = VecDeque::from([(token.0, kind)]);
+    if slot.mode == Mode::HintInfer
+        && slot.code_open.is_none()
+        && e.config.hints.ends_with_trigger(&tail)
+        && slot.random() < e.config.hints.trigger_probability
+    {
+        let hint = e.config.hints.pick(slot.code_problem, slot.random());
+        feed.extend(record_insertion(
+            e,
+            slot,
+            &format!(" {}\n", hint.text),
+            SegmentKind::Hint,
+        ));
+    }
+    slot.state = State::Feed(feed);
+}
+
+/// Tokenizes inserted `text`, records it as a segment of `kind` (and in the sampler's
+/// repetition window), and returns the tokens to feed.
+fn record_insertion(
+    e: &Ctx,
+    slot: &mut Slot,
+    text: &str,
+    kind: SegmentKind,
+) -> VecDeque<(i32, SegmentKind)> {
+    let tokens = e.tokenize(text, false);
+    slot.builder.split(kind);
+    for &t in &tokens {
+        slot.builder.push(kind, t, &e.piece(t));
+        if let Some(s) = slot.sampler.as_mut() {
+            s.accept(LlamaToken(t));
+        }
+    }
+    tokens.into_iter().map(|t| (t, kind)).collect()
+}
+
+fn resume_after_tool(e: &Ctx, slot: &mut Slot, result: &ExecResult, ms: f64) {
+    let Some(call) = slot.tool_calls.last_mut() else {
+        return;
+    };
+    call.exit_code = result.exit_code;
+    call.timed_out = result.timed_out;
+    call.memory_exceeded = result.memory_exceeded;
+    call.truncated = result.truncated;
+    call.duration_ms = ms;
+    call.error = result.error.clone();
+    let mut out = String::new();
+    out.push_str(&result.stdout);
+    if !result.stderr.is_empty() {
+        out.push_str(&result.stderr);
+    }
+    if result.timed_out {
+        out.push_str(&format!(
+            "\n[timed out after {:.0} s]",
+            e.config.tool_timeout.as_secs_f64()
+        ));
+    }
+    if result.memory_exceeded {
+        out.push_str("\n[memory limit exceeded]");
+    }
+    if let Some(err) = &result.error {
+        out.push_str(&format!("\n[sandbox error: {err}]"));
+    }
+    let max = e.config.max_output_chars;
+    if out.chars().count() > max {
+        let head: String = out.chars().take(max / 2).collect();
+        let tail: String = out
+            .chars()
+            .rev()
+            .take(max / 2)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        out = format!("{head}\n...[truncated]...\n{tail}");
+        if let Some(c) = slot.tool_calls.last_mut() {
+            c.truncated = true;
+        }
+    }
+    let text = format!("```output\n{}\n```\n", out.trim_end());
+    let mut feed: VecDeque<(i32, SegmentKind)> = slot
+        .pending_after_tool
+        .take()
+        .map(|t| (t, SegmentKind::Code))
+        .into_iter()
+        .collect();
+    feed.extend(record_insertion(e, slot, &text, SegmentKind::Output));
+    slot.state = State::Feed(feed);
+}
+
+fn finish(e: &mut Ctx, i: usize, slot: &mut Slot, reason: FinishReason) {
+    let _ = e.ctx.clear_kv_cache_seq(Some(i as u32), None, None);
+    let done = std::mem::replace(slot, Slot::idle());
+    let Some(reply) = done.reply else { return };
+    let mut builder = done.builder;
+    if e.config.think_end.is_none() {
+        builder.relabel_last(SegmentKind::Reasoning, SegmentKind::Answer);
+    }
+    let completion_tokens = builder.completion_tokens;
+    let _ = reply.send(Ok(GenOutput {
+        prompt: done.prompt,
+        prompt_tokens: done.prompt_tokens,
+        segments: builder.finish(),
+        tool_calls: done.tool_calls,
+        finish_reason: reason,
+        completion_tokens,
+        wall_time_s: done.started.elapsed().as_secs_f64(),
+    }));
+}

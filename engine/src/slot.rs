@@ -1,0 +1,112 @@
+//! One sequence slot's trajectory as it grows: segments with their exact tokens and text.
+
+use start_schemas::trajectory::{Segment, SegmentKind};
+
+/// The trajectory of a slot, built token by token.
+#[derive(Default)]
+pub struct Builder {
+    /// Finished and current segments.
+    pub segments: Vec<Segment>,
+    /// Raw bytes of each segment (tokens can split UTF-8 characters; text is decoded at the end).
+    bytes: Vec<Vec<u8>>,
+    /// Tokens after the prompt, generated and inserted.
+    pub completion_tokens: u32,
+}
+
+impl Builder {
+    /// Appends a token to a segment of `kind`, opening a new segment when the kind changes.
+    pub fn push(&mut self, kind: SegmentKind, token: i32, piece: &[u8]) {
+        if self.segments.last().is_none_or(|s| s.kind != kind) {
+            self.segments.push(Segment {
+                kind,
+                text: String::new(),
+                tokens: Vec::new(),
+            });
+            self.bytes.push(Vec::new());
+        }
+        let last = self.segments.len() - 1;
+        self.segments[last].tokens.push(token);
+        self.bytes[last].extend_from_slice(piece);
+        self.completion_tokens += 1;
+    }
+
+    /// Starts a new segment of `kind` even if the last one has the same kind.
+    pub fn split(&mut self, kind: SegmentKind) {
+        self.segments.push(Segment {
+            kind,
+            text: String::new(),
+            tokens: Vec::new(),
+        });
+        self.bytes.push(Vec::new());
+    }
+
+    /// Text of the current (last) segment so far.
+    pub fn current_text(&self) -> String {
+        self.bytes
+            .last()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The last `max` bytes of the current segment, decoded lossily: enough to spot a
+    /// trigger word or a fence without re-decoding the whole segment every token.
+    pub fn tail_text(&self, max: usize) -> String {
+        self.bytes
+            .last()
+            .map(|b| String::from_utf8_lossy(&b[b.len().saturating_sub(max)..]).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Byte length of the current segment.
+    pub fn current_len(&self) -> usize {
+        self.bytes.last().map_or(0, Vec::len)
+    }
+
+    /// Moves the tokens of the current segment from byte offset `at` of its text into a new
+    /// segment of `kind` (token-aligned: the token in which `at` falls moves too).
+    pub fn split_at_text(
+        &mut self,
+        at: usize,
+        kind: SegmentKind,
+        piece_of: impl Fn(i32) -> Vec<u8>,
+    ) {
+        let Some(seg) = self.segments.last_mut() else {
+            return;
+        };
+        let mut offset = 0;
+        let mut cut = seg.tokens.len();
+        for (i, &t) in seg.tokens.iter().enumerate() {
+            let len = piece_of(t).len();
+            if offset + len > at {
+                cut = i;
+                break;
+            }
+            offset += len;
+        }
+        let moved: Vec<i32> = seg.tokens.split_off(cut);
+        let last = self.bytes.len() - 1;
+        let moved_bytes = self.bytes[last].split_off(offset);
+        self.segments.push(Segment {
+            kind,
+            text: String::new(),
+            tokens: moved,
+        });
+        self.bytes.push(moved_bytes);
+    }
+
+    /// Relabels the last segment of `from` kind as `to` (the answer after the last insertion).
+    pub fn relabel_last(&mut self, from: SegmentKind, to: SegmentKind) {
+        if let Some(s) = self.segments.last_mut().filter(|s| s.kind == from) {
+            s.kind = to;
+        }
+    }
+
+    /// The finished segments with their text; empty segments dropped.
+    pub fn finish(mut self) -> Vec<Segment> {
+        for (seg, bytes) in self.segments.iter_mut().zip(&self.bytes) {
+            seg.text = String::from_utf8_lossy(bytes).into_owned();
+        }
+        self.segments.retain(|s| !s.tokens.is_empty());
+        self.segments
+    }
+}

@@ -1,0 +1,318 @@
+//! The engine on the real default model (run scripts/setup first): tool calls, hints, limits,
+//! and reproducibility.
+
+use start_engine::{Engine, EngineConfig, GenOutput, GenRequest, HintLibrary};
+use start_sandbox::{BackendKind, Sandbox, SandboxConfig};
+use start_schemas::trajectory::{FinishReason, GenerationParams, Mode, SegmentKind};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn model() -> std::path::PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        p.is_file(),
+        "the default model is missing: run scripts/setup"
+    );
+    p
+}
+
+fn params(max_new_tokens: u32) -> GenerationParams {
+    GenerationParams {
+        temperature: 0.6,
+        top_k: 40,
+        top_p: 0.95,
+        min_p: 0.0,
+        repeat_penalty: 1.0,
+        max_new_tokens,
+        max_tool_calls: 6,
+        seed: 1,
+    }
+}
+
+fn request(question: &str, forced: &str, mode: Mode, max_new: u32, seed: u64) -> GenRequest {
+    GenRequest {
+        user_message: question.into(),
+        code_problem: false,
+        mode,
+        params: params(max_new),
+        seed,
+        end_hints: 0,
+        forced_prefix: forced.into(),
+    }
+}
+
+async fn sandbox() -> Arc<Sandbox> {
+    Arc::new(
+        Sandbox::start(SandboxConfig {
+            backend: BackendKind::Process,
+            pool_size: 2,
+            ..SandboxConfig::default()
+        })
+        .await
+        .unwrap(),
+    )
+}
+
+fn engine(config: EngineConfig, sb: Option<Arc<Sandbox>>) -> Engine {
+    Engine::start(config, sb, tokio::runtime::Handle::current()).unwrap()
+}
+
+async fn run(engine: &Engine, req: GenRequest) -> GenOutput {
+    engine.submit(req).await.unwrap().unwrap()
+}
+
+fn full_text(out: &GenOutput) -> String {
+    out.segments.iter().map(|s| s.text.as_str()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_code_block_runs_and_its_output_is_the_next_segment() {
+    let sb = sandbox().await;
+    let mut config = EngineConfig::new(model());
+    config.slots = 2;
+    let engine = engine(config, Some(sb));
+    let out = run(
+        &engine,
+        request(
+            "What is 6 times 7?",
+            "Let me compute.\n```python\nprint(6*7)\n```",
+            Mode::Plain,
+            40,
+            3,
+        ),
+    )
+    .await;
+    let code = out
+        .segments
+        .iter()
+        .position(|s| s.kind == SegmentKind::Code)
+        .expect("a code segment");
+    assert!(
+        out.segments[code].text.contains("print(6*7)"),
+        "{:?}",
+        out.segments
+    );
+    let output = &out.segments[code + 1];
+    assert_eq!(output.kind, SegmentKind::Output, "{:?}", out.segments);
+    assert_eq!(output.text, "```output\n42\n```\n");
+    assert!(!out.tool_calls.is_empty());
+    assert_eq!(out.tool_calls[0].exit_code, Some(0));
+    assert_eq!(out.tool_calls[0].segment as usize, code);
+    // Every segment's tokens decode to its text: the trajectory is what was fed and sampled.
+    assert!(out.segments.iter().all(|s| !s.tokens.is_empty()));
+    assert!(
+        out.completion_tokens as usize
+            >= out.segments.iter().map(|s| s.tokens.len()).sum::<usize>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syntax_errors_come_back_as_output_and_generation_goes_on() {
+    let sb = sandbox().await;
+    let engine = engine(EngineConfig::new(model()), Some(sb));
+    let out = run(
+        &engine,
+        request(
+            "Compute 2+2.",
+            "```python\nprint(2+\n```",
+            Mode::Plain,
+            48,
+            5,
+        ),
+    )
+    .await;
+    let output = out
+        .segments
+        .iter()
+        .find(|s| s.kind == SegmentKind::Output)
+        .expect("output");
+    assert!(output.text.contains("SyntaxError"), "{}", output.text);
+    assert_ne!(out.tool_calls[0].exit_code, Some(0));
+    let after = out
+        .segments
+        .iter()
+        .position(|s| s.kind == SegmentKind::Output)
+        .unwrap();
+    assert!(
+        out.segments.len() > after + 1 || out.finish_reason == FinishReason::Stop,
+        "{:?}",
+        out.segments
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hints_go_in_at_trigger_words_and_at_the_end_of_thinking() {
+    let mut config = EngineConfig::new(model());
+    let mut hints = HintLibrary::builtin();
+    hints.trigger_probability = 1.0;
+    config.hints = hints.clone();
+    let engine = engine(config, None);
+    let out = run(
+        &engine,
+        request(
+            "Is 91 prime?",
+            "So 91 = 7 * 13. Wait",
+            Mode::HintInfer,
+            24,
+            7,
+        ),
+    )
+    .await;
+    let hint = out
+        .segments
+        .iter()
+        .position(|s| s.kind == SegmentKind::Hint)
+        .expect("a hint");
+    assert!(
+        out.segments[hint - 1].text.ends_with("Wait"),
+        "{:?}",
+        out.segments
+    );
+    let texts: Vec<&String> = hints.math.values().flatten().collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| out.segments[hint].text.contains(t.as_str())),
+        "{:?}",
+        out.segments[hint]
+    );
+
+    // The forced end-of-turn token takes the sampled path: in hint-infer mode with one
+    // end-of-thinking round, a hint replaces it and generation goes on after the hint.
+    let mut req = request(
+        "Say hello.",
+        "Hello there!<|im_end|>",
+        Mode::HintInfer,
+        40,
+        9,
+    );
+    req.end_hints = 1;
+    let out = run(&engine, req).await;
+    let at = out
+        .segments
+        .iter()
+        .position(|s| s.kind == SegmentKind::Hint)
+        .expect("an end hint");
+    assert!(
+        out.segments[at - 1].text.ends_with("Hello there!"),
+        "{:?}",
+        out.segments
+    );
+    assert!(
+        !out.segments.iter().any(|s| s.text.contains("<|im_end|>")),
+        "the end was not fed: {:?}",
+        out.segments
+    );
+    assert!(
+        out.segments.len() > at + 1,
+        "generation went on after the hint: {:?}",
+        out.segments
+    );
+    // Plain mode ends at the same token.
+    let out = run(
+        &engine,
+        request("Say hello.", "Hello there!<|im_end|>", Mode::Plain, 40, 9),
+    )
+    .await;
+    assert_eq!(out.finish_reason, FinishReason::Stop);
+    assert!(out.segments.iter().all(|s| s.kind != SegmentKind::Hint));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_context_limit_ends_a_trajectory_cleanly() {
+    let mut config = EngineConfig::new(model());
+    config.ctx_per_slot = 96;
+    let engine = engine(config, None);
+    let mut req = request(
+        "Write a long story about a dragon.",
+        "",
+        Mode::Plain,
+        1000,
+        11,
+    );
+    req.params.temperature = 0.8;
+    let out = run(&engine, req).await;
+    assert!(
+        matches!(
+            out.finish_reason,
+            FinishReason::Context | FinishReason::Stop
+        ),
+        "{:?}",
+        out.finish_reason
+    );
+    assert!(out.prompt_tokens + out.completion_tokens <= 96);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_tool_call_does_not_stall_the_other_slots() {
+    let sb = sandbox().await;
+    let mut config = EngineConfig::new(model());
+    config.slots = 2;
+    config.tool_timeout = Duration::from_secs(3);
+    let engine = engine(config, Some(sb));
+    let slow = engine.submit(request(
+        "Wait for it.",
+        "```python\nimport time\ntime.sleep(30)\n```",
+        Mode::Plain,
+        64,
+        13,
+    ));
+    let fast = engine.submit(request("Count to ten.", "", Mode::Plain, 40, 17));
+    let fast = fast.await.unwrap().unwrap();
+    let slow = slow.await.unwrap().unwrap();
+    assert!(slow.tool_calls[0].timed_out, "{:?}", slow.tool_calls);
+    let output = slow
+        .segments
+        .iter()
+        .find(|s| s.kind == SegmentKind::Output)
+        .unwrap();
+    assert!(
+        output.text.contains("[timed out after 3 s]"),
+        "{}",
+        output.text
+    );
+    assert!(
+        fast.wall_time_s < slow.wall_time_s,
+        "the other slot kept decoding: fast {:.2}s vs slow {:.2}s",
+        fast.wall_time_s,
+        slow.wall_time_s
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_gives_the_same_tokens_alone_and_in_a_busy_batch() {
+    let mut config = EngineConfig::new(model());
+    config.slots = 4;
+    let engine = engine(config, None);
+    let target = || request("Name three prime numbers.", "", Mode::Plain, 48, 424242);
+    let alone = run(&engine, target()).await;
+    let others: Vec<_> = (0..3)
+        .map(|k| {
+            engine.submit(request(
+                "Tell me about the sea.",
+                "",
+                Mode::Plain,
+                64,
+                100 + k,
+            ))
+        })
+        .collect();
+    let in_batch = run(&engine, target()).await;
+    for o in others {
+        o.await.unwrap().unwrap();
+    }
+    let tokens = |o: &GenOutput| {
+        o.segments
+            .iter()
+            .flat_map(|s| s.tokens.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        tokens(&alone),
+        tokens(&in_batch),
+        "{:?}\nvs\n{:?}",
+        full_text(&alone),
+        full_text(&in_batch)
+    );
+}
