@@ -49,6 +49,8 @@ pub struct EngineConfig {
     pub tool_memory_mb: u32,
     /// The hint library.
     pub hints: HintLibrary,
+    /// Samples of the same prompt share its KV cache: prefill once, copy the sequence.
+    pub share_prompts: bool,
 }
 
 impl EngineConfig {
@@ -67,6 +69,7 @@ impl EngineConfig {
             tool_timeout: Duration::from_secs(10),
             tool_memory_mb: 512,
             hints: HintLibrary::builtin(),
+            share_prompts: true,
         }
     }
 }
@@ -170,6 +173,8 @@ pub struct Stats {
     pub prefilled: std::sync::atomic::AtomicU64,
     /// Decode calls.
     pub decodes: std::sync::atomic::AtomicU64,
+    /// Prompt tokens not prefilled because another sample's cache was copied.
+    pub shared: std::sync::atomic::AtomicU64,
 }
 
 impl Engine {
@@ -238,6 +243,8 @@ struct Slot {
     builder: Builder,
     prompt: String,
     prompt_tokens: u32,
+    /// The prompt's tokens, to let later samples of the same prompt copy this cache.
+    prompt_ids: Vec<i32>,
     pos: i32,
     generated: u32,
     end_hints_used: u32,
@@ -268,6 +275,7 @@ impl Slot {
             builder: Builder::default(),
             prompt: String::new(),
             prompt_tokens: 0,
+            prompt_ids: Vec::new(),
             pos: 0,
             generated: 0,
             end_hints_used: 0,
@@ -397,7 +405,9 @@ fn run(
         .with_n_batch(config.n_batch)
         .with_n_ubatch(config.n_batch)
         .with_n_seq_max(slots as u32)
-        .with_kv_unified(true)
+        // One KV stream per slot: attention then never sums over another sequence's cells, so a
+        // trajectory's numbers (and tokens) do not depend on what else shares the batch.
+        .with_kv_unified(false)
         .with_n_threads(config.threads)
         .with_n_threads_batch(config.threads);
     let ctx = model
@@ -417,7 +427,7 @@ fn run(
         config,
     };
     let mut slots: Vec<Slot> = (0..slots).map(|_| Slot::idle()).collect();
-    let mut queue: VecDeque<(Box<GenRequest>, Reply)> = VecDeque::new();
+    let mut queue: VecDeque<Pending> = VecDeque::new();
     let (tool_tx, tool_rx) = mpsc::channel::<(usize, ExecResult, f64)>();
     let mut batch = LlamaBatch::new(e.config.n_batch as usize, slots.len() as i32);
     let mut open = true;
@@ -433,7 +443,9 @@ fn run(
             };
             match next {
                 Ok(Command::Generate(req, reply)) => {
-                    queue.push_back((req, reply));
+                    if let Some(p) = pending(&e, req, reply) {
+                        queue.push_back(p);
+                    }
                     continue;
                 }
                 Err(true) => open = false,
@@ -443,15 +455,24 @@ fn run(
         if !open && !busy && queue.is_empty() {
             return Ok(());
         }
-        // Admit queued requests into idle slots.
-        for (i, slot) in slots.iter_mut().enumerate() {
-            if !matches!(slot.state, State::Idle) {
+        // Admit queued requests into idle slots. A request whose prompt another slot is still
+        // prefilling waits for it, then copies its cache instead of prefilling again.
+        for i in 0..slots.len() {
+            if !matches!(slots[i].state, State::Idle) {
                 continue;
             }
-            let Some((req, reply)) = queue.pop_front() else {
+            let mut chosen = None;
+            for (k, p) in queue.iter().enumerate() {
+                match donor(&slots, &p.tokens, e.config.share_prompts) {
+                    Donor::Prefilling => continue,
+                    Donor::Ready(d) => chosen = Some((k, Some(d))),
+                    Donor::None => chosen = Some((k, None)),
+                }
                 break;
-            };
-            admit(&mut e, i, slot, &req, reply);
+            }
+            let Some((k, from)) = chosen else { break };
+            let p = queue.remove(k).expect("index from the scan");
+            admit(&mut e, i, &mut slots[i], p, from, &stats);
         }
         // Tool results.
         while let Ok((i, result, ms)) = tool_rx.try_recv() {
@@ -550,12 +571,21 @@ fn run(
     }
 }
 
-fn admit(e: &mut Ctx, i: usize, slot: &mut Slot, req: &GenRequest, reply: Reply) {
+/// A request rendered and tokenized, waiting for a slot.
+struct Pending {
+    req: Box<GenRequest>,
+    reply: Reply,
+    prompt: String,
+    tokens: Vec<i32>,
+}
+
+/// Renders and tokenizes a request; answers it with an error when that fails.
+fn pending(e: &Ctx, req: Box<GenRequest>, reply: Reply) -> Option<Pending> {
     let prompt = match e.render(&req.user_message) {
         Ok(p) => p,
         Err(err) => {
             let _ = reply.send(Err(err));
-            return;
+            return None;
         }
     };
     let tokens = e.tokenize(&prompt, true);
@@ -564,20 +594,82 @@ fn admit(e: &mut Ctx, i: usize, slot: &mut Slot, req: &GenRequest, reply: Reply)
             tokens: tokens.len(),
             ctx: e.config.ctx_per_slot,
         }));
-        return;
+        return None;
     }
+    Some(Pending {
+        req,
+        reply,
+        prompt,
+        tokens,
+    })
+}
+
+/// Whether a live slot holds the same prompt.
+enum Donor {
+    /// None does.
+    None,
+    /// One is still prefilling it: wait.
+    Prefilling,
+    /// This slot's cache holds it whole.
+    Ready(usize),
+}
+
+fn donor(slots: &[Slot], tokens: &[i32], share: bool) -> Donor {
+    if !share {
+        return Donor::None;
+    }
+    let mut found = Donor::None;
+    for (d, s) in slots.iter().enumerate() {
+        if matches!(s.state, State::Idle) || s.prompt_ids != tokens {
+            continue;
+        }
+        if s.pos as usize >= tokens.len() {
+            return Donor::Ready(d);
+        }
+        found = Donor::Prefilling;
+    }
+    found
+}
+
+fn admit(e: &mut Ctx, i: usize, slot: &mut Slot, p: Pending, from: Option<usize>, stats: &Stats) {
+    let Pending {
+        req,
+        reply,
+        prompt,
+        tokens,
+    } = p;
     let _ = e.ctx.clear_kv_cache_seq(Some(i as u32), None, None);
     *slot = Slot::idle();
+    let n = tokens.len();
+    let mut feed: VecDeque<(i32, SegmentKind)> = tokens
+        .iter()
+        .map(|&t| (t, SegmentKind::Reasoning))
+        .collect();
+    if let Some(d) = from {
+        // Copy all but the last prompt token from the donor; the last is fed again so that
+        // this slot gets logits of its own to sample from.
+        // Streams are copied whole; what the donor holds past the prompt's first n-1
+        // positions is then removed from the copy.
+        if e.ctx
+            .copy_kv_cache_seq(d as i32, i as i32, None, None)
+            .is_ok()
+            && e.ctx
+                .clear_kv_cache_seq(Some(i as u32), Some((n - 1) as u32), None)
+                .unwrap_or(false)
+        {
+            feed.drain(..n - 1);
+            slot.pos = (n - 1) as i32;
+            stats
+                .shared
+                .fetch_add((n - 1) as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
     slot.rng = req.seed ^ 0x5eed_0f41_6e75;
     slot.sampler = Some(sampler_for(&req.params, req.seed, e.model.n_vocab()));
-    slot.prompt_tokens = tokens.len() as u32;
+    slot.prompt_tokens = n as u32;
+    slot.prompt_ids = tokens;
     slot.prompt = prompt;
-    slot.state = State::Feed(
-        tokens
-            .into_iter()
-            .map(|t| (t, SegmentKind::Reasoning))
-            .collect(),
-    );
+    slot.state = State::Feed(feed);
     slot.forced = e.tokenize(&req.forced_prefix, false).into();
     slot.mode = req.mode;
     slot.code_problem = req.code_problem;

@@ -316,3 +316,56 @@ async fn a_seed_gives_the_same_tokens_alone_and_in_a_busy_batch() {
         full_text(&in_batch)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samples_of_one_prompt_share_its_cache_and_get_the_same_tokens() {
+    let samples = |engine: &Engine| {
+        (0..3u64)
+            .map(|k| {
+                engine.submit(request(
+                    "List two even numbers.",
+                    "",
+                    Mode::Rft,
+                    24,
+                    900 + k,
+                ))
+            })
+            .collect::<Vec<_>>()
+    };
+    let tokens = |o: &GenOutput| {
+        o.segments
+            .iter()
+            .flat_map(|s| s.tokens.clone())
+            .collect::<Vec<_>>()
+    };
+    let mut outs = Vec::new();
+    for share in [true, false] {
+        let mut config = EngineConfig::new(model());
+        config.slots = 3;
+        config.share_prompts = share;
+        let engine = engine(config, None);
+        let mut got = Vec::new();
+        for rx in samples(&engine) {
+            got.push(rx.await.unwrap().unwrap());
+        }
+        let shared = engine
+            .stats()
+            .shared
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let p = u64::from(got[0].prompt_tokens);
+        if share {
+            assert_eq!(
+                shared,
+                2 * (p - 1),
+                "two of three samples copied the prompt"
+            );
+        } else {
+            assert_eq!(shared, 0);
+        }
+        outs.push(got.iter().map(tokens).collect::<Vec<_>>());
+    }
+    assert_eq!(
+        outs[0], outs[1],
+        "copying the cache changes nothing in what is sampled"
+    );
+}
