@@ -6,6 +6,7 @@
 
 mod examples;
 mod export;
+mod generate;
 mod grade;
 mod import;
 mod inspect;
@@ -35,6 +36,8 @@ enum Command {
     Import(import::ImportArgs),
     /// Summarise a trajectory dataset: shards, accuracy, tool calls, tokens; show rows.
     Inspect(inspect::InspectArgs),
+    /// Generate trajectories locally: engine, sandbox and grading, into a Parquet dataset.
+    Generate(generate::GenerateArgs),
     /// Grade responses produced anywhere against their problems; accuracy by source and kind.
     Grade(grade::GradeArgs),
     /// Hint-RFT: select correct, de-duplicated, non-repetitive trajectories as SFT data.
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Sandbox(command) => sandbox::run(command),
         Command::Grade(args) => grade::run(args),
+        Command::Generate(args) => generate::run(args),
         Command::Export(args) => export::run(args),
     };
     match result {

@@ -1,10 +1,13 @@
 //! `startctl run`: the main job on embedded defaults.
 //!
-//! Today it runs what exists: it checks the problems (the bundled examples unless files are
-//! given) and the default model file. Generation arrives with the worker engine; until then
-//! this command says so plainly and produces no trajectories, never made-up ones.
+//! Checks the problems (the bundled examples unless files are given) and the model, then
+//! generates with the engine, the best sandbox available and grading, into a new dataset under
+//! `out/`, and ends with the dataset's summary. The coordinator's in-process mode replaces the
+//! local loop when it lands; the command stays the same.
 
 use crate::examples;
+use crate::generate::{generate, GenOptions};
+use crate::sandbox::runtime;
 use crate::validate::print_counts;
 use crate::Outcome;
 use start_schemas::model::{default_model_path, sha256_file, DEFAULT_MODEL_SHA256};
@@ -18,14 +21,17 @@ pub struct RunArgs {
     /// Problem files; the bundled examples when absent.
     #[arg(long)]
     problems: Vec<PathBuf>,
-    /// GGUF model; `models/SmolLM2-135M-Instruct.Q4_1.gguf` by default.
-    #[arg(long, env = "START_MODEL")]
-    model: Option<PathBuf>,
+    /// Output dataset; `out/run-<UTC time>` when absent.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    options: GenOptions,
 }
 
 /// Runs `startctl run`.
 pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let mut checker = Checker::default();
+    let mut problems = Vec::new();
     let mut report = |d: &start_schemas::rows::Diagnostic| println!("{d}");
     if args.problems.is_empty() {
         println!(
@@ -36,7 +42,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             for item in read_jsonl(name, text.as_bytes(), &ReadOptions::default()) {
                 checker.rows += 1;
                 match item.value {
-                    Ok(v) => checker.check_value(&v, &item.location, &mut report, &mut |_| {}),
+                    Ok(v) => checker
+                        .check_value(&v, &item.location, &mut report, &mut |p| problems.push(p)),
                     Err(d) => {
                         checker.errors += 1;
                         report(&d);
@@ -46,7 +53,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         }
     } else {
         for file in &args.problems {
-            checker.check_file(file, &mut report, &mut |_| {});
+            checker.check_file(file, &mut report, &mut |p| problems.push(p));
         }
     }
     print_counts(&mut std::io::stdout().lock(), &checker.counts)?;
@@ -54,8 +61,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     if checker.errors > 0 {
         return Ok(Outcome::InvalidInput);
     }
-
-    let model = args.model.unwrap_or_else(default_model_path);
+    let model = args
+        .options
+        .model
+        .clone()
+        .unwrap_or_else(default_model_path);
     match sha256_file(&model) {
         Ok(sha) if sha == DEFAULT_MODEL_SHA256 => {
             println!(
@@ -70,9 +80,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             model.display()
         ),
     }
-    println!(
-        "generation: not in this build yet. The llama.cpp engine, the sandbox and grading land \
-         with the worker issues; no trajectories were produced."
-    );
+    let out = args.out.unwrap_or_else(|| {
+        PathBuf::from("out").join(format!(
+            "run-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+        ))
+    });
+    let mut options = args.options;
+    options.model = Some(model);
+    runtime()?.block_on(generate(problems, &out, &options))?;
+    println!("read it with: startctl inspect {} --rows 3", out.display());
     Ok(Outcome::Ok)
 }

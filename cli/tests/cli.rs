@@ -217,13 +217,33 @@ fn inspect_summarises_and_shows_rows() {
 }
 
 #[test]
-fn run_checks_the_embedded_problems_and_the_model_and_invents_nothing() {
-    let out = startctl(&["run"]);
+fn run_generates_the_embedded_problems_into_a_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("run").display().to_string();
+    // Short trajectories keep the test quick; the pipeline is the real one end to end.
+    let out = startctl(&[
+        "run",
+        "--out",
+        &data,
+        "--max-new-tokens",
+        "12",
+        "--slots",
+        "8",
+        "--mode",
+        "plain",
+        "--backend",
+        "process",
+    ]);
     let s = text(&out);
     assert_eq!(out.status.code(), Some(0), "run scripts/setup first: {s}");
     assert!(s.contains("35 problems, 0 errors"), "{s}");
     assert!(s.contains("the default model"), "{s}");
-    assert!(s.contains("no trajectories were produced"), "{s}");
+    assert!(s.contains("35 trajectories"), "{s}");
+    let inspect = startctl(&["inspect", &data]);
+    let s = text(&inspect);
+    assert_eq!(inspect.status.code(), Some(0), "{s}");
+    assert!(s.contains("35 rows"), "{s}");
+    assert!(s.contains("problems: 35"), "{s}");
 
     let missing = Command::new(env!("CARGO_BIN_EXE_startctl"))
         .args(["run", "--model", "no/such/model.gguf"])

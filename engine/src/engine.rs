@@ -898,11 +898,16 @@ fn finish(e: &mut Ctx, i: usize, slot: &mut Slot, reason: FinishReason) {
         builder.relabel_last(SegmentKind::Reasoning, SegmentKind::Answer);
     }
     let completion_tokens = builder.completion_tokens;
+    let (segments, new_index) = builder.finish();
+    let mut tool_calls = done.tool_calls;
+    for call in &mut tool_calls {
+        call.segment = new_index[call.segment as usize] as u32;
+    }
     let _ = reply.send(Ok(GenOutput {
         prompt: done.prompt,
         prompt_tokens: done.prompt_tokens,
-        segments: builder.finish(),
-        tool_calls: done.tool_calls,
+        segments,
+        tool_calls,
         finish_reason: reason,
         completion_tokens,
         wall_time_s: done.started.elapsed().as_secs_f64(),

@@ -101,12 +101,21 @@ impl Builder {
         }
     }
 
-    /// The finished segments with their text; empty segments dropped.
-    pub fn finish(mut self) -> Vec<Segment> {
+    /// The finished segments with their text, empty segments dropped, and where each old
+    /// segment index went (so that tool calls keep pointing at their code segment).
+    pub fn finish(mut self) -> (Vec<Segment>, Vec<usize>) {
         for (seg, bytes) in self.segments.iter_mut().zip(&self.bytes) {
             seg.text = String::from_utf8_lossy(bytes).into_owned();
         }
+        let mut new_index = Vec::with_capacity(self.segments.len());
+        let mut kept = 0;
+        for seg in &self.segments {
+            new_index.push(kept);
+            if !seg.tokens.is_empty() {
+                kept += 1;
+            }
+        }
         self.segments.retain(|s| !s.tokens.is_empty());
-        self.segments
+        (self.segments, new_index)
     }
 }
