@@ -580,3 +580,35 @@ fn export_and_sandbox_name_bad_inputs() {
     assert_eq!(run.status.code(), Some(1), "{s}");
     assert!(s.contains("reading no/such/file.py"), "{s}");
 }
+
+#[test]
+fn generate_refuses_invalid_problem_files_before_loading_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"source\":\"math\",\"kind\":\"math\",\"question\":\"q\"}\n",
+    )
+    .unwrap();
+    let (b, o) = (
+        bad.display().to_string(),
+        dir.path().join("out").display().to_string(),
+    );
+    let run = startctl(&[
+        "generate",
+        "--problems",
+        &b,
+        "--out",
+        &o,
+        "--model",
+        "no/such.gguf",
+    ]);
+    let s = text(&run);
+    assert_eq!(run.status.code(), Some(2), "{s}");
+    assert!(
+        s.contains("bad.jsonl:1: answer: missing; this field is required"),
+        "{s}"
+    );
+    assert!(s.contains("nothing generated"), "{s}");
+    assert!(!dir.path().join("out").exists());
+}

@@ -175,6 +175,10 @@ pub struct Stats {
     pub decodes: std::sync::atomic::AtomicU64,
     /// Prompt tokens not prefilled because another sample's cache was copied.
     pub shared: std::sync::atomic::AtomicU64,
+    /// Prompt tokens actually prefilled.
+    pub prompt_fed: std::sync::atomic::AtomicU64,
+    /// Nanoseconds spent inside llama.cpp's decode.
+    pub decode_nanos: std::sync::atomic::AtomicU64,
 }
 
 impl Engine {
@@ -245,6 +249,8 @@ struct Slot {
     prompt_tokens: u32,
     /// The prompt's tokens, to let later samples of the same prompt copy this cache.
     prompt_ids: Vec<i32>,
+    /// An idle slot's last prompt, still whole in its cache.
+    cached_prompt: Vec<i32>,
     pos: i32,
     generated: u32,
     end_hints_used: u32,
@@ -276,6 +282,7 @@ impl Slot {
             prompt: String::new(),
             prompt_tokens: 0,
             prompt_ids: Vec::new(),
+            cached_prompt: Vec::new(),
             pos: 0,
             generated: 0,
             end_hints_used: 0,
@@ -366,8 +373,9 @@ impl Ctx<'_> {
     }
 }
 
-/// llama.cpp's backend is initialised once per process and shared by every engine.
-fn backend() -> Result<&'static LlamaBackend, EngineError> {
+/// llama.cpp's backend, initialised once per process (with its logs silenced) and shared by
+/// every engine and by anything else in the process that loads models.
+pub fn backend() -> Result<&'static LlamaBackend, EngineError> {
     static BACKEND: std::sync::OnceLock<Result<LlamaBackend, String>> = std::sync::OnceLock::new();
     BACKEND
         .get_or_init(|| {
@@ -457,10 +465,7 @@ fn run(
         }
         // Admit queued requests into idle slots. A request whose prompt another slot is still
         // prefilling waits for it, then copies its cache instead of prefilling again.
-        for i in 0..slots.len() {
-            if !matches!(slots[i].state, State::Idle) {
-                continue;
-            }
+        while let Some(i) = slots.iter().position(|s| matches!(s.state, State::Idle)) {
             let mut chosen = None;
             for (k, p) in queue.iter().enumerate() {
                 match donor(&slots, &p.tokens, e.config.share_prompts) {
@@ -471,8 +476,13 @@ fn run(
                 break;
             }
             let Some((k, from)) = chosen else { break };
+            // An idle slot whose cache already holds the prompt takes the request itself.
+            let target = match from {
+                Some(d) if matches!(slots[d].state, State::Idle) => d,
+                _ => i,
+            };
             let p = queue.remove(k).expect("index from the scan");
-            admit(&mut e, i, &mut slots[i], p, from, &stats);
+            admit(&mut e, target, &mut slots[target], p, from, &stats);
         }
         // Tool results.
         while let Ok((i, result, ms)) = tool_rx.try_recv() {
@@ -528,7 +538,13 @@ fn run(
         stats
             .decodes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let Err(err) = e.ctx.decode(&mut batch) {
+        let decode_started = Instant::now();
+        let decoded = e.ctx.decode(&mut batch);
+        stats.decode_nanos.fetch_add(
+            decode_started.elapsed().as_nanos() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        if let Err(err) = decoded {
             // Out of KV space (or another decode failure): put the tokens back, end the
             // longest trajectory cleanly (finish reason `context`) and go on with the rest.
             tracing::warn!(error = %err, "decode failed; ending the longest trajectory");
@@ -544,7 +560,7 @@ fn run(
                 .filter(|&i| !matches!(slots[i].state, State::Idle))
                 .max_by_key(|&i| slots[i].pos)
                 .expect("a slot was feeding");
-            finish(&mut e, victim, &mut slots[victim], FinishReason::Context);
+            finish(&mut e, &mut slots[victim], FinishReason::Context);
             continue;
         }
         for (i, chunk) in &taken {
@@ -620,7 +636,13 @@ fn donor(slots: &[Slot], tokens: &[i32], share: bool) -> Donor {
     }
     let mut found = Donor::None;
     for (d, s) in slots.iter().enumerate() {
-        if matches!(s.state, State::Idle) || s.prompt_ids != tokens {
+        if matches!(s.state, State::Idle) {
+            if s.cached_prompt == tokens {
+                return Donor::Ready(d);
+            }
+            continue;
+        }
+        if s.prompt_ids != tokens {
             continue;
         }
         if s.pos as usize >= tokens.len() {
@@ -638,32 +660,39 @@ fn admit(e: &mut Ctx, i: usize, slot: &mut Slot, p: Pending, from: Option<usize>
         prompt,
         tokens,
     } = p;
-    let _ = e.ctx.clear_kv_cache_seq(Some(i as u32), None, None);
-    *slot = Slot::idle();
     let n = tokens.len();
     let mut feed: VecDeque<(i32, SegmentKind)> = tokens
         .iter()
         .map(|&t| (t, SegmentKind::Reasoning))
         .collect();
-    if let Some(d) = from {
-        // Copy all but the last prompt token from the donor; the last is fed again so that
-        // this slot gets logits of its own to sample from.
-        // Streams are copied whole; what the donor holds past the prompt's first n-1
-        // positions is then removed from the copy.
-        if e.ctx
-            .copy_kv_cache_seq(d as i32, i as i32, None, None)
-            .is_ok()
+    // Reuse a cache holding this prompt: the slot's own (kept since its last trajectory) or
+    // another slot's, copied whole (streams are copied whole). Everything from the prompt's
+    // last position on is then removed, and that token is fed again for logits of this
+    // slot's own.
+    let reused = from.is_some_and(|d| {
+        let copied = d == i
+            || e.ctx
+                .copy_kv_cache_seq(d as i32, i as i32, None, None)
+                .is_ok();
+        copied
             && e.ctx
                 .clear_kv_cache_seq(Some(i as u32), Some((n - 1) as u32), None)
                 .unwrap_or(false)
-        {
-            feed.drain(..n - 1);
-            slot.pos = (n - 1) as i32;
-            stats
-                .shared
-                .fetch_add((n - 1) as u64, std::sync::atomic::Ordering::Relaxed);
-        }
+    });
+    if !reused {
+        let _ = e.ctx.clear_kv_cache_seq(Some(i as u32), None, None);
     }
+    *slot = Slot::idle();
+    if reused {
+        feed.drain(..n - 1);
+        slot.pos = (n - 1) as i32;
+        stats
+            .shared
+            .fetch_add((n - 1) as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+    stats
+        .prompt_fed
+        .fetch_add(feed.len() as u64, std::sync::atomic::Ordering::Relaxed);
     slot.rng = req.seed ^ 0x5eed_0f41_6e75;
     slot.sampler = Some(sampler_for(&req.params, req.seed, e.model.n_vocab()));
     slot.prompt_tokens = n as u32;
@@ -715,7 +744,7 @@ fn step(
             slot.state = State::Feed(feed);
             return;
         }
-        finish(e, i, slot, FinishReason::Stop);
+        finish(e, slot, FinishReason::Stop);
         return;
     }
     let kind = if slot.code_open.is_some() {
@@ -749,7 +778,7 @@ fn step(
         if let Some(code) = closed {
             slot.code_open = None;
             if slot.tool_calls.len() as u32 >= slot.max_tool_calls {
-                finish(e, i, slot, FinishReason::ToolLimit);
+                finish(e, slot, FinishReason::ToolLimit);
                 return;
             }
             slot.state = State::Tool;
@@ -790,11 +819,11 @@ fn step(
         }
     }
     if slot.generated >= slot.max_new_tokens {
-        finish(e, i, slot, FinishReason::MaxNewTokens);
+        finish(e, slot, FinishReason::MaxNewTokens);
         return;
     }
     if slot.pos as u32 + 2 >= e.config.ctx_per_slot {
-        finish(e, i, slot, FinishReason::Context);
+        finish(e, slot, FinishReason::Context);
         return;
     }
     // The sampled token is recorded; it is fed next, followed by a hint when it completed a
@@ -889,9 +918,11 @@ fn resume_after_tool(e: &Ctx, slot: &mut Slot, result: &ExecResult, ms: f64) {
     slot.state = State::Feed(feed);
 }
 
-fn finish(e: &mut Ctx, i: usize, slot: &mut Slot, reason: FinishReason) {
-    let _ = e.ctx.clear_kv_cache_seq(Some(i as u32), None, None);
-    let done = std::mem::replace(slot, Slot::idle());
+fn finish(e: &mut Ctx, slot: &mut Slot, reason: FinishReason) {
+    // The slot's cache is kept until the slot is reused: its prompt can still be copied by
+    // later samples of the same prompt.
+    let mut done = std::mem::replace(slot, Slot::idle());
+    slot.cached_prompt = std::mem::take(&mut done.prompt_ids);
     let Some(reply) = done.reply else { return };
     let mut builder = done.builder;
     if e.config.think_end.is_none() {

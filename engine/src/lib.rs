@@ -12,6 +12,6 @@ pub mod fence;
 pub mod hints;
 mod slot;
 
-pub use engine::{Engine, EngineConfig, EngineError, GenOutput, GenRequest};
+pub use engine::{backend, Engine, EngineConfig, EngineError, GenOutput, GenRequest};
 pub use hints::HintLibrary;
 pub use llama_cpp_2;

@@ -368,4 +368,24 @@ async fn samples_of_one_prompt_share_its_cache_and_get_the_same_tokens() {
         outs[0], outs[1],
         "copying the cache changes nothing in what is sampled"
     );
+
+    // A finished trajectory's slot keeps its prompt cached for the next sample of that prompt.
+    let mut config = EngineConfig::new(model());
+    config.slots = 2;
+    let engine = engine(config, None);
+    let first = run(
+        &engine,
+        request("List two even numbers.", "", Mode::Rft, 8, 1),
+    )
+    .await;
+    let again = run(
+        &engine,
+        request("List two even numbers.", "", Mode::Rft, 8, 2),
+    )
+    .await;
+    let shared = engine
+        .stats()
+        .shared
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(shared, u64::from(first.prompt_tokens) - 1, "{again:?}");
 }

@@ -1,0 +1,252 @@
+//! Engine benchmark (not a test), printed as a table: decode tokens/s with S = 1, 4, 16 slots
+//! on the default model, with and without tool calls in flight, beside a plain llama-cpp-2
+//! batched decode loop (the ceiling of the binding) in the same command; and what sharing one
+//! prompt's KV cache across N samples saves in prefill.
+//!
+//! Run: `cargo bench -p start-engine` (after scripts/setup). START_BENCH_TOKENS sets the tokens
+//! per sequence (default 128).
+
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
+use start_engine::{Engine, EngineConfig, GenRequest};
+use start_sandbox::{BackendKind, Sandbox, SandboxConfig};
+use start_schemas::trajectory::{GenerationParams, Mode};
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+const PROMPT: &str = "<|im_start|>user\nWrite a long story about a lighthouse keeper.<|im_end|>\n<|im_start|>assistant\n";
+
+fn model_path() -> PathBuf {
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        p.is_file(),
+        "run scripts/setup first: {} is missing",
+        p.display()
+    );
+    p
+}
+
+fn threads() -> i32 {
+    std::thread::available_parallelism().map_or(2, |n| n.get() as i32)
+}
+
+/// The ceiling: the binding's batched decode with nothing around it (greedy argmax, no EOG).
+fn plain_loop(backend: &LlamaBackend, model: &LlamaModel, slots: usize, tokens: usize) -> f64 {
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new((slots * (tokens + 64)) as u32))
+        .with_n_batch(512)
+        .with_n_ubatch(512)
+        .with_n_seq_max(slots as u32)
+        .with_kv_unified(false)
+        .with_n_threads(threads())
+        .with_n_threads_batch(threads());
+    let mut ctx = model.new_context(backend, params).expect("context");
+    let prompt = model.vocab().tokenize(PROMPT.as_bytes(), true, true);
+    let mut batch = LlamaBatch::new(512, slots as i32);
+    let started = Instant::now();
+    for s in 0..slots {
+        batch.clear();
+        for (i, t) in prompt.iter().enumerate() {
+            batch
+                .add(*t, i as i32, &[s as i32], i + 1 == prompt.len())
+                .unwrap();
+        }
+        ctx.decode(&mut batch).unwrap();
+    }
+    let mut last: Vec<LlamaToken> = vec![prompt[prompt.len() - 1]; slots];
+    let mut generated = 0;
+    for pos in (prompt.len() as i32..).take(tokens) {
+        batch.clear();
+        for (s, t) in last.iter().enumerate() {
+            batch.add(*t, pos, &[s as i32], true).unwrap();
+        }
+        ctx.decode(&mut batch).unwrap();
+        for (s, t) in last.iter_mut().enumerate() {
+            let logits = ctx.get_logits_ith(s as i32);
+            let best = logits
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(i, _)| i);
+            *t = LlamaToken(best as i32);
+            generated += 1;
+        }
+    }
+    generated as f64 / started.elapsed().as_secs_f64()
+}
+
+fn request(tokens: u32, forced: &str, seed: u64) -> GenRequest {
+    GenRequest {
+        user_message: "Write a long story about a lighthouse keeper.".into(),
+        code_problem: false,
+        mode: Mode::Plain,
+        params: GenerationParams {
+            temperature: std::env::var("START_BENCH_TEMPERATURE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.8),
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.0,
+            repeat_penalty: 1.0,
+            max_new_tokens: tokens,
+            max_tool_calls: 6,
+            seed,
+        },
+        seed,
+        end_hints: 0,
+        forced_prefix: forced.into(),
+    }
+}
+
+/// The engine: `requests` trajectories through `slots` slots; tokens/s over the wall time.
+async fn engine_run(engine: &Engine, requests: usize, tokens: u32, forced: &str) -> (f64, u64) {
+    let before = engine.stats().generated.load(Ordering::Relaxed);
+    let started = Instant::now();
+    // Tool calls are staggered the way real trajectories stagger them: each request thinks a
+    // different number of words before its code block.
+    let rxs: Vec<_> = (0..requests)
+        .map(|k| {
+            let prefix = if forced.is_empty() {
+                String::new()
+            } else {
+                format!("{}{forced}", "Let me think. ".repeat(k % 8))
+            };
+            engine.submit(request(tokens, &prefix, 1000 + k as u64))
+        })
+        .collect();
+    let mut calls = 0;
+    for rx in rxs {
+        let out = rx.await.expect("engine").expect("generation");
+        calls += out.tool_calls.len() as u64;
+    }
+    let generated = engine.stats().generated.load(Ordering::Relaxed) - before;
+    (generated as f64 / started.elapsed().as_secs_f64(), calls)
+}
+
+fn main() {
+    let tokens: usize = std::env::var("START_BENCH_TOKENS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let sandbox = rt.block_on(async {
+        Arc::new(
+            Sandbox::start(SandboxConfig {
+                backend: BackendKind::Process,
+                pool_size: 8,
+                ..SandboxConfig::default()
+            })
+            .await
+            .expect("sandbox"),
+        )
+    });
+    println!(
+        "engine bench: default model, {tokens} tokens a sequence, {} threads",
+        threads()
+    );
+    println!(
+        "\n{:>5} | {:>14} | {:>14} {:>7} | {:>18} {:>7} {:>6}",
+        "slots", "plain loop t/s", "engine t/s", "ratio", "engine+tools t/s", "ratio", "calls"
+    );
+    println!("{}", "-".repeat(86));
+    let backend = start_engine::backend().expect("backend");
+    let model = LlamaModel::load_from_file(backend, model_path(), &LlamaModelParams::default())
+        .expect("model");
+    let slot_counts: Vec<usize> = std::env::var("START_BENCH_SLOTS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 4, 16]);
+    for slots in slot_counts {
+        // On its own thread, which exits afterwards: OpenMP frees that thread's worker team, so
+        // the engine measured next is not throttled by an idle team (libgomp spins less when
+        // it manages more threads than there are cores).
+        let plain = std::thread::scope(|s| {
+            s.spawn(|| plain_loop(backend, &model, slots, tokens))
+                .join()
+                .unwrap()
+        });
+        let mut config = EngineConfig::new(model_path());
+        config.slots = slots;
+        config.ctx_per_slot = (tokens as u32 + 160).max(256);
+        config.n_batch = 512;
+        let engine =
+            Engine::start(config, Some(sandbox.clone()), rt.handle().clone()).expect("engine");
+        let t0 = Instant::now();
+        let (plain_engine, _) = rt.block_on(engine_run(&engine, slots, tokens as u32, ""));
+        eprintln!(
+            "  (engine S={slots}: {:.0}% of its wall time inside llama.cpp decode)",
+            100.0 * engine.stats().decode_nanos.load(Ordering::Relaxed) as f64
+                / t0.elapsed().as_nanos() as f64
+        );
+        // Tool calls in flight: every trajectory opens with a code block the sandbox runs
+        // while the other slots keep decoding; twice as many trajectories as slots keep every
+        // slot busy.
+        let (tools, calls) = rt.block_on(engine_run(
+            &engine,
+            slots * 2,
+            tokens as u32,
+            "```python\nprint(sum(range(10)))\n```\n",
+        ));
+        println!(
+            "{slots:>5} | {plain:>14.1} | {plain_engine:>14.1} {:>6.0}% | {tools:>18.1} {:>6.0}% {calls:>6}",
+            100.0 * plain_engine / plain,
+            100.0 * tools / plain
+        );
+        drop(engine);
+    }
+    // Prompt sharing: N samples of one long prompt, with and without copying the cache.
+    let n = 8u64;
+    println!("\nprompt sharing: {n} samples of one prompt, 1 new token each");
+    println!(
+        "{:>8} | {:>18} {:>10}",
+        "sharing", "prompt tokens fed", "seconds"
+    );
+    let long_question: String =
+        "Consider the sequence of prime numbers and their gaps. ".repeat(40);
+    let mut fed = Vec::new();
+    for share in [false, true] {
+        let mut config = EngineConfig::new(model_path());
+        config.slots = n as usize;
+        config.ctx_per_slot = 1024;
+        config.share_prompts = share;
+        let engine = Engine::start(config, None, rt.handle().clone()).expect("engine");
+        let started = Instant::now();
+        let rxs: Vec<_> = (0..n)
+            .map(|k| {
+                let mut r = request(1, "", 7 + k);
+                r.user_message = long_question.clone();
+                engine.submit(r)
+            })
+            .collect();
+        rt.block_on(async {
+            for rx in rxs {
+                rx.await.unwrap().unwrap();
+            }
+        });
+        let f = engine.stats().prompt_fed.load(Ordering::Relaxed);
+        println!(
+            "{:>8} | {f:>18} {:>10.2}",
+            if share { "on" } else { "off" },
+            started.elapsed().as_secs_f64()
+        );
+        fed.push(f as f64);
+    }
+    println!(
+        "prefill is {:.1}x cheaper with sharing (N = {n})",
+        fed[0] / fed[1]
+    );
+    rt.block_on(sandbox.shutdown());
+}
