@@ -757,8 +757,30 @@ fn step(
     let piece = e.piece(token.0);
     slot.builder.push(kind, token.0, &piece);
     let tail = slot.builder.tail_text(96);
-    if let Some(end) = &e.config.think_end {
+    if let Some(end) = e.config.think_end.clone() {
         if !slot.thinking_done && tail.contains(end.as_str()) {
+            if slot.mode == Mode::HintInfer && slot.end_hints_used < slot.end_hints {
+                // The model ends its thinking: take the end-of-thinking text back out of the
+                // trajectory and the KV cache, and append a hint instead.
+                slot.end_hints_used += 1;
+                let cut =
+                    slot.builder.current_len() - tail.len() + tail.rfind(end.as_str()).unwrap_or(0);
+                let removed = {
+                    let e2 = &*e;
+                    slot.builder.truncate_text(cut, |t| e2.piece(t))
+                };
+                // The last removed token (just sampled) was never fed; the others were.
+                let fed = removed.saturating_sub(1) as i32;
+                slot.pos -= fed;
+                let _ = e
+                    .ctx
+                    .clear_kv_cache_seq(Some(i as u32), Some(slot.pos as u32), None);
+                let hint = e.config.hints.pick(slot.code_problem, slot.random());
+                let feed =
+                    record_insertion(e, slot, &format!("\n{}\n", hint.text), SegmentKind::Hint);
+                slot.state = State::Feed(feed);
+                return;
+            }
             slot.thinking_done = true;
         }
     }

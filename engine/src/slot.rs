@@ -94,6 +94,30 @@ impl Builder {
         self.bytes.push(moved_bytes);
     }
 
+    /// Drops the tokens of the current segment from the one in which byte `at` of its text
+    /// falls to the end; returns how many were dropped (token-aligned, like the split).
+    pub fn truncate_text(&mut self, at: usize, piece_of: impl Fn(i32) -> Vec<u8>) -> usize {
+        let Some(seg) = self.segments.last_mut() else {
+            return 0;
+        };
+        let mut offset = 0;
+        let mut cut = seg.tokens.len();
+        for (i, &t) in seg.tokens.iter().enumerate() {
+            let len = piece_of(t).len();
+            if offset + len > at {
+                cut = i;
+                break;
+            }
+            offset += len;
+        }
+        let dropped = seg.tokens.len() - cut;
+        seg.tokens.truncate(cut);
+        let last = self.bytes.len() - 1;
+        self.bytes[last].truncate(offset);
+        self.completion_tokens -= dropped as u32;
+        dropped
+    }
+
     /// Relabels the last segment of `from` kind as `to` (the answer after the last insertion).
     pub fn relabel_last(&mut self, from: SegmentKind, to: SegmentKind) {
         if let Some(s) = self.segments.last_mut().filter(|s| s.kind == from) {

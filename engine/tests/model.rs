@@ -389,3 +389,42 @@ async fn samples_of_one_prompt_share_its_cache_and_get_the_same_tokens() {
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(shared, u64::from(first.prompt_tokens) - 1, "{again:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_of_thinking_is_rolled_back_and_replaced_by_a_hint() {
+    // A QwQ-style configuration: thinking opens with <think> and ends with </think>.
+    let mut config = EngineConfig::new(model());
+    config.think_prefix = "<think>\n".into();
+    config.think_end = Some("</think>".into());
+    let engine = engine(config, None);
+    let mut req = request(
+        "What is 2+2?",
+        "2+2 is 4.\n</think>",
+        Mode::HintInfer,
+        24,
+        21,
+    );
+    req.end_hints = 1;
+    let out = run(&engine, req).await;
+    assert!(out.prompt.ends_with("<think>\n"), "{}", out.prompt);
+    let text = full_text(&out);
+    let hint = out
+        .segments
+        .iter()
+        .position(|s| s.kind == SegmentKind::Hint)
+        .expect("a hint");
+    assert!(
+        out.segments[hint - 1].text.ends_with("2+2 is 4.\n"),
+        "{:?}",
+        out.segments
+    );
+    assert!(
+        !out.segments[..hint]
+            .iter()
+            .any(|s| s.text.contains("</think>")),
+        "{text}"
+    );
+    // The tokens recorded are exactly those left in the sequence.
+    let tokens: usize = out.segments.iter().map(|s| s.tokens.len()).sum();
+    assert_eq!(tokens as u32, out.completion_tokens);
+}
