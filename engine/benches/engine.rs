@@ -192,11 +192,11 @@ fn main() {
                 / t0.elapsed().as_nanos() as f64
         );
         // Tool calls in flight: every trajectory opens with a code block the sandbox runs
-        // while the other slots keep decoding; twice as many trajectories as slots keep every
-        // slot busy.
+        // while the other slots keep decoding; four times as many trajectories as slots keep
+        // every slot busy, so the last wave's tail weighs little.
         let (tools, calls) = rt.block_on(engine_run(
             &engine,
-            slots * 2,
+            slots * 4,
             tokens as u32,
             "```python\nprint(sum(range(10)))\n```\n",
         ));
