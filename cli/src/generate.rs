@@ -1,13 +1,12 @@
 //! `startctl generate`: engine, sandbox and grader on one machine, writing trajectory shards.
 
-use crate::sandbox::{runtime, Backend};
+use crate::sandbox::{runtime, start_or_warn, Backend};
 use crate::Outcome;
 use anyhow::Context;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use sha2::{Digest, Sha256};
 use start_engine::{Engine, EngineConfig, GenRequest};
 use start_grader::Grader;
-use start_sandbox::{Sandbox, SandboxConfig};
 use start_schemas::model::{default_model_path, sha256_file};
 use start_schemas::problem::{
     choice_letter, choice_permutation, Problem, ProblemKind, Target, TestStyle,
@@ -184,18 +183,11 @@ pub async fn generate(problems: Vec<Problem>, out: &Path, o: &GenOptions) -> any
             model.display()
         )
     })?;
-    let sandbox = match Sandbox::start(SandboxConfig {
-        backend: o.backend.into(),
-        ..SandboxConfig::default()
-    })
-    .await
-    {
-        Ok(sb) => Some(Arc::new(sb)),
-        Err(e) => {
-            eprintln!("startctl: WARNING: no sandbox ({e}); code blocks get an error as output and code problems are graded wrong");
-            None
-        }
-    };
+    let sandbox = start_or_warn(
+        o.backend,
+        "code blocks get an error as their output and code problems are graded wrong",
+    )
+    .await;
     let mut config = EngineConfig::new(&model);
     config.slots = o.slots.max(1);
     config.ctx_per_slot = o.ctx;

@@ -1,12 +1,11 @@
 //! `startctl grade`: re-verify responses produced anywhere.
 
-use crate::sandbox::{runtime, Backend};
+use crate::sandbox::{runtime, start_or_warn, Backend};
 use crate::Outcome;
 use anyhow::Context;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use start_grader::Grader;
-use start_sandbox::{Sandbox, SandboxConfig};
 use start_schemas::problem::Problem;
 use start_schemas::rows::{json_type_name, read_rows, Diagnostic, ReadOptions};
 use start_schemas::validate::Checker;
@@ -150,21 +149,11 @@ async fn grade(args: GradeArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
-    let sandbox = match Sandbox::start(SandboxConfig {
-        backend: args.backend.into(),
-        ..SandboxConfig::default()
-    })
-    .await
-    {
-        Ok(sb) => Some(Arc::new(sb)),
-        Err(e) => {
-            eprintln!(
-                "startctl grade: WARNING: no sandbox ({e}): code problems are graded wrong and \
-                 math stops before the sympy fallback"
-            );
-            None
-        }
-    };
+    let sandbox = start_or_warn(
+        args.backend,
+        "code problems are graded wrong and math stops before the sympy fallback",
+    )
+    .await;
     let grader = Arc::new(Grader::new(sandbox.clone()));
     let grades: Vec<_> = futures_util::stream::iter(rows.iter().map(|row| {
         let grader = grader.clone();

@@ -75,6 +75,22 @@ pub struct BenchArgs {
     pool_size: Option<usize>,
 }
 
+/// Starts a sandbox, or warns (saying what `consequence` follows) and goes on without one.
+pub async fn start_or_warn(backend: Backend, consequence: &str) -> Option<std::sync::Arc<Sandbox>> {
+    match Sandbox::start(SandboxConfig {
+        backend: backend.into(),
+        ..SandboxConfig::default()
+    })
+    .await
+    {
+        Ok(sb) => Some(std::sync::Arc::new(sb)),
+        Err(e) => {
+            eprintln!("startctl: WARNING: no sandbox ({e}): {consequence}");
+            None
+        }
+    }
+}
+
 /// A multi-threaded runtime for the async subcommands.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

@@ -62,6 +62,23 @@ impl Builder {
         self.bytes.last().map_or(0, Vec::len)
     }
 
+    /// The token of the current segment in which byte `at` of its text falls, and the byte
+    /// offset where that token starts: segments are cut on token boundaries.
+    fn token_cut(&self, at: usize, piece_of: impl Fn(i32) -> Vec<u8>) -> (usize, usize) {
+        let Some(seg) = self.segments.last() else {
+            return (0, 0);
+        };
+        let mut offset = 0;
+        for (i, &t) in seg.tokens.iter().enumerate() {
+            let len = piece_of(t).len();
+            if offset + len > at {
+                return (i, offset);
+            }
+            offset += len;
+        }
+        (seg.tokens.len(), offset)
+    }
+
     /// Moves the tokens of the current segment from byte offset `at` of its text into a new
     /// segment of `kind` (token-aligned: the token in which `at` falls moves too).
     pub fn split_at_text(
@@ -70,21 +87,12 @@ impl Builder {
         kind: SegmentKind,
         piece_of: impl Fn(i32) -> Vec<u8>,
     ) {
-        let Some(seg) = self.segments.last_mut() else {
+        if self.segments.is_empty() {
             return;
-        };
-        let mut offset = 0;
-        let mut cut = seg.tokens.len();
-        for (i, &t) in seg.tokens.iter().enumerate() {
-            let len = piece_of(t).len();
-            if offset + len > at {
-                cut = i;
-                break;
-            }
-            offset += len;
         }
-        let moved: Vec<i32> = seg.tokens.split_off(cut);
-        let last = self.bytes.len() - 1;
+        let (cut, offset) = self.token_cut(at, piece_of);
+        let last = self.segments.len() - 1;
+        let moved: Vec<i32> = self.segments[last].tokens.split_off(cut);
         let moved_bytes = self.bytes[last].split_off(offset);
         self.segments.push(Segment {
             kind,
@@ -97,22 +105,13 @@ impl Builder {
     /// Drops the tokens of the current segment from the one in which byte `at` of its text
     /// falls to the end; returns how many were dropped (token-aligned, like the split).
     pub fn truncate_text(&mut self, at: usize, piece_of: impl Fn(i32) -> Vec<u8>) -> usize {
-        let Some(seg) = self.segments.last_mut() else {
+        if self.segments.is_empty() {
             return 0;
-        };
-        let mut offset = 0;
-        let mut cut = seg.tokens.len();
-        for (i, &t) in seg.tokens.iter().enumerate() {
-            let len = piece_of(t).len();
-            if offset + len > at {
-                cut = i;
-                break;
-            }
-            offset += len;
         }
-        let dropped = seg.tokens.len() - cut;
-        seg.tokens.truncate(cut);
-        let last = self.bytes.len() - 1;
+        let (cut, offset) = self.token_cut(at, piece_of);
+        let last = self.segments.len() - 1;
+        let dropped = self.segments[last].tokens.len() - cut;
+        self.segments[last].tokens.truncate(cut);
         self.bytes[last].truncate(offset);
         self.completion_tokens -= dropped as u32;
         dropped
