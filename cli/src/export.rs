@@ -148,10 +148,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
             sample_index: t.sample_index,
             source: t.source.clone(),
             kind: t.kind.to_string(),
-            mode: serde_json::to_value(t.mode)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            mode: t.mode.as_str().to_string(),
             messages: vec![
                 Message {
                     role: "user".into(),

@@ -68,11 +68,10 @@ impl Stats {
         }
         *self.tool_calls.entry(t.tool_calls.len()).or_default() += 1;
         self.tool_errors += u64::from(t.tool_errors);
-        let finish = serde_json::to_value(t.finish_reason)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        *self.finish.entry(finish).or_default() += 1;
+        *self
+            .finish
+            .entry(t.finish_reason.as_str().to_string())
+            .or_default() += 1;
         self.prompt_tokens.push(t.prompt_tokens);
         self.completion_tokens.push(t.completion_tokens);
         self.problems.insert(t.problem_id.clone());
@@ -241,10 +240,7 @@ fn render(out: &mut impl Write, t: &Trajectory, color: bool) -> std::io::Result<
         t.sample_index,
         t.source,
         t.kind,
-        serde_json::to_value(t.mode)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
+        t.mode.as_str(),
         t.final_answer.as_deref().unwrap_or("-"),
         t.tool_calls.len(),
         t.completion_tokens

@@ -12,6 +12,7 @@ use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use start_sandbox::{ExecRequest, ExecResult, Sandbox};
+use start_schemas::problem::splitmix64;
 use start_schemas::trajectory::{
     FinishReason, GenerationParams, Mode, Segment, SegmentKind, ToolCall,
 };
@@ -254,7 +255,8 @@ struct Slot {
     pos: i32,
     generated: u32,
     end_hints_used: u32,
-    code_open: Option<usize>,
+    /// Inside an open python fence: tokens belong to the code segment.
+    in_code: bool,
     tool_calls: Vec<ToolCall>,
     /// Forced tokens still to "sample" (see [`GenRequest::forced_prefix`]).
     forced: VecDeque<i32>,
@@ -286,7 +288,7 @@ impl Slot {
             pos: 0,
             generated: 0,
             end_hints_used: 0,
-            code_open: None,
+            in_code: false,
             tool_calls: Vec::new(),
             pending_after_tool: None,
             forced: VecDeque::new(),
@@ -298,12 +300,8 @@ impl Slot {
     }
 
     fn random(&mut self) -> f64 {
-        // splitmix64 per slot, seeded from the trajectory seed: hints are reproducible.
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        // Seeded from the trajectory seed: hints are reproducible.
+        (splitmix64(&mut self.rng) >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -747,7 +745,7 @@ fn step(
         finish(e, slot, FinishReason::Stop);
         return;
     }
-    let kind = if slot.code_open.is_some() {
+    let kind = if slot.in_code {
         SegmentKind::Code
     } else if slot.thinking_done {
         SegmentKind::Answer
@@ -785,20 +783,20 @@ fn step(
         }
     }
     // A python fence opening in the text: from its token on, the tokens form a code segment.
-    if slot.code_open.is_none() {
+    if !slot.in_code {
         if let Some(at) = open_fence(&tail) {
             let absolute = slot.builder.current_len() - tail.len() + at;
             let e2 = &*e;
             slot.builder
                 .split_at_text(absolute, SegmentKind::Code, |t| e2.piece(t));
-            slot.code_open = Some(0);
+            slot.in_code = true;
         }
     }
-    if slot.code_open.is_some() {
+    if slot.in_code {
         let code_text = slot.builder.current_text();
         let closed = open_fence(&code_text).and_then(|at| closed_block(&code_text, at));
         if let Some(code) = closed {
-            slot.code_open = None;
+            slot.in_code = false;
             if slot.tool_calls.len() as u32 >= slot.max_tool_calls {
                 finish(e, slot, FinishReason::ToolLimit);
                 return;
@@ -852,7 +850,7 @@ fn step(
     // trigger word in hint-infer mode and the dice say so.
     let mut feed = VecDeque::from([(token.0, kind)]);
     if slot.mode == Mode::HintInfer
-        && slot.code_open.is_none()
+        && !slot.in_code
         && e.config.hints.ends_with_trigger(&tail)
         && slot.random() < e.config.hints.trigger_probability
     {

@@ -137,22 +137,25 @@ pub fn choice_letter(index: usize) -> char {
     (b'A' + index as u8) as char
 }
 
+/// splitmix64: a tiny, well-mixed generator that gives the same numbers on every platform.
+/// Advances `state` and returns the next number; used wherever a seed must decide something
+/// reproducibly (option orders, hint placement).
+pub fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// The option order shown to the model for one sample of a choice problem: a permutation of
 /// `0..n` (`shown[i]` = original index) drawn from the trajectory's seed, so the same seed
 /// always shows the same order and the grader can map the chosen letter back.
 pub fn choice_permutation(seed: u64, n: usize) -> Vec<u32> {
-    // splitmix64: tiny, well mixed, and identical on every platform.
     let mut state = seed;
-    let mut next = move || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
     let mut order: Vec<u32> = (0..n as u32).collect();
     for i in (1..n).rev() {
-        order.swap(i, (next() % (i as u64 + 1)) as usize);
+        order.swap(i, (splitmix64(&mut state) % (i as u64 + 1)) as usize);
     }
     order
 }

@@ -38,6 +38,17 @@ pub enum Mode {
     Plain,
 }
 
+impl Mode {
+    /// The name used in files (`hint-infer`, `rft`, `plain`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HintInfer => "hint-infer",
+            Self::Rft => "rft",
+            Self::Plain => "plain",
+        }
+    }
+}
+
 /// What a stretch of the trajectory is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -99,6 +110,20 @@ pub enum FinishReason {
     OutputLimit,
     /// The trajectory was cut by an error; `grading_detail` says which.
     Error,
+}
+
+impl FinishReason {
+    /// The name used in files (`stop`, `max_new_tokens`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stop => "stop",
+            Self::MaxNewTokens => "max_new_tokens",
+            Self::Context => "context",
+            Self::ToolLimit => "tool_limit",
+            Self::OutputLimit => "output_limit",
+            Self::Error => "error",
+        }
+    }
 }
 
 /// Sampling parameters and limits a trajectory was generated with.
@@ -462,6 +487,23 @@ mod tests {
         assert_eq!(batch.num_rows(), 3);
         assert_eq!(batch.schema(), schema());
         assert_eq!(from_record_batch(&batch).unwrap(), rows);
+    }
+
+    #[test]
+    fn names_match_the_serialised_form() {
+        for m in [Mode::HintInfer, Mode::Rft, Mode::Plain] {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+        }
+        for f in [
+            FinishReason::Stop,
+            FinishReason::MaxNewTokens,
+            FinishReason::Context,
+            FinishReason::ToolLimit,
+            FinishReason::OutputLimit,
+            FinishReason::Error,
+        ] {
+            assert_eq!(serde_json::to_value(f).unwrap(), f.as_str());
+        }
     }
 
     #[test]
