@@ -7,7 +7,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/start/v1/workers.proto",
     ];
     println!("cargo:rerun-if-changed=proto");
+    let descriptor = std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("start_v1.bin");
     tonic_prost_build::configure()
+        .file_descriptor_set_path(&descriptor)
         .build_server(true)
         .build_client(true)
         .compile_protos(&protos, &["proto"])?;

@@ -4,16 +4,14 @@ use crate::sandbox::{runtime, start_or_warn, Backend};
 use crate::Outcome;
 use anyhow::Context;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use sha2::{Digest, Sha256};
-use start_engine::{Engine, EngineConfig, GenRequest};
+use start_engine::{Engine, EngineConfig};
 use start_grader::Grader;
 use start_schemas::model::{default_model_path, sha256_file};
-use start_schemas::problem::{
-    choice_letter, choice_permutation, Problem, ProblemKind, Target, TestStyle,
-};
+use start_schemas::problem::Problem;
 use start_schemas::shard::{ShardOptions, ShardWriter};
 use start_schemas::trajectory::{GenerationParams, Mode, Trajectory};
 use start_schemas::validate::Checker;
+use start_worker::{JobParams, Pipeline};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,27 +29,18 @@ pub enum ModeArg {
     Plain,
 }
 
-/// Arguments shared by `startctl generate` and `startctl run`.
+/// What every trajectory of a job is generated with; shared by `generate`, `run` and `submit`.
 #[derive(clap::Args, Clone)]
-pub struct GenOptions {
+pub struct SamplingArgs {
     /// Generation mode.
     #[arg(long, value_enum, default_value_t = ModeArg::HintInfer)]
     pub mode: ModeArg,
     /// Samples per problem (the paper's RFT uses 16).
     #[arg(long, default_value_t = 1)]
     pub samples: u32,
-    /// Sequence slots decoded together.
-    #[arg(long, default_value_t = 4)]
-    pub slots: usize,
-    /// GGUF model; the default model when absent.
-    #[arg(long, env = "START_MODEL")]
-    pub model: Option<PathBuf>,
     /// Most new tokens per trajectory.
     #[arg(long, default_value_t = 1024)]
     pub max_new_tokens: u32,
-    /// Context per slot, in tokens.
-    #[arg(long, default_value_t = 2048)]
-    pub ctx: u32,
     /// Temperature (the paper's RFT: 0.6).
     #[arg(long, default_value_t = 0.6)]
     pub temperature: f32,
@@ -70,12 +59,83 @@ pub struct GenOptions {
     /// Most code executions per trajectory (the paper: 6).
     #[arg(long, default_value_t = 6)]
     pub max_tool_calls: u32,
-    /// End-of-thinking hints in hint-infer mode (sequential test-time scaling rounds).
-    #[arg(long, default_value_t = 1)]
-    pub end_hints: u32,
     /// Job seed; with the job id, it fixes every trajectory's seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+impl SamplingArgs {
+    /// The trajectory-level mode.
+    pub fn mode(&self) -> Mode {
+        match self.mode {
+            ModeArg::HintInfer => Mode::HintInfer,
+            ModeArg::Rft => Mode::Rft,
+            ModeArg::Plain => Mode::Plain,
+        }
+    }
+
+    /// The row-level parameters.
+    pub fn params(&self) -> GenerationParams {
+        GenerationParams {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repeat_penalty: self.repeat_penalty,
+            max_new_tokens: self.max_new_tokens,
+            max_tool_calls: self.max_tool_calls,
+            seed: self.seed,
+        }
+    }
+
+    /// The wire form, for job specs.
+    pub fn proto(
+        &self,
+    ) -> (
+        start_schemas::proto::GenerationMode,
+        start_schemas::proto::GenerationParams,
+    ) {
+        use start_schemas::proto::GenerationMode as M;
+        let mode = match self.mode {
+            ModeArg::HintInfer => M::HintInfer,
+            ModeArg::Rft => M::Rft,
+            ModeArg::Plain => M::Plain,
+        };
+        let p = self.params();
+        (
+            mode,
+            start_schemas::proto::GenerationParams {
+                temperature: p.temperature,
+                top_k: p.top_k,
+                top_p: p.top_p,
+                min_p: p.min_p,
+                repeat_penalty: p.repeat_penalty,
+                max_new_tokens: p.max_new_tokens,
+                max_tool_calls: p.max_tool_calls,
+                seed: p.seed,
+                samples: self.samples.max(1),
+            },
+        )
+    }
+}
+
+/// Arguments shared by `startctl generate` and `startctl run`: sampling plus the local engine.
+#[derive(clap::Args, Clone)]
+pub struct GenOptions {
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// Sequence slots decoded together.
+    #[arg(long, default_value_t = 4)]
+    pub slots: usize,
+    /// GGUF model; the default model when absent.
+    #[arg(long, env = "START_MODEL")]
+    pub model: Option<PathBuf>,
+    /// Context per slot, in tokens.
+    #[arg(long, default_value_t = 2048)]
+    pub ctx: u32,
+    /// End-of-thinking hints in hint-infer mode (sequential test-time scaling rounds).
+    #[arg(long, default_value_t = 1)]
+    pub end_hints: u32,
     /// Job id recorded on every row (a re-run with the same id and seed repeats the tokens).
     #[arg(long, default_value = "local")]
     pub job_id: String,
@@ -115,54 +175,6 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// The user message for a problem, with the option order for choice problems.
-pub fn user_message(problem: &Problem, permutation: Option<&[u32]>) -> String {
-    match &problem.target {
-        Target::Math { .. } => format!(
-            "{}\n\nPlease reason step by step, and put your final answer within \\boxed{{}}.",
-            problem.question
-        ),
-        Target::Choice { choices, .. } => {
-            let order: Vec<usize> = permutation.map_or_else(
-                || (0..choices.len()).collect(),
-                |p| p.iter().map(|&i| i as usize).collect(),
-            );
-            let options: String = order
-                .iter()
-                .enumerate()
-                .map(|(shown, &orig)| format!("{}. {}\n", choice_letter(shown), choices[orig]))
-                .collect();
-            format!(
-                "{}\n\n{options}\nPlease reason step by step, and put the letter of the correct option within \\boxed{{}}.",
-                problem.question
-            )
-        }
-        Target::Code { tests } => {
-            let how = match &tests.style {
-                TestStyle::Stdio { .. } => {
-                    "The program reads standard input and writes standard output."
-                }
-                TestStyle::Check { .. } => "Write the complete function.",
-            };
-            format!(
-                "{}\n\n{how} Give the final program in one ```python code block.",
-                problem.question
-            )
-        }
-    }
-}
-
-/// A trajectory's seed from (job seed, job, problem, sample): independent of scheduling.
-pub fn trajectory_seed(job_seed: u64, job_id: &str, problem_id: &str, sample: u32) -> u64 {
-    let mut h = Sha256::new();
-    h.update(job_seed.to_le_bytes());
-    h.update(job_id.as_bytes());
-    h.update([0]);
-    h.update(problem_id.as_bytes());
-    h.update(sample.to_le_bytes());
-    u64::from_le_bytes(h.finalize()[..8].try_into().expect("8 bytes"))
-}
-
 /// Running totals for the progress line and the summary.
 #[derive(Default)]
 struct Totals {
@@ -174,8 +186,11 @@ struct Totals {
     by_group: BTreeMap<(String, String), (u64, u64)>,
 }
 
-/// Generates every sample of every problem into the dataset at `out`.
-pub async fn generate(problems: Vec<Problem>, out: &Path, o: &GenOptions) -> anyhow::Result<()> {
+/// Loads the model and starts engine, sandbox and grader for local generation.
+pub async fn local_pipeline(
+    o: &GenOptions,
+    registry: &start_telemetry::Registry,
+) -> anyhow::Result<(Arc<Pipeline>, Option<Arc<start_sandbox::Sandbox>>)> {
     let model = o.model.clone().unwrap_or_else(default_model_path);
     let model_sha256 = sha256_file(&model).with_context(|| {
         format!(
@@ -192,104 +207,43 @@ pub async fn generate(problems: Vec<Problem>, out: &Path, o: &GenOptions) -> any
     config.slots = o.slots.max(1);
     config.ctx_per_slot = o.ctx;
     let engine = Engine::start(config, sandbox.clone(), tokio::runtime::Handle::current())?;
-    let grader = Arc::new(Grader::new(sandbox.clone()));
-    let mode = match o.mode {
-        ModeArg::HintInfer => Mode::HintInfer,
-        ModeArg::Rft => Mode::Rft,
-        ModeArg::Plain => Mode::Plain,
+    let pipeline = Arc::new(Pipeline {
+        model_name: engine.info.name.clone(),
+        engine,
+        grader: Grader::new(sandbox.clone()),
+        model_sha256,
+        worker_id: std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into()),
+        metrics: start_worker::PipelineMetrics::new(registry),
+    });
+    Ok((pipeline, sandbox))
+}
+
+/// Generates every sample of every problem into the dataset at `out`.
+pub async fn generate(problems: Vec<Problem>, out: &Path, o: &GenOptions) -> anyhow::Result<()> {
+    let (pipeline, sandbox) = local_pipeline(o, &start_telemetry::Registry::default()).await?;
+    let job = JobParams {
+        job_id: o.job_id.clone(),
+        seed_key: o.job_id.clone(),
+        mode: o.sampling.mode(),
+        params: o.sampling.params(),
+        end_hints: o.end_hints,
     };
-    let params = GenerationParams {
-        temperature: o.temperature,
-        top_k: o.top_k,
-        top_p: o.top_p,
-        min_p: o.min_p,
-        repeat_penalty: o.repeat_penalty,
-        max_new_tokens: o.max_new_tokens,
-        max_tool_calls: o.max_tool_calls,
-        seed: o.seed,
-    };
-    let worker_id = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
-    let total = problems.len() as u64 * u64::from(o.samples.max(1));
+    let samples = o.sampling.samples.max(1);
+    let total = problems.len() as u64 * u64::from(samples);
     eprintln!(
-        "generating {total} trajectories ({} problems x {} samples, {:?} mode) with {} on {} slots -> {}",
+        "generating {total} trajectories ({} problems x {samples} samples, {:?} mode) with {} on {} slots -> {}",
         problems.len(),
-        o.samples.max(1),
-        mode,
-        engine.info.name,
+        job.mode,
+        pipeline.model_name,
         o.slots,
         out.display()
     );
     let started = Instant::now();
     let mut pending = FuturesUnordered::new();
     for problem in problems.into_iter().map(Arc::new) {
-        for sample in 0..o.samples.max(1) {
-            let seed = trajectory_seed(o.seed, &o.job_id, problem.id.as_str(), sample);
-            let permutation = match &problem.target {
-                Target::Choice { choices, .. } => Some(choice_permutation(seed, choices.len())),
-                _ => None,
-            };
-            let request = GenRequest {
-                user_message: user_message(&problem, permutation.as_deref()),
-                code_problem: problem.kind() == ProblemKind::Code,
-                mode,
-                params: params.clone(),
-                seed,
-                end_hints: if mode == Mode::HintInfer {
-                    o.end_hints
-                } else {
-                    0
-                },
-                forced_prefix: String::new(),
-            };
-            let rx = engine.submit(request);
-            let grader = grader.clone();
-            let params = params.clone();
-            let problem = problem.clone();
-            pending.push(async move {
-                let out = rx
-                    .await
-                    .map_err(|_| anyhow::anyhow!("the engine stopped"))??;
-                let full_text: String = out.segments.iter().map(|s| s.text.as_str()).collect();
-                let answer_text: String = out
-                    .segments
-                    .iter()
-                    .filter(|s| s.kind != start_schemas::trajectory::SegmentKind::Output)
-                    .map(|s| s.text.as_str())
-                    .collect();
-                let grade = grader
-                    .grade(&problem, &answer_text, permutation.as_deref())
-                    .await;
-                let tool_errors = out.tool_calls.iter().filter(|c| c.failed()).count() as u32;
-                Ok::<_, anyhow::Error>(Trajectory {
-                    job_id: String::new(),
-                    problem_id: problem.id.to_string(),
-                    sample_index: sample,
-                    source: problem.source.clone(),
-                    kind: problem.kind(),
-                    mode,
-                    model_name: String::new(),
-                    model_sha256: String::new(),
-                    params: params.clone(),
-                    seed,
-                    prompt: out.prompt,
-                    trajectory_sha256: Trajectory::compute_sha256(&full_text),
-                    full_text,
-                    segments: out.segments,
-                    tool_calls: out.tool_calls,
-                    tool_errors,
-                    finish_reason: out.finish_reason,
-                    final_answer: grade.final_answer,
-                    correct: Some(grade.correct),
-                    score: Some(grade.score),
-                    grading_detail: Some(grade.detail.to_string()),
-                    choice_permutation: permutation,
-                    prompt_tokens: out.prompt_tokens,
-                    completion_tokens: out.completion_tokens,
-                    wall_time_s: out.wall_time_s,
-                    worker_id: String::new(),
-                    created_at: chrono::Utc::now(),
-                })
-            });
+        for sample in 0..samples {
+            let (pipeline, problem, job) = (pipeline.clone(), problem.clone(), job.clone());
+            pending.push(async move { pipeline.trajectory(problem, sample, &job).await });
         }
     }
     let mut totals = Totals::default();
@@ -314,11 +268,7 @@ pub async fn generate(problems: Vec<Problem>, out: &Path, o: &GenOptions) -> any
         Ok(())
     };
     while let Some(t) = pending.next().await {
-        let mut t = t?;
-        t.job_id = o.job_id.clone();
-        t.model_name = engine.info.name.clone();
-        t.model_sha256 = model_sha256.clone();
-        t.worker_id = worker_id.clone();
+        let t = t?;
         totals.done += 1;
         totals.tokens += u64::from(t.completion_tokens);
         totals.tool_calls += t.tool_calls.len() as u64;

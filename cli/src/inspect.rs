@@ -94,6 +94,16 @@ fn summary(values: &mut [u32]) -> String {
     )
 }
 
+/// Prints a dataset's summary (what `startctl inspect DIR` prints), for `startctl run`.
+pub fn summarise(dataset: &std::path::Path) -> anyhow::Result<Outcome> {
+    run(InspectArgs {
+        dataset: dataset.to_path_buf(),
+        rows: 0,
+        color: Color::Never,
+        no_verify: false,
+    })
+}
+
 /// Runs `startctl inspect`.
 pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
     let dataset = Dataset::open(&args.dataset)?;

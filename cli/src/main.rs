@@ -2,8 +2,9 @@
 //!
 //! Thin by design: each subcommand parses its arguments into the library's types and prints
 //! what the library returns. Exit codes: 0 success, 2 invalid input (every problem reported),
-//! 1 any other failure.
+//! 3 the job failed, 4 the job was cancelled, 1 any other failure.
 
+mod cluster;
 mod examples;
 mod export;
 mod generate;
@@ -28,8 +29,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the main job on embedded defaults: the bundled example problems, locally.
+    /// Run the main job on embedded defaults: the bundled examples on an in-process cluster.
     Run(run::RunArgs),
+    /// Submit a job to a coordinator; with --wait, exit 0 only when it succeeds.
+    Submit(cluster::SubmitArgs),
+    /// Follow a job's progress until it ends.
+    Watch(cluster::WatchArgs),
+    /// Show recent jobs and the workers, or one job.
+    Status(cluster::StatusArgs),
+    /// Cancel a job.
+    Cancel(cluster::CancelArgs),
     /// Check problem files (JSONL, JSONL.gz, Parquet) and report every error with its place.
     Validate(validate::ValidateArgs),
     /// Convert a public problem set (AIME, MATH, GPQA CSV, HumanEval, LiveCodeBench) to JSONL.
@@ -53,6 +62,10 @@ pub enum Outcome {
     Ok,
     /// The input had errors; they were reported.
     InvalidInput,
+    /// The job failed (exit 3).
+    Failed,
+    /// The job was cancelled (exit 4).
+    Cancelled,
 }
 
 fn main() -> ExitCode {
@@ -66,6 +79,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Submit(args) => {
+            sandbox::runtime().and_then(|rt| rt.block_on(cluster::submit(args)))
+        }
+        Command::Watch(args) => sandbox::runtime().and_then(|rt| rt.block_on(cluster::watch(args))),
+        Command::Status(args) => {
+            sandbox::runtime().and_then(|rt| rt.block_on(cluster::status(args)))
+        }
+        Command::Cancel(args) => {
+            sandbox::runtime().and_then(|rt| rt.block_on(cluster::cancel(args)))
+        }
         Command::Validate(args) => validate::run(args),
         Command::Import(args) => import::run(args),
         Command::Inspect(args) => inspect::run(args),
@@ -77,6 +100,8 @@ fn main() -> ExitCode {
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::InvalidInput) => ExitCode::from(2),
+        Ok(Outcome::Failed) => ExitCode::from(3),
+        Ok(Outcome::Cancelled) => ExitCode::from(4),
         Err(e) => {
             eprintln!("startctl: error: {e:#}");
             ExitCode::from(1)

@@ -1,12 +1,14 @@
 //! `startctl run`: the main job on embedded defaults.
 //!
-//! Checks the problems (the bundled examples unless files are given) and the model, then
-//! generates with the engine, the best sandbox available and grading, into a new dataset under
-//! `out/`, and ends with the dataset's summary. The coordinator's in-process mode replaces the
-//! local loop when it lands; the command stays the same.
+//! Checks the problems (the bundled examples unless files are given) and the model, then runs
+//! the cluster in one process: a coordinator on the in-process store serving gRPC on a loopback
+//! port, one worker (engine, the best sandbox available, grading) polling it over that socket,
+//! and this command as the client that submits the job and follows it. The dataset lands in a
+//! new directory under `out/`; the command ends with its summary. Same code paths as a cluster.
 
+use crate::cluster::{follow, outcome_of, submit_problems, Connection};
 use crate::examples;
-use crate::generate::{generate, GenOptions};
+use crate::generate::{local_pipeline, GenOptions};
 use crate::sandbox::runtime;
 use crate::validate::print_counts;
 use crate::Outcome;
@@ -88,7 +90,102 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     });
     let mut options = args.options;
     options.model = Some(model);
-    runtime()?.block_on(generate(problems, &out, &options))?;
+    let job = runtime()?.block_on(run_cluster(problems, &out, &options))?;
+    let outcome = outcome_of(&job);
+    if !job.message.is_empty() {
+        println!("message: {}", job.message);
+    }
+    crate::inspect::summarise(&out)?;
     println!("read it with: startctl inspect {} --rows 3", out.display());
-    Ok(Outcome::Ok)
+    Ok(outcome)
+}
+
+/// The in-process cluster: coordinator, worker and client over a loopback socket.
+async fn run_cluster(
+    problems: Vec<start_schemas::problem::Problem>,
+    out: &std::path::Path,
+    o: &GenOptions,
+) -> anyhow::Result<start_schemas::proto::Job> {
+    use start_coordinator::{MemoryStore, ServerConfig, ServiceConfig, StorePolicy};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use std::time::Duration;
+    let registry = start_telemetry::Registry::default();
+    let (pipeline, sandbox) = local_pipeline(o, &registry).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (stop_coordinator, coordinator_stopped) = tokio::sync::oneshot::channel::<()>();
+    let config = ServerConfig {
+        service: ServiceConfig {
+            // One process: nothing can die without the rest, so leases may be long.
+            lease_ttl: Duration::from_secs(600),
+            ..ServiceConfig::default()
+        },
+        token: None,
+        tls: None,
+    };
+    let store = Arc::new(MemoryStore::new(StorePolicy::default()));
+    let coordinator = tokio::spawn(start_coordinator::serve(
+        config,
+        store,
+        listener,
+        None,
+        async {
+            let _ = coordinator_stopped.await;
+        },
+    ));
+    let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker_config = start_worker::WorkerConfig {
+        slots: o.slots.max(1) as u32,
+        end_hints: o.end_hints,
+        ..start_worker::WorkerConfig::new(url.clone())
+    };
+    let worker = tokio::spawn(start_worker::run(
+        worker_config,
+        pipeline,
+        registry,
+        Arc::new(AtomicBool::new(false)),
+        async {
+            let _ = worker_stopped.await;
+        },
+    ));
+    let connection = Connection {
+        coordinator: url,
+        token: None,
+        token_file: None,
+        tls_ca: None,
+    };
+    let mut client = connection.client()?;
+    let (mode, params) = o.sampling.proto();
+    let spec = start_schemas::proto::JobSpec {
+        // The name seeds the trajectories: the same --job-id and --seed repeat the same tokens.
+        name: o.job_id.clone(),
+        mode: mode as i32,
+        params: Some(params),
+        unit_size: 4,
+        output_uri: out.display().to_string(),
+        ..Default::default()
+    };
+    let answer = submit_problems(&mut client, spec, problems)
+        .await
+        .map_err(|e| anyhow::anyhow!("submit: {}", e.message()))?;
+    println!(
+        "job {}: {} problems x {} samples in {} units, {} slots -> {}",
+        answer.job_id,
+        answer.problems,
+        o.sampling.samples.max(1),
+        answer.units,
+        o.slots,
+        out.display()
+    );
+    let job = follow(&mut client, &answer.job_id, false).await?;
+    let _ = stop_worker.send(());
+    let summary = worker.await??;
+    tracing::info!(?summary, "in-process worker stopped");
+    let _ = stop_coordinator.send(());
+    coordinator.await??;
+    if let Some(sb) = sandbox {
+        sb.shutdown().await;
+    }
+    Ok(job)
 }

@@ -1,9 +1,24 @@
-//! start-coordinator: the gRPC coordinator: jobs and leases in Redis, shards recorded exactly once.
+//! start-coordinator: the gRPC coordinator. Jobs, work units, leases, the worker registry and
+//! each job's shard manifest live in a [`store::Store`] (Redis in a cluster, an in-process map
+//! for `startctl run`); the coordinator itself keeps nothing, so it can be killed and restarted
+//! at any time and several can serve one store.
 //!
-//! Not built yet: this crate holds its place in the workspace so that the contracts in
-//! `start-schemas` are compiled against every member from the start. Its service arrives with
-//! its own issue; until then the binary says so and exits with status 2, never pretending to run.
+//! - [`store`]: the state trait and its semantics; [`redis_store`] and [`memory`] implement it.
+//! - [`spec`]: job specs and inline problems checked like files.
+//! - [`service`]: the job and worker gRPC services.
+//! - [`server`]: gRPC with health and reflection, metrics and probes, graceful shutdown.
 
-/// The message the binary prints until the service exists.
-pub const NOT_BUILT: &str =
-    "start-coordinator is not built yet: it arrives with its own issue (see README.md, \"Status\")";
+pub mod auth;
+pub mod memory;
+pub mod metrics;
+pub mod redis_store;
+pub mod server;
+pub mod service;
+pub mod spec;
+pub mod store;
+
+pub use memory::MemoryStore;
+pub use redis_store::RedisStore;
+pub use server::{serve, ServerConfig};
+pub use service::ServiceConfig;
+pub use store::{Store, StoreError, StorePolicy};

@@ -180,6 +180,8 @@ pub struct Stats {
     pub prompt_fed: std::sync::atomic::AtomicU64,
     /// Nanoseconds spent inside llama.cpp's decode.
     pub decode_nanos: std::sync::atomic::AtomicU64,
+    /// Trajectories dropped because their caller stopped waiting.
+    pub abandoned: std::sync::atomic::AtomicU64,
 }
 
 impl Engine {
@@ -460,6 +462,20 @@ fn run(
         }
         if !open && !busy && queue.is_empty() {
             return Ok(());
+        }
+        // A caller that went away (its unit's lease was revoked, its job cancelled) stops
+        // costing tokens: queued requests are dropped and generating slots freed. Slots waiting
+        // on the sandbox are left to finish the call, whose result would otherwise land on a
+        // reused slot.
+        queue.retain(|p| !p.reply.is_closed());
+        for slot in slots.iter_mut() {
+            let abandoned = slot.reply.as_ref().is_some_and(|r| r.is_closed());
+            if abandoned && matches!(slot.state, State::Feed(_)) {
+                stats
+                    .abandoned
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                finish(&mut e, slot, FinishReason::Error);
+            }
         }
         // Admit queued requests into idle slots. A request whose prompt another slot is still
         // prefilling waits for it, then copies its cache instead of prefilling again.

@@ -428,3 +428,53 @@ async fn the_end_of_thinking_is_rolled_back_and_replaced_by_a_hint() {
     let tokens: usize = out.segments.iter().map(|s| s.tokens.len()).sum();
     assert_eq!(tokens as u32, out.completion_tokens);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_stops_waiting_frees_its_slot() {
+    // One slot: a long request whose caller goes away must not hold it for 4,000 tokens.
+    let mut config = EngineConfig::new(model());
+    config.slots = 1;
+    config.ctx_per_slot = 8192;
+    let engine = engine(config, None);
+    let mut long = request(
+        "Count from 1 to 10000, one number per line.",
+        "",
+        Mode::Plain,
+        4000,
+        3,
+    );
+    long.params.temperature = 0.0;
+    let abandoned = engine.submit(long);
+    // Wait until it generates, then drop its receiver (what a revoked lease does).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while engine
+        .stats()
+        .generated
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < 5
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the long request never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(abandoned);
+    let short = run(&engine, request("Say hi.", "", Mode::Plain, 8, 4)).await;
+    assert!(short.completion_tokens <= 8);
+    assert_eq!(
+        engine
+            .stats()
+            .abandoned
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    let generated = engine
+        .stats()
+        .generated
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        generated < 4000,
+        "the abandoned request ran on: {generated} tokens"
+    );
+}

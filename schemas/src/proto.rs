@@ -4,3 +4,7 @@
 #![allow(clippy::all, clippy::pedantic)]
 
 tonic::include_proto!("start.v1");
+
+/// The encoded file descriptor set of `start.v1`, served by the coordinator's gRPC reflection
+/// so that grpcurl and friends need no local copy of the protos.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("start_v1");

@@ -4,6 +4,8 @@
 //! values), not generated data: they exist so that a shard can be written and read back by
 //! other readers with every value checked.
 
+pub mod redis;
+
 use chrono::DateTime;
 use start_schemas::problem::ProblemKind;
 use start_schemas::trajectory::{

@@ -1,9 +1,18 @@
-//! start-worker: the GPU worker: batched llama.cpp generation with the Hint-infer tool loop and Docker sandboxes.
+//! start-worker: leases work units from the coordinator, generates their trajectories with the
+//! engine (llama.cpp, Hint-infer tool loop, sandbox), grades them, commits one Parquet shard per
+//! unit and reports it.
 //!
-//! Not built yet: this crate holds its place in the workspace so that the contracts in
-//! `start-schemas` are compiled against every member from the start. Its service arrives with
-//! its own issue; until then the binary says so and exits with status 2, never pretending to run.
+//! - [`pipeline`]: one trajectory end to end; shared with `startctl generate`.
+//! - [`worker`]: the poll loop with leases, heartbeats, reports and the SIGTERM drain.
 
-/// The message the binary prints until the service exists.
-pub const NOT_BUILT: &str =
-    "start-worker is not built yet: it arrives with its own issue (see README.md, \"Status\")";
+pub mod pipeline;
+pub mod worker;
+
+pub use pipeline::{JobParams, Pipeline, PipelineMetrics};
+pub use worker::{run, WorkerConfig, WorkerError, WorkerSummary};
+
+/// The shard id of a unit's attempt; the coordinator expects exactly this name, so a late
+/// worker's shard (another attempt) can never be mistaken for the recorded one.
+pub fn shard_name(unit_id: &str, attempt: u32) -> String {
+    format!("{unit_id}.a{attempt}")
+}

@@ -1,15 +1,195 @@
-//! The start-worker binary.
+//! The start-worker binary: loads the model, starts the sandbox, then runs the poll loop.
 
+use anyhow::Context;
 use clap::Parser;
-use std::process::ExitCode;
+use start_engine::{Engine, EngineConfig};
+use start_grader::Grader;
+use start_sandbox::{BackendKind, Sandbox, SandboxConfig};
+use start_schemas::model::{default_model_path, sha256_file};
+use start_telemetry::Registry;
+use start_worker::{Pipeline, PipelineMetrics, WorkerConfig};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// start-worker: the GPU worker: batched llama.cpp generation with the Hint-infer tool loop and Docker sandboxes.
+/// Sandbox choice.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Backend {
+    /// Docker when a daemon answers, else processes.
+    Auto,
+    /// Docker containers.
+    Docker,
+    /// Child processes in namespaces (weaker isolation).
+    Process,
+}
+
+/// start-worker: generates, grades and commits the trajectories of leased work units.
 #[derive(Parser)]
 #[command(name = "start-worker", version, about)]
-struct Args {}
+struct Args {
+    /// Coordinator URL.
+    #[arg(
+        long,
+        env = "START_COORDINATOR",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    coordinator: String,
+    /// Bearer token.
+    #[arg(long, env = "START_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// File holding the bearer token; wins over --token.
+    #[arg(long, env = "START_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// PEM CA certificate for a TLS coordinator (use an https:// URL).
+    #[arg(long, env = "START_TLS_CA")]
+    tls_ca: Option<PathBuf>,
+    /// GGUF model; the default model when absent.
+    #[arg(long, env = "START_MODEL")]
+    model: Option<PathBuf>,
+    /// Engine slots.
+    #[arg(long, env = "START_SLOTS", default_value_t = 4)]
+    slots: u32,
+    /// Context per slot, tokens.
+    #[arg(long, env = "START_CTX", default_value_t = 4096)]
+    ctx: u32,
+    /// Layers offloaded to the GPU (builds with the `cuda` feature).
+    #[arg(long, env = "START_GPU_LAYERS", default_value_t = 0)]
+    gpu_layers: u32,
+    /// Text that opens the assistant's thinking (QwQ: "<think>\n").
+    #[arg(long, env = "START_THINK_PREFIX", default_value = "")]
+    think_prefix: String,
+    /// Text that ends thinking (QwQ: "</think>"); empty for models without.
+    #[arg(long, env = "START_THINK_END", default_value = "")]
+    think_end: String,
+    /// End-of-thinking hints per trajectory in hint-infer mode.
+    #[arg(long, env = "START_END_HINTS", default_value_t = 1)]
+    end_hints: u32,
+    /// Sandbox backend.
+    #[arg(long, env = "START_SANDBOX", value_enum, default_value_t = Backend::Auto)]
+    sandbox: Backend,
+    /// Warm sandbox runners.
+    #[arg(long, env = "START_SANDBOX_POOL", default_value_t = 4)]
+    sandbox_pool: usize,
+    /// Mount point of the shared dataset store.
+    #[arg(long, env = "START_STORE_ROOT", default_value = ".")]
+    store_root: PathBuf,
+    /// Seconds a SIGTERM drain may take before the remaining leases are given back.
+    #[arg(long, env = "START_DRAIN_TIMEOUT_S", default_value_t = 120)]
+    drain_timeout_s: u64,
+    /// Metrics and probes address; empty disables.
+    #[arg(long, env = "START_METRICS_LISTEN", default_value = "0.0.0.0:9091")]
+    metrics_listen: String,
+    /// Logs as JSON lines.
+    #[arg(long, env = "START_LOG_JSON")]
+    log_json: bool,
+}
 
-fn main() -> ExitCode {
-    let _args = Args::parse();
-    eprintln!("{}", start_worker::NOT_BUILT);
-    ExitCode::from(2)
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    start_telemetry::init_logs(args.log_json, "info");
+    let model = args.model.clone().unwrap_or_else(default_model_path);
+    let model_sha256 = sha256_file(&model).with_context(|| format!("model {}", model.display()))?;
+    let sandbox = match Sandbox::start(SandboxConfig {
+        backend: match args.sandbox {
+            Backend::Auto => BackendKind::Auto,
+            Backend::Docker => BackendKind::Docker,
+            Backend::Process => BackendKind::Process,
+        },
+        pool_size: args.sandbox_pool.max(1),
+        ..SandboxConfig::default()
+    })
+    .await
+    {
+        Ok(s) => Some(Arc::new(s)),
+        Err(e) if matches!(args.sandbox, Backend::Auto) => {
+            tracing::error!(error = %e, "no sandbox: code blocks get an error as output");
+            None
+        }
+        Err(e) => return Err(e).context("starting the sandbox"),
+    };
+    let mut config = EngineConfig::new(&model);
+    config.slots = args.slots.max(1) as usize;
+    config.ctx_per_slot = args.ctx;
+    config.gpu_layers = args.gpu_layers;
+    config.think_prefix = args.think_prefix.clone();
+    config.think_end = Some(args.think_end.clone()).filter(|s| !s.is_empty());
+    let engine = Engine::start(config, sandbox.clone(), tokio::runtime::Handle::current())
+        .with_context(|| format!("loading {}", model.display()))?;
+    let registry = Registry::default();
+    let hostname = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into());
+    let pipeline = Arc::new(Pipeline {
+        model_name: engine.info.name.clone(),
+        engine,
+        grader: Grader::new(sandbox.clone()),
+        model_sha256,
+        worker_id: hostname.clone(),
+        metrics: PipelineMetrics::new(&registry),
+    });
+    let token = match &args.token_file {
+        Some(f) => Some(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("token file {}", f.display()))?
+                .trim()
+                .to_string(),
+        ),
+        None => args.token.clone(),
+    };
+    let tls_ca = match &args.tls_ca {
+        Some(p) => {
+            Some(std::fs::read(p).with_context(|| format!("CA certificate {}", p.display()))?)
+        }
+        None => None,
+    };
+    let ready = Arc::new(AtomicBool::new(false));
+    if !args.metrics_listen.is_empty() {
+        let listener = tokio::net::TcpListener::bind(&args.metrics_listen)
+            .await
+            .with_context(|| format!("binding metrics on {}", args.metrics_listen))?;
+        let r = ready.clone();
+        let readiness: start_telemetry::Readiness = Arc::new(move || {
+            let ok = r.load(Ordering::Relaxed);
+            Box::pin(async move {
+                if ok {
+                    Ok(())
+                } else {
+                    Err("not registered, or draining".to_string())
+                }
+            })
+        });
+        tokio::spawn(start_telemetry::serve(
+            listener,
+            registry.clone(),
+            readiness,
+            std::future::pending(),
+        ));
+    }
+    let config = WorkerConfig {
+        token: token.filter(|t| !t.is_empty()),
+        tls_ca,
+        hostname,
+        slots: args.slots.max(1),
+        sandbox_capacity: args.sandbox_pool as u32,
+        drain_timeout: Duration::from_secs(args.drain_timeout_s),
+        store_root: args.store_root,
+        end_hints: args.end_hints,
+        ..WorkerConfig::new(args.coordinator)
+    };
+    let summary = start_worker::run(config, pipeline, registry, ready, shutdown_signal()).await?;
+    tracing::info!(?summary, "start-worker stopped");
+    if let Some(s) = sandbox {
+        s.shutdown().await;
+    }
+    Ok(())
+}
+
+/// SIGTERM (Kubernetes) or Ctrl-C.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
 }

@@ -1,0 +1,615 @@
+//! The gRPC services over a [`Store`]: the job API for clients and the worker API.
+//!
+//! The coordinator holds no state of its own: every call reads and writes the store, so any
+//! number of coordinators can serve the same store and any of them can be killed at any time.
+//! The one side effect outside the store is the dataset's `manifest.json`, which is written
+//! after the store has recorded a shard and rewritten idempotently whenever it may be behind.
+
+use crate::metrics::CoordinatorMetrics;
+use crate::spec::{check_spec, new_job_id, split_units, ProblemIntake};
+use crate::store::{lease_unit, shard_id, state, LeaseRequest, NewJob, Store, StoreError};
+use futures_util::StreamExt;
+use start_schemas::manifest::{Manifest, ShardEntry};
+use start_schemas::proto::{
+    self, job_service_server::JobService, worker_service_server::WorkerService,
+};
+use start_schemas::PROTOCOL_VERSION;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::{Request, Response, Status, Streaming};
+
+/// Settings of the services.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// Lease length; workers extend at a third of it.
+    pub lease_ttl: Duration,
+    /// Check each reported shard's size and sha256 before the manifest records it.
+    pub verify_shards: bool,
+    /// Most units handed out in one poll.
+    pub max_units_per_poll: u32,
+    /// How often `WatchJob` looks at the store.
+    pub watch_interval: Duration,
+    /// Directory that relative `output_uri` and `problems_uri` values are resolved against:
+    /// the mount point of the shared dataset store.
+    pub store_root: PathBuf,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            lease_ttl: Duration::from_secs(30),
+            verify_shards: true,
+            max_units_per_poll: 16,
+            watch_interval: Duration::from_millis(250),
+            store_root: PathBuf::from("."),
+        }
+    }
+}
+
+/// The coordinator's services, cheap to clone.
+#[derive(Clone)]
+pub struct Coordinator {
+    store: Arc<dyn Store>,
+    config: Arc<ServiceConfig>,
+    metrics: CoordinatorMetrics,
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Maps store errors to gRPC codes once, for every call.
+pub fn status(e: StoreError) -> Status {
+    match e {
+        StoreError::Backend { .. } => Status::unavailable(e.to_string()),
+        StoreError::UnknownWorker(_) | StoreError::UnknownJob(_) => {
+            Status::not_found(e.to_string())
+        }
+        StoreError::JobExists(_) => Status::already_exists(e.to_string()),
+        StoreError::Corrupt { .. } => Status::internal(e.to_string()),
+    }
+}
+
+fn check_version(v: u32) -> Result<(), Status> {
+    if v == PROTOCOL_VERSION {
+        Ok(())
+    } else {
+        Err(Status::failed_precondition(format!(
+            "protocol version {v} is not this coordinator's {PROTOCOL_VERSION}; upgrade the worker and coordinator together"
+        )))
+    }
+}
+
+impl Coordinator {
+    /// Services over `store`.
+    pub fn new(store: Arc<dyn Store>, config: ServiceConfig, metrics: CoordinatorMetrics) -> Self {
+        Self {
+            store,
+            config: Arc::new(config),
+            metrics,
+        }
+    }
+
+    /// The store, for readiness checks.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Where a job's dataset lives on this machine.
+    pub fn dataset_dir(&self, spec: &proto::JobSpec) -> PathBuf {
+        self.config.store_root.join(&spec.output_uri)
+    }
+
+    fn observe<T>(&self, r: Result<T, StoreError>) -> Result<T, Status> {
+        r.map_err(|e| {
+            self.metrics.store_error(e.error_type());
+            status(e)
+        })
+    }
+
+    /// Rewrites the job's `manifest.json` from the store (idempotent): the repair path for a
+    /// coordinator that died between recording a shard and writing the manifest.
+    pub async fn sync_manifest(&self, job: &proto::Job) -> Result<usize, Status> {
+        let shards = self.observe(self.store.job_shards(&job.job_id).await)?;
+        let dir = self.dataset_dir(job.spec.as_ref().unwrap_or(&Default::default()));
+        tokio::task::spawn_blocking(move || {
+            let mut added = 0;
+            for s in shards {
+                added += usize::from(Manifest::record(&dir, entry(&s))?);
+            }
+            Ok::<_, start_schemas::dataset::DatasetError>(added)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(|e| Status::internal(format!("manifest: {e}")))
+    }
+
+    /// Repairs the manifests of the newest jobs; called at start-up.
+    pub async fn sync_recent_manifests(&self, jobs: usize) -> Result<(), Status> {
+        for job in self.observe(self.store.list_jobs(jobs).await)? {
+            if let Err(e) = self.sync_manifest(&job).await {
+                tracing::warn!(job = %job.job_id, error = %e, "cannot repair the manifest");
+            }
+        }
+        Ok(())
+    }
+
+    async fn verify_shard(
+        &self,
+        unit: &proto::WorkUnit,
+        report: &proto::UnitReport,
+    ) -> Result<(), String> {
+        let Some(shard) = &report.shard else {
+            return Ok(());
+        };
+        let attempt = report
+            .lease_id
+            .split('~')
+            .rev()
+            .nth(1)
+            .and_then(|a| a.parse::<u32>().ok())
+            .ok_or_else(|| format!("malformed lease id {:?}", report.lease_id))?;
+        let expected = format!("shards/{}.parquet", shard_id(&unit.unit_id, attempt));
+        if shard.path != expected {
+            return Err(format!(
+                "shard path {:?} is not the lease's {expected:?}",
+                shard.path
+            ));
+        }
+        if !self.config.verify_shards {
+            return Ok(());
+        }
+        let path = self
+            .dataset_dir(unit.spec.as_ref().unwrap_or(&Default::default()))
+            .join(&shard.path);
+        let (bytes, sha) = tokio::task::spawn_blocking(move || {
+            let bytes = std::fs::metadata(&path).map(|m| m.len());
+            let sha = start_schemas::model::sha256_file(&path);
+            (
+                bytes.map_err(|e| format!("{}: {e}", path.display())),
+                sha.map_err(|e| format!("{}: {e}", path.display())),
+            )
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let bytes = bytes?;
+        if bytes != shard.bytes {
+            return Err(format!(
+                "shard {} has {bytes} bytes, the report says {}",
+                shard.path, shard.bytes
+            ));
+        }
+        if sha? != shard.sha256 {
+            return Err(format!(
+                "shard {} does not match the reported sha256",
+                shard.path
+            ));
+        }
+        Ok(())
+    }
+
+    /// Records one report: checks the shard, then the store, then the manifest.
+    async fn record_report(
+        &self,
+        worker_id: &str,
+        report: &proto::UnitReport,
+    ) -> Result<proto::ReportOutcome, Status> {
+        let refuse = |reason: String| proto::ReportOutcome {
+            unit_id: report.unit_id.clone(),
+            accepted: false,
+            reason,
+        };
+        if lease_unit(&report.lease_id) != Some(report.unit_id.as_str()) {
+            self.metrics.report("refused");
+            return Ok(refuse(format!(
+                "lease {:?} is not a lease of unit {}",
+                report.lease_id, report.unit_id
+            )));
+        }
+        let job_id = report.unit_id.rsplit_once('.').map_or("", |(j, _)| j);
+        let Some(job) = self.observe(self.store.get_job(job_id).await)? else {
+            self.metrics.report("refused");
+            return Ok(refuse(format!("job {job_id} not found")));
+        };
+        let unit = proto::WorkUnit {
+            unit_id: report.unit_id.clone(),
+            spec: job.spec.clone(),
+            ..Default::default()
+        };
+        if report.error.is_empty() {
+            if let Err(reason) = self.verify_shard(&unit, report).await {
+                self.metrics.report("refused");
+                return Ok(refuse(reason));
+            }
+        }
+        let outcome = self.observe(self.store.report(worker_id, report, now_ms()).await)?;
+        if !outcome.accepted {
+            self.metrics.report("refused");
+            tracing::info!(unit = %report.unit_id, worker = worker_id, reason = %outcome.reason, "report refused");
+            return Ok(outcome);
+        }
+        if let (Some(shard), true) = (&report.shard, report.error.is_empty()) {
+            self.metrics.report("accepted");
+            self.metrics.trajectories.add(shard.rows);
+            self.metrics.correct.add(report.correct);
+            self.metrics.tokens.add(report.completion_tokens);
+            self.metrics.tool_calls.add(report.tool_calls);
+            let dir = self.dataset_dir(job.spec.as_ref().unwrap_or(&Default::default()));
+            let e = entry(shard);
+            let written = tokio::task::spawn_blocking(move || Manifest::record(&dir, e)).await;
+            if !matches!(written, Ok(Ok(_))) {
+                // The store has it; the next sync (start-up, job end) writes it.
+                tracing::error!(unit = %report.unit_id, ?written, "manifest write failed; will be repaired");
+            }
+            if let Some(after) = self.observe(self.store.get_job(job_id).await)? {
+                if state::is_terminal(proto::JobState::try_from(after.state).unwrap_or_default()) {
+                    self.sync_manifest(&after).await?;
+                }
+            }
+        } else {
+            self.metrics.report("failed");
+            tracing::warn!(unit = %report.unit_id, worker = worker_id, error = %report.error, "unit failed");
+        }
+        Ok(outcome)
+    }
+
+    /// Accepts a spec and its problems (already collected) as a new job.
+    pub async fn submit(
+        &self,
+        spec: proto::JobSpec,
+        mut intake: ProblemIntake,
+    ) -> Result<proto::SubmitJobResponse, Status> {
+        let errors = check_spec(&spec);
+        if !errors.is_empty() {
+            return Err(Status::invalid_argument(errors.join("\n")));
+        }
+        if !spec.problems_uri.is_empty() {
+            let path = self.config.store_root.join(&spec.problems_uri);
+            intake = tokio::task::spawn_blocking(move || {
+                intake.add_file(&path);
+                intake
+            })
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        }
+        let problems = intake.finish().map_err(Status::invalid_argument)?;
+        if problems.is_empty() {
+            return Err(Status::invalid_argument(
+                "the job has no problems: stream some or name problems_uri",
+            ));
+        }
+        let units = split_units(&problems, spec.unit_size);
+        let job_id = new_job_id();
+        let response = proto::SubmitJobResponse {
+            job_id: job_id.clone(),
+            problems: problems.len() as u64,
+            units: units.len() as u64,
+        };
+        self.observe(
+            self.store
+                .create_job(NewJob {
+                    job_id: job_id.clone(),
+                    spec,
+                    units,
+                    created_at_ms: now_ms(),
+                })
+                .await,
+        )?;
+        self.metrics.jobs_submitted.inc();
+        tracing::info!(job = %job_id, problems = response.problems, units = response.units, "job submitted");
+        Ok(response)
+    }
+}
+
+/// A manifest entry for a reported shard.
+fn entry(s: &proto::ShardInfo) -> ShardEntry {
+    let shard_id = Path::new(&s.path)
+        .file_stem()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    ShardEntry {
+        shard_id,
+        path: s.path.clone(),
+        rows: s.rows,
+        sha256: s.sha256.clone(),
+        bytes: s.bytes,
+        schema_version: s.schema_version,
+        committed_at: chrono::Utc::now(),
+    }
+}
+
+type EventStream =
+    Pin<Box<dyn futures_util::Stream<Item = Result<proto::JobEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl JobService for Coordinator {
+    async fn submit_job(
+        &self,
+        request: Request<Streaming<proto::SubmitJobRequest>>,
+    ) -> Result<Response<proto::SubmitJobResponse>, Status> {
+        let mut stream = request.into_inner();
+        let mut spec = None;
+        let mut intake = ProblemIntake::new();
+        while let Some(message) = stream.next().await {
+            match message?.item {
+                Some(proto::submit_job_request::Item::Spec(s)) => {
+                    if spec.is_some() {
+                        return Err(Status::invalid_argument("submit: the spec was sent twice"));
+                    }
+                    spec = Some(s);
+                }
+                Some(proto::submit_job_request::Item::Problems(batch)) => {
+                    if spec.is_none() {
+                        return Err(Status::invalid_argument(
+                            "submit: the first message must be the spec",
+                        ));
+                    }
+                    intake.add_batch(&batch);
+                }
+                None => return Err(Status::invalid_argument("submit: empty message")),
+            }
+        }
+        let spec = spec.ok_or_else(|| Status::invalid_argument("submit: no spec was sent"))?;
+        self.submit(spec, intake).await.map(Response::new)
+    }
+
+    async fn get_job(
+        &self,
+        request: Request<proto::GetJobRequest>,
+    ) -> Result<Response<proto::Job>, Status> {
+        let id = request.into_inner().job_id;
+        self.observe(self.store.get_job(&id).await)?
+            .map(Response::new)
+            .ok_or_else(|| Status::not_found(format!("job {id} not found")))
+    }
+
+    type WatchJobStream = EventStream;
+
+    async fn watch_job(
+        &self,
+        request: Request<proto::WatchJobRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let id = request.into_inner().job_id;
+        let first = self
+            .observe(self.store.get_job(&id).await)?
+            .ok_or_else(|| Status::not_found(format!("job {id} not found")))?;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut last = first.clone();
+            if tx
+                .send(Ok(proto::JobEvent { job: Some(first) }))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            loop {
+                if state::is_terminal(proto::JobState::try_from(last.state).unwrap_or_default()) {
+                    return;
+                }
+                tokio::time::sleep(me.config.watch_interval).await;
+                let now = match me.store.get_job(&id).await {
+                    Ok(Some(j)) => j,
+                    Ok(None) => {
+                        let _ = tx
+                            .send(Err(Status::not_found(format!("job {id} disappeared"))))
+                            .await;
+                        return;
+                    }
+                    // A store outage is waited out; the client sees no event meanwhile.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "watch: store");
+                        continue;
+                    }
+                };
+                if now != last {
+                    last = now.clone();
+                    if tx
+                        .send(Ok(proto::JobEvent { job: Some(now) }))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn cancel_job(
+        &self,
+        request: Request<proto::CancelJobRequest>,
+    ) -> Result<Response<proto::Job>, Status> {
+        let r = request.into_inner();
+        let reason = if r.reason.is_empty() {
+            "cancelled by a client".to_string()
+        } else {
+            r.reason
+        };
+        let job = self.observe(self.store.cancel_job(&r.job_id, &reason, now_ms()).await)?;
+        tracing::info!(job = %r.job_id, %reason, "job cancelled");
+        Ok(Response::new(job))
+    }
+
+    async fn list_jobs(
+        &self,
+        request: Request<proto::ListJobsRequest>,
+    ) -> Result<Response<proto::ListJobsResponse>, Status> {
+        let limit = match request.into_inner().limit {
+            0 => 50,
+            n => n.min(10_000) as usize,
+        };
+        let jobs = self.observe(self.store.list_jobs(limit).await)?;
+        Ok(Response::new(proto::ListJobsResponse { jobs }))
+    }
+}
+
+#[tonic::async_trait]
+impl WorkerService for Coordinator {
+    async fn register_worker(
+        &self,
+        request: Request<proto::RegisterWorkerRequest>,
+    ) -> Result<Response<proto::RegisterWorkerResponse>, Status> {
+        let r = request.into_inner();
+        check_version(r.protocol_version)?;
+        if r.model_sha256.len() != 64 || !r.model_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Status::invalid_argument(
+                "register: model_sha256 must be 64 hex digits",
+            ));
+        }
+        if r.slots == 0 {
+            return Err(Status::invalid_argument(
+                "register: slots must be at least 1",
+            ));
+        }
+        let host: String = r
+            .hostname
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(40)
+            .collect();
+        let mut seed = now_ms() as u64 ^ (u64::from(std::process::id()) << 20);
+        let worker_id = format!(
+            "w-{host}-{:06x}",
+            start_schemas::problem::splitmix64(&mut seed) & 0xff_ffff
+        );
+        self.observe(self.store.register_worker(&worker_id, &r, now_ms()).await)?;
+        tracing::info!(worker = %worker_id, model = %r.model_name, slots = r.slots, "worker registered");
+        Ok(Response::new(proto::RegisterWorkerResponse {
+            worker_id,
+            lease_ttl_ms: self.config.lease_ttl.as_millis() as u64,
+        }))
+    }
+
+    async fn lease_work(
+        &self,
+        request: Request<proto::LeaseWorkRequest>,
+    ) -> Result<Response<proto::LeaseWorkResponse>, Status> {
+        let r = request.into_inner();
+        check_version(r.protocol_version)?;
+        let now = now_ms();
+        let mut report_outcomes = Vec::with_capacity(r.reports.len());
+        for report in &r.reports {
+            report_outcomes.push(self.record_report(&r.worker_id, report).await?);
+        }
+        if !r.released_lease_ids.is_empty() {
+            self.observe(
+                self.store
+                    .release(&r.worker_id, &r.released_lease_ids, now)
+                    .await,
+            )?;
+        }
+        let revoked_lease_ids = if r.held_lease_ids.is_empty() {
+            Vec::new()
+        } else {
+            self.observe(
+                self.store
+                    .extend(&r.worker_id, &r.held_lease_ids, now, self.config.lease_ttl)
+                    .await,
+            )?
+        };
+        let mut units = Vec::new();
+        if !r.draining && r.free_slots > 0 {
+            // Units until their trajectories fill the free slots: one store call per unit keeps
+            // each call short, and units differ in size and samples.
+            let mut trajectories = 0u64;
+            while trajectories < u64::from(r.free_slots)
+                && (units.len() as u32) < self.config.max_units_per_poll
+            {
+                let got = self.observe(
+                    self.store
+                        .lease(&LeaseRequest {
+                            worker_id: r.worker_id.clone(),
+                            max_units: 1,
+                            now_ms: now,
+                            ttl: self.config.lease_ttl,
+                        })
+                        .await,
+                )?;
+                if got.is_empty() {
+                    break;
+                }
+                for u in got {
+                    let samples = u
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.params.as_ref())
+                        .map_or(1, |p| p.samples.max(1));
+                    trajectories += u.problems.len() as u64 * u64::from(samples);
+                    units.push(u);
+                }
+            }
+        } else if !r.draining {
+            // Still sweep expired leases so that a cluster of busy workers recovers dead ones' work.
+            self.observe(
+                self.store
+                    .lease(&LeaseRequest {
+                        worker_id: r.worker_id.clone(),
+                        max_units: 0,
+                        now_ms: now,
+                        ttl: self.config.lease_ttl,
+                    })
+                    .await,
+            )?;
+        }
+        self.metrics.leases.add(units.len() as u64);
+        let retry_after_ms = if units.is_empty() { 500 } else { 0 };
+        Ok(Response::new(proto::LeaseWorkResponse {
+            units,
+            revoked_lease_ids,
+            report_outcomes,
+            retry_after_ms,
+        }))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<proto::HeartbeatRequest>,
+    ) -> Result<Response<proto::HeartbeatResponse>, Status> {
+        let r = request.into_inner();
+        check_version(r.protocol_version)?;
+        let revoked_lease_ids = self.observe(
+            self.store
+                .extend(
+                    &r.worker_id,
+                    &r.held_lease_ids,
+                    now_ms(),
+                    self.config.lease_ttl,
+                )
+                .await,
+        )?;
+        Ok(Response::new(proto::HeartbeatResponse {
+            revoked_lease_ids,
+        }))
+    }
+
+    async fn report_unit(
+        &self,
+        request: Request<proto::ReportUnitRequest>,
+    ) -> Result<Response<proto::ReportUnitResponse>, Status> {
+        let r = request.into_inner();
+        check_version(r.protocol_version)?;
+        let report = r
+            .report
+            .ok_or_else(|| Status::invalid_argument("report: missing"))?;
+        let outcome = self.record_report(&r.worker_id, &report).await?;
+        Ok(Response::new(proto::ReportUnitResponse {
+            outcome: Some(outcome),
+        }))
+    }
+
+    async fn list_workers(
+        &self,
+        _: Request<proto::ListWorkersRequest>,
+    ) -> Result<Response<proto::ListWorkersResponse>, Status> {
+        let workers = self.observe(self.store.list_workers().await)?;
+        Ok(Response::new(proto::ListWorkersResponse { workers }))
+    }
+}

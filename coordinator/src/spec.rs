@@ -1,0 +1,314 @@
+//! Checking what clients send: job specs and inline problems get the same scrutiny as files,
+//! with every error naming its place (`spec.params.top_p`, `submit:message 3 problem 17`).
+
+use start_schemas::problem::Problem;
+use start_schemas::proto;
+use start_schemas::rows::{Diagnostic, Location, Position};
+use start_schemas::validate::Checker;
+
+/// Most problem diagnostics returned in one refusal; the count of the rest is added.
+const MAX_REPORTED: usize = 20;
+
+/// Checks a job spec; returns every problem found as `field: message`.
+pub fn check_spec(spec: &proto::JobSpec) -> Vec<String> {
+    let mut errors = Vec::new();
+    let mut err = |field: &str, message: String| errors.push(format!("spec.{field}: {message}"));
+    if proto::GenerationMode::try_from(spec.mode).unwrap_or_default()
+        == proto::GenerationMode::Unspecified
+    {
+        err(
+            "mode",
+            "missing or unknown; expected hint-infer, rft or plain".into(),
+        );
+    }
+    match &spec.params {
+        None => err("params", "missing".into()),
+        Some(p) => {
+            if !p.temperature.is_finite() || p.temperature < 0.0 || p.temperature > 5.0 {
+                err(
+                    "params.temperature",
+                    format!("{} is not in [0, 5]", p.temperature),
+                );
+            }
+            if !(p.top_p > 0.0 && p.top_p <= 1.0) {
+                err("params.top_p", format!("{} is not in (0, 1]", p.top_p));
+            }
+            if !(0.0..1.0).contains(&p.min_p) {
+                err("params.min_p", format!("{} is not in [0, 1)", p.min_p));
+            }
+            if !(p.repeat_penalty > 0.0 && p.repeat_penalty <= 10.0) {
+                err(
+                    "params.repeat_penalty",
+                    format!("{} is not in (0, 10]", p.repeat_penalty),
+                );
+            }
+            if p.max_new_tokens == 0 || p.max_new_tokens > 1 << 20 {
+                err(
+                    "params.max_new_tokens",
+                    format!("{} is not in [1, 1048576]", p.max_new_tokens),
+                );
+            }
+            if p.max_tool_calls > 64 {
+                err(
+                    "params.max_tool_calls",
+                    format!("{} is more than 64", p.max_tool_calls),
+                );
+            }
+            if p.samples == 0 || p.samples > 1024 {
+                err(
+                    "params.samples",
+                    format!("{} is not in [1, 1024]", p.samples),
+                );
+            }
+        }
+    }
+    if spec.unit_size == 0 || spec.unit_size > 100_000 {
+        err(
+            "unit_size",
+            format!("{} is not in [1, 100000]", spec.unit_size),
+        );
+    }
+    if spec.output_uri.trim().is_empty() {
+        err(
+            "output_uri",
+            "missing: name the dataset directory in the shared store".into(),
+        );
+    } else if spec.output_uri.split('/').any(|c| c == "..") {
+        err(
+            "output_uri",
+            format!("{:?} must not contain '..'", spec.output_uri),
+        );
+    }
+    if spec.problems_uri.split('/').any(|c| c == "..") {
+        err(
+            "problems_uri",
+            format!("{:?} must not contain '..'", spec.problems_uri),
+        );
+    }
+    if !matches!(spec.hint_library.as_str(), "" | "builtin") {
+        err(
+            "hint_library",
+            format!(
+                "{:?} is unknown; the only library is \"builtin\"",
+                spec.hint_library
+            ),
+        );
+    }
+    let sha = &spec.model_sha256;
+    if !(sha.is_empty() || sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit())) {
+        err("model_sha256", "must be 64 hex digits or empty".into());
+    }
+    if !spec.grading_json.is_empty() {
+        match serde_json::from_str::<serde_json::Value>(&spec.grading_json) {
+            Ok(v) if v.is_object() => {}
+            Ok(_) => err("grading_json", "must be a JSON object".into()),
+            Err(e) => err("grading_json", format!("not JSON: {e}")),
+        }
+    }
+    errors
+}
+
+/// Collects a job's problems, checking each like a file row and refusing duplicates.
+pub struct ProblemIntake {
+    checker: Checker,
+    problems: Vec<Problem>,
+    diagnostics: Vec<Diagnostic>,
+    message: u64,
+}
+
+impl Default for ProblemIntake {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ProblemIntake {
+    /// An empty intake.
+    pub fn new() -> Self {
+        Self {
+            checker: Checker::default(),
+            problems: Vec::new(),
+            diagnostics: Vec::new(),
+            message: 0,
+        }
+    }
+
+    /// Checks one streamed batch; rows are located as `submit:message M` plus the problem index.
+    pub fn add_batch(&mut self, batch: &proto::ProblemBatch) {
+        self.message += 1;
+        for (i, p) in batch.problems.iter().enumerate() {
+            let location = Location {
+                file: format!("submit:message {} problem", self.message),
+                at: Position::Row(i as u64),
+            };
+            let row = p.to_row();
+            let (problems, diagnostics) = (&mut self.problems, &mut self.diagnostics);
+            self.checker.check_value(
+                &row,
+                &location,
+                &mut |d| diagnostics.push(d.clone()),
+                &mut |p| problems.push(p),
+            );
+        }
+    }
+
+    /// Reads a problem file from the shared store.
+    pub fn add_file(&mut self, path: &std::path::Path) {
+        let (problems, diagnostics) = (&mut self.problems, &mut self.diagnostics);
+        self.checker
+            .check_file(path, &mut |d| diagnostics.push(d.clone()), &mut |p| {
+                problems.push(p)
+            });
+    }
+
+    /// The problems, or the errors (at most [`MAX_REPORTED`], then a count).
+    pub fn finish(self) -> Result<Vec<Problem>, String> {
+        if self.diagnostics.is_empty() {
+            return Ok(self.problems);
+        }
+        let mut text: Vec<String> = self
+            .diagnostics
+            .iter()
+            .take(MAX_REPORTED)
+            .map(ToString::to_string)
+            .collect();
+        if self.diagnostics.len() > MAX_REPORTED {
+            text.push(format!(
+                "... and {} more",
+                self.diagnostics.len() - MAX_REPORTED
+            ));
+        }
+        Err(text.join("\n"))
+    }
+}
+
+/// Splits checked problems into units of `unit_size`, in order.
+pub fn split_units(problems: &[Problem], unit_size: u32) -> Vec<proto::ProblemBatch> {
+    problems
+        .chunks(unit_size.max(1) as usize)
+        .map(|chunk| proto::ProblemBatch {
+            problems: chunk.iter().map(proto::Problem::from).collect(),
+        })
+        .collect()
+}
+
+/// A fresh job id: `j` + UTC time + random hex; sortable by time and safe as a file stem.
+pub fn new_job_id() -> String {
+    let now = chrono::Utc::now();
+    let mut seed = now.timestamp_nanos_opt().unwrap_or(0) as u64 ^ u64::from(std::process::id());
+    format!(
+        "j{}-{:06x}",
+        now.format("%Y%m%d-%H%M%S"),
+        start_schemas::problem::splitmix64(&mut seed) & 0xff_ffff
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good_spec() -> proto::JobSpec {
+        proto::JobSpec {
+            name: "t".into(),
+            mode: proto::GenerationMode::Rft as i32,
+            params: Some(proto::GenerationParams {
+                temperature: 0.6,
+                top_k: 0,
+                top_p: 0.95,
+                min_p: 0.0,
+                repeat_penalty: 1.0,
+                max_new_tokens: 256,
+                max_tool_calls: 6,
+                seed: 1,
+                samples: 4,
+            }),
+            unit_size: 8,
+            output_uri: "out/x".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_good_spec_passes_and_each_bad_field_is_named() {
+        assert!(check_spec(&good_spec()).is_empty());
+        let mut s = good_spec();
+        s.mode = 0;
+        s.params.as_mut().unwrap().top_p = 0.0;
+        s.params.as_mut().unwrap().samples = 0;
+        s.unit_size = 0;
+        s.output_uri = "../etc".into();
+        s.hint_library = "mine".into();
+        s.grading_json = "[1]".into();
+        let errors = check_spec(&s);
+        for field in [
+            "spec.mode:",
+            "spec.params.top_p:",
+            "spec.params.samples:",
+            "spec.unit_size:",
+            "spec.output_uri:",
+            "spec.hint_library:",
+            "spec.grading_json:",
+        ] {
+            assert!(
+                errors.iter().any(|e| e.starts_with(field)),
+                "{field} in {errors:?}"
+            );
+        }
+        let mut s = good_spec();
+        s.params = None;
+        assert_eq!(check_spec(&s), vec!["spec.params: missing".to_string()]);
+    }
+
+    #[test]
+    fn inline_problems_are_located_and_duplicates_refused() {
+        let ok = proto::Problem {
+            id: "p1".into(),
+            source: "aime".into(),
+            kind: proto::ProblemKind::Math as i32,
+            question: "1+1?".into(),
+            answer: "2".into(),
+            ..Default::default()
+        };
+        let mut no_kind = ok.clone();
+        no_kind.id = "p2".into();
+        no_kind.kind = 0;
+        let mut intake = ProblemIntake::new();
+        intake.add_batch(&proto::ProblemBatch {
+            problems: vec![ok.clone()],
+        });
+        intake.add_batch(&proto::ProblemBatch {
+            problems: vec![no_kind, ok],
+        });
+        let err = intake.finish().unwrap_err();
+        assert!(err.contains("submit:message 2 problem:row 0"), "{err}");
+        assert!(
+            err.contains("submit:message 2 problem:row 1: id: duplicate id"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn units_keep_order_and_size() {
+        let mut intake = ProblemIntake::new();
+        let problems: Vec<proto::Problem> = (0..10)
+            .map(|i| proto::Problem {
+                id: format!("p{i}"),
+                source: "math".into(),
+                kind: proto::ProblemKind::Math as i32,
+                question: format!("{i}+1?"),
+                answer: format!("{}", i + 1),
+                ..Default::default()
+            })
+            .collect();
+        intake.add_batch(&proto::ProblemBatch { problems });
+        let problems = intake.finish().unwrap();
+        let units = split_units(&problems, 4);
+        assert_eq!(
+            units.iter().map(|u| u.problems.len()).collect::<Vec<_>>(),
+            [4, 4, 2]
+        );
+        assert_eq!(units[2].problems[1].id, "p9");
+        let id = new_job_id();
+        assert!(id.starts_with('j') && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    }
+}

@@ -1,0 +1,487 @@
+//! The coordinator over real gRPC sockets, driven by a protocol-level client that plays the
+//! worker's part without inference (it writes fixture shards with the real shard writer). The
+//! full worker with the model is exercised in tests/tests/cluster.rs.
+
+use start_coordinator::{
+    serve, MemoryStore, RedisStore, ServerConfig, ServiceConfig, Store, StorePolicy,
+};
+use start_schemas::manifest::Manifest;
+use start_schemas::proto::{
+    self, job_service_client::JobServiceClient, worker_service_client::WorkerServiceClient,
+};
+use start_schemas::shard::{ShardOptions, ShardWriter};
+use start_schemas::PROTOCOL_VERSION;
+use start_tests::redis::RedisServer;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+
+const SHA: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+
+struct Running {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let _ = self.task.await;
+    }
+}
+
+async fn start(store: Arc<dyn Store>, root: &Path, ttl_ms: u64, token: Option<&str>) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let config = ServerConfig {
+        service: ServiceConfig {
+            lease_ttl: Duration::from_millis(ttl_ms),
+            store_root: root.to_path_buf(),
+            watch_interval: Duration::from_millis(50),
+            ..ServiceConfig::default()
+        },
+        token: token.map(str::to_string),
+        tls: None,
+    };
+    let task = tokio::spawn(async move {
+        serve(config, store, listener, None, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    Running {
+        url,
+        stop: Some(tx),
+        task,
+    }
+}
+
+async fn channel(url: &str) -> Channel {
+    for _ in 0..100 {
+        if let Ok(c) = Channel::from_shared(url.to_string())
+            .unwrap()
+            .connect()
+            .await
+        {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no coordinator at {url}");
+}
+
+fn spec(out: &str, unit_size: u32) -> proto::JobSpec {
+    proto::JobSpec {
+        name: "grpc-test".into(),
+        mode: proto::GenerationMode::Rft as i32,
+        params: Some(proto::GenerationParams {
+            temperature: 0.6,
+            top_p: 0.95,
+            repeat_penalty: 1.0,
+            max_new_tokens: 64,
+            max_tool_calls: 6,
+            samples: 1,
+            ..Default::default()
+        }),
+        unit_size,
+        output_uri: out.into(),
+        ..Default::default()
+    }
+}
+
+fn problem(i: usize) -> proto::Problem {
+    proto::Problem {
+        id: format!("p{i}"),
+        source: "math".into(),
+        kind: proto::ProblemKind::Math as i32,
+        question: format!("What is {i} + 1?"),
+        answer: format!("{}", i + 1),
+        ..Default::default()
+    }
+}
+
+fn submission(spec: proto::JobSpec, problems: Vec<proto::Problem>) -> Vec<proto::SubmitJobRequest> {
+    use proto::submit_job_request::Item;
+    vec![
+        proto::SubmitJobRequest {
+            item: Some(Item::Spec(spec)),
+        },
+        proto::SubmitJobRequest {
+            item: Some(Item::Problems(proto::ProblemBatch { problems })),
+        },
+    ]
+}
+
+async fn register(w: &mut WorkerServiceClient<Channel>) -> String {
+    w.register_worker(proto::RegisterWorkerRequest {
+        protocol_version: PROTOCOL_VERSION,
+        hostname: "test".into(),
+        model_name: "m.gguf".into(),
+        model_sha256: SHA.into(),
+        slots: 1,
+        sandbox_capacity: 1,
+        version: "t".into(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .worker_id
+}
+
+async fn poll(
+    w: &mut WorkerServiceClient<Channel>,
+    id: &str,
+    free: u32,
+    held: Vec<String>,
+    reports: Vec<proto::UnitReport>,
+) -> proto::LeaseWorkResponse {
+    w.lease_work(proto::LeaseWorkRequest {
+        protocol_version: PROTOCOL_VERSION,
+        worker_id: id.into(),
+        free_slots: free,
+        held_lease_ids: held,
+        reports,
+        draining: false,
+        released_lease_ids: vec![],
+    })
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+/// Writes a unit's shard the way a worker does (fixture rows) and returns its report.
+fn write_unit(dataset: &Path, unit: &proto::WorkUnit) -> proto::UnitReport {
+    let rows: Vec<_> = unit
+        .problems
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut t = start_tests::trajectory(i as u32);
+            t.problem_id = p.id.clone();
+            t.job_id = unit.job_id.clone();
+            t
+        })
+        .collect();
+    let mut w = ShardWriter::create(
+        dataset,
+        &format!("{}.a{}", unit.unit_id, unit.attempt),
+        &ShardOptions::default(),
+    )
+    .unwrap();
+    w.write(&rows).unwrap();
+    let e = w.finish().unwrap();
+    proto::UnitReport {
+        unit_id: unit.unit_id.clone(),
+        lease_id: unit.lease_id.clone(),
+        shard: Some(proto::ShardInfo {
+            path: e.path,
+            rows: e.rows,
+            sha256: e.sha256,
+            bytes: e.bytes,
+            schema_version: e.schema_version,
+        }),
+        correct: 1,
+        completion_tokens: 10,
+        tool_calls: 0,
+        error: String::new(),
+    }
+}
+
+async fn exactly_once(store: Arc<dyn Store>) {
+    let root = tempfile::tempdir().unwrap();
+    let server = start(store, root.path(), 300, None).await;
+    let ch = channel(&server.url).await;
+    let mut jobs = JobServiceClient::new(ch.clone());
+    let job = jobs
+        .submit_job(futures_util::stream::iter(submission(
+            spec("data", 2),
+            (0..5).map(problem).collect(),
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((job.problems, job.units), (5, 3));
+    let dataset: PathBuf = root.path().join("data");
+    let mut a = WorkerServiceClient::new(ch.clone());
+    let mut b = WorkerServiceClient::new(ch.clone());
+    let (wa, wb) = (register(&mut a).await, register(&mut b).await);
+    // A leases one unit (free_slots 2 = one unit of 2 problems), writes it, then goes silent.
+    let first = poll(&mut a, &wa, 2, vec![], vec![]).await.units;
+    assert_eq!(first.len(), 1);
+    let stale = write_unit(&dataset, &first[0]);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // B takes the expired unit (attempt 1) and everything else.
+    let mut b_units = poll(&mut b, &wb, 100, vec![], vec![]).await.units;
+    assert_eq!(b_units.len(), 3);
+    assert_eq!(b_units[0].unit_id, first[0].unit_id);
+    assert_eq!(b_units[0].attempt, 1);
+    // A corrupted report (sha256 that does not match the file) is refused and changes nothing.
+    let mut forged = write_unit(&dataset, &b_units[0]);
+    let good = forged.clone();
+    forged.shard.as_mut().unwrap().sha256 = "0".repeat(64);
+    let r = poll(&mut b, &wb, 0, vec![], vec![forged]).await;
+    assert!(
+        !r.report_outcomes[0].accepted && r.report_outcomes[0].reason.contains("sha256"),
+        "{:?}",
+        r.report_outcomes
+    );
+    let r = poll(&mut b, &wb, 0, vec![], vec![good.clone()]).await;
+    assert!(r.report_outcomes[0].accepted, "{:?}", r.report_outcomes);
+    // A wakes up: its lease is revoked and its late report refused.
+    let r = poll(&mut a, &wa, 0, vec![first[0].lease_id.clone()], vec![stale]).await;
+    assert_eq!(r.revoked_lease_ids, vec![first[0].lease_id.clone()]);
+    assert!(!r.report_outcomes[0].accepted, "{:?}", r.report_outcomes);
+    // B reports the same unit again (a retry after a lost answer): accepted, recorded once.
+    let r = poll(&mut b, &wb, 0, vec![], vec![good]).await;
+    assert!(r.report_outcomes[0].accepted);
+    let rest: Vec<_> = b_units
+        .drain(1..)
+        .map(|u| write_unit(&dataset, &u))
+        .collect();
+    let r = poll(&mut b, &wb, 0, vec![], rest).await;
+    assert!(
+        r.report_outcomes.iter().all(|o| o.accepted),
+        "{:?}",
+        r.report_outcomes
+    );
+    let done = jobs
+        .get_job(proto::GetJobRequest {
+            job_id: job.job_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(done.state, proto::JobState::Succeeded as i32);
+    let c = done.counters.unwrap();
+    assert_eq!((c.trajectories, c.lease_expirations), (5, 1));
+    let manifest = Manifest::load(&dataset).unwrap();
+    assert_eq!(manifest.shards.len(), 3);
+    assert_eq!(manifest.rows(), 5);
+    assert!(manifest
+        .shards
+        .iter()
+        .all(|s| !s.path.ends_with(".a0.parquet") || !s.path.contains(".u00000.")));
+    // The stale attempt's file exists on disk but is no part of the dataset.
+    let orphan = dataset.join(format!("shards/{}.a0.parquet", first[0].unit_id));
+    assert!(orphan.is_file());
+    let ds = start_schemas::dataset::Dataset::open(&dataset).unwrap();
+    assert_eq!(ds.manifest.rows(), 5);
+    // Watch of an ended job yields its final state and ends.
+    let mut events = jobs
+        .watch_job(proto::WatchJobRequest {
+            job_id: job.job_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let e = events.message().await.unwrap().unwrap();
+    assert_eq!(e.job.unwrap().state, proto::JobState::Succeeded as i32);
+    assert!(events.message().await.unwrap().is_none());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_are_recorded_exactly_once_in_memory() {
+    exactly_once(Arc::new(MemoryStore::new(StorePolicy::default()))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_are_recorded_exactly_once_on_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis =
+        RedisServer::start(dir.path(), false).expect("redis-server (scripts/setup installs it)");
+    let store = RedisStore::connect(&redis.url(), "g:", StorePolicy::default())
+        .await
+        .unwrap();
+    exactly_once(Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_versions_and_malformed_specs_are_refused_with_reasons() {
+    let root = tempfile::tempdir().unwrap();
+    let server = start(
+        Arc::new(MemoryStore::default()),
+        root.path(),
+        30_000,
+        Some("s3cret"),
+    )
+    .await;
+    let ch = channel(&server.url).await;
+    // Health answers without a token (kubelet probes carry none).
+    let mut health = tonic_health::pb::health_client::HealthClient::new(ch.clone());
+    let h = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "start.v1.JobService".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        h.into_inner().status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    let mut jobs = JobServiceClient::new(ch.clone());
+    let e = jobs
+        .list_jobs(proto::ListJobsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    let with = |token: &str| {
+        let mut r = Request::new(proto::ListJobsRequest::default());
+        r.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        r
+    };
+    assert_eq!(
+        jobs.list_jobs(with("wrong")).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    assert!(jobs.list_jobs(with("s3cret")).await.is_ok());
+    // Authenticated from here on.
+    let token: tonic::metadata::MetadataValue<_> = "Bearer s3cret".parse().unwrap();
+    let auth = move |mut r: Request<()>| {
+        r.metadata_mut().insert("authorization", token.clone());
+        Ok(r)
+    };
+    let mut jobs = JobServiceClient::with_interceptor(ch.clone(), auth.clone());
+    let mut workers = WorkerServiceClient::with_interceptor(ch.clone(), auth);
+    let e = workers
+        .register_worker(proto::RegisterWorkerRequest {
+            protocol_version: 999,
+            model_sha256: SHA.into(),
+            slots: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(
+        e.message().contains("protocol version 999"),
+        "{}",
+        e.message()
+    );
+    let e = workers
+        .lease_work(proto::LeaseWorkRequest {
+            protocol_version: PROTOCOL_VERSION,
+            worker_id: "nobody".into(),
+            free_slots: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    // Malformed submissions: every bad field is named, nothing is stored.
+    let mut bad = spec("", 0);
+    bad.params.as_mut().unwrap().top_p = 2.0;
+    let e = jobs
+        .submit_job(futures_util::stream::iter(submission(
+            bad,
+            vec![problem(1)],
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    for field in ["spec.params.top_p", "spec.unit_size", "spec.output_uri"] {
+        assert!(e.message().contains(field), "{field}: {}", e.message());
+    }
+    let mut rows = vec![problem(1), problem(1)];
+    rows.push(proto::Problem {
+        id: "x".into(),
+        source: "math".into(),
+        kind: 0,
+        question: "q".into(),
+        ..Default::default()
+    });
+    let e = jobs
+        .submit_job(futures_util::stream::iter(submission(spec("d", 4), rows)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message()
+            .contains("submit:message 1 problem:row 1: id: duplicate id"),
+        "{}",
+        e.message()
+    );
+    assert!(
+        e.message().contains("submit:message 1 problem:row 2: kind"),
+        "{}",
+        e.message()
+    );
+    let only_problems = vec![submission(spec("d", 4), vec![problem(1)]).remove(1)];
+    let e = jobs
+        .submit_job(futures_util::stream::iter(only_problems))
+        .await
+        .unwrap_err();
+    assert!(
+        e.message().contains("the first message must be the spec"),
+        "{}",
+        e.message()
+    );
+    let e = jobs
+        .submit_job(futures_util::stream::iter(submission(spec("d", 4), vec![])))
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("no problems"), "{}", e.message());
+    assert!(jobs
+        .list_jobs(proto::ListJobsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .jobs
+        .is_empty());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_coordinator_carries_on_from_redis() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start(dir.path(), false).expect("redis-server");
+    let connect = || async {
+        Arc::new(
+            RedisStore::connect(&redis.url(), "r:", StorePolicy::default())
+                .await
+                .unwrap(),
+        ) as Arc<dyn Store>
+    };
+    let first = start(connect().await, root.path(), 30_000, None).await;
+    let ch = channel(&first.url).await;
+    let job = JobServiceClient::new(ch.clone())
+        .submit_job(futures_util::stream::iter(submission(
+            spec("data", 1),
+            (0..2).map(problem).collect(),
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut w = WorkerServiceClient::new(ch);
+    let id = register(&mut w).await;
+    let units = poll(&mut w, &id, 1, vec![], vec![]).await.units;
+    let report = write_unit(&root.path().join("data"), &units[0]);
+    first.stop().await;
+    // A second coordinator (a restart, or a replica) on the same store knows the job, the
+    // worker and its lease.
+    let second = start(connect().await, root.path(), 30_000, None).await;
+    let ch = channel(&second.url).await;
+    let mut w = WorkerServiceClient::new(ch.clone());
+    let r = poll(&mut w, &id, 0, vec![units[0].lease_id.clone()], vec![]).await;
+    assert!(
+        r.revoked_lease_ids.is_empty(),
+        "the lease survived the restart"
+    );
+    let r = poll(&mut w, &id, 1, vec![], vec![report]).await;
+    assert!(r.report_outcomes[0].accepted, "{:?}", r.report_outcomes);
+    assert_eq!(r.units.len(), 1);
+    let got = JobServiceClient::new(ch)
+        .get_job(proto::GetJobRequest { job_id: job.job_id })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.counters.unwrap().units_done, 1);
+    second.stop().await;
+}

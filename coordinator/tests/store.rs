@@ -1,0 +1,429 @@
+//! One suite, two stores: the Redis store (against a real redis-server) and the in-process one
+//! must agree on every rule of leases, reports, expiry, cancellation and failure.
+
+use start_coordinator::store::{unit_id, LeaseRequest, NewJob, Store, StoreError, StorePolicy};
+use start_coordinator::{MemoryStore, RedisStore};
+use start_schemas::proto::{self, JobState};
+use start_tests::redis::RedisServer;
+use std::sync::Arc;
+use std::time::Duration;
+
+const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const SHA_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const TTL: Duration = Duration::from_millis(1000);
+
+fn job(id: &str, units: usize, model: &str) -> NewJob {
+    NewJob {
+        job_id: id.into(),
+        spec: proto::JobSpec {
+            name: id.into(),
+            mode: proto::GenerationMode::Rft as i32,
+            params: Some(proto::GenerationParams {
+                samples: 2,
+                ..Default::default()
+            }),
+            unit_size: 2,
+            output_uri: "out".into(),
+            model_sha256: model.into(),
+            ..Default::default()
+        },
+        units: (0..units)
+            .map(|u| proto::ProblemBatch {
+                problems: (0..2)
+                    .map(|p| proto::Problem {
+                        id: format!("p{u}-{p}"),
+                        ..Default::default()
+                    })
+                    .collect(),
+            })
+            .collect(),
+        created_at_ms: 1,
+    }
+}
+
+async fn worker(store: &dyn Store, id: &str, sha: &str) {
+    let reg = proto::RegisterWorkerRequest {
+        model_sha256: sha.into(),
+        slots: 4,
+        ..Default::default()
+    };
+    store.register_worker(id, &reg, 0).await.unwrap();
+}
+
+async fn lease(store: &dyn Store, w: &str, n: u32, now: i64) -> Vec<proto::WorkUnit> {
+    store
+        .lease(&LeaseRequest {
+            worker_id: w.into(),
+            max_units: n,
+            now_ms: now,
+            ttl: TTL,
+        })
+        .await
+        .unwrap()
+}
+
+fn done(u: &proto::WorkUnit, rows: u64) -> proto::UnitReport {
+    proto::UnitReport {
+        unit_id: u.unit_id.clone(),
+        lease_id: u.lease_id.clone(),
+        shard: Some(proto::ShardInfo {
+            path: format!("shards/{}.a{}.parquet", u.unit_id, u.attempt),
+            rows,
+            sha256: format!("{:064}", u.attempt),
+            bytes: 10,
+            schema_version: 1,
+        }),
+        correct: 1,
+        completion_tokens: 100,
+        tool_calls: 2,
+        ..Default::default()
+    }
+}
+
+async fn get(store: &dyn Store, id: &str) -> proto::Job {
+    store.get_job(id).await.unwrap().expect("job exists")
+}
+
+fn counters(j: &proto::Job) -> proto::JobCounters {
+    j.counters.unwrap()
+}
+
+async fn lifecycle(s: Arc<dyn Store>) {
+    s.create_job(job("j1", 3, "")).await.unwrap();
+    assert!(matches!(
+        s.create_job(job("j1", 1, "")).await,
+        Err(StoreError::JobExists(_))
+    ));
+    worker(&*s, "w1", SHA_A).await;
+    let j = get(&*s, "j1").await;
+    assert_eq!(j.state, JobState::Queued as i32);
+    assert_eq!((counters(&j).problems, counters(&j).units_total), (6, 3));
+    let units = lease(&*s, "w1", 2, 10).await;
+    assert_eq!(units.len(), 2);
+    assert_eq!(units[0].unit_id, unit_id("j1", 0));
+    assert_eq!(units[0].problems.len(), 2);
+    assert_eq!(units[0].attempt, 0);
+    assert_eq!(units[0].spec.as_ref().unwrap().name, "j1");
+    let j = get(&*s, "j1").await;
+    assert_eq!(j.state, JobState::Running as i32);
+    assert_eq!(counters(&j).units_leased, 2);
+    let o = s.report("w1", &done(&units[0], 4), 20).await.unwrap();
+    assert!(o.accepted, "{o:?}");
+    // The same report again (a retry after a lost answer) changes nothing.
+    let o = s.report("w1", &done(&units[0], 4), 21).await.unwrap();
+    assert!(o.accepted && o.reason == "already recorded", "{o:?}");
+    let c = counters(&get(&*s, "j1").await);
+    assert_eq!(
+        (
+            c.units_done,
+            c.units_leased,
+            c.trajectories,
+            c.correct,
+            c.completion_tokens,
+            c.tool_calls
+        ),
+        (1, 1, 4, 1, 100, 2)
+    );
+    assert!(
+        s.report("w1", &done(&units[1], 4), 30)
+            .await
+            .unwrap()
+            .accepted
+    );
+    let last = lease(&*s, "w1", 5, 40).await;
+    assert_eq!(last.len(), 1);
+    assert!(
+        s.report("w1", &done(&last[0], 4), 50)
+            .await
+            .unwrap()
+            .accepted
+    );
+    let j = get(&*s, "j1").await;
+    assert_eq!(j.state, JobState::Succeeded as i32);
+    assert_eq!(counters(&j).trajectories, 12);
+    let shards = s.job_shards("j1").await.unwrap();
+    assert_eq!(shards.len(), 3);
+    assert_eq!(
+        shards[0].path,
+        format!("shards/{}.a0.parquet", unit_id("j1", 0))
+    );
+    assert!(lease(&*s, "w1", 5, 60).await.is_empty());
+}
+
+async fn expiry(s: Arc<dyn Store>) {
+    s.create_job(job("j2", 1, "")).await.unwrap();
+    worker(&*s, "w1", SHA_A).await;
+    worker(&*s, "w2", SHA_A).await;
+    let first = lease(&*s, "w1", 1, 0).await.remove(0);
+    assert!(lease(&*s, "w2", 1, 999).await.is_empty(), "not expired yet");
+    let second = lease(&*s, "w2", 1, 1000).await.remove(0);
+    assert_eq!(second.unit_id, first.unit_id);
+    assert_eq!(second.attempt, 1);
+    assert_ne!(second.lease_id, first.lease_id);
+    assert_eq!(counters(&get(&*s, "j2").await).lease_expirations, 1);
+    // The old holder wakes up: its heartbeat is revoked and its report refused.
+    let revoked = s
+        .extend("w1", std::slice::from_ref(&first.lease_id), 1100, TTL)
+        .await
+        .unwrap();
+    assert_eq!(revoked, vec![first.lease_id.clone()]);
+    let late = s.report("w1", &done(&first, 4), 1100).await.unwrap();
+    assert!(!late.accepted, "{late:?}");
+    assert!(
+        s.report("w2", &done(&second, 4), 1200)
+            .await
+            .unwrap()
+            .accepted
+    );
+    let late = s.report("w1", &done(&first, 4), 1300).await.unwrap();
+    assert!(
+        !late.accepted && late.reason.contains("another lease"),
+        "{late:?}"
+    );
+    let shards = s.job_shards("j2").await.unwrap();
+    assert_eq!(shards.len(), 1);
+    assert!(shards[0].path.ends_with(".a1.parquet"), "{shards:?}");
+    assert_eq!(counters(&get(&*s, "j2").await).trajectories, 4);
+}
+
+async fn heartbeat_keeps_lease(s: Arc<dyn Store>) {
+    s.create_job(job("j3", 1, "")).await.unwrap();
+    worker(&*s, "w1", SHA_A).await;
+    worker(&*s, "w2", SHA_A).await;
+    let u = lease(&*s, "w1", 1, 0).await.remove(0);
+    assert!(s
+        .extend("w1", std::slice::from_ref(&u.lease_id), 900, TTL)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(
+        lease(&*s, "w2", 1, 1500).await.is_empty(),
+        "extended to 1900"
+    );
+    // Another worker cannot extend (or report) a lease it does not hold.
+    assert_eq!(
+        s.extend("w2", std::slice::from_ref(&u.lease_id), 1500, TTL)
+            .await
+            .unwrap(),
+        vec![u.lease_id.clone()]
+    );
+    assert!(!s.report("w2", &done(&u, 4), 1500).await.unwrap().accepted);
+    // A report after the lease ran out is refused even if nobody took the unit yet.
+    let o = s.report("w1", &done(&u, 4), 1900).await.unwrap();
+    assert!(!o.accepted && o.reason.contains("expired"), "{o:?}");
+    assert_eq!(lease(&*s, "w2", 1, 1901).await.len(), 1);
+}
+
+async fn cancel(s: Arc<dyn Store>) {
+    s.create_job(job("j4", 3, "")).await.unwrap();
+    worker(&*s, "w1", SHA_A).await;
+    let u = lease(&*s, "w1", 1, 0).await.remove(0);
+    let j = s.cancel_job("j4", "operator said so", 10).await.unwrap();
+    assert_eq!(j.state, JobState::Cancelled as i32);
+    assert_eq!(j.message, "operator said so");
+    assert_eq!(
+        s.extend("w1", std::slice::from_ref(&u.lease_id), 20, TTL)
+            .await
+            .unwrap(),
+        vec![u.lease_id.clone()]
+    );
+    assert!(lease(&*s, "w1", 5, 30).await.is_empty());
+    assert!(!s.report("w1", &done(&u, 4), 40).await.unwrap().accepted);
+    // Cancelling an ended job keeps its state and message.
+    let again = s.cancel_job("j4", "twice", 50).await.unwrap();
+    assert_eq!(again.message, "operator said so");
+    assert!(matches!(
+        s.cancel_job("nope", "x", 0).await,
+        Err(StoreError::UnknownJob(_))
+    ));
+}
+
+async fn failures(s: Arc<dyn Store>) {
+    s.create_job(job("j5", 1, "")).await.unwrap();
+    worker(&*s, "w1", SHA_A).await;
+    for attempt in 0..3 {
+        let u = lease(&*s, "w1", 1, attempt * 10).await.remove(0);
+        assert_eq!(u.attempt, attempt as u32);
+        let report = proto::UnitReport {
+            unit_id: u.unit_id.clone(),
+            lease_id: u.lease_id.clone(),
+            error: format!("boom {attempt}"),
+            ..Default::default()
+        };
+        assert!(
+            s.report("w1", &report, attempt * 10 + 5)
+                .await
+                .unwrap()
+                .accepted
+        );
+    }
+    let j = get(&*s, "j5").await;
+    assert_eq!(j.state, JobState::Failed as i32);
+    assert!(
+        j.message.contains("failed 3 times") && j.message.contains("boom 2"),
+        "{}",
+        j.message
+    );
+    assert!(lease(&*s, "w1", 1, 100).await.is_empty());
+}
+
+async fn release_and_unknown_worker(s: Arc<dyn Store>) {
+    s.create_job(job("j6", 1, "")).await.unwrap();
+    assert!(matches!(
+        s.lease(&LeaseRequest {
+            worker_id: "ghost".into(),
+            max_units: 1,
+            now_ms: 0,
+            ttl: TTL
+        })
+        .await,
+        Err(StoreError::UnknownWorker(_))
+    ));
+    worker(&*s, "w1", SHA_A).await;
+    worker(&*s, "w2", SHA_A).await;
+    let u = lease(&*s, "w1", 1, 0).await.remove(0);
+    s.release("w1", std::slice::from_ref(&u.lease_id), 5).await.unwrap();
+    let again = lease(&*s, "w2", 1, 6).await.remove(0);
+    assert_eq!(
+        (again.unit_id.as_str(), again.attempt),
+        (u.unit_id.as_str(), 1)
+    );
+    assert_eq!(counters(&get(&*s, "j6").await).lease_expirations, 0);
+    let workers = s.list_workers().await.unwrap();
+    let w2 = workers.iter().find(|w| w.worker_id == "w2").unwrap();
+    assert_eq!(w2.leases, 1);
+    assert_eq!(w2.registration.as_ref().unwrap().model_sha256, SHA_A);
+}
+
+async fn model_pinning(s: Arc<dyn Store>) {
+    s.create_job(job("j7", 1, SHA_A)).await.unwrap();
+    worker(&*s, "wb", SHA_B).await;
+    worker(&*s, "wa", SHA_A).await;
+    assert!(
+        lease(&*s, "wb", 1, 0).await.is_empty(),
+        "another model's worker gets nothing"
+    );
+    assert_eq!(lease(&*s, "wa", 1, 1).await.len(), 1);
+    let mut older = job("j0", 1, "");
+    older.created_at_ms = 0;
+    s.create_job(older).await.unwrap();
+    let ids: Vec<String> = s
+        .list_jobs(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.job_id)
+        .collect();
+    assert_eq!(ids, ["j7", "j0"]);
+}
+
+async fn race(s: Arc<dyn Store>) {
+    s.create_job(job("j8", 40, "")).await.unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..16 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("w{w}");
+            worker(&*s, &id, SHA_A).await;
+            let mut mine = Vec::new();
+            loop {
+                let got = lease(&*s, &id, 1, 10).await;
+                let Some(u) = got.into_iter().next() else {
+                    break;
+                };
+                assert!(s.report(&id, &done(&u, 4), 20).await.unwrap().accepted);
+                mine.push(u.unit_id);
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!((before, all.len()), (40, 40), "every unit exactly once");
+    let j = get(&*s, "j8").await;
+    assert_eq!(j.state, JobState::Succeeded as i32);
+    assert_eq!(counters(&j).units_leased, 0);
+    assert_eq!(s.job_shards("j8").await.unwrap().len(), 40);
+}
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(std::sync::Arc::new(super::MemoryStore::new(super::StorePolicy::default()))).await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let server = super::RedisServer::start(dir.path(), false)
+                        .expect("redis-server (scripts/setup installs it)");
+                    let store = super::RedisStore::connect(&server.url(), "t:", super::StorePolicy::default())
+                        .await
+                        .unwrap();
+                    super::$name(std::sync::Arc::new(store)).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    lifecycle,
+    expiry,
+    heartbeat_keeps_lease,
+    cancel,
+    failures,
+    release_and_unknown_worker,
+    model_pinning,
+    race
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restart_with_append_only_keeps_every_acknowledged_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = RedisServer::start(dir.path(), true).expect("redis-server");
+    let store = RedisStore::connect(&server.url(), "t:", StorePolicy::default())
+        .await
+        .unwrap();
+    store.create_job(job("jr", 2, "")).await.unwrap();
+    worker(&store, "w1", SHA_A).await;
+    let u = lease(&store, "w1", 1, 0).await.remove(0);
+    assert!(store.report("w1", &done(&u, 4), 10).await.unwrap().accepted);
+    server.restart();
+    // The first call after the restart may meet the dead connection; the manager reconnects.
+    let mut after = None;
+    for _ in 0..50 {
+        match store.get_job("jr").await {
+            Ok(j) => {
+                after = j;
+                break;
+            }
+            Err(StoreError::Backend { .. }) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let j = after.expect("the job survived the restart");
+    assert_eq!(counters(&j).units_done, 1);
+    // Scripts are reloaded transparently; the rest of the job proceeds.
+    let rest = lease(&store, "w1", 1, 20).await.remove(0);
+    assert!(
+        store
+            .report("w1", &done(&rest, 4), 30)
+            .await
+            .unwrap()
+            .accepted
+    );
+    assert_eq!(get(&store, "jr").await.state, JobState::Succeeded as i32);
+    assert_eq!(store.job_shards("jr").await.unwrap().len(), 2);
+}
