@@ -52,6 +52,8 @@ impl Default for ServiceConfig {
 #[derive(Clone)]
 pub struct Coordinator {
     store: Arc<dyn Store>,
+    /// Jobs whose manifest file is behind the store.
+    dirty: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     config: Arc<ServiceConfig>,
     metrics: CoordinatorMetrics,
 }
@@ -88,6 +90,7 @@ impl Coordinator {
     pub fn new(store: Arc<dyn Store>, config: ServiceConfig, metrics: CoordinatorMetrics) -> Self {
         Self {
             store,
+            dirty: Arc::default(),
             config: Arc::new(config),
             metrics,
         }
@@ -115,16 +118,36 @@ impl Coordinator {
     pub async fn sync_manifest(&self, job: &proto::Job) -> Result<usize, Status> {
         let shards = self.observe(self.store.job_shards(&job.job_id).await)?;
         let dir = self.dataset_dir(job.spec.as_ref().unwrap_or(&Default::default()));
-        tokio::task::spawn_blocking(move || {
-            let mut added = 0;
-            for s in shards {
-                added += usize::from(Manifest::record(&dir, entry(&s))?);
+        let entries: Vec<ShardEntry> = shards.iter().map(entry).collect();
+        tokio::task::spawn_blocking(move || Manifest::record_many(&dir, entries))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::internal(format!("manifest: {e}")))
+    }
+
+    /// Writes the manifests of jobs with new shards, every `every`: one rewrite per job per
+    /// tick however many units reported, instead of one per unit.
+    pub async fn flush_manifests(self, every: Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            self.flush_once().await;
+        }
+    }
+
+    /// Writes the manifests of jobs with new shards now; failures stay marked for the next try.
+    pub async fn flush_once(&self) {
+        let jobs: Vec<String> = self.dirty.lock().expect("dirty set").drain().collect();
+        for id in jobs {
+            let synced = match self.store.get_job(&id).await {
+                Ok(Some(job)) => self.sync_manifest(&job).await.map(|_| ()),
+                Ok(None) => Ok(()),
+                Err(e) => Err(status(e)),
+            };
+            if let Err(e) = synced {
+                tracing::warn!(job = %id, error = %e, "manifest flush failed; retrying");
+                self.dirty.lock().expect("dirty set").insert(id);
             }
-            Ok::<_, start_schemas::dataset::DatasetError>(added)
-        })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?
-        .map_err(|e| Status::internal(format!("manifest: {e}")))
+        }
     }
 
     /// Repairs the manifests of the newest jobs; called at start-up.
@@ -237,16 +260,19 @@ impl Coordinator {
             self.metrics.correct.add(report.correct);
             self.metrics.tokens.add(report.completion_tokens);
             self.metrics.tool_calls.add(report.tool_calls);
-            let dir = self.dataset_dir(job.spec.as_ref().unwrap_or(&Default::default()));
-            let e = entry(shard);
-            let written = tokio::task::spawn_blocking(move || Manifest::record(&dir, e)).await;
-            if !matches!(written, Ok(Ok(_))) {
-                // The store has it; the next sync (start-up, job end) writes it.
-                tracing::error!(unit = %report.unit_id, ?written, "manifest write failed; will be repaired");
-            }
+            // The store has the shard now; the manifest file follows within a flush interval,
+            // and at once when the job ends.
+            self.dirty
+                .lock()
+                .expect("dirty set")
+                .insert(job_id.to_string());
             if let Some(after) = self.observe(self.store.get_job(job_id).await)? {
                 if state::is_terminal(proto::JobState::try_from(after.state).unwrap_or_default()) {
-                    self.sync_manifest(&after).await?;
+                    // The report is recorded whatever happens here; a failed repair is retried
+                    // at the next start-up.
+                    if let Err(e) = self.sync_manifest(&after).await {
+                        tracing::error!(job = %job_id, error = %e, "manifest sync at job end failed");
+                    }
                 }
             }
         } else {

@@ -485,3 +485,190 @@ async fn a_restarted_coordinator_carries_on_from_redis() {
     assert_eq!(got.counters.unwrap().units_done, 1);
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_serves_verified_clients_and_metrics_and_probes_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ca, cert, key) = (d.join("ca.pem"), d.join("cert.pem"), d.join("key.pem"));
+    std::fs::write(
+        d.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    // A throw-away CA and a server certificate for 127.0.0.1 (openssl ships with Debian).
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let steps: [Vec<&str>; 3] = [
+        [
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-days",
+                "1",
+                "-subj",
+                "/CN=start-test-ca",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ],
+        ]
+        .concat(),
+        [
+            &["req"][..],
+            &ec,
+            &[
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "leaf.csr",
+            ],
+        ]
+        .concat(),
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "cert.pem",
+        ],
+    ];
+    for args in steps {
+        let ok = std::process::Command::new("openssl")
+            .args(&args)
+            .current_dir(d)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl");
+        assert!(ok.success(), "openssl {args:?}");
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_addr = metrics.local_addr().unwrap();
+    let config = ServerConfig {
+        service: ServiceConfig::default(),
+        token: None,
+        tls: Some((std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap())),
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve(
+        config,
+        Arc::new(MemoryStore::default()),
+        listener,
+        Some(metrics),
+        async {
+            let _ = rx.await;
+        },
+    ));
+    let tls = tonic::transport::ClientTlsConfig::new().ca_certificate(
+        tonic::transport::Certificate::from_pem(std::fs::read(&ca).unwrap()),
+    );
+    let ch = Channel::from_shared(format!("https://{addr}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let jobs = JobServiceClient::new(ch)
+        .list_jobs(proto::ListJobsRequest::default())
+        .await
+        .unwrap();
+    assert!(jobs.into_inner().jobs.is_empty());
+    // Plain HTTP/2 to a TLS port fails instead of talking in clear.
+    let plain = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await;
+    if let Ok(ch) = plain {
+        assert!(JobServiceClient::new(ch)
+            .list_jobs(proto::ListJobsRequest::default())
+            .await
+            .is_err());
+    }
+    // Metrics and probes.
+    let get = |path: &'static str| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(metrics_addr).await.unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    };
+    let m = get("/metrics").await;
+    assert!(m.starts_with("HTTP/1.1 200"), "{m}");
+    for series in [
+        "start_queue_depth_units",
+        "start_leases_granted_total",
+        "start_jobs_active",
+    ] {
+        assert!(m.contains(&format!("# TYPE {series}")), "{series} in {m}");
+    }
+    assert!(get("/healthz").await.starts_with("HTTP/1.1 200"));
+    assert!(get("/readyz").await.starts_with("HTTP/1.1 200"));
+    assert!(get("/nope").await.starts_with("HTTP/1.1 404"));
+    let _ = tx.send(());
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_while_redis_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut redis = RedisServer::start(dir.path(), false).expect("redis-server");
+    let store = Arc::new(
+        RedisStore::connect(&redis.url(), "h:", StorePolicy::default())
+            .await
+            .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_addr = metrics.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve(
+        ServerConfig::default(),
+        store,
+        listener,
+        Some(metrics),
+        async {
+            let _ = rx.await;
+        },
+    ));
+    let ready = || async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(metrics_addr).await.unwrap();
+        s.write_all(b"GET /readyz HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    };
+    assert!(ready().await.starts_with("HTTP/1.1 200"));
+    redis.kill();
+    let down = ready().await;
+    assert!(
+        down.starts_with("HTTP/1.1 503") && down.contains("store"),
+        "{down}"
+    );
+    let _ = tx.send(());
+    task.await.unwrap().unwrap();
+}

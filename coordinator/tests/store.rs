@@ -282,7 +282,9 @@ async fn release_and_unknown_worker(s: Arc<dyn Store>) {
     worker(&*s, "w1", SHA_A).await;
     worker(&*s, "w2", SHA_A).await;
     let u = lease(&*s, "w1", 1, 0).await.remove(0);
-    s.release("w1", std::slice::from_ref(&u.lease_id), 5).await.unwrap();
+    s.release("w1", std::slice::from_ref(&u.lease_id), 5)
+        .await
+        .unwrap();
     let again = lease(&*s, "w2", 1, 6).await.remove(0);
     assert_eq!(
         (again.unit_id.as_str(), again.attempt),

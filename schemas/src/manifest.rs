@@ -95,6 +95,13 @@ impl Manifest {
     /// bytes is a no-op (returns `false`), so a retried commit is safe; the same id with other
     /// bytes is refused, so two writers can never silently replace each other's data.
     pub fn record(dir: &Path, entry: ShardEntry) -> Result<bool, DatasetError> {
+        Self::record_many(dir, vec![entry]).map(|added| added > 0)
+    }
+
+    /// Adds every entry not yet present under one lock and one rewrite: the coordinator's
+    /// batched path, which keeps a job of thousands of shards from rewriting the file per shard.
+    /// Returns how many were added; a conflicting entry refuses the whole call.
+    pub fn record_many(dir: &Path, entries: Vec<ShardEntry>) -> Result<usize, DatasetError> {
         let lock_path = dir.join(LOCK_FILE);
         let lock = OpenOptions::new()
             .create(true)
@@ -104,25 +111,34 @@ impl Manifest {
             .map_err(|e| DatasetError::io(&lock_path, e))?;
         lock.lock().map_err(|e| DatasetError::io(&lock_path, e))?;
         let mut manifest = Self::load(dir)?;
-        if let Some(existing) = manifest
+        let mut known: std::collections::HashMap<String, String> = manifest
             .shards
             .iter()
-            .find(|s| s.shard_id == entry.shard_id)
-        {
-            return if existing.sha256 == entry.sha256 {
-                Ok(false)
-            } else {
-                Err(DatasetError::ShardConflict {
-                    shard_id: entry.shard_id,
-                    existing: existing.sha256.clone(),
-                    new: entry.sha256,
-                })
-            };
+            .map(|s| (s.shard_id.clone(), s.sha256.clone()))
+            .collect();
+        let mut added = 0;
+        for entry in entries {
+            match known.get(&entry.shard_id) {
+                Some(sha) if *sha == entry.sha256 => {}
+                Some(sha) => {
+                    return Err(DatasetError::ShardConflict {
+                        shard_id: entry.shard_id,
+                        existing: sha.clone(),
+                        new: entry.sha256,
+                    })
+                }
+                None => {
+                    known.insert(entry.shard_id.clone(), entry.sha256.clone());
+                    manifest.shards.push(entry);
+                    added += 1;
+                }
+            }
         }
-        manifest.shards.push(entry);
-        let bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-        write_atomic(dir, MANIFEST_FILE, &bytes)?;
-        Ok(true)
+        if added > 0 {
+            let bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+            write_atomic(dir, MANIFEST_FILE, &bytes)?;
+        }
+        Ok(added)
     }
 }
 
