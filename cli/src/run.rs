@@ -119,6 +119,8 @@ async fn run_cluster(
         service: ServiceConfig {
             // One process: nothing can die without the rest, so leases may be long.
             lease_ttl: Duration::from_secs(600),
+            // The client is this process, and --out may be any directory.
+            confine_paths: false,
             ..ServiceConfig::default()
         },
         token: None,

@@ -34,6 +34,9 @@ pub struct ServiceConfig {
     /// Directory that relative `output_uri` and `problems_uri` values are resolved against:
     /// the mount point of the shared dataset store.
     pub store_root: PathBuf,
+    /// Refuse absolute `output_uri` and `problems_uri`, so that clients can only read and
+    /// write under `store_root`. Off only for `startctl run`, whose client is its own process.
+    pub confine_paths: bool,
 }
 
 impl Default for ServiceConfig {
@@ -44,6 +47,7 @@ impl Default for ServiceConfig {
             max_units_per_poll: 16,
             watch_interval: Duration::from_millis(250),
             store_root: PathBuf::from("."),
+            confine_paths: true,
         }
     }
 }
@@ -288,7 +292,19 @@ impl Coordinator {
         spec: proto::JobSpec,
         mut intake: ProblemIntake,
     ) -> Result<proto::SubmitJobResponse, Status> {
-        let errors = check_spec(&spec);
+        let mut errors = check_spec(&spec);
+        if self.config.confine_paths {
+            for (field, uri) in [
+                ("output_uri", &spec.output_uri),
+                ("problems_uri", &spec.problems_uri),
+            ] {
+                if Path::new(uri).is_absolute() {
+                    errors.push(format!(
+                        "spec.{field}: {uri:?} is absolute; give a path relative to the dataset store"
+                    ));
+                }
+            }
+        }
         if !errors.is_empty() {
             return Err(Status::invalid_argument(errors.join("\n")));
         }

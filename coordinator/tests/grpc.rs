@@ -388,6 +388,19 @@ async fn tokens_versions_and_malformed_specs_are_refused_with_reasons() {
     for field in ["spec.params.top_p", "spec.unit_size", "spec.output_uri"] {
         assert!(e.message().contains(field), "{field}: {}", e.message());
     }
+    let e = jobs
+        .submit_job(futures_util::stream::iter(submission(
+            spec("/etc/start", 4),
+            vec![problem(1)],
+        )))
+        .await
+        .unwrap_err();
+    assert!(
+        e.message()
+            .contains("spec.output_uri: \"/etc/start\" is absolute"),
+        "{}",
+        e.message()
+    );
     let mut rows = vec![problem(1), problem(1)];
     rows.push(proto::Problem {
         id: "x".into(),

@@ -318,7 +318,9 @@ pub async fn run(
     let mut worker: Option<(String, Duration)> = None;
     let mut draining: Option<Instant> = None;
     let mut backoff = Duration::from_millis(200);
-    let mut wait = Duration::ZERO;
+    // When the next poll is due. A deadline, not a duration: progress messages wake the loop
+    // often, and a sleep restarted on each would postpone the heartbeat past the lease.
+    let mut next_poll = Instant::now();
     loop {
         if draining.is_none() {
             tokio::select! {
@@ -333,7 +335,7 @@ pub async fn run(
                     if let Some(u) = running.get_mut(&lease) { u.done += 1; }
                     continue;
                 }
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep_until(next_poll.into()) => {}
             }
         } else {
             tokio::select! {
@@ -342,7 +344,7 @@ pub async fn run(
                     if let Some(u) = running.get_mut(&lease) { u.done += 1; }
                     continue;
                 }
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep_until(next_poll.into()) => {}
             }
         }
         while let Ok(r) = done_rx.try_recv() {
@@ -369,7 +371,7 @@ pub async fn run(
                     if draining.is_some() {
                         break;
                     }
-                    wait = backoff;
+                    next_poll = Instant::now() + backoff;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                     continue;
                 }
@@ -411,7 +413,7 @@ pub async fn run(
                 }
                 reports.clear();
                 worker = None;
-                wait = Duration::ZERO;
+                next_poll = Instant::now();
                 continue;
             }
             Err(e) if fatal(&e) => return Err(WorkerError::Refused(e)),
@@ -424,7 +426,7 @@ pub async fn run(
                         break;
                     }
                 }
-                wait = backoff;
+                next_poll = Instant::now() + backoff;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
             }
@@ -496,11 +498,12 @@ pub async fn run(
             );
         }
         // Poll again at once after news, else within a third of the lease to keep it alive.
-        wait = if got > 0 || !reports.is_empty() {
-            Duration::ZERO
-        } else {
-            Duration::from_millis(response.retry_after_ms.max(50)).min(ttl / 3)
-        };
+        next_poll = Instant::now()
+            + if got > 0 || !reports.is_empty() {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(response.retry_after_ms.max(50)).min(ttl / 3)
+            };
     }
     for (_, unit) in running.drain() {
         unit.handle.abort();
