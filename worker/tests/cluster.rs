@@ -413,3 +413,83 @@ async fn sigterm_drains_a_worker_without_losing_its_unit() {
         .units_total;
     check_dataset(c.root(), &problems, units);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_unit_keeps_its_short_lease_alive() {
+    // One unit of 48 short trajectories under a 1.5 s lease: finished trajectories wake the
+    // worker loop far more often than its heartbeat period, and must not postpone it.
+    let mut c = Cluster::new();
+    let url = c.url();
+    let mut cmd = Command::new(coordinator_bin());
+    cmd.args([
+        "--listen",
+        &format!("127.0.0.1:{}", c.port),
+        "--metrics-listen",
+        "",
+        "--redis",
+        "memory",
+    ])
+    .args(["--lease-ttl-ms", "1500"])
+    .arg("--store-root")
+    .arg(c.root());
+    let coordinator = c.spawn("coordinator", cmd);
+    let problems = math_problems(12);
+    use proto::submit_job_request::Item;
+    let spec = proto::JobSpec {
+        name: "long-unit".into(),
+        mode: proto::GenerationMode::Rft as i32,
+        params: Some(proto::GenerationParams {
+            temperature: 0.6,
+            top_p: 0.95,
+            repeat_penalty: 1.0,
+            max_new_tokens: 6,
+            max_tool_calls: 0,
+            samples: 4,
+            ..Default::default()
+        }),
+        unit_size: 12,
+        output_uri: "data".into(),
+        ..Default::default()
+    };
+    let messages = vec![
+        proto::SubmitJobRequest {
+            item: Some(Item::Spec(spec)),
+        },
+        proto::SubmitJobRequest {
+            item: Some(Item::Problems(proto::ProblemBatch { problems })),
+        },
+    ];
+    let mut client = JobServiceClient::new(channel(&url).await);
+    let job_id = loop {
+        match client
+            .submit_job(futures_util::stream::iter(messages.clone()))
+            .await
+        {
+            Ok(r) => break r.into_inner().job_id,
+            Err(e) if e.code() == tonic::Code::Unavailable => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("submit: {e}"),
+        }
+    };
+    let w = c.worker("steady");
+    wait_for(
+        "the job to succeed",
+        Duration::from_secs(300),
+        &[&coordinator, &w],
+        || async {
+            job(&url, &job_id)
+                .await
+                .is_some_and(|j| j.state == proto::JobState::Succeeded as i32)
+        },
+    )
+    .await;
+    let counters = job(&url, &job_id).await.unwrap().counters.unwrap();
+    assert_eq!(counters.trajectories, 48);
+    assert_eq!(
+        counters.lease_expirations,
+        0,
+        "the lease lapsed while the unit ran\n{}",
+        w.tail()
+    );
+}
