@@ -456,6 +456,7 @@ pub async fn run(
             datasets.remove(&report.lease_id);
         }
         for lease in &response.revoked_lease_ids {
+            datasets.remove(lease);
             if let Some(unit) = running.remove(lease) {
                 unit.handle.abort();
                 summary.units_revoked += 1;
