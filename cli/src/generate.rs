@@ -95,26 +95,9 @@ impl SamplingArgs {
         start_schemas::proto::GenerationMode,
         start_schemas::proto::GenerationParams,
     ) {
-        use start_schemas::proto::GenerationMode as M;
-        let mode = match self.mode {
-            ModeArg::HintInfer => M::HintInfer,
-            ModeArg::Rft => M::Rft,
-            ModeArg::Plain => M::Plain,
-        };
-        let p = self.params();
         (
-            mode,
-            start_schemas::proto::GenerationParams {
-                temperature: p.temperature,
-                top_k: p.top_k,
-                top_p: p.top_p,
-                min_p: p.min_p,
-                repeat_penalty: p.repeat_penalty,
-                max_new_tokens: p.max_new_tokens,
-                max_tool_calls: p.max_tool_calls,
-                seed: p.seed,
-                samples: self.samples.max(1),
-            },
+            self.mode().into(),
+            self.params().to_proto(self.samples.max(1)),
         )
     }
 }

@@ -38,7 +38,27 @@ pub enum Mode {
     Plain,
 }
 
+impl From<Mode> for crate::proto::GenerationMode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::HintInfer => Self::HintInfer,
+            Mode::Rft => Self::Rft,
+            Mode::Plain => Self::Plain,
+        }
+    }
+}
+
 impl Mode {
+    /// The mode of a wire value; `None` for UNSPECIFIED (which specs are refused for).
+    pub fn from_proto(m: crate::proto::GenerationMode) -> Option<Self> {
+        match m {
+            crate::proto::GenerationMode::HintInfer => Some(Self::HintInfer),
+            crate::proto::GenerationMode::Rft => Some(Self::Rft),
+            crate::proto::GenerationMode::Plain => Some(Self::Plain),
+            crate::proto::GenerationMode::Unspecified => None,
+        }
+    }
+
     /// The name used in files (`hint-infer`, `rft`, `plain`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -145,6 +165,38 @@ pub struct GenerationParams {
     pub max_tool_calls: u32,
     /// The job-level seed.
     pub seed: u64,
+}
+
+impl From<&crate::proto::GenerationParams> for GenerationParams {
+    fn from(p: &crate::proto::GenerationParams) -> Self {
+        Self {
+            temperature: p.temperature,
+            top_k: p.top_k,
+            top_p: p.top_p,
+            min_p: p.min_p,
+            repeat_penalty: p.repeat_penalty,
+            max_new_tokens: p.max_new_tokens,
+            max_tool_calls: p.max_tool_calls,
+            seed: p.seed,
+        }
+    }
+}
+
+impl GenerationParams {
+    /// The wire form, with the job's samples per problem (which rows do not record).
+    pub fn to_proto(&self, samples: u32) -> crate::proto::GenerationParams {
+        crate::proto::GenerationParams {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repeat_penalty: self.repeat_penalty,
+            max_new_tokens: self.max_new_tokens,
+            max_tool_calls: self.max_tool_calls,
+            seed: self.seed,
+            samples,
+        }
+    }
 }
 
 /// One code execution of the trajectory.

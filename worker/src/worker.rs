@@ -194,21 +194,9 @@ pub fn job_params(job_id: &str, spec: &proto::JobSpec, end_hints: u32) -> JobPar
         } else {
             spec.name.clone()
         },
-        mode: match proto::GenerationMode::try_from(spec.mode).unwrap_or_default() {
-            proto::GenerationMode::Rft => Mode::Rft,
-            proto::GenerationMode::Plain => Mode::Plain,
-            _ => Mode::HintInfer,
-        },
-        params: GenerationParams {
-            temperature: p.temperature,
-            top_k: p.top_k,
-            top_p: p.top_p,
-            min_p: p.min_p,
-            repeat_penalty: p.repeat_penalty,
-            max_new_tokens: p.max_new_tokens,
-            max_tool_calls: p.max_tool_calls,
-            seed: p.seed,
-        },
+        // Specs are checked on submission, so an unspecified mode never gets here.
+        mode: Mode::from_proto(spec.mode()).unwrap_or(Mode::HintInfer),
+        params: GenerationParams::from(&p),
         end_hints,
     }
 }
