@@ -8,7 +8,11 @@ use crate::Outcome;
 use anyhow::Context;
 use futures_util::StreamExt;
 use serde_json::json;
-use start_schemas::proto::{self, job_service_client::JobServiceClient, JobState};
+use start_schemas::client::Bearer;
+use start_schemas::proto::{
+    self, job_service_client::JobServiceClient, worker_service_client::WorkerServiceClient,
+    JobState,
+};
 use start_schemas::validate::Checker;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -46,58 +50,33 @@ pub enum Format {
     Json,
 }
 
-/// Adds the bearer token to every call.
-#[derive(Clone)]
-pub struct Auth(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
-
-impl tonic::service::Interceptor for Auth {
-    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(t) = &self.0 {
-            r.metadata_mut().insert("authorization", t.clone());
-        }
-        Ok(r)
-    }
-}
-
 /// A job-API client.
-pub type Client = JobServiceClient<InterceptedService<Channel, Auth>>;
+pub type Client = JobServiceClient<InterceptedService<Channel, Bearer>>;
 
 impl Connection {
-    /// Connects (lazily: the first call reports an unreachable coordinator).
-    pub fn client(&self) -> anyhow::Result<Client> {
-        let mut endpoint = tonic::transport::Endpoint::from_shared(self.coordinator.clone())
-            .with_context(|| format!("coordinator URL {:?}", self.coordinator))?
-            .connect_timeout(Duration::from_secs(5));
-        if let Some(ca) = &self.tls_ca {
-            let pem =
-                std::fs::read(ca).with_context(|| format!("CA certificate {}", ca.display()))?;
-            endpoint = endpoint.tls_config(
-                tonic::transport::ClientTlsConfig::new()
-                    .ca_certificate(tonic::transport::Certificate::from_pem(pem)),
-            )?;
-        }
-        let token = match &self.token_file {
-            Some(f) => Some(
-                std::fs::read_to_string(f)
-                    .with_context(|| format!("token file {}", f.display()))?,
-            ),
-            None => self.token.clone(),
-        };
-        let header = match token
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
-        {
-            Some(t) => Some(
-                format!("Bearer {t}")
-                    .parse()
-                    .context("the token is not valid header text")?,
-            ),
+    /// A channel (connected on first use: the first call reports an unreachable coordinator)
+    /// with the token interceptor. No per-call time-out: `watch` holds a stream for hours.
+    fn channel(&self) -> anyhow::Result<(Channel, Bearer)> {
+        let ca = match &self.tls_ca {
+            Some(p) => {
+                Some(std::fs::read(p).with_context(|| format!("CA certificate {}", p.display()))?)
+            }
             None => None,
         };
-        Ok(JobServiceClient::with_interceptor(
-            endpoint.connect_lazy(),
-            Auth(header),
-        ))
+        let token =
+            start_schemas::client::read_token(self.token.as_deref(), self.token_file.as_deref())?;
+        Ok(start_schemas::client::channel(
+            &self.coordinator,
+            ca.as_deref(),
+            token.as_deref(),
+            None,
+        )?)
+    }
+
+    /// A job-API client.
+    pub fn client(&self) -> anyhow::Result<Client> {
+        let (channel, bearer) = self.channel()?;
+        Ok(JobServiceClient::with_interceptor(channel, bearer))
     }
 }
 
@@ -499,21 +478,9 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<Outcome> {
 }
 
 async fn workers(c: &Connection) -> anyhow::Result<Vec<proto::WorkerInfo>> {
-    // The registry is served by the worker API; same endpoint, same token.
-    let token = match &c.token_file {
-        Some(f) => Some(std::fs::read_to_string(f)?),
-        None => c.token.clone(),
-    };
-    let mut config = start_worker::WorkerConfig::new(c.coordinator.clone());
-    config.token = token
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty());
-    config.tls_ca = match &c.tls_ca {
-        Some(p) => Some(std::fs::read(p)?),
-        None => None,
-    };
-    let mut client = start_worker::worker::connect(&config)?;
-    Ok(client
+    // The registry is served by the worker API: same endpoint, same token.
+    let (channel, bearer) = c.channel()?;
+    Ok(WorkerServiceClient::with_interceptor(channel, bearer)
         .list_workers(proto::ListWorkersRequest {})
         .await
         .map_err(|e| anyhow::anyhow!("list workers: {}", e.message()))?

@@ -42,20 +42,3 @@ impl tonic::service::Interceptor for BearerAuth {
         }
     }
 }
-
-/// Reads a token from `--token` / `START_TOKEN` or a file (a Kubernetes Secret mount); the
-/// file wins, and surrounding whitespace is dropped.
-pub fn load_token(
-    token: Option<String>,
-    file: Option<&std::path::Path>,
-) -> std::io::Result<Option<String>> {
-    if let Some(f) = file {
-        let t = std::fs::read_to_string(f).map_err(|e| {
-            std::io::Error::new(e.kind(), format!("token file {}: {e}", f.display()))
-        })?;
-        return Ok(Some(t.trim().to_string()).filter(|t| !t.is_empty()));
-    }
-    Ok(token
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty()))
-}

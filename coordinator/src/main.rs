@@ -75,7 +75,8 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("connecting to Redis at {}", args.redis))?,
         )
     };
-    let token = start_coordinator::auth::load_token(args.token, args.token_file.as_deref())?;
+    let token =
+        start_schemas::client::read_token(args.token.as_deref(), args.token_file.as_deref())?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => Some((
             std::fs::read(c).with_context(|| format!("TLS certificate {}", c.display()))?,
@@ -112,17 +113,14 @@ async fn main() -> anyhow::Result<()> {
         token,
         tls,
     };
-    serve(config, store, listener, metrics_listener, shutdown_signal()).await?;
+    serve(
+        config,
+        store,
+        listener,
+        metrics_listener,
+        start_telemetry::shutdown_signal(),
+    )
+    .await?;
     tracing::info!("start-coordinator stopped");
     Ok(())
-}
-
-/// SIGTERM (Kubernetes) or Ctrl-C.
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = tokio::signal::ctrl_c() => {},
-    }
 }

@@ -10,6 +10,7 @@
 //! - [`dataset`]: reads a dataset back, shard by shard, for `startctl inspect` and export.
 
 pub mod answer;
+pub mod client;
 pub mod dataset;
 pub mod ids;
 pub mod import;

@@ -1,4 +1,4 @@
-//! Metrics, health and logs for start's services.
+//! Metrics, health, logs and shutdown for start's services.
 //!
 //! A deliberately small Prometheus registry (counters, gauges, histograms with fixed buckets,
 //! each optionally split by one label) and a tiny HTTP endpoint serving `/metrics`, `/healthz`
@@ -25,4 +25,14 @@ pub fn init_logs(json: bool, default_filter: &str) {
     } else {
         builder.try_init()
     };
+}
+
+/// Resolves on SIGTERM (what Kubernetes sends) or Ctrl-C: the services' shutdown trigger.
+pub async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
 }

@@ -127,15 +127,8 @@ async fn main() -> anyhow::Result<()> {
         worker_id: hostname.clone(),
         metrics: PipelineMetrics::new(&registry),
     });
-    let token = match &args.token_file {
-        Some(f) => Some(
-            std::fs::read_to_string(f)
-                .with_context(|| format!("token file {}", f.display()))?
-                .trim()
-                .to_string(),
-        ),
-        None => args.token.clone(),
-    };
+    let token =
+        start_schemas::client::read_token(args.token.as_deref(), args.token_file.as_deref())?;
     let tls_ca = match &args.tls_ca {
         Some(p) => {
             Some(std::fs::read(p).with_context(|| format!("CA certificate {}", p.display()))?)
@@ -166,7 +159,7 @@ async fn main() -> anyhow::Result<()> {
         ));
     }
     let config = WorkerConfig {
-        token: token.filter(|t| !t.is_empty()),
+        token,
         tls_ca,
         hostname,
         slots: args.slots.max(1),
@@ -176,20 +169,17 @@ async fn main() -> anyhow::Result<()> {
         end_hints: args.end_hints,
         ..WorkerConfig::new(args.coordinator)
     };
-    let summary = start_worker::run(config, pipeline, registry, ready, shutdown_signal()).await?;
+    let summary = start_worker::run(
+        config,
+        pipeline,
+        registry,
+        ready,
+        start_telemetry::shutdown_signal(),
+    )
+    .await?;
     tracing::info!(?summary, "start-worker stopped");
     if let Some(s) = sandbox {
         s.shutdown().await;
     }
     Ok(())
-}
-
-/// SIGTERM (Kubernetes) or Ctrl-C.
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = tokio::signal::ctrl_c() => {},
-    }
 }

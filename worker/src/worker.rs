@@ -5,6 +5,7 @@
 
 use crate::pipeline::{JobParams, Pipeline};
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use start_schemas::client::Bearer;
 use start_schemas::proto::{self, worker_service_client::WorkerServiceClient};
 use start_schemas::rows::{Location, Position};
 use start_schemas::shard::{ShardOptions, ShardWriter};
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tonic::{Code, Request, Status};
+use tonic::{Code, Status};
 
 /// Worker settings.
 #[derive(Clone, Debug)]
@@ -69,13 +70,8 @@ impl WorkerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
     /// The coordinator URL or TLS settings are unusable.
-    #[error("coordinator endpoint {url}: {message}")]
-    Endpoint {
-        /// The URL.
-        url: String,
-        /// Why.
-        message: String,
-    },
+    #[error(transparent)]
+    Endpoint(#[from] start_schemas::client::EndpointError),
     /// The coordinator refused this worker for good (wrong token, protocol version, bad model).
     #[error("the coordinator refused this worker: {0}")]
     Refused(Status),
@@ -94,53 +90,18 @@ pub struct WorkerSummary {
     pub units_released: u64,
 }
 
-/// Adds the bearer token to every call.
-#[derive(Clone)]
-pub struct Token(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
-
-impl tonic::service::Interceptor for Token {
-    fn call(&mut self, mut r: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(t) = &self.0 {
-            r.metadata_mut().insert("authorization", t.clone());
-        }
-        Ok(r)
-    }
-}
-
 /// A worker-API client with the token attached.
-pub type Client = WorkerServiceClient<InterceptedService<Channel, Token>>;
+pub type Client = WorkerServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// A client for the worker API (also used by tests and the load generator).
 pub fn connect(config: &WorkerConfig) -> Result<Client, WorkerError> {
-    let bad = |message: String| WorkerError::Endpoint {
-        url: config.coordinator.clone(),
-        message,
-    };
-    let mut endpoint = tonic::transport::Endpoint::from_shared(config.coordinator.clone())
-        .map_err(|e| bad(e.to_string()))?
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(60))
-        .tcp_nodelay(true);
-    if let Some(ca) = &config.tls_ca {
-        endpoint = endpoint
-            .tls_config(
-                tonic::transport::ClientTlsConfig::new()
-                    .ca_certificate(tonic::transport::Certificate::from_pem(ca)),
-            )
-            .map_err(|e| bad(e.to_string()))?;
-    }
-    let token = match &config.token {
-        Some(t) => Some(
-            format!("Bearer {t}")
-                .parse()
-                .map_err(|_| bad("the token is not valid header text".into()))?,
-        ),
-        None => None,
-    };
-    Ok(WorkerServiceClient::with_interceptor(
-        endpoint.connect_lazy(),
-        Token(token),
-    ))
+    let (channel, bearer) = start_schemas::client::channel(
+        &config.coordinator,
+        config.tls_ca.as_deref(),
+        config.token.as_deref(),
+        Some(Duration::from_secs(60)),
+    )?;
+    Ok(WorkerServiceClient::with_interceptor(channel, bearer))
 }
 
 /// Series of the worker loop.

@@ -1,0 +1,78 @@
+//! How clients reach a coordinator: a lazily connected channel (TLS when a CA is given) and an
+//! interceptor that puts the bearer token on every call. Shared by workers and startctl.
+
+use std::path::Path;
+use std::time::Duration;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::{Request, Status};
+
+/// The coordinator address or its TLS settings are unusable.
+#[derive(Debug, thiserror::Error)]
+#[error("coordinator endpoint {url}: {message}")]
+pub struct EndpointError {
+    /// The URL.
+    pub url: String,
+    /// Why.
+    pub message: String,
+}
+
+/// Adds `authorization: Bearer <token>` to every call (nothing without a token).
+#[derive(Clone, Default)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut r: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(t) = &self.0 {
+            r.metadata_mut().insert("authorization", t.clone());
+        }
+        Ok(r)
+    }
+}
+
+/// A channel to `url` (connected on first use) and the token interceptor for it.
+/// `request_timeout` bounds each unary call; leave it `None` for clients that hold streams.
+pub fn channel(
+    url: &str,
+    tls_ca_pem: Option<&[u8]>,
+    token: Option<&str>,
+    request_timeout: Option<Duration>,
+) -> Result<(Channel, Bearer), EndpointError> {
+    let bad = |message: String| EndpointError {
+        url: url.to_string(),
+        message,
+    };
+    let mut endpoint = Endpoint::from_shared(url.to_string())
+        .map_err(|e| bad(e.to_string()))?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true);
+    if let Some(t) = request_timeout {
+        endpoint = endpoint.timeout(t);
+    }
+    if let Some(ca) = tls_ca_pem {
+        endpoint = endpoint
+            .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)))
+            .map_err(|e| bad(e.to_string()))?;
+    }
+    let header = match token {
+        Some(t) => Some(
+            format!("Bearer {t}")
+                .parse()
+                .map_err(|_| bad("the token is not valid header text".into()))?,
+        ),
+        None => None,
+    };
+    Ok((endpoint.connect_lazy(), Bearer(header)))
+}
+
+/// The bearer token from a file (a mounted Secret, which wins) or a value (flag or
+/// environment); surrounding whitespace is dropped and an empty token means none.
+pub fn read_token(token: Option<&str>, file: Option<&Path>) -> std::io::Result<Option<String>> {
+    let raw = match file {
+        Some(f) => Some(std::fs::read_to_string(f).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("token file {}: {e}", f.display()))
+        })?),
+        None => token.map(str::to_string),
+    };
+    Ok(raw.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()))
+}
