@@ -189,6 +189,15 @@ pub fn outcome_of(j: &proto::Job) -> Outcome {
     }
 }
 
+/// Committed accuracy as a percentage, `-` before the first trajectory.
+fn accuracy(c: &proto::JobCounters) -> String {
+    if c.trajectories > 0 {
+        format!("{:.1}%", 100.0 * c.correct as f64 / c.trajectories as f64)
+    } else {
+        "-".into()
+    }
+}
+
 fn progress_line(j: &proto::Job, started: Instant, first_done: u64) -> String {
     let c = j.counters.unwrap_or_default();
     let secs = started.elapsed().as_secs_f64().max(1e-3);
@@ -198,11 +207,7 @@ fn progress_line(j: &proto::Job, started: Instant, first_done: u64) -> String {
     } else {
         "?".into()
     };
-    let acc = if c.trajectories > 0 {
-        format!("{:.1}%", 100.0 * c.correct as f64 / c.trajectories as f64)
-    } else {
-        "-".into()
-    };
+    let acc = accuracy(&c);
     format!(
         "{} {:<9} units {}/{} ({} leased), {} trajectories, accuracy {acc}, {} tokens ({:.0} tok/s), {} tool calls, {} lease expirations, ETA {eta}",
         j.job_id,
@@ -443,11 +448,7 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<Outcome> {
     );
     for j in &jobs {
         let c = j.counters.unwrap_or_default();
-        let acc = if c.trajectories > 0 {
-            format!("{:.1}%", 100.0 * c.correct as f64 / c.trajectories as f64)
-        } else {
-            "-".into()
-        };
+        let acc = accuracy(&c);
         println!(
             "{:<26} {:<16} {:<10} {:>11} {:>12} {:>9}",
             j.job_id,

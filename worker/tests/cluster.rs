@@ -128,16 +128,18 @@ impl Cluster {
     }
 
     fn coordinator(&mut self, name: &str) -> Proc {
+        let redis = self.redis.url();
+        self.coordinator_on(name, &redis, 3000)
+    }
+
+    /// A coordinator on `store` (a Redis URL or `memory`) with leases of `ttl_ms`.
+    fn coordinator_on(&mut self, name: &str, store: &str, ttl_ms: u32) -> Proc {
         let mut cmd = Command::new(coordinator_bin());
-        cmd.args([
-            "--listen",
-            &format!("127.0.0.1:{}", self.port),
-            "--metrics-listen",
-            "",
-        ])
-        .args(["--redis", &self.redis.url(), "--lease-ttl-ms", "3000"])
-        .arg("--store-root")
-        .arg(self.root());
+        cmd.args(["--listen", &format!("127.0.0.1:{}", self.port)])
+            .args(["--metrics-listen", "", "--redis", store])
+            .args(["--lease-ttl-ms", &ttl_ms.to_string()])
+            .arg("--store-root")
+            .arg(self.root());
         self.spawn(name, cmd)
     }
 
@@ -204,11 +206,16 @@ fn math_problems(n: usize) -> Vec<proto::Problem> {
     .collect()
 }
 
-async fn submit(url: &str, problems: Vec<proto::Problem>, max_new_tokens: u32) -> String {
-    use proto::submit_job_request::Item;
-    let spec = proto::JobSpec {
-        name: "chaos".into(),
-        mode: proto::GenerationMode::Plain as i32,
+/// A job over the dataset `data`, one sample per problem unless told otherwise.
+fn spec(
+    name: &str,
+    mode: proto::GenerationMode,
+    max_new_tokens: u32,
+    unit_size: u32,
+) -> proto::JobSpec {
+    proto::JobSpec {
+        name: name.into(),
+        mode: mode as i32,
         params: Some(proto::GenerationParams {
             temperature: 0.6,
             top_p: 0.95,
@@ -219,10 +226,15 @@ async fn submit(url: &str, problems: Vec<proto::Problem>, max_new_tokens: u32) -
             samples: 1,
             ..Default::default()
         }),
-        unit_size: 2,
+        unit_size,
         output_uri: "data".into(),
         ..Default::default()
-    };
+    }
+}
+
+/// Submits, retrying while the coordinator is still starting; returns the job id.
+async fn submit(url: &str, spec: proto::JobSpec, problems: Vec<proto::Problem>) -> String {
+    use proto::submit_job_request::Item;
     let messages = vec![
         proto::SubmitJobRequest {
             item: Some(Item::Spec(spec)),
@@ -304,7 +316,12 @@ async fn the_job_survives_killed_frozen_and_restarted_processes() {
     let url = c.url();
     let mut coordinator = c.coordinator("coordinator-1");
     let problems = math_problems(12);
-    let job_id = submit(&url, problems.clone(), 96).await;
+    let job_id = submit(
+        &url,
+        spec("chaos", proto::GenerationMode::Plain, 96, 2),
+        problems.clone(),
+    )
+    .await;
     let mut w1 = c.worker("w1");
     let w2 = c.worker("w2");
     // kill -9 a worker that holds a lease: its unit comes back after the lease expires.
@@ -361,7 +378,12 @@ async fn sigterm_drains_a_worker_without_losing_its_unit() {
     let url = c.url();
     let coordinator = c.coordinator("coordinator");
     let problems = math_problems(4);
-    let job_id = submit(&url, problems.clone(), 64).await;
+    let job_id = submit(
+        &url,
+        spec("chaos", proto::GenerationMode::Plain, 64, 2),
+        problems.clone(),
+    )
+    .await;
     let mut w = c.worker("drainer");
     wait_for(
         "the worker to lease",
@@ -420,58 +442,12 @@ async fn a_long_unit_keeps_its_short_lease_alive() {
     // worker loop far more often than its heartbeat period, and must not postpone it.
     let mut c = Cluster::new();
     let url = c.url();
-    let mut cmd = Command::new(coordinator_bin());
-    cmd.args([
-        "--listen",
-        &format!("127.0.0.1:{}", c.port),
-        "--metrics-listen",
-        "",
-        "--redis",
-        "memory",
-    ])
-    .args(["--lease-ttl-ms", "1500"])
-    .arg("--store-root")
-    .arg(c.root());
-    let coordinator = c.spawn("coordinator", cmd);
-    let problems = math_problems(12);
-    use proto::submit_job_request::Item;
-    let spec = proto::JobSpec {
-        name: "long-unit".into(),
-        mode: proto::GenerationMode::Rft as i32,
-        params: Some(proto::GenerationParams {
-            temperature: 0.6,
-            top_p: 0.95,
-            repeat_penalty: 1.0,
-            max_new_tokens: 6,
-            max_tool_calls: 0,
-            samples: 4,
-            ..Default::default()
-        }),
-        unit_size: 12,
-        output_uri: "data".into(),
-        ..Default::default()
-    };
-    let messages = vec![
-        proto::SubmitJobRequest {
-            item: Some(Item::Spec(spec)),
-        },
-        proto::SubmitJobRequest {
-            item: Some(Item::Problems(proto::ProblemBatch { problems })),
-        },
-    ];
-    let mut client = JobServiceClient::new(channel(&url).await);
-    let job_id = loop {
-        match client
-            .submit_job(futures_util::stream::iter(messages.clone()))
-            .await
-        {
-            Ok(r) => break r.into_inner().job_id,
-            Err(e) if e.code() == tonic::Code::Unavailable => {
-                tokio::time::sleep(Duration::from_millis(100)).await
-            }
-            Err(e) => panic!("submit: {e}"),
-        }
-    };
+    let coordinator = c.coordinator_on("coordinator", "memory", 1500);
+    let mut long = spec("long-unit", proto::GenerationMode::Rft, 6, 12);
+    let params = long.params.as_mut().unwrap();
+    params.samples = 4;
+    params.max_tool_calls = 0;
+    let job_id = submit(&url, long, math_problems(12)).await;
     let w = c.worker("steady");
     wait_for(
         "the job to succeed",
