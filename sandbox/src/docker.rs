@@ -37,6 +37,22 @@ pub async fn daemon_answers() -> bool {
     )
 }
 
+/// The prefix of this process's container names. Many workers may share one daemon (a
+/// mounted socket, a node's engine), and in containers they all run with the same few PIDs, so
+/// the host name and the start time go in beside the PID to keep names apart.
+fn name_prefix(hostname: &str, pid: u32, started_nanos: u64) -> String {
+    let host: String = hostname
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(40)
+        .collect();
+    format!(
+        "start-sandbox-{host}-{pid}-{:x}",
+        started_nanos & 0xffff_ffff
+    )
+}
+
 /// Starts sandbox containers.
 pub struct DockerSpawner {
     docker: Docker,
@@ -92,7 +108,13 @@ impl DockerSpawner {
         Ok(Self {
             docker,
             body,
-            prefix: format!("start-sandbox-{}", std::process::id()),
+            prefix: name_prefix(
+                &std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default(),
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64),
+            ),
         })
     }
 
@@ -176,5 +198,25 @@ impl DockerSpawner {
 impl Spawner for DockerSpawner {
     fn spawn(&self) -> BoxFuture<'_, Result<Runner, SandboxError>> {
         Box::pin(self.start_one())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_prefix;
+
+    #[test]
+    fn workers_with_the_same_pid_get_different_container_names() {
+        // Two worker containers on one daemon: both run as PID 7 under tini.
+        let a = name_prefix("w1\n", 7, 1_000);
+        let b = name_prefix("w2\n", 7, 1_000);
+        let c = name_prefix("w1\n", 7, 2_000);
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+        // Docker allows [a-zA-Z0-9][a-zA-Z0-9_.-]* in names.
+        let odd = name_prefix("pod_name.with:odd/chars", 1, 0);
+        assert!(odd
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-'));
     }
 }
