@@ -132,6 +132,18 @@ impl RedisStore {
     }
 }
 
+/// The replies of a read pipeline. An empty one (no jobs, no workers yet) is not sent: Redis
+/// clients refuse an empty command, and the answer is known.
+async fn replies<T: redis::FromRedisValue>(
+    pipe: &redis::Pipeline,
+    con: &mut ConnectionManager,
+) -> Result<Vec<T>, StoreError> {
+    if pipe.is_empty() {
+        return Ok(Vec::new());
+    }
+    pipe.query_async(con).await.map_err(backend)
+}
+
 #[async_trait::async_trait]
 impl Store for RedisStore {
     fn backend(&self) -> &'static str {
@@ -215,8 +227,7 @@ impl Store for RedisStore {
         for id in &ids {
             pipe.hgetall(self.key(&format!("job:{id}")));
         }
-        let hashes: Vec<HashMap<String, Vec<u8>>> =
-            pipe.query_async(&mut con).await.map_err(backend)?;
+        let hashes: Vec<HashMap<String, Vec<u8>>> = replies(&pipe, &mut con).await?;
         ids.iter()
             .zip(hashes)
             .filter(|(_, h)| !h.is_empty())
@@ -295,8 +306,8 @@ impl Store for RedisStore {
         for unit in &leased {
             pipe.hget(self.key(&format!("unit:{unit}")), "worker");
         }
-        let replies: Vec<redis::Value> = pipe.query_async(&mut con).await.map_err(backend)?;
-        let (workers, holders) = replies.split_at(ids.len());
+        let values: Vec<redis::Value> = replies(&pipe, &mut con).await?;
+        let (workers, holders) = values.split_at(ids.len());
         let mut counts: HashMap<String, u32> = HashMap::new();
         for h in holders {
             if let Ok(Some(w)) = redis::from_redis_value_ref::<Option<String>>(h) {

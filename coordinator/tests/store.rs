@@ -88,6 +88,13 @@ fn counters(j: &proto::Job) -> proto::JobCounters {
     j.counters.unwrap()
 }
 
+async fn empty_store(s: Arc<dyn Store>) {
+    // A fresh deployment: `startctl status` and the coordinator's start-up manifest repair
+    // list jobs and workers before there are any.
+    assert!(s.list_jobs(100).await.unwrap().is_empty());
+    assert!(s.list_workers().await.unwrap().is_empty());
+}
+
 async fn lifecycle(s: Arc<dyn Store>) {
     s.create_job(job("j1", 3, "")).await.unwrap();
     assert!(matches!(
@@ -381,6 +388,7 @@ macro_rules! suite {
 }
 
 suite!(
+    empty_store,
     lifecycle,
     expiry,
     heartbeat_keeps_lease,
