@@ -1,0 +1,385 @@
+//! The deployment, as containers on this machine's Docker Engine: the images `images/build`
+//! makes (from this build's binaries), Redis, one coordinator and two workers, each its own
+//! container on a private network, the way the Kubernetes manifests wire them (service names,
+//! a token file, a shared dataset store, the model read-only). A job runs on the default model
+//! end to end while one worker container is killed, the coordinator container restarted, and
+//! the other worker cut off the network past its lease and reconnected. The job must succeed
+//! and the manifest's shards must hold every trajectory exactly once.
+//!
+//! The workers run their sandboxes on the host's Docker Engine through its socket, which is
+//! mounted into their containers: the compose-style equivalent of the Kubernetes DinD sidecar
+//! (and as privileged: whoever holds the socket is root on the host). Needs a Docker daemon,
+//! like the sandbox's Docker tests; scripts/setup builds the sandbox image.
+
+mod common;
+
+use common::{bin_dir, check_dataset, math_problems, spec, wait_for, workspace, Client, Tail};
+use start_schemas::proto;
+use start_tests::redis::free_port;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Image tag for this build's coordinator and worker.
+const TAG: &str = "test";
+/// Lease length: short, so that the cut-off worker loses its unit quickly.
+const LEASE_TTL_MS: &str = "3000";
+
+/// Runs `docker ARGS`, returning stdout; panics with stderr when it fails.
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker is installed");
+    assert!(
+        out.status.success(),
+        "docker {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The daemon's unix socket, which the workers get for their sandboxes.
+fn docker_socket() -> PathBuf {
+    let path = match std::env::var("DOCKER_HOST") {
+        Ok(h) if !h.is_empty() => PathBuf::from(h.strip_prefix("unix://").unwrap_or_else(|| {
+            panic!("DOCKER_HOST={h}: the container test needs the daemon's unix socket")
+        })),
+        _ => PathBuf::from("/var/run/docker.sock"),
+    };
+    assert!(
+        path.exists(),
+        "{} is missing: the container test needs a Docker daemon (scripts/setup)",
+        path.display()
+    );
+    path
+}
+
+/// A directory that the containers' users (uid 10001, Redis 999) can write.
+fn shared_dir(parent: &Path, name: &str) -> PathBuf {
+    let dir = parent.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    dir
+}
+
+/// One container of the deployment.
+struct Container {
+    name: String,
+}
+
+impl Tail for Container {
+    fn tail(&self) -> String {
+        let out = Command::new("docker")
+            .args(["logs", "--tail", "25", &self.name])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout).into_owned()
+                    + &String::from_utf8_lossy(&o.stderr)
+            })
+            .unwrap_or_default();
+        format!("--- container {} ---\n{out}", self.name)
+    }
+}
+
+/// The deployment: its network, its containers and the host directories they mount; all
+/// removed on drop, even when the test fails.
+struct Deployment {
+    prefix: String,
+    network: String,
+    dir: tempfile::TempDir,
+    /// The coordinator's gRPC port, published on 127.0.0.1 only.
+    port: u16,
+    token: String,
+    containers: Vec<String>,
+}
+
+impl Deployment {
+    fn new() -> Self {
+        let prefix = format!(
+            "start-ct-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_micros()
+        );
+        let network = format!("{prefix}-net");
+        docker(&["network", "create", "--driver", "bridge", &network]);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        // The bearer token as the Kubernetes Secret provides it: a file in a read-only mount.
+        let token = format!("ct-{prefix}");
+        let secret = shared_dir(dir.path(), "secret");
+        std::fs::write(secret.join("token"), &token).unwrap();
+        shared_dir(dir.path(), "store");
+        shared_dir(dir.path(), "redis");
+        Self {
+            prefix,
+            network,
+            dir,
+            port: free_port(),
+            token,
+            containers: Vec::new(),
+        }
+    }
+
+    fn name(&self, role: &str) -> String {
+        format!("{}-{role}", self.prefix)
+    }
+
+    fn store(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    fn mount(&self, sub: &str, at: &str, ro: bool) -> String {
+        let host = self.dir.path().join(sub);
+        format!("{}:{at}{}", host.display(), if ro { ":ro" } else { "" })
+    }
+
+    /// `docker run -d` a container of the deployment on its network, under `alias`.
+    fn run(&mut self, role: &str, alias: &str, args: &[String], image: &str) -> Container {
+        let name = self.name(role);
+        let mut all: Vec<String> = [
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            &self.network,
+            "--network-alias",
+            alias,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        all.extend_from_slice(args);
+        all.push(image.to_string());
+        docker(&all.iter().map(String::as_str).collect::<Vec<_>>());
+        self.containers.push(name.clone());
+        Container { name }
+    }
+
+    fn redis(&mut self) -> Container {
+        let args = vec!["-v".to_string(), self.mount("redis", "/data", false)];
+        let redis = self.run("redis", "redis", &args, "start-redis:0.1.0");
+        let n = redis.name.clone();
+        for _ in 0..100 {
+            let pong = Command::new("docker")
+                .args(["exec", &n, "redis-cli", "ping"])
+                .output()
+                .is_ok_and(|o| o.stdout.starts_with(b"PONG"));
+            if pong {
+                return redis;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("redis never answered\n{}", redis.tail());
+    }
+
+    fn coordinator(&mut self) -> Container {
+        let args: Vec<String> = [
+            "-p",
+            &format!("127.0.0.1:{}:50051", self.port),
+            "-v",
+            &self.mount("store", "/data", false),
+            "-v",
+            &self.mount("secret", "/run/start", true),
+            "-e",
+            "START_REDIS_URL=redis://redis:6379/0",
+            "-e",
+            "START_TOKEN_FILE=/run/start/token",
+            "-e",
+            &format!("START_LEASE_TTL_MS={LEASE_TTL_MS}"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        self.run(
+            "coordinator",
+            "start-coordinator",
+            &args,
+            &format!("start-coordinator:{TAG}"),
+        )
+    }
+
+    fn worker(&mut self, host: &str) -> Container {
+        let socket = docker_socket();
+        let gid = std::fs::metadata(&socket).unwrap().gid();
+        let models = workspace().join("models");
+        let args: Vec<String> = [
+            "-v",
+            &self.mount("store", "/data", false),
+            "-v",
+            &self.mount("secret", "/run/start", true),
+            "-v",
+            &format!("{}:/models:ro", models.canonicalize().unwrap().display()),
+            "-v",
+            &format!("{}:/var/run/docker.sock", socket.display()),
+            "--group-add",
+            &gid.to_string(),
+            "-e",
+            "START_COORDINATOR=http://start-coordinator:50051",
+            "-e",
+            "START_TOKEN_FILE=/run/start/token",
+            "-e",
+            "START_SLOTS=2",
+            "-e",
+            "START_CTX=1024",
+            "-e",
+            "START_SANDBOX=docker",
+            "-e",
+            "START_SANDBOX_POOL=1",
+            "-e",
+            "START_DRAIN_TIMEOUT_S=30",
+            "-e",
+            &format!("HOSTNAME={host}"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        self.run(host, host, &args, &format!("start-worker:{TAG}"))
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        let mut rm = vec!["rm", "-f"];
+        rm.extend(self.containers.iter().map(String::as_str));
+        let _ = Command::new("docker").args(&rm).output();
+        let _ = Command::new("docker")
+            .args(["network", "rm", &self.network])
+            .output();
+        // Files the containers wrote belong to their users; let the temp dir go away whole.
+        let _ = Command::new("chmod")
+            .arg("-R")
+            .arg("a+rwX")
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+/// Builds this build's images with the deployment's own script.
+fn build_images() {
+    let out = Command::new(workspace().join("images/build"))
+        .arg("--bin-dir")
+        .arg(bin_dir())
+        .args(["--tag", TAG])
+        .output()
+        .expect("images/build runs");
+    assert!(
+        out.status.success(),
+        "images/build failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ids = String::from_utf8_lossy(&out.stdout);
+    for image in [
+        "start-coordinator:test",
+        "start-worker:test",
+        "start-redis:",
+    ] {
+        assert!(
+            ids.lines()
+                .any(|l| l.starts_with(image) && l.contains("sha256:")),
+            "images/build printed no id for {image}:\n{ids}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_job_survives_a_killed_worker_a_partition_and_a_restarted_coordinator() {
+    if std::env::var_os("START_SKIP_DOCKER_TESTS").is_some() {
+        panic!("START_SKIP_DOCKER_TESTS is set: run these tests with --skip containers");
+    }
+    build_images();
+    let mut d = Deployment::new();
+    let redis = d.redis();
+    let coordinator = d.coordinator();
+    let client = Client::new(&format!("http://127.0.0.1:{}", d.port), Some(&d.token));
+    client
+        .wait_serving(Duration::from_secs(60), &[&coordinator, &redis])
+        .await;
+    let problems = math_problems(12);
+    let job_id = client
+        .submit(
+            spec("containers", proto::GenerationMode::Plain, 96, 2),
+            problems.clone(),
+        )
+        .await;
+    let w1 = d.worker("w1");
+    let w2 = d.worker("w2");
+    let logs: [&dyn Tail; 4] = [&coordinator, &w1, &w2, &redis];
+
+    // Kill a worker container that holds a lease: its unit comes back when the lease expires.
+    wait_for(
+        "w1 to lease a unit",
+        Duration::from_secs(180),
+        &logs,
+        || async { client.leases_of("w1").await >= 1 },
+    )
+    .await;
+    docker(&["kill", &w1.name]);
+    wait_for(
+        "w1's lease to expire",
+        Duration::from_secs(180),
+        &logs,
+        || async {
+            client
+                .job(&job_id)
+                .await
+                .is_some_and(|j| j.counters.unwrap().lease_expirations >= 1)
+        },
+    )
+    .await;
+
+    // Restart the coordinator container: its state is in Redis, the workers keep polling.
+    docker(&["restart", "--time", "10", &coordinator.name]);
+
+    // The killed worker comes back (as a Deployment's pod would); then cut w2 off the network
+    // while it holds a lease, until the coordinator has expired that lease too.
+    docker(&["start", &w1.name]);
+    wait_for(
+        "w2 to lease a unit",
+        Duration::from_secs(180),
+        &logs,
+        || async { client.leases_of("w2").await >= 1 },
+    )
+    .await;
+    let before = client.job(&job_id).await.unwrap().counters.unwrap();
+    docker(&["network", "disconnect", &d.network, &w2.name]);
+    wait_for(
+        "w2's lease to expire while it is cut off",
+        Duration::from_secs(180),
+        &logs,
+        || async {
+            client
+                .job(&job_id)
+                .await
+                .is_some_and(|j| j.counters.unwrap().lease_expirations > before.lease_expirations)
+        },
+    )
+    .await;
+    docker(&["network", "connect", "--alias", "w2", &d.network, &w2.name]);
+
+    wait_for(
+        "the job to succeed",
+        Duration::from_secs(600),
+        &logs,
+        || client.succeeded(&job_id),
+    )
+    .await;
+    let counters = client.job(&job_id).await.unwrap().counters.unwrap();
+    assert!(
+        counters.lease_expirations >= 2,
+        "w1's and w2's leases expired: {counters:?}"
+    );
+    assert_eq!(counters.trajectories, 12);
+    check_dataset(&d.store(), &problems, counters.units_total);
+    // Both workers are still up, and came through on the Docker sandbox.
+    for w in [&w1, &w2] {
+        let state = docker(&["inspect", "-f", "{{.State.Running}}", &w.name]);
+        assert_eq!(state, "true", "{} stopped\n{}", w.name, w.tail());
+    }
+}
