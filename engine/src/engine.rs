@@ -163,6 +163,7 @@ pub struct Engine {
     /// The loaded model.
     pub info: ModelInfo,
     stats: Arc<Stats>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 /// Counters for progress and benchmarks.
@@ -196,7 +197,7 @@ impl Engine {
         let (ready_tx, ready_rx) = mpsc::channel();
         let stats = Arc::new(Stats::default());
         let thread_stats = stats.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("start-engine".into())
             .spawn(move || {
                 if let Err(e) = run(config, sandbox, runtime, rx, &ready_tx, thread_stats) {
@@ -205,7 +206,21 @@ impl Engine {
             })
             .map_err(|e| EngineError::Llama(e.to_string()))?;
         let info = ready_rx.recv().map_err(|_| EngineError::Stopped)??;
-        Ok(Self { tx, info, stats })
+        Ok(Self {
+            tx,
+            info,
+            stats,
+            thread,
+        })
+    }
+
+    /// Takes no more requests, lets those in flight finish, and waits until the engine thread
+    /// has exited: its context, model and (on a GPU) memory are freed, and so is llama.cpp's
+    /// OpenMP team, whose idle threads would otherwise slow the next team on the same cores.
+    /// Blocks the calling thread.
+    pub fn shutdown(self) {
+        drop(self.tx);
+        let _ = self.thread.join();
     }
 
     /// Queues a trajectory; the receiver gets it when it is done.
