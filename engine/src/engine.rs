@@ -574,8 +574,11 @@ fn run(
             std::sync::atomic::Ordering::Relaxed,
         );
         if let Err(err) = decoded {
-            // Out of KV space (or another decode failure): put the tokens back, end the
-            // longest trajectory cleanly (finish reason `context`) and go on with the rest.
+            // Every feed was checked against its slot's room (`fits`) and every sampled token
+            // against the context limit, so a slot running out of context never gets here.
+            // This is the defence against what cannot be foreseen (the backend refusing a
+            // batch): put the tokens back, end the longest trajectory cleanly (finish reason
+            // `context`) and go on with the rest.
             tracing::warn!(error = %err, "decode failed; ending the longest trajectory");
             for (i, chunk) in taken {
                 if let State::Feed(q) = &mut slots[i].state {
@@ -768,10 +771,12 @@ fn step(
         if slot.mode == Mode::HintInfer && slot.end_hints_used < slot.end_hints {
             slot.end_hints_used += 1;
             let hint = e.config.hints.pick(slot.code_problem, slot.random());
-            let feed =
-                record_insertion(e, slot, &format!("\n\n{}\n", hint.text), SegmentKind::Hint);
-            slot.state = State::Feed(feed);
-            return;
+            let tokens = e.tokenize(&format!("\n\n{}\n", hint.text), false);
+            // Without room for the hint, the model's own end stands.
+            if fits(e, slot, 0, tokens.len()) {
+                slot.state = State::Feed(record_insertion(e, slot, tokens, SegmentKind::Hint));
+                return;
+            }
         }
         finish(e, slot, FinishReason::Stop);
         return;
@@ -788,10 +793,18 @@ fn step(
     let tail = slot.builder.tail_text(96);
     if let Some(end) = e.config.think_end.clone() {
         if !slot.thinking_done && tail.contains(end.as_str()) {
-            if slot.mode == Mode::HintInfer && slot.end_hints_used < slot.end_hints {
+            let hint = if slot.mode == Mode::HintInfer && slot.end_hints_used < slot.end_hints {
+                slot.end_hints_used += 1;
+                let hint = e.config.hints.pick(slot.code_problem, slot.random());
+                Some(e.tokenize(&format!("\n{}\n", hint.text), false))
+            } else {
+                None
+            };
+            // The rollback below only frees room: a hint that fits now fits after it. Without
+            // room, the model's own end of thinking stands.
+            if let Some(tokens) = hint.filter(|t| fits(e, slot, 0, t.len())) {
                 // The model ends its thinking: take the end-of-thinking text back out of the
                 // trajectory and the KV cache, and append a hint instead.
-                slot.end_hints_used += 1;
                 let cut =
                     slot.builder.current_len() - tail.len() + tail.rfind(end.as_str()).unwrap_or(0);
                 let removed = {
@@ -804,10 +817,7 @@ fn step(
                 let _ = e
                     .ctx
                     .clear_kv_cache_seq(Some(i as u32), Some(slot.pos as u32), None);
-                let hint = e.config.hints.pick(slot.code_problem, slot.random());
-                let feed =
-                    record_insertion(e, slot, &format!("\n{}\n", hint.text), SegmentKind::Hint);
-                slot.state = State::Feed(feed);
+                slot.state = State::Feed(record_insertion(e, slot, tokens, SegmentKind::Hint));
                 return;
             }
             slot.thinking_done = true;
@@ -886,25 +896,31 @@ fn step(
         && slot.random() < e.config.hints.trigger_probability
     {
         let hint = e.config.hints.pick(slot.code_problem, slot.random());
-        feed.extend(record_insertion(
-            e,
-            slot,
-            &format!(" {}\n", hint.text),
-            SegmentKind::Hint,
-        ));
+        let tokens = e.tokenize(&format!(" {}\n", hint.text), false);
+        // A hint is a nudge: without room for it, generation goes on without.
+        if fits(e, slot, feed.len(), tokens.len()) {
+            feed.extend(record_insertion(e, slot, tokens, SegmentKind::Hint));
+        }
     }
     slot.state = State::Feed(feed);
 }
 
-/// Tokenizes inserted `text`, records it as a segment of `kind` (and in the sampler's
-/// repetition window), and returns the tokens to feed.
+/// Whether `n` inserted tokens, after `queued` tokens still to feed, fit the room left in the
+/// slot's context, with a token to sample after them. Each insertion is checked before it is
+/// recorded: the trajectory holds exactly what the model was fed, and a slot never asks for
+/// KV cells its stream does not have (a failed decode would stall every slot of the batch).
+fn fits(e: &Ctx, slot: &Slot, queued: usize, n: usize) -> bool {
+    slot.pos as usize + queued + n + 2 <= e.config.ctx_per_slot as usize
+}
+
+/// Records inserted `tokens` as a segment of `kind` (and in the sampler's repetition window),
+/// and returns them to feed.
 fn record_insertion(
     e: &Ctx,
     slot: &mut Slot,
-    text: &str,
+    tokens: Vec<i32>,
     kind: SegmentKind,
 ) -> VecDeque<(i32, SegmentKind)> {
-    let tokens = e.tokenize(text, false);
     slot.builder.split(kind);
     for &t in &tokens {
         slot.builder.push(kind, t, &e.piece(t));
@@ -915,6 +931,8 @@ fn record_insertion(
     tokens.into_iter().map(|t| (t, kind)).collect()
 }
 
+/// Appends a tool call's result to its slot as an output block and resumes the slot; ends the
+/// trajectory with `context` when the block does not fit the room left.
 fn resume_after_tool(e: &Ctx, slot: &mut Slot, result: &ExecResult, ms: f64) {
     let Some(call) = slot.tool_calls.last_mut() else {
         return;
@@ -958,18 +976,22 @@ fn resume_after_tool(e: &Ctx, slot: &mut Slot, result: &ExecResult, ms: f64) {
             c.truncated = true;
         }
     }
-    let text = format!("```output\n{}\n```\n", out.trim_end());
+    let tokens = e.tokenize(&format!("```output\n{}\n```\n", out.trim_end()), false);
     let mut feed: VecDeque<(i32, SegmentKind)> = slot
         .pending_after_tool
         .take()
         .map(|t| (t, SegmentKind::Code))
         .into_iter()
         .collect();
-    feed.extend(record_insertion(e, slot, &text, SegmentKind::Output));
+    if !fits(e, slot, feed.len(), tokens.len()) {
+        finish(e, slot, FinishReason::Context);
+        return;
+    }
+    feed.extend(record_insertion(e, slot, tokens, SegmentKind::Output));
     slot.state = State::Feed(feed);
 }
 
-fn finish(e: &mut Ctx, slot: &mut Slot, reason: FinishReason) {
+fn finish(e: &Ctx, slot: &mut Slot, reason: FinishReason) {
     // The slot's cache is kept until the slot is reused: its prompt can still be copied by
     // later samples of the same prompt.
     let mut done = std::mem::replace(slot, Slot::idle());

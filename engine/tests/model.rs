@@ -245,6 +245,60 @@ async fn the_context_limit_ends_a_trajectory_cleanly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_that_would_overflow_the_kv_cache_ends_only_its_own_trajectory() {
+    // Running out of KV space: a tool output far longer than the room left in its slot. That
+    // trajectory ends with `context`, holding only what the model was fed; the trajectory
+    // beside it, longer and so the first suspect of a failed decode, carries on untouched.
+    let sb = sandbox().await;
+    let mut config = EngineConfig::new(model());
+    config.slots = 2;
+    config.ctx_per_slot = 512;
+    config.max_output_chars = 20_000;
+    let engine = engine(config, Some(sb));
+    let question = format!(
+        "{}How many words is that?",
+        "The quick brown fox jumps over the lazy dog. ".repeat(25)
+    );
+    let bystander = || request(&question, "", Mode::Plain, 64, 5);
+    let alone = run(&engine, bystander()).await;
+    let beside = engine.submit(bystander());
+    let flood = run(
+        &engine,
+        request(
+            "Print many numbers.",
+            "```python\nprint(' '.join(str(i) for i in range(3000)))\n```",
+            Mode::Plain,
+            64,
+            9,
+        ),
+    )
+    .await;
+    let beside = beside.await.unwrap().unwrap();
+    assert_eq!(
+        flood.finish_reason,
+        FinishReason::Context,
+        "{:?}",
+        flood.segments
+    );
+    assert!(flood.prompt_tokens + flood.completion_tokens <= 512);
+    assert_eq!(flood.tool_calls.len(), 1);
+    assert_eq!(flood.tool_calls[0].exit_code, Some(0));
+    assert!(
+        flood.segments.iter().all(|s| s.kind != SegmentKind::Output),
+        "an output that was never fed is not in the trajectory: {:?}",
+        flood.segments
+    );
+    assert_ne!(beside.finish_reason, FinishReason::Context);
+    let tokens = |o: &GenOutput| {
+        o.segments
+            .iter()
+            .flat_map(|s| s.tokens.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(tokens(&beside), tokens(&alone), "{}", full_text(&beside));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_tool_call_does_not_stall_the_other_slots() {
     let sb = sandbox().await;
     let mut config = EngineConfig::new(model());
