@@ -489,7 +489,7 @@ fn run(
                 stats
                     .abandoned
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                finish(&mut e, slot, FinishReason::Error);
+                finish(&e, slot, FinishReason::Error);
             }
         }
         // Admit queued requests into idle slots. A request whose prompt another slot is still
@@ -592,7 +592,7 @@ fn run(
                 .filter(|&i| !matches!(slots[i].state, State::Idle))
                 .max_by_key(|&i| slots[i].pos)
                 .expect("a slot was feeding");
-            finish(&mut e, &mut slots[victim], FinishReason::Context);
+            finish(&e, &mut slots[victim], FinishReason::Context);
             continue;
         }
         for (i, chunk) in &taken {
