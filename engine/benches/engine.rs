@@ -176,7 +176,12 @@ async fn engine_run(engine: &Engine, slots: usize, tokens: u32, forced: &str) ->
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// "median% (min-max)" of per-round ratios.
