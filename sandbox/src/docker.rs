@@ -13,6 +13,7 @@ use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, KillContainerOptionsBuilder,
 };
 use bollard::Docker;
+use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -26,9 +27,19 @@ static CONTAINERS: AtomicU64 = AtomicU64::new(0);
 /// How long a new container may take to say it is ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Whether a Docker daemon answers a ping within two seconds.
-pub async fn daemon_answers() -> bool {
-    let Ok(docker) = Docker::connect_with_local_defaults() else {
+/// A client of the Docker daemon at `host` (`unix://…`, `tcp://…`), or else where
+/// `DOCKER_HOST` says, or else at the local socket. A worker pod's Docker-in-Docker sidecar is
+/// reached over TCP (`tcp://127.0.0.1:2375`), a node's engine through its socket.
+pub fn connect(host: Option<&str>) -> Result<Docker, SandboxError> {
+    Ok(match host {
+        Some(h) => Docker::connect_with_host(h)?,
+        None => Docker::connect_with_defaults()?,
+    })
+}
+
+/// Whether the Docker daemon (see [`connect`]) answers a ping within two seconds.
+pub async fn daemon_answers(host: Option<&str>) -> bool {
+    let Ok(docker) = connect(host) else {
         return false;
     };
     matches!(
@@ -53,6 +64,68 @@ fn name_prefix(hostname: &str, pid: u32, started_nanos: u64) -> String {
     )
 }
 
+/// Whether the daemon has `image`.
+async fn has_image(docker: &Docker, image: &str) -> Result<bool, SandboxError> {
+    match docker.inspect_image(image).await {
+        Ok(_) => Ok(true),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(false),
+        Err(other) => Err(SandboxError::Docker(other)),
+    }
+}
+
+/// Makes sure the daemon has `image`: when it does not and `archive` is given, the archive (a
+/// `docker save` tar, gzip-compressed or not) is streamed into the daemon, which then must
+/// have the image. This is how a Docker-in-Docker sidecar, which starts empty and may reach no
+/// registry, gets the sandbox image.
+pub async fn ensure_image(
+    docker: &Docker,
+    image: &str,
+    archive: Option<&std::path::Path>,
+) -> Result<(), SandboxError> {
+    if has_image(docker, image).await? {
+        return Ok(());
+    }
+    let Some(path) = archive else {
+        return Err(SandboxError::ImageMissing(image.to_string()));
+    };
+    let fail = |message: String| SandboxError::ImageArchive {
+        path: path.display().to_string(),
+        message,
+    };
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    tracing::info!(image, archive = %path.display(), "loading the sandbox image");
+    let chunks = futures_util::stream::unfold(file, |mut file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 1 << 20];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(bytes::Bytes::from(buf)), file))
+            }
+            Err(e) => Some((Err(e), file)),
+        }
+    });
+    let mut progress = docker.import_image_stream(
+        bollard::query_parameters::ImportImageOptionsBuilder::default()
+            .quiet(true)
+            .build(),
+        chunks,
+        None,
+    );
+    while let Some(step) = progress.next().await {
+        step.map_err(|e| fail(format!("the daemon refused it: {e}")))?;
+    }
+    if !has_image(docker, image).await? {
+        return Err(fail(format!("it loaded, but holds no image {image}")));
+    }
+    Ok(())
+}
+
 /// Starts sandbox containers.
 pub struct DockerSpawner {
     docker: Docker,
@@ -61,17 +134,10 @@ pub struct DockerSpawner {
 }
 
 impl DockerSpawner {
-    /// Connects to the daemon and checks that the image exists.
+    /// Connects to the daemon and makes sure that the image exists (see [`ensure_image`]).
     pub async fn new(config: &SandboxConfig) -> Result<Self, SandboxError> {
-        let docker = Docker::connect_with_local_defaults()?;
-        if let Err(e) = docker.inspect_image(&config.image).await {
-            return Err(match e {
-                bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
-                } => SandboxError::ImageMissing(config.image.clone()),
-                other => SandboxError::Docker(other),
-            });
-        }
+        let docker = connect(config.docker_host.as_deref())?;
+        ensure_image(&docker, &config.image, config.image_archive.as_deref()).await?;
         let memory = (config.container_memory_mb * 1024 * 1024) as i64;
         let host = HostConfig {
             network_mode: Some("none".into()),

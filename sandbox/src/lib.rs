@@ -102,8 +102,19 @@ pub enum SandboxError {
     #[error("docker: {0}")]
     Docker(#[from] bollard::errors::Error),
     /// The sandbox image is not there.
-    #[error("sandbox image {0} not found: run sandbox-image/build (scripts/setup does)")]
+    #[error(
+        "sandbox image {0} not found: run sandbox-image/build (scripts/setup does), or give a \
+         `docker save` archive of it (--sandbox-image-archive)"
+    )]
     ImageMissing(String),
+    /// The archive meant to provide the sandbox image could not be loaded.
+    #[error("sandbox image archive {path}: {message}")]
+    ImageArchive {
+        /// The archive.
+        path: String,
+        /// Why.
+        message: String,
+    },
     /// Starting a runner process failed.
     #[error("cannot start the runner: {0}")]
     Spawn(std::io::Error),
@@ -124,6 +135,7 @@ impl SandboxError {
         match self {
             Self::Docker(_) => "docker",
             Self::ImageMissing(_) => "image_missing",
+            Self::ImageArchive { .. } => "image_archive",
             Self::Spawn(_) => "spawn",
             Self::Protocol(_) => "protocol",
             Self::Unresponsive(_) => "unresponsive",
@@ -154,6 +166,13 @@ pub struct SandboxConfig {
     pub max_runs_per_runner: u32,
     /// Image for the Docker backend.
     pub image: String,
+    /// The Docker daemon (`unix://…`, `tcp://…`); `None` means `DOCKER_HOST`, else the local
+    /// socket.
+    pub docker_host: Option<String>,
+    /// A `docker save` archive (tar, or gzip-compressed tar) holding `image`, loaded into the
+    /// daemon when it lacks the image: a Docker-in-Docker sidecar starts with no images, and
+    /// no registry may be reachable from it.
+    pub image_archive: Option<std::path::PathBuf>,
     /// Container memory (and swap) limit in MiB; the per-run limit is applied inside too.
     pub container_memory_mb: u64,
     /// Container pids limit.
@@ -176,6 +195,8 @@ impl Default for SandboxConfig {
             pool_size: (cores * 2).clamp(2, 32),
             max_runs_per_runner: 200,
             image: DEFAULT_IMAGE.trim().to_string(),
+            image_archive: None,
+            docker_host: None,
             container_memory_mb: 1024,
             pids_limit: 128,
             cpus: 1.0,
@@ -197,7 +218,7 @@ impl Sandbox {
     pub async fn start(config: SandboxConfig) -> Result<Self, SandboxError> {
         let kind = match config.backend {
             BackendKind::Auto => {
-                if docker::daemon_answers().await {
+                if docker::daemon_answers(config.docker_host.as_deref()).await {
                     BackendKind::Docker
                 } else {
                     BackendKind::Process

@@ -71,6 +71,14 @@ struct Args {
     /// Warm sandbox runners.
     #[arg(long, env = "START_SANDBOX_POOL", default_value_t = 4)]
     sandbox_pool: usize,
+    /// The Docker daemon of the sandbox: `tcp://127.0.0.1:2375` for a pod's Docker-in-Docker
+    /// sidecar, `unix:///…` for a socket; the local socket when unset.
+    #[arg(long, env = "DOCKER_HOST")]
+    docker_host: Option<String>,
+    /// A `docker save` archive of the sandbox image, loaded when the Docker daemon lacks the
+    /// image (a Docker-in-Docker sidecar starts empty). The worker image carries one.
+    #[arg(long, env = "START_SANDBOX_IMAGE_ARCHIVE")]
+    sandbox_image_archive: Option<PathBuf>,
     /// Mount point of the shared dataset store.
     #[arg(long, env = "START_STORE_ROOT", default_value = ".")]
     store_root: PathBuf,
@@ -98,6 +106,8 @@ async fn main() -> anyhow::Result<()> {
             Backend::Process => BackendKind::Process,
         },
         pool_size: args.sandbox_pool.max(1),
+        image_archive: args.sandbox_image_archive.clone(),
+        docker_host: args.docker_host.clone().filter(|h| !h.is_empty()),
         ..SandboxConfig::default()
     })
     .await
