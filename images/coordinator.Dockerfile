@@ -2,7 +2,7 @@
 # makes with debootstrap. BASE is a local image: nothing is pulled.
 ARG BASE
 FROM ${BASE}
-COPY . /usr/local/bin/
+COPY bin/ /usr/local/bin/
 # The dataset store is mounted here; relative output and problem paths resolve against it.
 ENV START_STORE_ROOT=/data
 WORKDIR /data

@@ -6,9 +6,12 @@ ARG BASE
 FROM ${BASE} AS base
 FROM ${SANDBOX}
 COPY --from=base /usr/bin/tini-static /usr/bin/tini
-COPY . /usr/local/bin/
+COPY bin/ /usr/local/bin/
+# The sandbox image itself, for a Docker daemon that lacks it (a DinD sidecar starts empty).
+COPY start-sandbox.tar.gz /opt/start/start-sandbox.tar.gz
 ENV START_STORE_ROOT=/data \
-    START_MODEL=/models/SmolLM2-135M-Instruct.Q4_1.gguf
+    START_MODEL=/models/SmolLM2-135M-Instruct.Q4_1.gguf \
+    START_SANDBOX_IMAGE_ARCHIVE=/opt/start/start-sandbox.tar.gz
 WORKDIR /data
 USER 10001:10001
 EXPOSE 9091

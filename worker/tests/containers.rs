@@ -6,10 +6,13 @@
 //! the other worker cut off the network past its lease and reconnected. The job must succeed
 //! and the manifest's shards must hold every trajectory exactly once.
 //!
-//! The workers run their sandboxes on the host's Docker Engine through its socket, which is
-//! mounted into their containers: the compose-style equivalent of the Kubernetes DinD sidecar
-//! (and as privileged: whoever holds the socket is root on the host). Needs a Docker daemon,
-//! like the sandbox's Docker tests; scripts/setup builds the sandbox image.
+//! The two workers are deployed the two ways the guide describes. w1 runs as on a single
+//! Docker host: its sandboxes run on the host's engine through the mounted socket (whoever
+//! holds the socket is root on the host). w2 runs as in its Kubernetes pod: a start-dind
+//! sidecar owns the pod's network namespace, and the worker shares it and starts its
+//! sandboxes on the sidecar over TCP, after loading the sandbox image into it from the archive
+//! its own image carries. Cutting w2 off cuts the sidecar, as the pod's network. Needs a
+//! Docker daemon, like the sandbox's Docker tests; scripts/setup builds the sandbox image.
 
 mod common;
 
@@ -139,24 +142,31 @@ impl Deployment {
         format!("{}:{at}{}", host.display(), if ro { ":ro" } else { "" })
     }
 
-    /// `docker run -d` a container of the deployment on its network, under `alias`.
-    fn run(&mut self, role: &str, alias: &str, args: &[String], image: &str) -> Container {
+    /// `docker run -d` a container of the deployment: on its network under `alias`, or with
+    /// `Net::Of` in another container's network namespace, as the containers of a pod share
+    /// one.
+    fn run(
+        &mut self,
+        role: &str,
+        net: Net,
+        args: &[String],
+        image: &str,
+        command: &[&str],
+    ) -> Container {
         let name = self.name(role);
-        let mut all: Vec<String> = [
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--network",
-            &self.network,
-            "--network-alias",
-            alias,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut all: Vec<String> = vec!["run".into(), "-d".into(), "--name".into(), name.clone()];
+        match net {
+            Net::Alias(alias) => all.extend([
+                "--network".into(),
+                self.network.clone(),
+                "--network-alias".into(),
+                alias.into(),
+            ]),
+            Net::Of(owner) => all.extend(["--network".into(), format!("container:{owner}")]),
+        }
         all.extend_from_slice(args);
         all.push(image.to_string());
+        all.extend(strings(command));
         docker(&all.iter().map(String::as_str).collect::<Vec<_>>());
         self.containers.push(name.clone());
         Container { name }
@@ -164,23 +174,25 @@ impl Deployment {
 
     fn redis(&mut self) -> Container {
         let args = vec!["-v".to_string(), self.mount("redis", "/data", false)];
-        let redis = self.run("redis", "redis", &args, "start-redis:0.1.0");
+        let redis = self.run(
+            "redis",
+            Net::Alias("redis"),
+            &args,
+            "start-redis:0.1.0",
+            &[],
+        );
         let n = redis.name.clone();
-        for _ in 0..100 {
-            let pong = Command::new("docker")
+        poll("redis to answer", &redis, || {
+            Command::new("docker")
                 .args(["exec", &n, "redis-cli", "ping"])
                 .output()
-                .is_ok_and(|o| o.stdout.starts_with(b"PONG"));
-            if pong {
-                return redis;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("redis never answered\n{}", redis.tail());
+                .is_ok_and(|o| o.stdout.starts_with(b"PONG"))
+        });
+        redis
     }
 
     fn coordinator(&mut self) -> Container {
-        let args: Vec<String> = [
+        let args = strings(&[
             "-p",
             &format!("127.0.0.1:{}:50051", self.port),
             "-v",
@@ -193,33 +205,26 @@ impl Deployment {
             "START_TOKEN_FILE=/run/start/token",
             "-e",
             &format!("START_LEASE_TTL_MS={LEASE_TTL_MS}"),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        ]);
         self.run(
             "coordinator",
-            "start-coordinator",
+            Net::Alias("start-coordinator"),
             &args,
             &format!("start-coordinator:{TAG}"),
+            &[],
         )
     }
 
-    fn worker(&mut self, host: &str) -> Container {
-        let socket = docker_socket();
-        let gid = std::fs::metadata(&socket).unwrap().gid();
+    /// What every worker gets, as the Deployment gives it.
+    fn worker_args(&self, host: &str) -> Vec<String> {
         let models = workspace().join("models");
-        let args: Vec<String> = [
+        strings(&[
             "-v",
             &self.mount("store", "/data", false),
             "-v",
             &self.mount("secret", "/run/start", true),
             "-v",
             &format!("{}:/models:ro", models.canonicalize().unwrap().display()),
-            "-v",
-            &format!("{}:/var/run/docker.sock", socket.display()),
-            "--group-add",
-            &gid.to_string(),
             "-e",
             "START_COORDINATOR=http://start-coordinator:50051",
             "-e",
@@ -236,17 +241,135 @@ impl Deployment {
             "START_DRAIN_TIMEOUT_S=30",
             "-e",
             &format!("HOSTNAME={host}"),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        self.run(host, host, &args, &format!("start-worker:{TAG}"))
+        ])
     }
+
+    /// A worker as on a single Docker host: its sandboxes run on the host's engine, through
+    /// the mounted socket.
+    fn host_worker(&mut self, host: &str) -> Container {
+        let socket = docker_socket();
+        let gid = std::fs::metadata(&socket).unwrap().gid();
+        let mut args = self.worker_args(host);
+        args.extend(strings(&[
+            "-v",
+            &format!("{}:/var/run/docker.sock", socket.display()),
+            "--group-add",
+            &gid.to_string(),
+        ]));
+        self.run(
+            host,
+            Net::Alias(host),
+            &args,
+            &format!("start-worker:{TAG}"),
+            &[],
+        )
+    }
+
+    /// A worker as in its Kubernetes pod: a start-dind sidecar owns the pod's network
+    /// namespace, and the worker, in the same namespace, starts its sandboxes on it over
+    /// `tcp://127.0.0.1:2375`, after loading the sandbox image from the archive in its own
+    /// image (the sidecar starts with none). Returns the sidecar (the pod's network) and the
+    /// worker.
+    fn pod_worker(&mut self, host: &str) -> (Container, Container) {
+        let mut args = dind_privileges();
+        args.extend(strings(&["-v", "/var/lib/docker"]));
+        let sidecar = self.run(
+            &format!("{host}-dind"),
+            Net::Alias(host),
+            &args,
+            "start-dind:0.1.0",
+            &["--host=tcp://127.0.0.1:2375", "--tls=false"],
+        );
+        let n = sidecar.name.clone();
+        // The startup probe of the Kubernetes sidecar: dockerd answers.
+        poll("the DinD sidecar to answer", &sidecar, || {
+            Command::new("docker")
+                .args(["exec", &n, "docker", "-H", "tcp://127.0.0.1:2375", "info"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+        let mut args = self.worker_args(host);
+        args.extend(strings(&["-e", "DOCKER_HOST=tcp://127.0.0.1:2375"]));
+        let worker = self.run(
+            host,
+            Net::Of(&sidecar.name),
+            &args,
+            &format!("start-worker:{TAG}"),
+            &[],
+        );
+        (sidecar, worker)
+    }
+}
+
+/// Where a container's network comes from.
+enum Net<'a> {
+    /// The deployment's network, under this name.
+    Alias(&'a str),
+    /// The network namespace of this container.
+    Of(&'a str),
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// Polls `check` every 100 ms for up to two minutes (a container starting).
+fn poll(what: &str, logs: &Container, mut check: impl FnMut() -> bool) {
+    for _ in 0..1200 {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}\n{}", logs.tail());
+}
+
+/// The DinD sidecar's privileges. On Kubernetes it is `privileged: true`, and so here when the
+/// daemon can grant that. Some daemons cannot (their own bounding set lacks a capability,
+/// CAP_SYS_RESOURCE on some CI machines): then every capability they have, and everything
+/// else `--privileged` gives (devices, unconfined seccomp and AppArmor, writable cgroups).
+fn dind_privileges() -> Vec<String> {
+    let privileged_works = Command::new("docker")
+        .args(["run", "--rm", "--privileged", "start-base:0.1.0", "true"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if privileged_works {
+        return strings(&["--privileged"]);
+    }
+    let daemon_caps = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:").map(|v| v.trim().to_string()))
+        })
+        .and_then(|hex| u64::from_str_radix(&hex, 16).ok())
+        .unwrap_or(u64::MAX);
+    let mut args = strings(&["--cap-add", "ALL"]);
+    // CAP_SYS_RESOURCE is bit 24; drop it when this machine's bounding set lacks it.
+    if daemon_caps & (1 << 24) == 0 {
+        args.extend(strings(&["--cap-drop", "SYS_RESOURCE"]));
+    }
+    args.extend(strings(&[
+        "--security-opt",
+        "seccomp=unconfined",
+        "--security-opt",
+        "apparmor=unconfined",
+        "--security-opt",
+        "systempaths=unconfined",
+        "--device-cgroup-rule",
+        "a *:* rwm",
+        "-v",
+        "/sys/fs/cgroup:/sys/fs/cgroup",
+    ]));
+    args
 }
 
 impl Drop for Deployment {
     fn drop(&mut self) {
-        let mut rm = vec!["rm", "-f"];
+        // -v: the DinD sidecar's /var/lib/docker is an anonymous volume.
+        let mut rm = vec!["rm", "-f", "-v"];
         rm.extend(self.containers.iter().map(String::as_str));
         let _ = Command::new("docker").args(&rm).output();
         let _ = Command::new("docker")
@@ -308,9 +431,10 @@ async fn the_job_survives_a_killed_worker_a_partition_and_a_restarted_coordinato
             problems.clone(),
         )
         .await;
-    let w1 = d.worker("w1");
-    let w2 = d.worker("w2");
-    let logs: [&dyn Tail; 4] = [&coordinator, &w1, &w2, &redis];
+    // w1 as on a single Docker host, w2 as in its Kubernetes pod (with a DinD sidecar).
+    let w1 = d.host_worker("w1");
+    let (w2_pod, w2) = d.pod_worker("w2");
+    let logs: [&dyn Tail; 5] = [&coordinator, &w1, &w2, &w2_pod, &redis];
 
     // Kill a worker container that holds a lease: its unit comes back when the lease expires.
     wait_for(
@@ -348,7 +472,8 @@ async fn the_job_survives_a_killed_worker_a_partition_and_a_restarted_coordinato
     )
     .await;
     let before = client.job(&job_id).await.unwrap().counters.unwrap();
-    docker(&["network", "disconnect", &d.network, &w2.name]);
+    // The pod's network belongs to its sidecar: cut that.
+    docker(&["network", "disconnect", &d.network, &w2_pod.name]);
     wait_for(
         "w2's lease to expire while it is cut off",
         Duration::from_secs(180),
@@ -361,7 +486,14 @@ async fn the_job_survives_a_killed_worker_a_partition_and_a_restarted_coordinato
         },
     )
     .await;
-    docker(&["network", "connect", "--alias", "w2", &d.network, &w2.name]);
+    docker(&[
+        "network",
+        "connect",
+        "--alias",
+        "w2",
+        &d.network,
+        &w2_pod.name,
+    ]);
 
     wait_for(
         "the job to succeed",
