@@ -192,6 +192,14 @@ impl Client {
             .is_some_and(|j| j.state == proto::JobState::Succeeded as i32)
     }
 
+    /// How many of the job's leases have expired so far (0 while the coordinator is away).
+    pub async fn lease_expirations(&self, id: &str) -> u64 {
+        self.job(id)
+            .await
+            .and_then(|j| j.counters)
+            .map_or(0, |c| c.lease_expirations)
+    }
+
     /// Leases held by the worker registered as `host` (0 while the coordinator is away).
     pub async fn leases_of(&self, host: &str) -> u32 {
         let mut workers =
