@@ -159,11 +159,12 @@ pub struct ModelInfo {
 
 /// Handle to the engine thread.
 pub struct Engine {
-    tx: mpsc::Sender<Command>,
+    /// `None` once shut down: later requests are answered with [`EngineError::Stopped`].
+    tx: std::sync::Mutex<Option<mpsc::Sender<Command>>>,
     /// The loaded model.
     pub info: ModelInfo,
     stats: Arc<Stats>,
-    thread: std::thread::JoinHandle<()>,
+    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// Counters for progress and benchmarks.
@@ -207,20 +208,25 @@ impl Engine {
             .map_err(|e| EngineError::Llama(e.to_string()))?;
         let info = ready_rx.recv().map_err(|_| EngineError::Stopped)??;
         Ok(Self {
-            tx,
+            tx: std::sync::Mutex::new(Some(tx)),
             info,
             stats,
-            thread,
+            thread: std::sync::Mutex::new(Some(thread)),
         })
     }
 
-    /// Takes no more requests, lets those in flight finish, and waits until the engine thread
+    /// Takes no more requests, lets those in flight end, and waits until the engine thread
     /// has exited: its context, model and (on a GPU) memory are freed, and so is llama.cpp's
-    /// OpenMP team, whose idle threads would otherwise slow the next team on the same cores.
-    /// Blocks the calling thread.
-    pub fn shutdown(self) {
-        drop(self.tx);
-        let _ = self.thread.join();
+    /// OpenMP team. A process must not exit while that thread is inside a decode, whose
+    /// threads the exit's C++ destructors would pull away. Requests whose callers stopped
+    /// waiting end at the next step, and a tool call within its time-out. Blocks the calling
+    /// thread; later calls return at once.
+    pub fn shutdown(&self) {
+        drop(self.tx.lock().expect("engine sender lock").take());
+        let thread = self.thread.lock().expect("engine thread lock").take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
     }
 
     /// Queues a trajectory; the receiver gets it when it is done.
@@ -229,9 +235,12 @@ impl Engine {
         request: GenRequest,
     ) -> tokio::sync::oneshot::Receiver<Result<GenOutput, EngineError>> {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        if let Err(mpsc::SendError(Command::Generate(_, reply))) =
-            self.tx.send(Command::Generate(Box::new(request), reply))
-        {
+        let command = Command::Generate(Box::new(request), reply);
+        let refused = match self.tx.lock().expect("engine sender lock").as_ref() {
+            Some(tx) => tx.send(command).err().map(|mpsc::SendError(c)| c),
+            None => Some(command),
+        };
+        if let Some(Command::Generate(_, reply)) = refused {
             let _ = reply.send(Err(EngineError::Stopped));
         }
         rx

@@ -299,6 +299,47 @@ async fn output_that_would_overflow_the_kv_cache_ends_only_its_own_trajectory() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_abandoned_work_and_refuses_later_requests() {
+    // A worker that gives its units back at a drain deadline drops their receivers and then
+    // stops the engine before it exits.
+    let engine = Arc::new(engine(EngineConfig::new(model()), None));
+    let long = engine.submit(request("Write a long story.", "", Mode::Plain, 4000, 21));
+    while engine
+        .stats()
+        .generated
+        .load(std::sync::atomic::Ordering::Relaxed)
+        == 0
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(long);
+    let stopping = engine.clone();
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::task::spawn_blocking(move || stopping.shutdown()),
+    )
+    .await
+    .expect("shutdown returns once the abandoned trajectory is dropped")
+    .unwrap();
+    assert_eq!(
+        engine
+            .stats()
+            .abandoned
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    let later = engine
+        .submit(request("Hello?", "", Mode::Plain, 8, 1))
+        .await
+        .unwrap();
+    assert!(
+        matches!(later, Err(start_engine::EngineError::Stopped)),
+        "{later:?}"
+    );
+    engine.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_tool_call_does_not_stall_the_other_slots() {
     let sb = sandbox().await;
     let mut config = EngineConfig::new(model());

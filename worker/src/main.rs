@@ -181,13 +181,19 @@ async fn main() -> anyhow::Result<()> {
     };
     let summary = start_worker::run(
         config,
-        pipeline,
+        pipeline.clone(),
         registry,
         ready,
         start_telemetry::shutdown_signal(),
     )
     .await?;
     tracing::info!(?summary, "start-worker stopped");
+    // Units given back at a drain deadline leave trajectories in the engine: stop it (they end
+    // at its next step) before the sandbox, which its last tool calls still use, and before
+    // exit, which must not find llama.cpp inside a decode.
+    tokio::task::spawn_blocking(move || pipeline.engine.shutdown())
+        .await
+        .context("stopping the engine")?;
     if let Some(s) = sandbox {
         s.shutdown().await;
     }
