@@ -114,6 +114,11 @@ impl Cluster {
     }
 
     fn worker(&mut self, name: &str) -> Proc {
+        self.worker_draining_within(name, 60)
+    }
+
+    /// A worker that gives back what it has not finished `drain_s` seconds after SIGTERM.
+    fn worker_draining_within(&mut self, name: &str, drain_s: u32) -> Proc {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_start-worker"));
         cmd.args([
             "--coordinator",
@@ -131,7 +136,7 @@ impl Cluster {
             "--metrics-listen",
             "",
             "--drain-timeout-s",
-            "60",
+            &drain_s.to_string(),
         ])
         .arg("--model")
         .arg(model())
@@ -212,7 +217,9 @@ async fn sigterm_drains_a_worker_without_losing_its_unit() {
             problems.clone(),
         )
         .await;
-    let mut w = c.worker("drainer");
+    // The drain must finish the unit in hand, however loaded the machine is (the other cluster
+    // tests run beside this one): a deadline far beyond the unit's work.
+    let mut w = c.worker_draining_within("drainer", 400);
     wait_for(
         "the worker to lease",
         Duration::from_secs(120),
@@ -227,13 +234,17 @@ async fn sigterm_drains_a_worker_without_losing_its_unit() {
             break s;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(120),
+            started.elapsed() < Duration::from_secs(480),
             "drain did not end\n{}",
             w.tail()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert!(status.success(), "drained worker exits 0\n{}", w.tail());
+    assert!(
+        status.success(),
+        "drained worker exits 0, not {status}\n{}",
+        w.tail()
+    );
     let j = client.job(&job_id).await.unwrap();
     let c1 = j.counters.unwrap();
     assert_eq!(c1.units_leased, 0, "a drained worker holds nothing: {c1:?}");
