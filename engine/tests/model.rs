@@ -66,6 +66,14 @@ fn full_text(out: &GenOutput) -> String {
     out.segments.iter().map(|s| s.text.as_str()).collect()
 }
 
+/// Every token after the prompt, in order: what reproducibility is judged on.
+fn tokens(out: &GenOutput) -> Vec<i32> {
+    out.segments
+        .iter()
+        .flat_map(|s| s.tokens.iter().copied())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forced_code_block_runs_and_its_output_is_the_next_segment() {
     let sb = sandbox().await;
@@ -289,12 +297,6 @@ async fn output_that_would_overflow_the_kv_cache_ends_only_its_own_trajectory() 
         flood.segments
     );
     assert_ne!(beside.finish_reason, FinishReason::Context);
-    let tokens = |o: &GenOutput| {
-        o.segments
-            .iter()
-            .flat_map(|s| s.tokens.clone())
-            .collect::<Vec<_>>()
-    };
     assert_eq!(tokens(&beside), tokens(&alone), "{}", full_text(&beside));
 }
 
@@ -397,12 +399,6 @@ async fn a_seed_gives_the_same_tokens_alone_and_in_a_busy_batch() {
     for o in others {
         o.await.unwrap().unwrap();
     }
-    let tokens = |o: &GenOutput| {
-        o.segments
-            .iter()
-            .flat_map(|s| s.tokens.clone())
-            .collect::<Vec<_>>()
-    };
     assert_eq!(
         tokens(&alone),
         tokens(&in_batch),
@@ -425,12 +421,6 @@ async fn samples_of_one_prompt_share_its_cache_and_get_the_same_tokens() {
                     900 + k,
                 ))
             })
-            .collect::<Vec<_>>()
-    };
-    let tokens = |o: &GenOutput| {
-        o.segments
-            .iter()
-            .flat_map(|s| s.tokens.clone())
             .collect::<Vec<_>>()
     };
     let mut outs = Vec::new();
