@@ -23,7 +23,9 @@
 //! of another thread slows the one measured.
 //!
 //! Run: `cargo bench -p start-engine` (after scripts/setup). START_BENCH_TOKENS sets the tokens
-//! per sequence (default 128), START_BENCH_SLOTS the slot counts (default 1,4,16).
+//! per sequence (default 128), START_BENCH_SLOTS the slot counts (default 1,4,16),
+//! START_BENCH_PAD_GAPS the engine's `pad_gaps` (default: the engine's default), to tune it
+//! for a machine.
 
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -265,6 +267,7 @@ fn main() {
             config.slots = slots;
             config.ctx_per_slot = (tokens as u32 + 160).max(256);
             config.n_batch = 512;
+            config.pad_gaps = env_num("START_BENCH_PAD_GAPS", config.pad_gaps);
             let engine =
                 Engine::start(config, Some(sandbox.clone()), rt.handle().clone()).expect("engine");
             let e = rt.block_on(engine_run(&engine, slots, tokens as u32, ""));

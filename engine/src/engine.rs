@@ -52,6 +52,13 @@ pub struct EngineConfig {
     pub hints: HintLibrary,
     /// Samples of the same prompt share its KV cache: prefill once, copy the sequence.
     pub share_prompts: bool,
+    /// The widest run of slots with nothing to feed (waiting on the sandbox, idle) between
+    /// slots that have, that a decode step fills with throwaway tokens rather than letting
+    /// llama.cpp split the step around it. A throwaway token costs one token's compute; a
+    /// split costs another pass over the weights. On two CPU cores one split costs about two
+    /// tokens, so the default pads single gaps; on a GPU a pass over the weights costs far
+    /// more than a token.
+    pub pad_gaps: usize,
 }
 
 impl EngineConfig {
@@ -71,6 +78,7 @@ impl EngineConfig {
             tool_memory_mb: 512,
             hints: HintLibrary::builtin(),
             share_prompts: true,
+            pad_gaps: 1,
         }
     }
 }
@@ -184,6 +192,8 @@ pub struct Stats {
     pub decode_nanos: std::sync::atomic::AtomicU64,
     /// Trajectories dropped because their caller stopped waiting.
     pub abandoned: std::sync::atomic::AtomicU64,
+    /// Throwaway tokens fed to fill gaps between slots (see [`EngineConfig::pad_gaps`]).
+    pub padded: std::sync::atomic::AtomicU64,
 }
 
 impl Engine {
@@ -540,26 +550,50 @@ fn run(
             continue;
         }
         let budget = e.config.n_batch as usize;
-        // Slots with the least to feed (generating slots: one token) go first; prefill chunks
-        // share what is left. What each slot put in is remembered, to undo a failed decode.
-        let mut used = 0usize;
+        // Slots with the least to feed (generating slots: one token) get their share of
+        // n_batch first; prefill chunks share what is left.
         let mut order = feeding.clone();
         order.sort_by_key(|&i| match &slots[i].state {
             State::Feed(q) => q.len(),
             _ => usize::MAX,
         });
-        let mut taken: Vec<(usize, Vec<(i32, SegmentKind)>)> = Vec::new();
+        let mut takes = vec![0usize; slots.len()];
+        let mut used = 0usize;
         for &i in &order {
+            let State::Feed(queue) = &slots[i].state else {
+                continue;
+            };
+            takes[i] = queue.len().min(budget - used);
+            used += takes[i];
+        }
+        // The batch is laid out in slot (sequence id) order. With one KV stream per slot,
+        // llama.cpp splits a batch into ubatches of consecutive sequence ids, each a full pass
+        // over the weights: a slot out of order, or one with nothing to feed between two that
+        // have, starts another ubatch. Such gaps (slots waiting on the sandbox, idle slots) are
+        // filled with a throwaway token where that is cheaper (`pad_gaps`), removed again
+        // right after the decode. What each slot put in is remembered, to undo a failed
+        // decode.
+        let pads = gap_pads(&mut e, &slots, &takes, budget - used);
+        stats
+            .padded
+            .fetch_add(pads.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let mut taken: Vec<(usize, Vec<(i32, SegmentKind)>)> = Vec::new();
+        for i in 0..slots.len() {
             let slot = &mut slots[i];
             slot.logits_at = None;
+            if let Some(&(_, at)) = pads.iter().find(|&&(g, _)| g == i) {
+                batch
+                    .add(LlamaToken(PAD_TOKEN), at, &[i as i32], false)
+                    .map_err(|e| EngineError::Llama(e.to_string()))?;
+                continue;
+            }
+            let take = takes[i];
             let State::Feed(queue) = &mut slot.state else {
                 continue;
             };
-            let room = budget - used;
-            if room == 0 {
-                break;
+            if take == 0 {
+                continue;
             }
-            let take = queue.len().min(room);
             let chunk: Vec<(i32, SegmentKind)> = queue.drain(..take).collect();
             for (k, &(tok, _)) in chunk.iter().enumerate() {
                 let last = k + 1 == take && queue.is_empty();
@@ -570,7 +604,6 @@ fn run(
                     slot.logits_at = Some(batch.n_tokens() - 1);
                 }
             }
-            used += take;
             taken.push((i, chunk));
         }
         stats
@@ -582,6 +615,11 @@ fn run(
             decode_started.elapsed().as_nanos() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
+        for &(g, at) in &pads {
+            let _ = e
+                .ctx
+                .clear_kv_cache_seq(Some(g as u32), Some(at as u32), None);
+        }
         if let Err(err) = decoded {
             // Every feed was checked against its slot's room (`fits`) and every sampled token
             // against the context limit, so a slot running out of context never gets here.
@@ -920,6 +958,52 @@ fn step(
 /// KV cells its stream does not have (a failed decode would stall every slot of the batch).
 fn fits(e: &Ctx, slot: &Slot, queued: usize, n: usize) -> bool {
     slot.pos as usize + queued + n + 2 <= e.config.ctx_per_slot as usize
+}
+
+/// The token fed to fill a gap. Its cell is removed right after the decode, and no logits
+/// are taken from it, so which token it is does not matter.
+const PAD_TOKEN: i32 = 0;
+
+/// The gaps to fill in this step: `(slot, position)` for each slot that gets a throwaway
+/// token. A gap is a run of slots feeding nothing between two slots that feed; it is filled
+/// when it is at most `pad_gaps` wide and the batch and every stream in it have room. The token
+/// goes after the last position in the slot's stream, as llama.cpp requires, and leaves no
+/// trace: its cell is freed after the decode, and the slot's next token takes that cell again,
+/// so the slot's numbers are those of a step without it. An idle slot's stream is first cut
+/// back to the prompt it keeps for sharing, so that a stale trajectory does not lengthen
+/// the step's attention.
+fn gap_pads(e: &mut Ctx, slots: &[Slot], takes: &[usize], room: usize) -> Vec<(usize, i32)> {
+    let mut pads = Vec::new();
+    let feeding: Vec<usize> = (0..takes.len()).filter(|&i| takes[i] > 0).collect();
+    let (Some(&lo), Some(&hi)) = (feeding.first(), feeding.last()) else {
+        return pads;
+    };
+    let mut run: Vec<usize> = Vec::new();
+    for (i, &take) in takes.iter().enumerate().take(hi + 1).skip(lo) {
+        if take == 0 {
+            run.push(i);
+            continue;
+        }
+        if !run.is_empty() && run.len() <= e.config.pad_gaps && pads.len() + run.len() <= room {
+            let mut at = Vec::with_capacity(run.len());
+            for &g in &run {
+                if matches!(slots[g].state, State::Idle) {
+                    let keep = slots[g].cached_prompt.len() as u32;
+                    let _ = e.ctx.clear_kv_cache_seq(Some(g as u32), Some(keep), None);
+                }
+                let next = e.ctx.kv_cache_seq_pos_max(g as i32).max(-1) + 1;
+                if next as u32 + 2 > e.config.ctx_per_slot {
+                    break;
+                }
+                at.push((g, next));
+            }
+            if at.len() == run.len() {
+                pads.extend(at);
+            }
+        }
+        run.clear();
+    }
+    pads
 }
 
 /// Records inserted `tokens` as a segment of `kind` (and in the sampler's repetition window),

@@ -563,3 +563,79 @@ async fn a_caller_that_stops_waiting_frees_its_slot() {
         "the abandoned request ran on: {generated} tokens"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slots_padded_between_busy_neighbours_keep_their_exact_tokens() {
+    // T waits on the sandbox between two slots that keep decoding, so its stream gets a
+    // throwaway token in each of those steps; after it ends, its idle slot is padded while
+    // they go on. Neither may leave a trace: T gives the same tokens as alone, and so does a
+    // later sample that reuses the padded idle slot's cached prompt.
+    let sb = sandbox().await;
+    let code = "```python\nimport time\ntime.sleep(0.4)\nprint(6 * 7)\n```\n";
+    let target = |seed| request("What is six times seven?", code, Mode::Plain, 40, seed);
+    // The neighbours' forced thinking outlasts T's whole trajectory (at most 40 tokens and
+    // the wait), so T's slot also idles between them.
+    let busy = |seed| {
+        let thinking = "Let me think. ".repeat(32);
+        request("Tell me about the sea.", &thinking, Mode::Plain, 160, seed)
+    };
+    let mut config = EngineConfig::new(model());
+    config.slots = 3;
+    let alone_engine = engine(config.clone(), Some(sb.clone()));
+    let alone = run(&alone_engine, target(31)).await;
+    let alone_again = run(&alone_engine, target(32)).await;
+    assert_eq!(
+        alone_engine
+            .stats()
+            .padded
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "one slot at a time leaves no gap"
+    );
+    alone_engine.shutdown();
+
+    let engine = engine(config, Some(sb));
+    let a = engine.submit(busy(1));
+    let in_batch = engine.submit(target(31));
+    let b = engine.submit(busy(2));
+    let padded = || {
+        engine
+            .stats()
+            .padded
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let in_batch = in_batch.await.unwrap().unwrap();
+    let padded_while_busy = padded();
+    a.await.unwrap().unwrap();
+    b.await.unwrap().unwrap();
+    assert!(padded_while_busy > 0, "the waiting slot was never padded");
+    assert!(
+        padded() > padded_while_busy,
+        "the idle slot was never padded"
+    );
+    assert_eq!(in_batch.tool_calls.len(), 1, "{:?}", full_text(&in_batch));
+    assert!(full_text(&in_batch).contains("```output\n42\n```"));
+    assert_eq!(
+        tokens(&alone),
+        tokens(&in_batch),
+        "{:?}\nvs\n{:?}",
+        full_text(&alone),
+        full_text(&in_batch)
+    );
+    let shared_before = engine
+        .stats()
+        .shared
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let again = run(&engine, target(32)).await;
+    let shared = engine
+        .stats()
+        .shared
+        .load(std::sync::atomic::Ordering::Relaxed)
+        - shared_before;
+    assert_eq!(
+        shared,
+        u64::from(again.prompt_tokens) - 1,
+        "the sample reused the padded slot's cached prompt"
+    );
+    assert_eq!(tokens(&alone_again), tokens(&again));
+}
