@@ -74,6 +74,17 @@ fn tokens(out: &GenOutput) -> Vec<i32> {
         .collect()
 }
 
+/// Asserts that two trajectories hold the same tokens, showing both texts when they do not.
+fn assert_same_tokens(a: &GenOutput, b: &GenOutput) {
+    assert_eq!(
+        tokens(a),
+        tokens(b),
+        "{:?}\nvs\n{:?}",
+        full_text(a),
+        full_text(b)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forced_code_block_runs_and_its_output_is_the_next_segment() {
     let sb = sandbox().await;
@@ -297,7 +308,7 @@ async fn output_that_would_overflow_the_kv_cache_ends_only_its_own_trajectory() 
         flood.segments
     );
     assert_ne!(beside.finish_reason, FinishReason::Context);
-    assert_eq!(tokens(&beside), tokens(&alone), "{}", full_text(&beside));
+    assert_same_tokens(&alone, &beside);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -399,13 +410,7 @@ async fn a_seed_gives_the_same_tokens_alone_and_in_a_busy_batch() {
     for o in others {
         o.await.unwrap().unwrap();
     }
-    assert_eq!(
-        tokens(&alone),
-        tokens(&in_batch),
-        "{:?}\nvs\n{:?}",
-        full_text(&alone),
-        full_text(&in_batch)
-    );
+    assert_same_tokens(&alone, &in_batch);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -615,13 +620,7 @@ async fn slots_padded_between_busy_neighbours_keep_their_exact_tokens() {
     );
     assert_eq!(in_batch.tool_calls.len(), 1, "{:?}", full_text(&in_batch));
     assert!(full_text(&in_batch).contains("```output\n42\n```"));
-    assert_eq!(
-        tokens(&alone),
-        tokens(&in_batch),
-        "{:?}\nvs\n{:?}",
-        full_text(&alone),
-        full_text(&in_batch)
-    );
+    assert_same_tokens(&alone, &in_batch);
     let shared_before = engine
         .stats()
         .shared
@@ -637,5 +636,5 @@ async fn slots_padded_between_busy_neighbours_keep_their_exact_tokens() {
         u64::from(again.prompt_tokens) - 1,
         "the sample reused the padded slot's cached prompt"
     );
-    assert_eq!(tokens(&alone_again), tokens(&again));
+    assert_same_tokens(&alone_again, &again);
 }
