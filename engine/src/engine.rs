@@ -974,8 +974,8 @@ const PAD_TOKEN: i32 = 0;
 /// the step's attention.
 fn gap_pads(e: &mut Ctx, slots: &[Slot], takes: &[usize], room: usize) -> Vec<(usize, i32)> {
     let mut pads = Vec::new();
-    let feeding: Vec<usize> = (0..takes.len()).filter(|&i| takes[i] > 0).collect();
-    let (Some(&lo), Some(&hi)) = (feeding.first(), feeding.last()) else {
+    let feeds = |&take: &usize| take > 0;
+    let (Some(lo), Some(hi)) = (takes.iter().position(feeds), takes.iter().rposition(feeds)) else {
         return pads;
     };
     let mut run: Vec<usize> = Vec::new();
