@@ -15,12 +15,19 @@
 //!   runs while the other slots decode. The last column adds the final drain, in which
 //!   finished slots idle wherever they are (see engine/README.md for why scattered idle slots
 //!   cost more per token with one KV stream per slot).
+//! - where the time goes: a second table splits each engine ratio into its factors, which
+//!   multiply to it exactly (all over the steady state): the tokens the model computes for each
+//!   one sampled (sampled tokens fed back, tool output, hints, prompts, gap pads; the plain loop
+//!   computes exactly what it samples), the decode speed per computed token against the plain
+//!   loop's, and the share of wall time spent inside llama.cpp's decode against the plain
+//!   loop's (the rest is sampling, fence detection and bookkeeping).
 //!
 //! The machine's speed drifts by ±10% from run to run, so each slot count is measured in
-//! START_BENCH_ROUNDS rounds (default 3) of plain loop, engine, engine + tools, back to back;
-//! figures are medians, ratios the median of each round's ratio, with their range. Every round
-//! starts a fresh engine and shuts it down before the next plain loop, so no idle OpenMP team
-//! of another thread slows the one measured.
+//! START_BENCH_ROUNDS rounds (default 3) of plain loop, engine, engine + tools, plain loop
+//! again, back to back; the round's reference is the mean of its two plain loops, so drift
+//! within the round cancels. Figures are medians, ratios the median of each round's ratio,
+//! with their range. Every round starts a fresh engine and shuts it down before the second
+//! plain loop, so no idle OpenMP team of another thread slows the one measured.
 //!
 //! Run: `cargo bench -p start-engine` (after scripts/setup). START_BENCH_TOKENS sets the tokens
 //! per sequence (default 128), START_BENCH_SLOTS the slot counts (default 1,4,16),
@@ -35,7 +42,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use start_engine::{Engine, EngineConfig, GenRequest};
 use start_sandbox::{BackendKind, Sandbox, SandboxConfig};
-use start_schemas::trajectory::{GenerationParams, Mode};
+use start_schemas::trajectory::{GenerationParams, Mode, SegmentKind};
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -59,10 +66,26 @@ fn threads() -> i32 {
     std::thread::available_parallelism().map_or(2, |n| n.get() as i32)
 }
 
+/// A plain loop's figures.
+struct PlainRun {
+    /// Generated tokens per second of the decode steps.
+    rate: f64,
+    /// Share of that time spent inside llama.cpp's decode.
+    decode_share: f64,
+}
+
+impl PlainRun {
+    fn mean(&self, other: &PlainRun) -> PlainRun {
+        PlainRun {
+            rate: (self.rate + other.rate) / 2.0,
+            decode_share: (self.decode_share + other.decode_share) / 2.0,
+        }
+    }
+}
+
 /// The ceiling: the binding's batched decode with nothing around it (greedy argmax, no EOG).
-/// Returns generated tokens per second of the decode steps (the prompts are prefilled first,
-/// untimed).
-fn plain_loop(backend: &LlamaBackend, model: &LlamaModel, slots: usize, tokens: usize) -> f64 {
+/// Measured over the decode steps (the prompts are prefilled first, untimed).
+fn plain_loop(backend: &LlamaBackend, model: &LlamaModel, slots: usize, tokens: usize) -> PlainRun {
     let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new((slots * (tokens + 64)) as u32))
         .with_n_batch(512)
@@ -85,13 +108,16 @@ fn plain_loop(backend: &LlamaBackend, model: &LlamaModel, slots: usize, tokens: 
     }
     let mut last: Vec<LlamaToken> = vec![prompt[prompt.len() - 1]; slots];
     let mut generated = 0;
+    let mut decoding = 0.0;
     let started = Instant::now();
     for pos in (prompt.len() as i32..).take(tokens) {
         batch.clear();
         for (s, t) in last.iter().enumerate() {
             batch.add(*t, pos, &[s as i32], true).unwrap();
         }
+        let step = Instant::now();
         ctx.decode(&mut batch).unwrap();
+        decoding += step.elapsed().as_secs_f64();
         for (s, t) in last.iter_mut().enumerate() {
             let logits = ctx.get_logits_ith(s as i32);
             let best = logits
@@ -103,7 +129,11 @@ fn plain_loop(backend: &LlamaBackend, model: &LlamaModel, slots: usize, tokens: 
             generated += 1;
         }
     }
-    generated as f64 / started.elapsed().as_secs_f64()
+    let wall = started.elapsed().as_secs_f64();
+    PlainRun {
+        rate: generated as f64 / wall,
+        decode_share: decoding / wall,
+    }
 }
 
 fn request(tokens: u32, forced: &str, seed: u64) -> GenRequest {
@@ -130,20 +160,59 @@ fn request(tokens: u32, forced: &str, seed: u64) -> GenRequest {
     }
 }
 
-/// One engine run: generated tokens/s in the steady state and over the whole run, and the
-/// tool calls made.
+/// One engine run: generated tokens/s in the steady state and over the whole run, the tool
+/// calls made, and where the steady state's time went.
 struct EngineRun {
     steady: f64,
     full: f64,
     calls: u64,
+    /// Tokens the model computed (fed, including gap pads) per token sampled.
+    computed_per_sampled: f64,
+    /// Tool output tokens and gap pads per token sampled.
+    output_per_sampled: f64,
+    pads_per_sampled: f64,
+    /// Computed tokens per second inside llama.cpp's decode.
+    decode_rate: f64,
+    /// Share of wall time spent inside llama.cpp's decode.
+    decode_share: f64,
+}
+
+/// The engine's counters at one moment.
+#[derive(Clone, Copy, Default)]
+struct Counters {
+    sampled: u64,
+    computed: u64,
+    padded: u64,
+    decode_s: f64,
+}
+
+impl Counters {
+    fn read(engine: &Engine) -> Self {
+        let s = engine.stats();
+        let padded = s.padded.load(Ordering::Relaxed);
+        Counters {
+            sampled: s.generated.load(Ordering::Relaxed),
+            computed: s.prefilled.load(Ordering::Relaxed) + padded,
+            padded,
+            decode_s: s.decode_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+        }
+    }
+
+    fn since(self, before: Counters) -> Counters {
+        Counters {
+            sampled: self.sampled - before.sampled,
+            computed: self.computed - before.computed,
+            padded: self.padded - before.padded,
+            decode_s: self.decode_s - before.decode_s,
+        }
+    }
 }
 
 /// The engine: 4 x `slots` trajectories of up to `tokens`, each opening with `forced`
 /// (after a staggered amount of thinking) when it is not empty.
 async fn engine_run(engine: &Engine, slots: usize, tokens: u32, forced: &str) -> EngineRun {
     let requests = slots * 4;
-    let generated = || engine.stats().generated.load(Ordering::Relaxed);
-    let before = generated();
+    let before = Counters::read(engine);
     let started = Instant::now();
     let mut pending = tokio::task::JoinSet::new();
     for k in 0..requests {
@@ -158,21 +227,72 @@ async fn engine_run(engine: &Engine, slots: usize, tokens: u32, forced: &str) ->
     }
     let mut done = 0;
     let mut calls = 0;
-    let mut steady = 0.0;
+    let mut output_tokens = 0;
+    let mut steady = (Counters::default(), 0.0);
     while let Some(out) = pending.join_next().await {
         let out = out.expect("task").expect("engine").expect("generation");
         calls += out.tool_calls.len() as u64;
+        output_tokens += out
+            .segments
+            .iter()
+            .filter(|s| s.kind == SegmentKind::Output)
+            .map(|s| s.tokens.len())
+            .sum::<usize>();
         done += 1;
         // This completion's slot takes the last queued request: up to here every slot had
         // work.
         if done == requests - slots {
-            steady = (generated() - before) as f64 / started.elapsed().as_secs_f64();
+            steady = (
+                Counters::read(engine).since(before),
+                started.elapsed().as_secs_f64(),
+            );
         }
     }
+    let whole = Counters::read(engine).since(before);
+    let (c, wall) = steady;
+    let sampled = c.sampled.max(1) as f64;
     EngineRun {
-        steady,
-        full: (generated() - before) as f64 / started.elapsed().as_secs_f64(),
+        steady: c.sampled as f64 / wall,
+        full: whole.sampled as f64 / started.elapsed().as_secs_f64(),
         calls,
+        computed_per_sampled: c.computed as f64 / sampled,
+        output_per_sampled: output_tokens as f64 / whole.sampled.max(1) as f64,
+        pads_per_sampled: c.padded as f64 / sampled,
+        decode_rate: c.computed as f64 / c.decode_s,
+        decode_share: c.decode_s / wall,
+    }
+}
+
+/// Medians of one engine configuration's accounting over the rounds.
+#[derive(Default)]
+struct Accounting {
+    computed: Vec<f64>,
+    output: Vec<f64>,
+    pads: Vec<f64>,
+    speed: Vec<f64>,
+    share: Vec<f64>,
+}
+
+impl Accounting {
+    fn push(&mut self, run: &EngineRun, plain: &PlainRun) {
+        self.computed.push(run.computed_per_sampled);
+        self.output.push(run.output_per_sampled);
+        self.pads.push(run.pads_per_sampled);
+        // The plain loop computes exactly the tokens it samples.
+        self.speed
+            .push(run.decode_rate / (plain.rate / plain.decode_share));
+        self.share.push(run.decode_share / plain.decode_share);
+    }
+
+    fn row(&self, slots: usize, what: &str) -> String {
+        format!(
+            "{slots:>5} | {what:<13} | {:>17.3} {:>8.1}% {:>6.1}% | {:>21} | {:>18}",
+            median(self.computed.clone()),
+            100.0 * median(self.output.clone()),
+            100.0 * median(self.pads.clone()),
+            ratio(&self.speed),
+            ratio(&self.share),
+        )
     }
 }
 
@@ -250,19 +370,24 @@ fn main() {
         .map(|v| v.split(',').filter_map(|x| x.parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 4, 16]);
     let forced = "```python\nprint(sum(range(10)))\n```\n";
+    let mut accounting = Vec::new();
     for slots in slot_counts {
         let (mut plain, mut eng, mut tools, mut full) = (vec![], vec![], vec![], vec![]);
         let (mut eng_r, mut tools_r, mut full_r) = (vec![], vec![], vec![]);
         let mut calls = 0;
+        let (mut eng_a, mut tools_a) = (Accounting::default(), Accounting::default());
         for _ in 0..rounds {
             // On its own thread, which exits afterwards: OpenMP frees that thread's worker
             // team, so the engine measured next is not throttled by an idle team (libgomp
             // spins less when it manages more threads than there are cores).
-            let p = std::thread::scope(|s| {
-                s.spawn(|| plain_loop(backend, &model, slots, tokens))
-                    .join()
-                    .unwrap()
-            });
+            let plain_run = || {
+                std::thread::scope(|s| {
+                    s.spawn(|| plain_loop(backend, &model, slots, tokens))
+                        .join()
+                        .unwrap()
+                })
+            };
+            let before = plain_run();
             let mut config = EngineConfig::new(model_path());
             config.slots = slots;
             config.ctx_per_slot = (tokens as u32 + 160).max(256);
@@ -273,15 +398,21 @@ fn main() {
             let e = rt.block_on(engine_run(&engine, slots, tokens as u32, ""));
             let t = rt.block_on(engine_run(&engine, slots, tokens as u32, forced));
             engine.shutdown();
-            plain.push(p);
+            // The reference brackets the engine runs, so drift within the round cancels.
+            let p = before.mean(&plain_run());
+            eng_a.push(&e, &p);
+            tools_a.push(&t, &p);
+            plain.push(p.rate);
             eng.push(e.steady);
             tools.push(t.steady);
             full.push(t.full);
-            eng_r.push(e.steady / p);
-            tools_r.push(t.steady / p);
-            full_r.push(t.full / p);
+            eng_r.push(e.steady / p.rate);
+            tools_r.push(t.steady / p.rate);
+            full_r.push(t.full / p.rate);
             calls = t.calls;
         }
+        accounting.push(eng_a.row(slots, "engine"));
+        accounting.push(tools_a.row(slots, "engine+tools"));
         println!(
             "{slots:>5} | {:>10.1} | {:>10.1} {:>15} | {:>12.1} {:>15} | {:>13.1} {:>15} | {calls:>5}",
             median(plain),
@@ -292,6 +423,24 @@ fn main() {
             median(full),
             ratio(&full_r),
         );
+    }
+    // Where the time goes: the factors of each engine ratio (steady state).
+    println!(
+        "\nwhere the time goes (steady state): ratio to the plain loop = speed x time x 1 / computed"
+    );
+    println!(
+        "{:>5} | {:<13} | {:>17} {:>9} {:>7} | {:>21} | {:>18}",
+        "slots",
+        "run",
+        "computed/sampled",
+        "output",
+        "pads",
+        "speed per computed",
+        "time in decode"
+    );
+    println!("{}", "-".repeat(100));
+    for row in accounting {
+        println!("{row}");
     }
     // Prompt sharing: N samples of one long prompt, with and without copying the cache.
     let n = 8u64;
