@@ -16,7 +16,7 @@
 //!   finished slots idle wherever they are (see engine/README.md for why scattered idle slots
 //!   cost more per token with one KV stream per slot).
 //! - where the time goes: a second table splits each engine ratio into its factors, which
-//!   multiply to it exactly (all over the steady state): the tokens the model computes for each
+//!   multiply to it in each round (all over the steady state): the tokens the model computes for each
 //!   one sampled (sampled tokens fed back, tool output, hints, prompts, gap pads; the plain loop
 //!   computes exactly what it samples), the decode speed per computed token against the plain
 //!   loop's, and the share of wall time spent inside llama.cpp's decode against the plain
@@ -168,8 +168,10 @@ struct EngineRun {
     calls: u64,
     /// Tokens the model computed (fed, including gap pads) per token sampled.
     computed_per_sampled: f64,
-    /// Tool output tokens and gap pads per token sampled.
+    /// Tool output tokens per token sampled, over the whole run (outputs are counted from the
+    /// trajectories, which come back whole).
     output_per_sampled: f64,
+    /// Gap pads per token sampled.
     pads_per_sampled: f64,
     /// Computed tokens per second inside llama.cpp's decode.
     decode_rate: f64,
