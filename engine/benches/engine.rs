@@ -348,7 +348,7 @@ fn main() {
     });
     println!(
         "engine bench: default model, {tokens} tokens a sequence, {} threads, {rounds} rounds \
-         (medians; ratios against the plain loop of the same round, with their range)",
+         (medians; ratios against the mean of the round's two plain loops, with their range)",
         threads()
     );
     println!(
