@@ -329,18 +329,13 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<Outcome> {
         eprintln!("no problems: give problem files or --problems-uri");
         return Ok(Outcome::InvalidInput);
     }
-    let (mode, params) = args.sampling.proto();
     let spec = proto::JobSpec {
         name: args.name.clone(),
-        mode: mode as i32,
-        params: Some(params),
         unit_size: args.unit_size,
         output_uri: args.out.clone(),
         problems_uri: args.problems_uri.clone().unwrap_or_default(),
-        hint_library: String::new(),
-        model_name: String::new(),
         model_sha256: args.model_sha256.clone(),
-        grading_json: String::new(),
+        ..args.sampling.spec()
     };
     let mut client = args.connection.client()?;
     let started = Instant::now();

@@ -2,12 +2,11 @@
 
 use crate::Outcome;
 use anyhow::Context;
-use start_grader::rft::{select, Features, Policy, Select, REASONS};
+use start_grader::rft::{select, Features, Policy, SeedData, Select, REASONS};
 use start_schemas::dataset::Dataset;
-use start_schemas::sft::{chatml_user_turn, Message, SftRow, SftWriter};
-use start_schemas::trajectory::Trajectory;
-use start_schemas::validate::Checker;
-use std::collections::{HashMap, HashSet};
+use start_schemas::sft::{SftRow, SftWriter};
+use start_schemas::trajectory::{Mode, Trajectory};
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -57,14 +56,14 @@ pub struct ExportArgs {
     /// Over-long: more completion tokens than this.
     #[arg(long)]
     max_completion_tokens: Option<u32>,
-    /// Seed-data rule: a plain-greedy dataset of the same problems; problems it solved are
-    /// dropped, keeping those that hinted inference solves and plain greedy does not.
+    /// START's seed-data rule (D_seed): the plain baseline's dataset of the same problems. A
+    /// problem's hint-infer trajectory is kept only when it is correct, made at least one
+    /// successful tool call, and the baseline on that problem was wrong.
     #[arg(long)]
     seed_data_plain: Option<PathBuf>,
-    /// Problem files, for the question text of the user message; without them it is taken
-    /// from the ChatML prompt.
+    /// Accept a baseline that was not plain greedy (temperature 0): START's baseline is.
     #[arg(long)]
-    problems: Vec<PathBuf>,
+    allow_sampled_baseline: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Parquet)]
     format: Format,
@@ -73,31 +72,9 @@ pub struct ExportArgs {
 /// Runs `startctl export`.
 pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
     let dataset = Dataset::open(&args.from)?;
-    let mut questions = HashMap::new();
-    if !args.problems.is_empty() {
-        let mut checker = Checker::default();
-        for f in &args.problems {
-            checker.check_file(f, &mut |d| eprintln!("{d}"), &mut |p| {
-                questions.insert(p.id.to_string(), p.question.clone());
-            });
-        }
-        anyhow::ensure!(
-            checker.errors == 0,
-            "the problem files have errors (listed above)"
-        );
-    }
-    let solved_by_plain = match &args.seed_data_plain {
+    let seed_data = match &args.seed_data_plain {
         None => None,
-        Some(path) => {
-            let plain = Dataset::open(path)?;
-            let mut solved = HashSet::new();
-            for_each(&plain, |_, t| {
-                if t.correct == Some(true) {
-                    solved.insert(t.problem_id.clone());
-                }
-            })?;
-            Some(solved)
-        }
+        Some(path) => Some(baseline(path, args.allow_sampled_baseline)?),
     };
     let mut features = Vec::new();
     for_each(&dataset, |at, t| features.push(Features::of(t, at)))?;
@@ -110,7 +87,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
         near_duplicate: args.near_duplicate,
         max_repeat_ratio: args.max_repeat_ratio,
         max_completion_tokens: args.max_completion_tokens,
-        solved_by_plain,
+        seed_data,
     };
     let selection = select(features, &policy);
     let kept: HashSet<(usize, usize)> = selection.kept.iter().copied().collect();
@@ -135,36 +112,14 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
         if !kept.contains(&at) || write_error.is_some() {
             return;
         }
-        let question = questions
-            .get(&t.problem_id)
-            .cloned()
-            .or_else(|| chatml_user_turn(&t.prompt).map(str::to_string));
-        let Some(question) = question else {
-            missing_question += 1;
-            return;
-        };
-        batch.push(SftRow {
-            problem_id: t.problem_id.clone(),
-            sample_index: t.sample_index,
-            source: t.source.clone(),
-            kind: t.kind.to_string(),
-            mode: t.mode.as_str().to_string(),
-            messages: vec![
-                Message {
-                    role: "user".into(),
-                    content: question,
-                },
-                Message {
-                    role: "assistant".into(),
-                    content: t.full_text.clone(),
-                },
-            ],
-            prompt: t.prompt.clone(),
-            completion: t.full_text.clone(),
-            trajectory_sha256: t.trajectory_sha256.clone(),
-            completion_tokens: t.completion_tokens,
-            tool_calls: t.tool_calls.len() as u32,
-        });
+        match SftRow::from_trajectory(t) {
+            Ok(row) => batch.push(row),
+            Err(e) => {
+                eprintln!("{} sample {}: {e}", t.problem_id, t.sample_index);
+                missing_question += 1;
+                return;
+            }
+        }
         if batch.len() >= 256 {
             if let Err(e) = flush(&mut batch, parquet.as_mut(), jsonl.as_mut()) {
                 write_error = Some(e);
@@ -196,7 +151,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
     if missing_question > 0 {
         println!(
             "{:<42} {missing_question:>8}",
-            "no question text (pass --problems)"
+            "no user turn (schema-1 row, not ChatML)"
         );
     }
     println!(
@@ -227,6 +182,32 @@ fn flush(
     }
     batch.clear();
     Ok(())
+}
+
+/// What the seed-data rule needs of the plain baseline at `path`: which problems it has and
+/// which it solved. START's baseline is plain greedy; a baseline that sampled, or was not
+/// generated in plain mode, is refused unless `allow_sampled`, since a lucky sample would
+/// hide a problem the model does not solve.
+fn baseline(path: &std::path::Path, allow_sampled: bool) -> anyhow::Result<SeedData> {
+    let plain = Dataset::open(path)?;
+    let mut seed = SeedData::default();
+    let (mut not_plain, mut sampled) = (0u64, 0u64);
+    for_each(&plain, |_, t| {
+        not_plain += u64::from(t.mode != Mode::Plain);
+        sampled += u64::from(t.params.temperature > 0.0);
+        seed.baseline.insert(t.problem_id.clone());
+        if t.correct == Some(true) {
+            seed.solved.insert(t.problem_id.clone());
+        }
+    })?;
+    anyhow::ensure!(
+        allow_sampled || (not_plain == 0 && sampled == 0),
+        "{}: the seed-data baseline must be plain greedy (mode plain, temperature 0), but \
+         {not_plain} rows are another mode and {sampled} were sampled; generate it with \
+         `--mode plain` (greedy by default) or pass --allow-sampled-baseline",
+        path.display()
+    );
+    Ok(seed)
 }
 
 /// Calls `f` with every trajectory of the dataset and its (shard, row) position.

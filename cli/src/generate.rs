@@ -8,10 +8,12 @@ use start_engine::{Engine, EngineConfig};
 use start_grader::Grader;
 use start_schemas::model::{default_model_path, sha256_file};
 use start_schemas::problem::Problem;
+use start_schemas::proto;
 use start_schemas::shard::{ShardOptions, ShardWriter};
-use start_schemas::trajectory::{GenerationParams, Mode, Trajectory};
+use start_schemas::trajectory::{hint_defaults, GenerationParams, Mode, Trajectory};
 use start_schemas::validate::Checker;
-use start_worker::{JobParams, Pipeline};
+use start_worker::worker::job_params;
+use start_worker::Pipeline;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -41,9 +43,10 @@ pub struct SamplingArgs {
     /// Most new tokens per trajectory.
     #[arg(long, default_value_t = 1024)]
     pub max_new_tokens: u32,
-    /// Temperature (the paper's RFT: 0.6).
-    #[arg(long, default_value_t = 0.6)]
-    pub temperature: f32,
+    /// Temperature; 0 is greedy. Default: 0 in plain mode (START's baseline is greedy), else
+    /// 0.6 (the paper's RFT).
+    #[arg(long)]
+    pub temperature: Option<f32>,
     /// Top-p (the paper's RFT: 0.95).
     #[arg(long, default_value_t = 0.95)]
     pub top_p: f32,
@@ -62,6 +65,25 @@ pub struct SamplingArgs {
     /// Job seed; with the job id, it fixes every trajectory's seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// End-of-thinking hints per trajectory in hint-infer mode (the paper's sequential
+    /// test-time scaling rounds).
+    #[arg(long, default_value_t = hint_defaults::END_HINTS)]
+    pub end_hints: u32,
+    /// Trigger-word hints per trajectory at most, in hint-infer mode.
+    #[arg(long, default_value_t = hint_defaults::MAX_TRIGGER_HINTS)]
+    pub max_trigger_hints: u32,
+    /// Chance of a hint at each trigger word; the hint library's when absent.
+    #[arg(long)]
+    pub trigger_probability: Option<f64>,
+    /// A trigger hint needs at least this many tool calls left.
+    #[arg(long, default_value_t = hint_defaults::MIN_TOOL_CALLS_LEFT)]
+    pub min_tool_calls_left: u32,
+    /// A trigger hint needs at least this many tokens left (context and new-token budget).
+    #[arg(long, default_value_t = hint_defaults::MIN_CONTEXT_LEFT)]
+    pub min_context_left: u32,
+    /// Execute code written after the end of thinking (in the final answer).
+    #[arg(long)]
+    pub run_answer_code: bool,
 }
 
 impl SamplingArgs {
@@ -77,7 +99,10 @@ impl SamplingArgs {
     /// The row-level parameters.
     pub fn params(&self) -> GenerationParams {
         GenerationParams {
-            temperature: self.temperature,
+            temperature: self.temperature.unwrap_or(match self.mode {
+                ModeArg::Plain => 0.0,
+                ModeArg::HintInfer | ModeArg::Rft => 0.6,
+            }),
             top_k: self.top_k,
             top_p: self.top_p,
             min_p: self.min_p,
@@ -88,17 +113,26 @@ impl SamplingArgs {
         }
     }
 
-    /// The wire form, for job specs.
-    pub fn proto(
-        &self,
-    ) -> (
-        start_schemas::proto::GenerationMode,
-        start_schemas::proto::GenerationParams,
-    ) {
-        (
-            self.mode().into(),
-            self.params().to_proto(self.samples.max(1)),
-        )
+    /// The hint settings, wire form (absent values take the coordinator-side defaults).
+    pub fn hints_proto(&self) -> start_schemas::proto::HintSettings {
+        start_schemas::proto::HintSettings {
+            trigger_probability: self.trigger_probability,
+            max_trigger_hints: Some(self.max_trigger_hints),
+            end_hints: Some(self.end_hints),
+            min_tool_calls_left: Some(self.min_tool_calls_left),
+            min_context_left: Some(self.min_context_left),
+            run_answer_code: self.run_answer_code,
+        }
+    }
+
+    /// The job spec these arguments ask for, to be completed with where it goes.
+    pub fn spec(&self) -> start_schemas::proto::JobSpec {
+        start_schemas::proto::JobSpec {
+            mode: start_schemas::proto::GenerationMode::from(self.mode()) as i32,
+            params: Some(self.params().to_proto(self.samples.max(1))),
+            hints: Some(self.hints_proto()),
+            ..Default::default()
+        }
     }
 }
 
@@ -116,9 +150,12 @@ pub struct GenOptions {
     /// Context per slot, in tokens.
     #[arg(long, default_value_t = 2048)]
     pub ctx: u32,
-    /// End-of-thinking hints in hint-infer mode (sequential test-time scaling rounds).
-    #[arg(long, default_value_t = 1)]
-    pub end_hints: u32,
+    /// Text that opens the assistant's thinking (QwQ: "<think>\n").
+    #[arg(long, env = "START_THINK_PREFIX", default_value = "")]
+    pub think_prefix: String,
+    /// Text that ends thinking (QwQ: "</think>"); empty for models without.
+    #[arg(long, env = "START_THINK_END", default_value = "")]
+    pub think_end: String,
     /// Job id recorded on every row (a re-run with the same id and seed repeats the tokens).
     #[arg(long, default_value = "local")]
     pub job_id: String,
@@ -189,12 +226,17 @@ pub async fn local_pipeline(
     let mut config = EngineConfig::new(&model);
     config.slots = o.slots.max(1);
     config.ctx_per_slot = o.ctx;
+    config.think_prefix = o.think_prefix.clone();
+    config.think_end = Some(o.think_end.clone()).filter(|s| !s.is_empty());
     let engine = Engine::start(config, sandbox.clone(), tokio::runtime::Handle::current())?;
     let pipeline = Arc::new(Pipeline {
         model_name: engine.info.name.clone(),
         engine,
         grader: Grader::new(sandbox.clone()),
         model_sha256,
+        sandbox: sandbox
+            .as_ref()
+            .map_or_else(|| "none".to_string(), |s| s.identity().to_string()),
         worker_id: std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into()),
         metrics: start_worker::PipelineMetrics::new(registry),
     });
@@ -204,13 +246,15 @@ pub async fn local_pipeline(
 /// Generates every sample of every problem into the dataset at `out`.
 pub async fn generate(problems: Vec<Problem>, out: &Path, o: &GenOptions) -> anyhow::Result<()> {
     let (pipeline, sandbox) = local_pipeline(o, &start_telemetry::Registry::default()).await?;
-    let job = JobParams {
-        job_id: o.job_id.clone(),
-        seed_key: o.job_id.clone(),
-        mode: o.sampling.mode(),
-        params: o.sampling.params(),
-        end_hints: o.end_hints,
+    let spec = proto::JobSpec {
+        name: o.job_id.clone(),
+        ..o.sampling.spec()
     };
+    let job = job_params(
+        &o.job_id,
+        &spec,
+        pipeline.engine.info.default_trigger_probability,
+    );
     let samples = o.sampling.samples.max(1);
     let total = problems.len() as u64 * u64::from(samples);
     eprintln!(

@@ -2,6 +2,7 @@
 
 use crate::Outcome;
 use anyhow::Context;
+use start_engine::HintLibrary;
 use start_schemas::dataset::Dataset;
 use start_schemas::trajectory::{SegmentKind, Trajectory};
 use std::collections::{BTreeMap, HashSet};
@@ -53,10 +54,53 @@ struct Stats {
     prompt_tokens: Vec<u32>,
     completion_tokens: Vec<u32>,
     problems: HashSet<String>,
+    hints: Hints,
+}
+
+/// Where hints went and what followed them.
+#[derive(Default)]
+struct Hints {
+    /// Hints per trajectory.
+    per_row: Vec<u32>,
+    /// By what triggered them (`word`, `end_of_thinking`, `unknown` for schema-1 rows).
+    by_trigger: BTreeMap<&'static str, u64>,
+    /// Hints right after text that ends with a trigger word ("Wait Wait").
+    doubled: u64,
+    /// Code blocks that ran.
+    code_blocks: u64,
+    /// Of which directly after a hint (the hint opened them).
+    after_hint: u64,
+    /// Rows that reached the tool-call limit.
+    at_tool_limit: u64,
+}
+
+impl Hints {
+    fn add(&mut self, t: &Trajectory, library: &HintLibrary) {
+        let mut n = 0;
+        let mut before = String::new();
+        for (i, s) in t.segments.iter().enumerate() {
+            if s.kind == SegmentKind::Hint {
+                n += 1;
+                let by = s.hint.as_ref().map_or("unknown", |h| h.trigger.as_str());
+                *self.by_trigger.entry(by).or_default() += 1;
+                self.doubled += u64::from(library.ends_with_trigger(&before).is_some());
+            }
+            if s.kind == SegmentKind::Code {
+                self.code_blocks += 1;
+                self.after_hint += u64::from(i > 0 && t.segments[i - 1].kind == SegmentKind::Hint);
+            }
+            before.push_str(&s.text);
+        }
+        self.per_row.push(n);
+        self.at_tool_limit += u64::from(
+            t.tool_limit_reached
+                || t.finish_reason == start_schemas::trajectory::FinishReason::ToolLimit,
+        );
+    }
 }
 
 impl Stats {
-    fn add(&mut self, t: &Trajectory) {
+    fn add(&mut self, t: &Trajectory, library: &HintLibrary) {
         let tally = self
             .by_group
             .entry((t.source.clone(), t.kind.to_string()))
@@ -75,6 +119,7 @@ impl Stats {
         self.prompt_tokens.push(t.prompt_tokens);
         self.completion_tokens.push(t.completion_tokens);
         self.problems.insert(t.problem_id.clone());
+        self.hints.add(t, library);
     }
 }
 
@@ -126,6 +171,8 @@ pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
     )?;
     let mut damaged = 0;
     let mut stats = Stats::default();
+    // The built-in library's trigger words: a hint must not be left right after one.
+    let library = HintLibrary::builtin();
     let mut shown = 0usize;
     writeln!(
         out,
@@ -173,7 +220,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
                     render(&mut rows_text, &t, color)?;
                     shown += 1;
                 }
-                stats.add(&t);
+                stats.add(&t, &library);
             }
         }
     }
@@ -216,6 +263,28 @@ fn print_stats(out: &mut impl Write, stats: &mut Stats) -> std::io::Result<()> {
     for (reason, n) in &stats.finish {
         writeln!(out, "  {reason:<16} {n:>8}")?;
     }
+    let h = &mut stats.hints;
+    writeln!(out, "\nhints:")?;
+    writeln!(out, "  per trajectory   {}", summary(&mut h.per_row))?;
+    let by: Vec<String> = h
+        .by_trigger
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    writeln!(out, "  triggered by     {}", by.join(", "))?;
+    writeln!(out, "  doubled trigger at a hint  {}", h.doubled)?;
+    writeln!(
+        out,
+        "  code blocks run  {}, opened by a hint {} ({})",
+        h.code_blocks,
+        h.after_hint,
+        if h.code_blocks == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.0}%", 100.0 * h.after_hint as f64 / h.code_blocks as f64)
+        }
+    )?;
+    writeln!(out, "  rows at the tool-call limit  {}", h.at_tool_limit)?;
     writeln!(out, "\ntokens:")?;
     writeln!(out, "  prompt      {}", summary(&mut stats.prompt_tokens))?;
     writeln!(

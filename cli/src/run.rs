@@ -139,7 +139,6 @@ async fn run_cluster(
     let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
     let worker_config = start_worker::WorkerConfig {
         slots: o.slots.max(1) as u32,
-        end_hints: o.end_hints,
         ..start_worker::WorkerConfig::new(url.clone())
     };
     let worker = tokio::spawn(start_worker::run(
@@ -158,15 +157,12 @@ async fn run_cluster(
         tls_ca: None,
     };
     let mut client = connection.client()?;
-    let (mode, params) = o.sampling.proto();
     let spec = start_schemas::proto::JobSpec {
         // The name seeds the trajectories: the same --job-id and --seed repeat the same tokens.
         name: o.job_id.clone(),
-        mode: mode as i32,
-        params: Some(params),
         unit_size: 4,
         output_uri: out.display().to_string(),
-        ..Default::default()
+        ..o.sampling.spec()
     };
     let answer = submit_problems(&mut client, spec, problems)
         .await

@@ -245,6 +245,77 @@ fn run_generates_the_embedded_problems_into_a_dataset() {
     assert!(s.contains("35 rows"), "{s}");
     assert!(s.contains("problems: 35"), "{s}");
 
+    // Every row says what the model was shown and what made it.
+    let rows = rows_of(Path::new(&data));
+    let library = start_engine::HintLibrary::builtin();
+    for t in &rows {
+        assert!(t.prompt.contains(&t.user_message), "{t:?}");
+        assert_eq!(t.prompt_token_ids.len() as u32, t.prompt_tokens);
+        assert_eq!(t.hint_library_sha256, library.sha256);
+        assert_eq!(t.sandbox, "process:python3");
+        let settings = t
+            .hint_settings
+            .as_ref()
+            .expect("hint settings on every row");
+        assert_eq!(settings.end_hints, 0, "plain mode has no hints");
+        assert_eq!(t.params.temperature, 0.0, "plain mode is greedy by default");
+    }
+    // An export of the choice rows finds each row's options in its user turn. (Which rows
+    // the grader judged right is not the point here: they are all marked kept.)
+    let choices: Vec<_> = rows
+        .iter()
+        .filter(|t| t.kind == start_schemas::problem::ProblemKind::Choice)
+        .map(|t| {
+            let mut t = t.clone();
+            t.correct = Some(true);
+            t.finish_reason = start_schemas::trajectory::FinishReason::Stop;
+            t
+        })
+        .collect();
+    assert_eq!(choices.len(), 8);
+    let marked = dir.path().join("choices");
+    write_dataset(&marked, &choices);
+    let sft = dir.path().join("sft");
+    let export = startctl(&[
+        "export",
+        "--from",
+        &marked.display().to_string(),
+        "--out",
+        &sft.display().to_string(),
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(export.status.code(), Some(0), "{}", text(&export));
+    let problems =
+        std::fs::read_to_string(workspace().join("examples/problems/choice.jsonl")).unwrap();
+    let options: std::collections::HashMap<String, Vec<String>> = problems
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let choices = v["choices"].as_array().unwrap().iter();
+            (
+                v["id"].as_str().unwrap().to_string(),
+                choices.map(|c| c.as_str().unwrap().to_string()).collect(),
+            )
+        })
+        .collect();
+    let jsonl = std::fs::read_to_string(sft.join("sft.jsonl")).unwrap();
+    let exported: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!exported.is_empty());
+    for row in exported {
+        let user = row["messages"][0]["content"].as_str().unwrap();
+        for option in &options[row["problem_id"].as_str().unwrap()] {
+            assert!(
+                user.contains(&format!(". {option}\n")),
+                "{option:?} not in {user:?}"
+            );
+        }
+        assert!(user.contains("letter of the correct option"), "{user}");
+    }
+
     let missing = Command::new(env!("CARGO_BIN_EXE_startctl"))
         .args(["run", "--model", "no/such/model.gguf"])
         .output()
@@ -371,19 +442,33 @@ fn shaped(
     let mut t = start_tests::trajectory(0);
     t.problem_id = problem.into();
     t.sample_index = sample;
-    t.segments = vec![Segment {
-        kind: SegmentKind::Answer,
-        text: text.into(),
-        tokens: vec![1; text.split_whitespace().count()],
-    }];
+    t.segments = vec![Segment::new(
+        SegmentKind::Answer,
+        text,
+        vec![1; text.split_whitespace().count()],
+    )];
     t.full_text = text.into();
     t.trajectory_sha256 = Trajectory::compute_sha256(text);
     t.tool_calls.clear();
     t.tool_errors = 0;
     t.completion_tokens = text.split_whitespace().count() as u32;
     t.correct = correct;
-    t.prompt = format!("<|im_start|>user\nSolve {problem}.<|im_end|>\n<|im_start|>assistant\n");
+    t.prompt =
+        format!("<|im_start|>user\nSolve {problem}.<|im_end|>\n<|im_start|>assistant\n<think>\n");
+    t.user_message = format!("Solve {problem}.");
     t
+}
+
+/// Every row of the dataset at `root`, in manifest order.
+fn rows_of(root: &Path) -> Vec<start_schemas::trajectory::Trajectory> {
+    let dataset = start_schemas::dataset::Dataset::open(root).unwrap();
+    let mut rows = Vec::new();
+    for shard in &dataset.manifest.shards {
+        for batch in dataset.read_shard(shard, 64).unwrap() {
+            rows.extend(batch.unwrap());
+        }
+    }
+    rows
 }
 
 fn write_dataset(root: &Path, rows: &[start_schemas::trajectory::Trajectory]) {
@@ -417,11 +502,11 @@ fn export_filters_and_selects_with_a_table_of_reasons() {
         let t = &mut rows[i];
         t.segments.insert(
             0,
-            start_schemas::trajectory::Segment {
-                kind: start_schemas::trajectory::SegmentKind::Code,
-                text: "```python\nprint(7)\n```\n".into(),
-                tokens: vec![5],
-            },
+            start_schemas::trajectory::Segment::new(
+                start_schemas::trajectory::SegmentKind::Code,
+                "```python\nprint(7)\n```\n",
+                vec![5],
+            ),
         );
         t.full_text = t.segments.iter().map(|s| s.text.as_str()).collect();
         t.trajectory_sha256 = start_schemas::trajectory::Trajectory::compute_sha256(&t.full_text);
@@ -482,9 +567,17 @@ fn export_filters_and_selects_with_a_table_of_reasons() {
     assert_eq!(kept[0]["messages"][0]["content"], "Solve p0.");
     assert_eq!(
         kept[0]["messages"][1]["content"],
-        rows[0].full_text.as_str()
+        format!("<think>\n{}", rows[0].full_text)
     );
-    assert_eq!(kept[0]["completion"], rows[0].full_text.as_str());
+    assert_eq!(
+        kept[0]["completion"],
+        format!("<think>\n{}<|im_end|>", rows[0].full_text)
+    );
+    assert_eq!(
+        kept[0]["text"],
+        format!("{}{}<|im_end|>", rows[0].prompt, rows[0].full_text),
+        "prompt and completion are the sequence the model saw, byte for byte"
+    );
     // A real reader opens the Parquet export with the same rows.
     let check = std::process::Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
         .arg("-c")
@@ -493,7 +586,9 @@ fn export_filters_and_selects_with_a_table_of_reasons() {
              t = pq.read_table(sys.argv[1]).to_pylist()\n\
              assert [(r['problem_id'], r['sample_index']) for r in t] == [('p0', 0), ('p0', 7), ('p1', 0)], t\n\
              assert t[0]['messages'][0] == {'role': 'user', 'content': 'Solve p0.'}\n\
-             assert t[2]['messages'][1]['content'] == t[2]['completion']\n\
+             assert t[2]['messages'][1]['content'] + t[2]['end_of_turn'] == t[2]['completion']\n\
+             assert ''.join(s['text'] for s in t[2]['segments']) == t[2]['text']\n\
+             assert len(t[2]['input_ids']) == len(t[2]['labels']) == len(t[2]['completion_mask'])\n\
              print('ok')",
         )
         .arg(out.join("sft.parquet"))
@@ -530,35 +625,115 @@ fn export_filters_and_selects_with_a_table_of_reasons() {
         })
         .collect();
     assert_eq!(samples, [0, 0], "the clean tool call wins for p0");
+}
 
-    // Seed-data rule: plain greedy solved p1, so only p0 remains.
+#[test]
+fn export_keeps_seed_data_the_way_start_does() {
+    use start_schemas::trajectory::{Mode, ToolCall};
+    // START's D_seed: a hint-infer trajectory that is right, ran at least one tool call that
+    // succeeded, on a problem the plain greedy baseline got wrong.
+    let with_call = |problem: &str, sample: u32, exit: i32| {
+        let mut t = shaped(
+            problem,
+            sample,
+            &format!("{problem} reasoning {sample} \\boxed{{7}}"),
+            Some(true),
+        );
+        t.mode = Mode::HintInfer;
+        t.segments.insert(
+            0,
+            start_schemas::trajectory::Segment::new(
+                start_schemas::trajectory::SegmentKind::Code,
+                format!("```python\nprint({sample})\n```\n"),
+                vec![5],
+            ),
+        );
+        t.full_text = t.segments.iter().map(|s| s.text.as_str()).collect();
+        t.trajectory_sha256 = start_schemas::trajectory::Trajectory::compute_sha256(&t.full_text);
+        t.tool_calls = vec![ToolCall {
+            segment: 0,
+            exit_code: Some(exit),
+            timed_out: false,
+            memory_exceeded: false,
+            truncated: false,
+            duration_ms: 1.0,
+            error: None,
+        }];
+        t.tool_errors = u32::from(exit != 0);
+        t
+    };
+    let mut no_call = shaped("p0", 2, "p0 no tools at all \\boxed{7}", Some(true));
+    no_call.mode = Mode::HintInfer;
+    let mut rft = with_call("p0", 3, 0);
+    rft.mode = Mode::Rft;
+    let rows = vec![
+        with_call("p0", 0, 0),
+        with_call("p0", 1, 1),
+        no_call,
+        rft,
+        with_call("p1", 0, 0),
+        with_call("p2", 0, 0),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_dataset(&data, &rows);
+    let greedy = |problem: &str, correct: bool| {
+        let mut t = shaped(problem, 0, "plain", Some(correct));
+        t.mode = Mode::Plain;
+        t.params.temperature = 0.0;
+        t
+    };
+    // The baseline missed p0, solved p1 and never saw p2.
     let plain = dir.path().join("plain");
-    write_dataset(
-        &plain,
-        &[
-            shaped("p1", 0, "plain got it \\boxed{7}", Some(true)),
-            shaped("p0", 0, "plain missed", Some(false)),
-        ],
-    );
-    let seed_out = dir.path().join("seed").display().to_string();
-    let plain_s = plain.display().to_string();
-    let run = startctl(&[
+    write_dataset(&plain, &[greedy("p0", false), greedy("p1", true)]);
+    let (data_s, plain_s) = (data.display().to_string(), plain.display().to_string());
+    let out = dir.path().join("seed").display().to_string();
+    let args = [
         "export",
         "--from",
         &data_s,
         "--out",
-        &seed_out,
+        &out,
         "--seed-data-plain",
         &plain_s,
         "--format",
         "jsonl",
-    ]);
+    ];
+    let run = startctl(&args);
     let s = text(&run);
-    assert!(
-        s.contains(&removed("solved by plain greedy (seed-data rule)", 1)),
-        "{s}"
+    assert_eq!(run.status.code(), Some(0), "{s}");
+    let removed = |reason: &str, n: u64| format!("{reason:<42} {n:>8}");
+    for line in [
+        removed("no successful tool call (seed-data rule)", 2),
+        removed("not hint-infer (seed-data rule)", 1),
+        removed("solved by plain greedy (seed-data rule)", 1),
+        removed("no plain baseline for the problem (seed-data rule)", 1),
+        "kept 1 of 6".into(),
+    ] {
+        assert!(s.contains(&line), "missing {line:?} in:\n{s}");
+    }
+    let jsonl = std::fs::read_to_string(Path::new(&out).join("sft.jsonl")).unwrap();
+    let kept: serde_json::Value = serde_json::from_str(jsonl.trim()).unwrap();
+    assert_eq!(
+        (kept["problem_id"].as_str(), kept["sample_index"].as_u64()),
+        (Some("p0"), Some(0))
     );
-    assert!(s.contains("kept 2 of 9"), "{s}");
+
+    // A baseline that sampled is not START's greedy baseline.
+    let sampled = dir.path().join("sampled");
+    let mut row = greedy("p0", false);
+    row.params.temperature = 0.6;
+    write_dataset(&sampled, &[row]);
+    let sampled_s = sampled.display().to_string();
+    let mut refused = args;
+    refused[6] = &sampled_s;
+    let run = startctl(&refused);
+    let s = text(&run);
+    assert_eq!(run.status.code(), Some(1), "{s}");
+    assert!(s.contains("must be plain greedy"), "{s}");
+    let mut allowed = refused.to_vec();
+    allowed.push("--allow-sampled-baseline");
+    assert_eq!(startctl(&allowed).status.code(), Some(0));
 }
 
 #[test]
@@ -611,4 +786,57 @@ fn generate_refuses_invalid_problem_files_before_loading_anything() {
     );
     assert!(s.contains("nothing generated"), "{s}");
     assert!(!dir.path().join("out").exists());
+}
+
+#[test]
+fn generate_records_the_jobs_hint_settings_and_provenance_on_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let problems = dir.path().join("p.jsonl");
+    let math = std::fs::read_to_string(workspace().join("examples/problems/math.jsonl")).unwrap();
+    let code = std::fs::read_to_string(workspace().join("examples/problems/code.jsonl")).unwrap();
+    let pick: Vec<&str> = math.lines().take(1).chain(code.lines().take(1)).collect();
+    std::fs::write(&problems, pick.join("\n") + "\n").unwrap();
+    let out = dir.path().join("data");
+    let run = startctl(&[
+        "generate",
+        "--problems",
+        &problems.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+        "--max-new-tokens",
+        "24",
+        "--end-hints",
+        "2",
+        "--max-trigger-hints",
+        "3",
+        "--trigger-probability",
+        "0.5",
+        "--run-answer-code",
+        "--backend",
+        "process",
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let rows = rows_of(&out);
+    assert_eq!(rows.len(), 2);
+    for t in &rows {
+        let h = t.hint_settings.as_ref().unwrap();
+        assert_eq!(
+            (
+                h.end_hints,
+                h.max_trigger_hints,
+                h.trigger_probability,
+                h.run_answer_code
+            ),
+            (2, 3, 0.5, true)
+        );
+        assert_eq!(t.mode, start_schemas::trajectory::Mode::HintInfer);
+        assert_eq!(t.params.temperature, 0.6);
+        for s in t
+            .segments
+            .iter()
+            .filter(|s| s.kind == start_schemas::trajectory::SegmentKind::Hint)
+        {
+            assert!(s.hint.is_some(), "{s:?}");
+        }
+    }
 }

@@ -85,6 +85,28 @@ pub fn check_spec(spec: &proto::JobSpec) -> Vec<String> {
             format!("{:?} must not contain '..'", spec.problems_uri),
         );
     }
+    if let Some(h) = &spec.hints {
+        if let Some(p) = h.trigger_probability {
+            if !(0.0..=1.0).contains(&p) {
+                err("hints.trigger_probability", format!("{p} is not in [0, 1]"));
+            }
+        }
+        for (field, value) in [
+            ("hints.max_trigger_hints", h.max_trigger_hints),
+            ("hints.end_hints", h.end_hints),
+            ("hints.min_tool_calls_left", h.min_tool_calls_left),
+        ] {
+            if value.is_some_and(|v| v > 64) {
+                err(field, format!("{} is more than 64", value.unwrap_or(0)));
+            }
+        }
+        if h.min_context_left.is_some_and(|v| v > 1 << 20) {
+            err(
+                "hints.min_context_left",
+                format!("{} is more than 1048576", h.min_context_left.unwrap_or(0)),
+            );
+        }
+    }
     if !matches!(spec.hint_library.as_str(), "" | "builtin") {
         err(
             "hint_library",
@@ -238,6 +260,11 @@ mod tests {
         s.unit_size = 0;
         s.output_uri = "../etc".into();
         s.hint_library = "mine".into();
+        s.hints = Some(proto::HintSettings {
+            trigger_probability: Some(1.5),
+            end_hints: Some(65),
+            ..Default::default()
+        });
         s.grading_json = "[1]".into();
         let errors = check_spec(&s);
         for field in [
@@ -247,6 +274,8 @@ mod tests {
             "spec.unit_size:",
             "spec.output_uri:",
             "spec.hint_library:",
+            "spec.hints.trigger_probability:",
+            "spec.hints.end_hints:",
             "spec.grading_json:",
         ] {
             assert!(

@@ -42,7 +42,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use start_engine::{Engine, EngineConfig, GenRequest};
 use start_sandbox::{BackendKind, Sandbox, SandboxConfig};
-use start_schemas::trajectory::{GenerationParams, Mode, SegmentKind};
+use start_schemas::trajectory::{GenerationParams, HintSettings, Mode, SegmentKind};
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -139,7 +139,7 @@ fn plain_loop(backend: &LlamaBackend, model: &LlamaModel, slots: usize, tokens: 
 fn request(tokens: u32, forced: &str, seed: u64) -> GenRequest {
     GenRequest {
         user_message: "Write a long story about a lighthouse keeper.".into(),
-        code_problem: false,
+        code_tests: None,
         mode: Mode::Plain,
         params: GenerationParams {
             temperature: std::env::var("START_BENCH_TEMPERATURE")
@@ -155,7 +155,7 @@ fn request(tokens: u32, forced: &str, seed: u64) -> GenRequest {
             seed,
         },
         seed,
-        end_hints: 0,
+        hints: HintSettings::from_proto(None, 0.0).for_mode(Mode::Plain),
         forced_prefix: forced.into(),
     }
 }

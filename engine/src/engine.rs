@@ -1,7 +1,7 @@
 //! The engine thread: one llama context, S slots, continuous batching, the tool loop.
 
-use crate::fence::{closed_block, open_fence};
-use crate::hints::HintLibrary;
+use crate::fence;
+use crate::hints::{Hint, HintLibrary, SampleTests};
 use crate::slot::Builder;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
@@ -14,7 +14,8 @@ use llama_cpp_2::token::LlamaToken;
 use start_sandbox::{ExecRequest, ExecResult, Sandbox};
 use start_schemas::problem::splitmix64;
 use start_schemas::trajectory::{
-    FinishReason, GenerationParams, Mode, Segment, SegmentKind, ToolCall,
+    FinishReason, GenerationParams, HintOrigin, HintSettings, HintTrigger, Mode, Segment,
+    SegmentKind, ToolCall,
 };
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -88,16 +89,18 @@ impl EngineConfig {
 pub struct GenRequest {
     /// The user message (the question with its instructions).
     pub user_message: String,
-    /// Whether the problem is a code problem (picks code hints).
-    pub code_problem: bool,
+    /// For a code problem, the tests it shows (picks code hints and fills the debug hint);
+    /// `None` for math and choice problems.
+    pub code_tests: Option<SampleTests>,
     /// Generation mode.
     pub mode: Mode,
     /// Sampling parameters and limits.
     pub params: GenerationParams,
     /// This trajectory's seed.
     pub seed: u64,
-    /// End-of-thinking hints to insert at most (the paper's sequential scaling rounds).
-    pub end_hints: u32,
+    /// Where and how often hints go in (hint-infer mode only), and whether code in the final
+    /// answer runs (every mode).
+    pub hints: HintSettings,
     /// Text the model is made to "generate" first: its tokens go through exactly the path of
     /// sampled tokens (fences, triggers, limits), which tests and demos use to force a code
     /// block or a trigger word.
@@ -107,10 +110,24 @@ pub struct GenRequest {
 /// A generated trajectory, before grading.
 #[derive(Clone, Debug)]
 pub struct GenOutput {
-    /// The rendered prompt.
+    /// The rendered prompt: the chat template's text, then the think prefix.
     pub prompt: String,
+    /// The think prefix the prompt ends with (empty for models without one).
+    pub generation_prefix: String,
     /// Prompt length in tokens.
     pub prompt_tokens: u32,
+    /// The prompt's token ids.
+    pub prompt_token_ids: Vec<i32>,
+    /// How many of the last prompt tokens are the think prefix's.
+    pub generation_prefix_tokens: u32,
+    /// The end-of-turn token that ended the trajectory, with its text; `None` when a limit
+    /// or an error ended it.
+    pub end_of_turn: Option<(i32, String)>,
+    /// Whether the model's thinking ended (it wrote the end-of-thinking text); `None` for
+    /// models without thinking tags, where the whole turn is one.
+    pub thinking_ended: Option<bool>,
+    /// The tool-call limit was reached: later code blocks stayed text.
+    pub tool_limit_reached: bool,
     /// The trajectory.
     pub segments: Vec<Segment>,
     /// Code executions.
@@ -163,6 +180,10 @@ pub struct ModelInfo {
     pub name: String,
     /// Training context length.
     pub n_ctx_train: u32,
+    /// Hex sha256 of the hint library in use.
+    pub hint_library_sha256: String,
+    /// The hint library's trigger probability, for jobs that give none.
+    pub default_trigger_probability: f64,
 }
 
 /// Handle to the engine thread.
@@ -272,11 +293,21 @@ enum State {
     Tool,
 }
 
+/// A python block the model is inside.
+#[derive(Clone, Copy, Debug)]
+struct OpenFence {
+    /// Whether it runs when it closes; a block past the tool limit, or in the final answer,
+    /// stays text, its tokens keeping the surrounding kind.
+    run: bool,
+    /// Where its body starts in the current segment's bytes.
+    body_start: usize,
+}
+
 struct Slot {
     state: State,
     mode: Mode,
-    code_problem: bool,
-    end_hints: u32,
+    code_tests: Option<SampleTests>,
+    hints: HintSettings,
     max_new_tokens: u32,
     max_tool_calls: u32,
     reply: Option<Reply>,
@@ -284,6 +315,8 @@ struct Slot {
     builder: Builder,
     prompt: String,
     prompt_tokens: u32,
+    /// How many of the prompt's last tokens are the think prefix's.
+    prefix_tokens: u32,
     /// The prompt's tokens, to let later samples of the same prompt copy this cache.
     prompt_ids: Vec<i32>,
     /// An idle slot's last prompt, still whole in its cache.
@@ -291,9 +324,12 @@ struct Slot {
     pos: i32,
     generated: u32,
     end_hints_used: u32,
-    /// Inside an open python fence: tokens belong to the code segment.
-    in_code: bool,
+    trigger_hints_used: u32,
+    /// The python block being written, if any.
+    fence: Option<OpenFence>,
     tool_calls: Vec<ToolCall>,
+    tool_limit_reached: bool,
+    end_of_turn: Option<(i32, String)>,
     /// Forced tokens still to "sample" (see [`GenRequest::forced_prefix`]).
     forced: VecDeque<i32>,
     /// The token that closed a code block, fed together with the block's output.
@@ -310,8 +346,8 @@ impl Slot {
         Self {
             state: State::Idle,
             mode: Mode::Plain,
-            code_problem: false,
-            end_hints: 0,
+            code_tests: None,
+            hints: HintSettings::from_proto(None, 0.0).for_mode(Mode::Plain),
             max_new_tokens: 0,
             max_tool_calls: 0,
             reply: None,
@@ -319,13 +355,17 @@ impl Slot {
             builder: Builder::default(),
             prompt: String::new(),
             prompt_tokens: 0,
+            prefix_tokens: 0,
             prompt_ids: Vec::new(),
             cached_prompt: Vec::new(),
             pos: 0,
             generated: 0,
             end_hints_used: 0,
-            in_code: false,
+            trigger_hints_used: 0,
+            fence: None,
             tool_calls: Vec::new(),
+            tool_limit_reached: false,
+            end_of_turn: None,
             pending_after_tool: None,
             forced: VecDeque::new(),
             rng: 0,
@@ -338,6 +378,23 @@ impl Slot {
     fn random(&mut self) -> f64 {
         // Seeded from the trajectory seed: hints are reproducible.
         (splitmix64(&mut self.rng) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Tool calls still allowed.
+    fn tool_calls_left(&self) -> u32 {
+        self.max_tool_calls
+            .saturating_sub(self.tool_calls.len() as u32)
+    }
+
+    /// The kind the next generated token belongs to.
+    fn kind_now(&self) -> SegmentKind {
+        if self.fence.is_some_and(|f| f.run) {
+            SegmentKind::Code
+        } else if self.thinking_done {
+            SegmentKind::Answer
+        } else {
+            SegmentKind::Reasoning
+        }
     }
 }
 
@@ -392,6 +449,8 @@ impl Ctx<'_> {
             .collect()
     }
 
+    /// The chat template applied to the user message, with the generation prompt; the think
+    /// prefix is not part of it.
     fn render(&self, user: &str) -> Result<String, EngineError> {
         let template = self
             .model
@@ -403,7 +462,7 @@ impl Ctx<'_> {
             .model
             .apply_chat_template(&template, &[msg], true)
             .map_err(|e| EngineError::Llama(format!("chat template: {e}")))?;
-        Ok(prompt + &self.config.think_prefix)
+        Ok(prompt)
     }
 }
 
@@ -461,6 +520,8 @@ fn run(
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         n_ctx_train: model.n_ctx_train(),
+        hint_library_sha256: config.hints.sha256.clone(),
+        default_trigger_probability: config.hints.trigger_probability,
     };
     let _ = ready.send(Ok(info));
     let mut e = Ctx {
@@ -672,18 +733,26 @@ struct Pending {
     reply: Reply,
     prompt: String,
     tokens: Vec<i32>,
+    /// How many of the last `tokens` are the think prefix's.
+    prefix_tokens: u32,
 }
 
 /// Renders and tokenizes a request; answers it with an error when that fails.
 fn pending(e: &Ctx, req: Box<GenRequest>, reply: Reply) -> Option<Pending> {
-    let prompt = match e.render(&req.user_message) {
+    let template = match e.render(&req.user_message) {
         Ok(p) => p,
         Err(err) => {
             let _ = reply.send(Err(err));
             return None;
         }
     };
-    let tokens = e.tokenize(&prompt, true);
+    // The think prefix is tokenised on its own, so that the tokens an SFT export marks as the
+    // assistant's (from the prefix on) are exactly those fed.
+    let mut tokens = e.tokenize(&template, true);
+    let prefix = e.tokenize(&e.config.think_prefix, false);
+    let prefix_tokens = prefix.len() as u32;
+    tokens.extend(prefix);
+    let prompt = template + &e.config.think_prefix;
     if tokens.len() as u32 + 16 > e.config.ctx_per_slot {
         let _ = reply.send(Err(EngineError::PromptTooLong {
             tokens: tokens.len(),
@@ -696,6 +765,7 @@ fn pending(e: &Ctx, req: Box<GenRequest>, reply: Reply) -> Option<Pending> {
         reply,
         prompt,
         tokens,
+        prefix_tokens,
     })
 }
 
@@ -738,6 +808,7 @@ fn admit(e: &mut Ctx, i: usize, slot: &mut Slot, p: Pending, from: Option<usize>
         reply,
         prompt,
         tokens,
+        prefix_tokens,
     } = p;
     let n = tokens.len();
     let mut feed: VecDeque<(i32, SegmentKind)> = tokens
@@ -775,13 +846,14 @@ fn admit(e: &mut Ctx, i: usize, slot: &mut Slot, p: Pending, from: Option<usize>
     slot.rng = req.seed ^ 0x5eed_0f41_6e75;
     slot.sampler = Some(sampler_for(&req.params, req.seed, e.model.n_vocab()));
     slot.prompt_tokens = n as u32;
+    slot.prefix_tokens = prefix_tokens;
     slot.prompt_ids = tokens;
     slot.prompt = prompt;
     slot.state = State::Feed(feed);
     slot.forced = e.tokenize(&req.forced_prefix, false).into();
     slot.mode = req.mode;
-    slot.code_problem = req.code_problem;
-    slot.end_hints = req.end_hints;
+    slot.code_tests = req.code_tests.clone();
+    slot.hints = req.hints.for_mode(req.mode);
     slot.max_new_tokens = req.params.max_new_tokens;
     slot.max_tool_calls = req.params.max_tool_calls;
     slot.reply = Some(reply);
@@ -812,118 +884,102 @@ fn step(
         .generated
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     slot.generated += 1;
+    let piece = e.piece(token.0);
     if e.model.vocab().is_eog(token) {
-        // End of generation: in hint-infer mode, the first `end_hints` times, a hint replaces
-        // the end (the end token is never fed, so there is nothing to roll back).
-        if slot.mode == Mode::HintInfer && slot.end_hints_used < slot.end_hints {
-            slot.end_hints_used += 1;
-            let hint = e.config.hints.pick(slot.code_problem, slot.random());
-            let tokens = e.tokenize(&format!("\n\n{}\n", hint.text), false);
-            // Without room for the hint, the model's own end stands.
-            if fits(e, slot, 0, tokens.len()) {
-                slot.state = State::Feed(record_insertion(e, slot, tokens, SegmentKind::Hint));
+        // The end of the turn. While the model is still thinking (a model without thinking
+        // tags thinks for its whole turn), an end hint may replace it: the end token is never
+        // fed, so there is nothing to roll back.
+        if !slot.thinking_done {
+            let replaced = String::from_utf8_lossy(&piece).into_owned();
+            let before = slot.builder.current_bytes();
+            let line_start = before.is_empty() || before.ends_with(b"\n");
+            if let Some((hint, tokens)) = end_hint(e, slot, &[], line_start) {
+                insert_hint(e, slot, hint, tokens, HintTrigger::EndOfThinking, replaced);
                 return;
             }
         }
+        slot.end_of_turn = Some((token.0, String::from_utf8_lossy(&piece).into_owned()));
         finish(e, slot, FinishReason::Stop);
         return;
     }
-    let kind = if slot.in_code {
-        SegmentKind::Code
-    } else if slot.thinking_done {
-        SegmentKind::Answer
+    slot.builder.push(slot.kind_now(), token.0, &piece);
+    if let Some(open) = slot.fence {
+        let body = &slot.builder.current_bytes()[open.body_start..];
+        if let Some(close) = fence::closing(body) {
+            let code = fence::code_of(body, close);
+            slot.fence = None;
+            if open.run {
+                run_tool(e, i, slot, token.0, code, sandbox, runtime, tool_tx);
+                return;
+            }
+        }
     } else {
-        SegmentKind::Reasoning
-    };
-    let piece = e.piece(token.0);
-    slot.builder.push(kind, token.0, &piece);
-    let tail = slot.builder.tail_text(96);
-    if let Some(end) = e.config.think_end.clone() {
-        if !slot.thinking_done && tail.contains(end.as_str()) {
-            let hint = if slot.mode == Mode::HintInfer && slot.end_hints_used < slot.end_hints {
-                slot.end_hints_used += 1;
-                let hint = e.config.hints.pick(slot.code_problem, slot.random());
-                Some(e.tokenize(&format!("\n{}\n", hint.text), false))
+        if let Some(end) = e.config.think_end.clone() {
+            let bytes = slot.builder.current_bytes();
+            if !slot.thinking_done && ends_in_last_piece(bytes, &end, piece.len()) {
+                // The model ends its thinking: take the end text back out of the trajectory
+                // and the KV cache and put a hint in its place, while end hints are left.
+                // The rollback only frees room: a hint that fits now fits after it.
+                let cut = find_last(bytes, end.as_bytes()).expect("just found");
+                let line_start = cut == 0 || bytes[cut - 1] == b'\n';
+                let kept = slot.builder.kept_before(cut, |t| e.piece(t));
+                if let Some((hint, tokens)) = end_hint(e, slot, &kept, line_start) {
+                    if let Some(removed) = roll_back(e, i, slot, cut) {
+                        insert_hint(e, slot, hint, tokens, HintTrigger::EndOfThinking, removed);
+                    }
+                    return;
+                }
+                slot.thinking_done = true;
+            }
+        }
+        let (seg_len, opened, trigger) = {
+            let bytes = slot.builder.current_bytes();
+            let opened = fence::opened_by_last(bytes, piece.len());
+            let before = &bytes[..bytes.len() - piece.len()];
+            let trigger = match opened {
+                None => e.config.hints.trigger_before(before, &piece).map(str::len),
+                Some(_) => None,
+            };
+            (bytes.len(), opened, trigger)
+        };
+        if let Some((at, body_start)) = opened {
+            // The model opens a python block. It runs when it closes, unless the tool limit
+            // is reached (the model goes on, the block stays text) or it is part of the final
+            // answer (a program run without its input only writes a traceback).
+            let limit = slot.tool_calls_left() == 0;
+            let answer = slot.thinking_done && !slot.hints.run_answer_code;
+            slot.tool_limit_reached |= limit && !answer;
+            let run = !limit && !answer;
+            let body_start = if run {
+                let e2 = &*e;
+                let moved_from = slot
+                    .builder
+                    .split_at_text(at, SegmentKind::Code, |t| e2.piece(t));
+                body_start - moved_from
             } else {
-                None
+                body_start
             };
-            // The rollback below only frees room: a hint that fits now fits after it. Without
-            // room, the model's own end of thinking stands.
-            if let Some(tokens) = hint.filter(|t| fits(e, slot, 0, t.len())) {
-                // The model ends its thinking: take the end-of-thinking text back out of the
-                // trajectory and the KV cache, and append a hint instead.
-                let cut =
-                    slot.builder.current_len() - tail.len() + tail.rfind(end.as_str()).unwrap_or(0);
-                let removed = {
-                    let e2 = &*e;
-                    slot.builder.truncate_text(cut, |t| e2.piece(t))
-                };
-                // The last removed token (just sampled) was never fed; the others were.
-                let fed = removed.saturating_sub(1) as i32;
-                slot.pos -= fed;
-                let _ = e
-                    .ctx
-                    .clear_kv_cache_seq(Some(i as u32), Some(slot.pos as u32), None);
-                slot.state = State::Feed(record_insertion(e, slot, tokens, SegmentKind::Hint));
-                return;
+            slot.fence = Some(OpenFence { run, body_start });
+        } else if let Some(word_len) = trigger {
+            if trigger_hint_allowed(e, slot) && slot.random() < slot.hints.trigger_probability {
+                // A trigger word, and the dice say a hint: the word (with the token that
+                // ended it) leaves the trajectory and the KV cache, and the hint starts where
+                // the word did.
+                let r = slot.random();
+                let hint = e.config.hints.pick(slot.code_tests.as_ref(), r);
+                let cut = seg_len - piece.len() - word_len;
+                let kept = slot.builder.kept_before(cut, |t| e.piece(t));
+                let text = format!("{}{}", String::from_utf8_lossy(&kept), hint_body(&hint));
+                let tokens = e.tokenize(&text, false);
+                // A hint is a nudge: without room for it, generation goes on without.
+                if fits(e, slot, 0, tokens.len()) {
+                    slot.trigger_hints_used += 1;
+                    if let Some(removed) = roll_back(e, i, slot, cut) {
+                        insert_hint(e, slot, hint, tokens, HintTrigger::Word, removed);
+                    }
+                    return;
+                }
             }
-            slot.thinking_done = true;
-        }
-    }
-    // A python fence opening in the text: from its token on, the tokens form a code segment.
-    if !slot.in_code {
-        if let Some(at) = open_fence(&tail) {
-            let absolute = slot.builder.current_len() - tail.len() + at;
-            let e2 = &*e;
-            slot.builder
-                .split_at_text(absolute, SegmentKind::Code, |t| e2.piece(t));
-            slot.in_code = true;
-        }
-    }
-    if slot.in_code {
-        let code_text = slot.builder.current_text();
-        let closed = open_fence(&code_text).and_then(|at| closed_block(&code_text, at));
-        if let Some(code) = closed {
-            slot.in_code = false;
-            if slot.tool_calls.len() as u32 >= slot.max_tool_calls {
-                finish(e, slot, FinishReason::ToolLimit);
-                return;
-            }
-            slot.state = State::Tool;
-            // The closing token still has to be fed; it goes first when the output comes back.
-            slot.pending_after_tool = Some(token.0);
-            slot.tool_calls.push(ToolCall {
-                segment: (slot.builder.segments.len() - 1) as u32,
-                exit_code: None,
-                timed_out: false,
-                memory_exceeded: false,
-                truncated: false,
-                duration_ms: 0.0,
-                error: None,
-            });
-            let tx = tool_tx.clone();
-            let sandbox = sandbox.clone();
-            let request = ExecRequest {
-                timeout: e.config.tool_timeout,
-                memory_mb: e.config.tool_memory_mb,
-                max_output_bytes: e.config.max_output_chars,
-                ..ExecRequest::new(code)
-            };
-            runtime.spawn(async move {
-                let started = Instant::now();
-                let result = match sandbox {
-                    Some(sb) => sb.execute(request).await.unwrap_or_else(|err| ExecResult {
-                        error: Some(err.to_string()),
-                        ..ExecResult::default()
-                    }),
-                    None => ExecResult {
-                        error: Some("no sandbox is configured".into()),
-                        ..ExecResult::default()
-                    },
-                };
-                let _ = tx.send((i, result, started.elapsed().as_secs_f64() * 1000.0));
-            });
-            return;
         }
     }
     if slot.generated >= slot.max_new_tokens {
@@ -934,22 +990,177 @@ fn step(
         finish(e, slot, FinishReason::Context);
         return;
     }
-    // The sampled token is recorded; it is fed next, followed by a hint when it completed a
-    // trigger word in hint-infer mode and the dice say so.
-    let mut feed = VecDeque::from([(token.0, kind)]);
-    if slot.mode == Mode::HintInfer
-        && !slot.in_code
-        && e.config.hints.ends_with_trigger(&tail)
-        && slot.random() < e.config.hints.trigger_probability
+    let kind = slot
+        .builder
+        .segments
+        .last()
+        .map_or(SegmentKind::Reasoning, |s| s.kind);
+    slot.state = State::Feed(VecDeque::from([(token.0, kind)]));
+}
+
+/// Whether `needle` ends within the last `new_len` bytes of `hay`: found once, at the token
+/// that completes it.
+fn ends_in_last_piece(hay: &[u8], needle: &str, new_len: usize) -> bool {
+    let n = needle.as_bytes();
+    let from = hay.len().saturating_sub(new_len + n.len() - 1);
+    hay[from..].windows(n.len()).any(|w| w == n)
+}
+
+fn find_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).rposition(|w| w == needle)
+}
+
+/// Whether a trigger word may be replaced by a hint now: hint-infer mode, still thinking,
+/// outside any code block, under the per-trajectory cap, with enough tool calls left for the
+/// code the hint asks for and enough room left to finish.
+fn trigger_hint_allowed(e: &Ctx, slot: &Slot) -> bool {
+    let h = &slot.hints;
+    let room = (e.config.ctx_per_slot as i64 - i64::from(slot.pos))
+        .min(i64::from(slot.max_new_tokens) - i64::from(slot.generated));
+    slot.mode == Mode::HintInfer
+        && !slot.thinking_done
+        && slot.fence.is_none()
+        && slot.trigger_hints_used < h.max_trigger_hints
+        && slot.tool_calls_left() >= h.min_tool_calls_left.max(1)
+        && room >= i64::from(h.min_context_left)
+}
+
+/// An end-of-thinking hint and its tokens, when one may go in now: hint-infer mode, end
+/// hints left, outside any code block, a tool call left for the code it opens, and room for
+/// it. Its text is `kept` (what the rollback takes that came before the end text), a blank
+/// line unless it starts a line, then the hint. Counts it as used.
+fn end_hint(e: &Ctx, slot: &mut Slot, kept: &[u8], line_start: bool) -> Option<(Hint, Vec<i32>)> {
+    if slot.mode != Mode::HintInfer
+        || slot.end_hints_used >= slot.hints.end_hints
+        || slot.fence.is_some()
     {
-        let hint = e.config.hints.pick(slot.code_problem, slot.random());
-        let tokens = e.tokenize(&format!(" {}\n", hint.text), false);
-        // A hint is a nudge: without room for it, generation goes on without.
-        if fits(e, slot, feed.len(), tokens.len()) {
-            feed.extend(record_insertion(e, slot, tokens, SegmentKind::Hint));
+        return None;
+    }
+    let r = slot.random();
+    let hint = e.config.hints.pick(slot.code_tests.as_ref(), r);
+    if hint.opens_code() && slot.tool_calls_left() == 0 {
+        return None;
+    }
+    let sep = if line_start { "" } else { "\n\n" };
+    let text = format!("{}{sep}{}", String::from_utf8_lossy(kept), hint_body(&hint));
+    let tokens = e.tokenize(&text, false);
+    // Without room for the hint, the model's own end stands.
+    if !fits(e, slot, 0, tokens.len()) {
+        return None;
+    }
+    slot.end_hints_used += 1;
+    Some((hint, tokens))
+}
+
+/// A hint's text as inserted: as written when it ends a line or opens code, else followed by
+/// a newline so that the model's continuation starts a line of its own.
+fn hint_body(hint: &Hint) -> String {
+    if hint.text.ends_with(char::is_whitespace) {
+        hint.text.clone()
+    } else {
+        format!("{}\n", hint.text)
+    }
+}
+
+/// Takes the current segment's text from byte `cut` on back out of the trajectory and the
+/// slot's KV cache; returns that text. The last token (just sampled) was never fed; the others
+/// were. A KV cache that refuses the removal ends the trajectory (`error`), since what the
+/// model would attend to no longer matches what the row would record.
+fn roll_back(e: &mut Ctx, i: usize, slot: &mut Slot, cut: usize) -> Option<String> {
+    let cut_back = {
+        let e2 = &*e;
+        slot.builder.cut_back(cut, |t| e2.piece(t))
+    };
+    slot.pos -= cut_back.dropped.saturating_sub(1) as i32;
+    match e
+        .ctx
+        .clear_kv_cache_seq(Some(i as u32), Some(slot.pos as u32), None)
+    {
+        Ok(true) => Some(cut_back.removed),
+        outcome => {
+            tracing::warn!(
+                slot = i,
+                ?outcome,
+                "the KV cache refused a rollback; ending the trajectory"
+            );
+            finish(e, slot, FinishReason::Error);
+            None
         }
     }
+}
+
+/// Records a hint as its own segment with its provenance, queues its tokens, and opens a code
+/// block when the hint ends with an opening fence.
+fn insert_hint(
+    e: &Ctx,
+    slot: &mut Slot,
+    hint: Hint,
+    tokens: Vec<i32>,
+    trigger: HintTrigger,
+    replaced: String,
+) {
+    let feed = record_insertion(e, slot, tokens, SegmentKind::Hint);
+    slot.builder.mark_hint(HintOrigin {
+        kind: hint.kind.clone(),
+        trigger,
+        replaced,
+    });
+    if hint.opens_code() {
+        // The next tokens are the block's body, in a code segment of their own.
+        slot.fence = Some(OpenFence {
+            run: true,
+            body_start: 0,
+        });
+    }
     slot.state = State::Feed(feed);
+}
+
+/// Sends a closed block to the sandbox; the slot waits for its output.
+#[allow(clippy::too_many_arguments)]
+fn run_tool(
+    e: &Ctx,
+    i: usize,
+    slot: &mut Slot,
+    closing_token: i32,
+    code: String,
+    sandbox: &Option<Arc<Sandbox>>,
+    runtime: &tokio::runtime::Handle,
+    tool_tx: &mpsc::Sender<(usize, ExecResult, f64)>,
+) {
+    slot.state = State::Tool;
+    // The closing token still has to be fed; it goes first when the output comes back.
+    slot.pending_after_tool = Some(closing_token);
+    slot.tool_calls.push(ToolCall {
+        segment: (slot.builder.segments.len() - 1) as u32,
+        exit_code: None,
+        timed_out: false,
+        memory_exceeded: false,
+        truncated: false,
+        duration_ms: 0.0,
+        error: None,
+    });
+    let tx = tool_tx.clone();
+    let sandbox = sandbox.clone();
+    let request = ExecRequest {
+        timeout: e.config.tool_timeout,
+        memory_mb: e.config.tool_memory_mb,
+        max_output_bytes: e.config.max_output_chars,
+        ..ExecRequest::new(code)
+    };
+    runtime.spawn(async move {
+        let started = Instant::now();
+        let result = match sandbox {
+            Some(sb) => sb.execute(request).await.unwrap_or_else(|err| ExecResult {
+                error: Some(err.to_string()),
+                ..ExecResult::default()
+            }),
+            None => ExecResult {
+                error: Some("no sandbox is configured".into()),
+                ..ExecResult::default()
+            },
+        };
+        let _ = tx.send((i, result, started.elapsed().as_secs_f64() * 1000.0));
+    });
 }
 
 /// Whether `n` inserted tokens, after `queued` tokens still to feed, fit the room left in the
@@ -1088,7 +1299,8 @@ fn finish(e: &Ctx, slot: &mut Slot, reason: FinishReason) {
     // The slot's cache is kept until the slot is reused: its prompt can still be copied by
     // later samples of the same prompt.
     let mut done = std::mem::replace(slot, Slot::idle());
-    slot.cached_prompt = std::mem::take(&mut done.prompt_ids);
+    let prompt_token_ids = std::mem::take(&mut done.prompt_ids);
+    slot.cached_prompt = prompt_token_ids.clone();
     let Some(reply) = done.reply else { return };
     let mut builder = done.builder;
     if e.config.think_end.is_none() {
@@ -1102,7 +1314,13 @@ fn finish(e: &Ctx, slot: &mut Slot, reason: FinishReason) {
     }
     let _ = reply.send(Ok(GenOutput {
         prompt: done.prompt,
+        generation_prefix: e.config.think_prefix.clone(),
         prompt_tokens: done.prompt_tokens,
+        prompt_token_ids,
+        generation_prefix_tokens: done.prefix_tokens,
+        end_of_turn: done.end_of_turn,
+        thinking_ended: e.config.think_end.as_ref().map(|_| done.thinking_done),
+        tool_limit_reached: done.tool_limit_reached,
         segments,
         tool_calls,
         finish_reason: reason,

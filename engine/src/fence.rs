@@ -1,28 +1,63 @@
-//! Finding the code a model wrote: a fenced python block, whose fence may arrive split
-//! across several tokens.
+//! Finding the code a model writes: a fenced python block, whose fence may arrive split across
+//! several tokens, or may have been opened by a hint.
+//!
+//! The engine looks at the bytes of the current segment after each token. A fence counts as
+//! opened at the token that completes its opening line (` ```python\n `), found once; it counts
+//! as closed at the first ` ``` ` after its body starts.
 
-/// Where an open python fence starts in `text`: the byte offset of the opening "```".
-pub fn open_fence(text: &str) -> Option<usize> {
+/// Whether `lang` (the text after an opening ` ``` `) names Python.
+fn is_python(lang: &str) -> bool {
+    matches!(
+        lang.trim().to_ascii_lowercase().as_str(),
+        "python" | "py" | "python3"
+    )
+}
+
+/// A python fence whose opening line was completed by the last `new_len` bytes of `text`:
+/// `(where its "```" starts, where its body starts)`, byte offsets into `text`. A fence
+/// completed earlier is not found again, so a block left as text is never reopened.
+pub fn opened_by_last(text: &[u8], new_len: usize) -> Option<(usize, usize)> {
+    let new_from = text.len().saturating_sub(new_len);
     let mut from = 0;
-    while let Some(i) = text[from..].find("```") {
+    while let Some(i) = find(&text[from..], b"```") {
         let at = from + i;
         let rest = &text[at + 3..];
-        let lang: String = rest.chars().take_while(|c| *c != '\n').collect();
-        let lang = lang.trim().to_lowercase();
-        if rest.contains('\n') && (lang == "python" || lang == "py" || lang == "python3") {
-            return Some(at);
+        let nl = rest.iter().position(|&b| b == b'\n')?;
+        let line_end = at + 3 + nl;
+        if line_end >= new_from && is_python(&String::from_utf8_lossy(&rest[..nl])) {
+            return Some((at, line_end + 1));
         }
         from = at + 3;
     }
     None
 }
 
-/// The code of a python block that opened at `open` and is now closed, if it is.
-pub fn closed_block(text: &str, open: usize) -> Option<String> {
-    let body_start = open + text[open..].find('\n')? + 1;
-    let body = &text[body_start..];
-    let close = body.find("```")?;
-    Some(body[..close].trim_end_matches('\n').to_string() + "\n")
+/// Where the fence closing a block whose body is `body` starts, once it has arrived.
+pub fn closing(body: &[u8]) -> Option<usize> {
+    find(body, b"```")
+}
+
+/// The code to run for a block body up to its closing fence: trailing newlines collapsed to
+/// one, as a file would end.
+pub fn code_of(body: &[u8], close: usize) -> String {
+    let code = String::from_utf8_lossy(&body[..close]);
+    code.trim_end_matches('\n').to_string() + "\n"
+}
+
+/// Whether `text` ends inside a python block it opened: an opening ` ```python ` line with
+/// nothing after it. Hints that end so make the next tokens code.
+pub fn ends_with_open_python_fence(text: &str) -> bool {
+    let Some(body) = text.strip_suffix('\n') else {
+        return false;
+    };
+    match body.rfind("```") {
+        Some(at) => is_python(&body[at + 3..]) && !body[at + 3..].contains('\n'),
+        None => false,
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]
@@ -30,31 +65,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_fence_split_across_tokens_is_found_once_complete() {
-        let mut text = String::new();
-        let mut found = None;
-        for piece in [
+    fn a_fence_split_across_tokens_is_found_once_complete_and_only_once() {
+        let mut text = Vec::new();
+        let mut opened = Vec::new();
+        let mut code = None;
+        let pieces = [
             "Let me compute.\n``",
             "`py",
-            "thon\nprint(",
+            "thon",
+            "\nprint(",
             "2**10)\n`",
             "``",
             "\nSo",
-        ] {
-            text.push_str(piece);
-            if let Some(open) = open_fence(&text) {
-                if let Some(code) = closed_block(&text, open) {
-                    found.get_or_insert(code);
+            " it is 1024.",
+        ];
+        for piece in pieces {
+            text.extend_from_slice(piece.as_bytes());
+            if let Some((at, body)) = opened_by_last(&text, piece.len()) {
+                opened.push((at, body));
+            }
+            if let Some(&(_, body)) = opened.first() {
+                if let Some(close) = closing(&text[body..]) {
+                    code.get_or_insert_with(|| code_of(&text[body..], close));
                 }
             }
         }
-        assert_eq!(found.as_deref(), Some("print(2**10)\n"));
+        assert_eq!(
+            opened,
+            [(16, 26)],
+            "found once, at the token ending its line"
+        );
+        assert_eq!(code.as_deref(), Some("print(2**10)\n"));
     }
 
     #[test]
-    fn other_languages_and_open_blocks_are_not_run() {
-        assert_eq!(open_fence("```text\nhello\n```"), None);
-        let t = "```python\nx = 1\n";
-        assert_eq!(closed_block(t, open_fence(t).unwrap()), None);
+    fn other_languages_are_not_code_and_a_hint_may_end_with_an_open_fence() {
+        let t = b"```text\nhello\n```";
+        assert_eq!(opened_by_last(t, t.len()), None);
+        assert!(ends_with_open_python_fence(
+            "Wait, I can use Python to check this.\n```python\n"
+        ));
+        assert!(!ends_with_open_python_fence("Wait, use Python.\n"));
+        assert!(!ends_with_open_python_fence("```python\nx = 1\n"));
+        assert!(!ends_with_open_python_fence("```output\n"));
     }
 }

@@ -1,6 +1,14 @@
-//! The hint library: what Hint-infer inserts, and where.
+//! The hint library: what Hint-infer inserts, where it may go, and the trigger words it
+//! replaces.
+//!
+//! START cuts the model's response at a trigger word ("Wait", "Alternatively") or where its
+//! thinking would end, and the hint begins there: the hint replaces the word, it does not
+//! follow it. Every built-in hint ends by opening a Python block, so the model's next tokens
+//! are code. The code-debug hint is filled per problem with the tests the problem shows, in
+//! the template for stdin programs or for functions.
 
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// The built-in library, `engine/data/hints.json`.
@@ -9,15 +17,54 @@ pub const BUILTIN: &str = include_str!("../data/hints.json");
 /// A library of hints by kind.
 #[derive(Clone, Debug, Deserialize)]
 pub struct HintLibrary {
-    /// Words after which a hint may be inserted ("Wait", "Alternatively").
+    /// Words a hint may replace ("Wait", "Alternatively"), matched as whole words.
     pub triggers: Vec<String>,
-    /// Chance of a hint after a trigger word.
+    /// Chance of a hint at a trigger word, unless the job spec gives its own.
     pub trigger_probability: f64,
     /// Math hints by kind (complex calculation, self-reflection, logic check, alternative
-    /// method, general, explore deeply).
+    /// method, general, explore deeply); also used for multiple-choice problems.
     pub math: BTreeMap<String, Vec<String>>,
-    /// Code hints by kind (debug).
-    pub code: BTreeMap<String, Vec<String>>,
+    /// Code hints by kind (debug), each with a template for stdin programs and for functions.
+    pub code: BTreeMap<String, CodeHint>,
+    /// How a problem's shown tests are written into a code hint's `{samples}`.
+    pub samples: SampleFormat,
+    /// Hex sha256 of the library's text, recorded on every row.
+    #[serde(skip)]
+    pub sha256: String,
+}
+
+/// One kind of code hint: templates by the problem's test style, each holding `{samples}`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CodeHint {
+    /// For programs that read standard input.
+    pub stdio: Vec<String>,
+    /// For problems that ask for a function.
+    pub function: Vec<String>,
+}
+
+/// How shown tests are rendered into `{samples}`; values are written as Python literals.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SampleFormat {
+    /// One stdin case: `{n}`, `{input}`, `{output}`.
+    pub stdio: String,
+    /// One function example: `{call}`, `{expected}`.
+    pub function: String,
+    /// What `{samples}` becomes when the problem shows no tests.
+    pub none: String,
+    /// Shown tests written at most.
+    pub max: usize,
+    /// A shown test whose rendered values are longer than this is left out (a hint that
+    /// floods the context helps no one).
+    pub max_chars: usize,
+}
+
+/// The tests a code problem shows the model, to be filled into the debug hint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SampleTests {
+    /// A program reading standard input: `(input, expected output)` of the public cases.
+    Stdio(Vec<(String, String)>),
+    /// A function: `(call, expected value)` of the shown examples.
+    Function(Vec<(String, String)>),
 }
 
 /// One chosen hint.
@@ -25,8 +72,15 @@ pub struct HintLibrary {
 pub struct Hint {
     /// Its kind, recorded on the hint segment.
     pub kind: String,
-    /// Its text.
+    /// Its text, samples filled in.
     pub text: String,
+}
+
+impl Hint {
+    /// Whether the hint ends by opening a Python block: the tokens after it are code.
+    pub fn opens_code(&self) -> bool {
+        crate::fence::ends_with_open_python_fence(&self.text)
+    }
 }
 
 /// Why a library file was refused.
@@ -48,52 +102,174 @@ impl HintLibrary {
 
     /// Parses and checks a library.
     pub fn parse(text: &str) -> Result<Self, HintError> {
-        let lib: HintLibrary = serde_json::from_str(text)?;
+        let mut lib: HintLibrary = serde_json::from_str(text)?;
+        lib.sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+        let invalid = |m: String| Err(HintError::Invalid(m));
         if !(0.0..=1.0).contains(&lib.trigger_probability) {
-            return Err(HintError::Invalid(format!(
+            return invalid(format!(
                 "trigger_probability {} is outside [0, 1]",
                 lib.trigger_probability
-            )));
+            ));
         }
-        for (group, kinds) in [("math", &lib.math), ("code", &lib.code)] {
-            if kinds.is_empty()
-                || kinds
-                    .values()
-                    .any(|v| v.is_empty() || v.iter().any(|h| h.trim().is_empty()))
-            {
-                return Err(HintError::Invalid(format!(
-                    "{group} needs at least one kind, each with at least one non-empty hint"
-                )));
-            }
+        if lib.triggers.iter().any(|t| t.trim().is_empty()) {
+            return invalid("triggers: a trigger word is empty".into());
         }
+        let blank = |v: &[String]| v.is_empty() || v.iter().any(|h| h.trim().is_empty());
+        if lib.math.is_empty() || lib.math.values().any(|v| blank(v)) {
+            return invalid(
+                "math needs at least one kind, each with at least one non-empty hint".into(),
+            );
+        }
+        if lib.code.is_empty()
+            || lib
+                .code
+                .values()
+                .any(|c| blank(&c.stdio) || blank(&c.function))
+        {
+            return invalid(
+                "code needs at least one kind, each with non-empty stdio and function hints".into(),
+            );
+        }
+        // Longest first, so that "But wait" is found before "Wait" would match its tail.
+        lib.triggers.sort_by_key(|t| std::cmp::Reverse(t.len()));
         Ok(lib)
     }
 
-    /// Picks a hint for a problem kind with a random number in [0, 1).
-    pub fn pick(&self, code_problem: bool, r: f64) -> Hint {
-        let kinds = if code_problem { &self.code } else { &self.math };
-        let all: Vec<(&String, &String)> = kinds
-            .iter()
-            .flat_map(|(k, v)| v.iter().map(move |h| (k, h)))
-            .collect();
-        let (kind, text) = all[((r * all.len() as f64) as usize).min(all.len() - 1)];
+    /// Picks a hint with a random number in [0, 1): a code hint filled with `tests` for a code
+    /// problem, else a math hint.
+    pub fn pick(&self, tests: Option<&SampleTests>, r: f64) -> Hint {
+        let (kind, template) = match tests {
+            None => {
+                let all: Vec<(&String, &String)> = self
+                    .math
+                    .iter()
+                    .flat_map(|(k, v)| v.iter().map(move |h| (k, h)))
+                    .collect();
+                all[((r * all.len() as f64) as usize).min(all.len() - 1)]
+            }
+            Some(tests) => {
+                let all: Vec<(&String, &String)> = self
+                    .code
+                    .iter()
+                    .flat_map(|(k, c)| {
+                        let v = match tests {
+                            SampleTests::Stdio(_) => &c.stdio,
+                            SampleTests::Function(_) => &c.function,
+                        };
+                        v.iter().map(move |h| (k, h))
+                    })
+                    .collect();
+                all[((r * all.len() as f64) as usize).min(all.len() - 1)]
+            }
+        };
+        let text = match tests {
+            None => template.clone(),
+            Some(tests) => template.replace("{samples}", &self.render_samples(tests)),
+        };
         Hint {
             kind: kind.clone(),
-            text: text.clone(),
+            text,
         }
     }
 
-    /// Whether `text` (the generation so far) now ends with a trigger word.
-    pub fn ends_with_trigger(&self, text: &str) -> bool {
-        let t = text.trim_end_matches([',', ' ']);
-        self.triggers.iter().any(|w| {
-            t.ends_with(w.as_str())
-                && t[..t.len() - w.len()]
-                    .chars()
-                    .last()
-                    .is_none_or(|c| !c.is_alphanumeric())
-        })
+    /// The `{samples}` text for a problem's shown tests.
+    fn render_samples(&self, tests: &SampleTests) -> String {
+        let f = &self.samples;
+        let mut out = String::new();
+        let mut n = 0;
+        let pairs = match tests {
+            SampleTests::Stdio(p) | SampleTests::Function(p) => p,
+        };
+        for (a, b) in pairs {
+            if n == f.max {
+                break;
+            }
+            let line = match tests {
+                SampleTests::Stdio(_) => {
+                    let (input, output) = (py_str(a), py_str(b));
+                    if input.len() + output.len() > f.max_chars {
+                        continue;
+                    }
+                    f.stdio
+                        .replace("{n}", &(n + 1).to_string())
+                        .replace("{input}", &input)
+                        .replace("{output}", &output)
+                }
+                SampleTests::Function(_) => {
+                    if a.len() + b.len() > f.max_chars {
+                        continue;
+                    }
+                    f.function.replace("{call}", a).replace("{expected}", b)
+                }
+            };
+            out.push_str(&line);
+            n += 1;
+        }
+        if n == 0 {
+            f.none.clone()
+        } else {
+            out
+        }
     }
+
+    /// The trigger word that `before` (the text up to the token just sampled) ends with, when
+    /// `next` (that token's bytes) shows the word is over: it starts with neither a letter nor
+    /// a digit ("Wait," or "Wait\n", not "Waiting"). The word must start a word too ("await"
+    /// is not "Wait"). Deciding one token late is what lets the hint replace the whole word.
+    pub fn trigger_before<'a>(&'a self, before: &[u8], next: &[u8]) -> Option<&'a str> {
+        let first = *next.first()?;
+        if is_word_byte(first) {
+            return None;
+        }
+        self.word_at_end(before)
+    }
+
+    /// The trigger word `text` ends with exactly, as a whole word.
+    fn word_at_end<'a>(&'a self, text: &[u8]) -> Option<&'a str> {
+        self.triggers
+            .iter()
+            .find(|w| {
+                text.ends_with(w.as_bytes())
+                    && text[..text.len() - w.len()]
+                        .last()
+                        .is_none_or(|&b| !is_word_byte(b))
+            })
+            .map(String::as_str)
+    }
+
+    /// The trigger word `text` ends with, as a whole word, trailing whitespace aside: what a
+    /// hint must never be left right after ("Wait Wait").
+    pub fn ends_with_trigger<'a>(&'a self, text: &str) -> Option<&'a str> {
+        self.word_at_end(text.trim_end().as_bytes())
+    }
+}
+
+/// A byte that can be part of a word: ASCII letters and digits, and every byte of a non-ASCII
+/// character (a letter in most scripts).
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b >= 0x80 || b == b'_'
+}
+
+/// `s` as a Python string literal (single quotes, escapes for quotes, backslashes and control
+/// characters), so that a model can paste a sample test into its code as it is.
+pub fn py_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 #[cfg(test)]
@@ -101,7 +277,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_builtin_library_has_the_papers_six_math_kinds_and_a_debug_hint() {
+    fn the_builtin_library_has_the_papers_six_math_kinds_and_a_debug_hint_that_open_code() {
         let lib = HintLibrary::builtin();
         let kinds: Vec<&str> = lib.math.keys().map(String::as_str).collect();
         assert_eq!(
@@ -120,16 +296,78 @@ mod tests {
             .math
             .values()
             .flatten()
-            .any(|h| h == "Wait, maybe using Python here is a good idea."));
+            .any(|h| h == "Wait, maybe using Python here is a good idea.\n```python\n"));
+        for r in [0.0, 0.3, 0.6, 0.99] {
+            assert!(lib.pick(None, r).opens_code());
+            for tests in [
+                SampleTests::Stdio(vec![]),
+                SampleTests::Function(vec![("f(1)".into(), "2".into())]),
+            ] {
+                let hint = lib.pick(Some(&tests), r);
+                assert!(hint.opens_code(), "{hint:?}");
+                assert_eq!(hint.kind, "debug");
+                assert!(!hint.text.contains("{samples}"));
+            }
+        }
+        assert_eq!(lib.sha256.len(), 64);
     }
 
     #[test]
-    fn triggers_match_whole_words_only() {
+    fn the_debug_hint_shows_the_problems_tests_in_its_style() {
         let lib = HintLibrary::builtin();
-        assert!(lib.ends_with_trigger("so x = 3. Wait"));
-        assert!(lib.ends_with_trigger("so x = 3.\nAlternatively,"));
-        assert!(!lib.ends_with_trigger("I will await"));
-        assert!(!lib.ends_with_trigger("so x = 3."));
+        let stdio = SampleTests::Stdio(vec![
+            ("1 2\n".into(), "3\n".into()),
+            ("x".repeat(500), "y".into()),
+            ("it's\t".into(), "ok".into()),
+        ]);
+        let hint = lib.pick(Some(&stdio), 0.0);
+        assert!(hint.text.contains("program"), "{}", hint.text);
+        assert!(
+            hint.text
+                .contains("Sample input 1: '1 2\\n'\nExpected output 1: '3\\n'"),
+            "{}",
+            hint.text
+        );
+        assert!(
+            hint.text.contains("Sample input 2: 'it\\'s\\t'"),
+            "a test too long to show is left out: {}",
+            hint.text
+        );
+        let function = SampleTests::Function(vec![("add(2, 3)".into(), "5".into())]);
+        let hint = lib.pick(Some(&function), 0.0);
+        assert!(hint.text.contains("function"), "{}", hint.text);
+        assert!(
+            hint.text.contains("\nadd(2, 3) should be 5"),
+            "{}",
+            hint.text
+        );
+        let hint = lib.pick(Some(&SampleTests::Stdio(vec![])), 0.0);
+        assert!(hint.text.contains("no sample tests"), "{}", hint.text);
+    }
+
+    #[test]
+    fn a_trigger_is_a_whole_word_confirmed_by_the_next_token() {
+        let lib = HintLibrary::builtin();
+        assert_eq!(lib.trigger_before(b"so x = 3. Wait", b","), Some("Wait"));
+        assert_eq!(lib.trigger_before(b"so x = 3.\nWait", b"\n"), Some("Wait"));
+        assert_eq!(
+            lib.trigger_before(b"x = 3. But wait", b","),
+            Some("But wait")
+        );
+        assert_eq!(
+            lib.trigger_before(b"so.\nAlternatively", b" we"),
+            Some("Alternatively")
+        );
+        assert_eq!(lib.trigger_before(b"so x = 3. Wait", b"ing"), None);
+        assert_eq!(lib.trigger_before(b"I will await", b"."), None);
+        assert_eq!(lib.trigger_before(b"so x = 3.", b" Wait"), None);
+        assert_eq!(lib.ends_with_trigger("x = 3. Wait\n"), Some("Wait"));
+        assert_eq!(lib.ends_with_trigger("I await "), None);
+    }
+
+    #[test]
+    fn python_literals_escape_what_they_must() {
+        assert_eq!(py_str("a'b\\c\n\u{1}é"), "'a\\'b\\\\c\\n\\x01é'");
     }
 
     #[test]
@@ -140,5 +378,10 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("outside [0, 1]"));
+        let bad = BUILTIN.replace("\"function\": [", "\"function\": [\"\", ");
+        assert!(HintLibrary::parse(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("stdio and function"));
     }
 }

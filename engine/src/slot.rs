@@ -1,6 +1,6 @@
 //! One sequence slot's trajectory as it grows: segments with their exact tokens and text.
 
-use start_schemas::trajectory::{Segment, SegmentKind};
+use start_schemas::trajectory::{HintOrigin, Segment, SegmentKind};
 
 /// The trajectory of a slot, built token by token.
 #[derive(Default)]
@@ -17,12 +17,7 @@ impl Builder {
     /// Appends a token to a segment of `kind`, opening a new segment when the kind changes.
     pub fn push(&mut self, kind: SegmentKind, token: i32, piece: &[u8]) {
         if self.segments.last().is_none_or(|s| s.kind != kind) {
-            self.segments.push(Segment {
-                kind,
-                text: String::new(),
-                tokens: Vec::new(),
-            });
-            self.bytes.push(Vec::new());
+            self.split(kind);
         }
         let last = self.segments.len() - 1;
         self.segments[last].tokens.push(token);
@@ -32,34 +27,21 @@ impl Builder {
 
     /// Starts a new segment of `kind` even if the last one has the same kind.
     pub fn split(&mut self, kind: SegmentKind) {
-        self.segments.push(Segment {
-            kind,
-            text: String::new(),
-            tokens: Vec::new(),
-        });
+        self.segments
+            .push(Segment::new(kind, String::new(), Vec::new()));
         self.bytes.push(Vec::new());
     }
 
-    /// Text of the current (last) segment so far.
-    pub fn current_text(&self) -> String {
-        self.bytes
-            .last()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .unwrap_or_default()
+    /// Records where the current (hint) segment came from.
+    pub fn mark_hint(&mut self, origin: HintOrigin) {
+        if let Some(s) = self.segments.last_mut() {
+            s.hint = Some(origin);
+        }
     }
 
-    /// The last `max` bytes of the current segment, decoded lossily: enough to spot a
-    /// trigger word or a fence without re-decoding the whole segment every token.
-    pub fn tail_text(&self, max: usize) -> String {
-        self.bytes
-            .last()
-            .map(|b| String::from_utf8_lossy(&b[b.len().saturating_sub(max)..]).into_owned())
-            .unwrap_or_default()
-    }
-
-    /// Byte length of the current segment.
-    pub fn current_len(&self) -> usize {
-        self.bytes.last().map_or(0, Vec::len)
+    /// The raw bytes of the current segment.
+    pub fn current_bytes(&self) -> &[u8] {
+        self.bytes.last().map_or(&[], Vec::as_slice)
     }
 
     /// The token of the current segment in which byte `at` of its text falls, and the byte
@@ -80,41 +62,55 @@ impl Builder {
     }
 
     /// Moves the tokens of the current segment from byte offset `at` of its text into a new
-    /// segment of `kind` (token-aligned: the token in which `at` falls moves too).
+    /// segment of `kind` (token-aligned: the token in which `at` falls moves too). Returns the
+    /// byte offset, in the old segment, where the moved bytes began.
     pub fn split_at_text(
         &mut self,
         at: usize,
         kind: SegmentKind,
         piece_of: impl Fn(i32) -> Vec<u8>,
-    ) {
-        if self.segments.is_empty() {
-            return;
-        }
-        let (cut, offset) = self.token_cut(at, piece_of);
-        let last = self.segments.len() - 1;
-        let moved: Vec<i32> = self.segments[last].tokens.split_off(cut);
-        let moved_bytes = self.bytes[last].split_off(offset);
-        self.segments.push(Segment {
-            kind,
-            text: String::new(),
-            tokens: moved,
-        });
-        self.bytes.push(moved_bytes);
-    }
-
-    /// Drops the tokens of the current segment from the one in which byte `at` of its text
-    /// falls to the end; returns how many were dropped (token-aligned, like the split).
-    pub fn truncate_text(&mut self, at: usize, piece_of: impl Fn(i32) -> Vec<u8>) -> usize {
+    ) -> usize {
         if self.segments.is_empty() {
             return 0;
         }
         let (cut, offset) = self.token_cut(at, piece_of);
         let last = self.segments.len() - 1;
+        let moved: Vec<i32> = self.segments[last].tokens.split_off(cut);
+        let moved_bytes = self.bytes[last].split_off(offset);
+        self.segments.push(Segment::new(kind, String::new(), moved));
+        self.bytes.push(moved_bytes);
+        offset
+    }
+
+    /// The bytes of the current segment's token in which byte `at` falls, before `at`: what a
+    /// cut back to `at` would drop that is not from `at` on.
+    pub fn kept_before(&self, at: usize, piece_of: impl Fn(i32) -> Vec<u8>) -> Vec<u8> {
+        let (_, offset) = self.token_cut(at, piece_of);
+        self.current_bytes()[offset..at.max(offset)].to_vec()
+    }
+
+    /// Drops the tokens of the current segment from the one in which byte `at` of its text
+    /// falls to the end (token-aligned, like the split). Says how many tokens went, the bytes
+    /// of the first of them that came before `at` (whitespace before a trigger word, which the
+    /// text put in its place must restore), and the text from `at` on that went.
+    pub fn cut_back(&mut self, at: usize, piece_of: impl Fn(i32) -> Vec<u8>) -> CutBack {
+        if self.segments.is_empty() {
+            return CutBack::default();
+        }
+        let (cut, offset) = self.token_cut(at, piece_of);
+        let last = self.segments.len() - 1;
         let dropped = self.segments[last].tokens.len() - cut;
+        let at = at.clamp(offset, self.bytes[last].len());
+        let removed = String::from_utf8_lossy(&self.bytes[last][at..]).into_owned();
+        let kept = self.bytes[last][offset..at].to_vec();
         self.segments[last].tokens.truncate(cut);
         self.bytes[last].truncate(offset);
         self.completion_tokens -= dropped as u32;
-        dropped
+        CutBack {
+            dropped,
+            kept,
+            removed,
+        }
     }
 
     /// Relabels the last segment of `from` kind as `to` (the answer after the last insertion).
@@ -156,6 +152,17 @@ impl Builder {
     }
 }
 
+/// What [`Builder::cut_back`] took out.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct CutBack {
+    /// Tokens dropped.
+    pub dropped: usize,
+    /// Bytes of the first dropped token before the cut.
+    pub kept: Vec<u8>,
+    /// The text from the cut to the end, now gone.
+    pub removed: String,
+}
+
 /// How many bytes at the end of `b` start a UTF-8 character that is not complete yet.
 fn unfinished_tail(b: &[u8]) -> usize {
     for back in 1..=b.len().min(3) {
@@ -190,6 +197,23 @@ mod tests {
         let texts: Vec<&str> = segments.iter().map(|s| s.text.as_str()).collect();
         assert_eq!(texts, ["a", "éb", "", "€!"]);
         assert_eq!(segments.iter().map(|s| s.tokens.len()).sum::<usize>(), 4);
+    }
+
+    #[test]
+    fn cutting_back_to_a_word_keeps_the_space_before_it() {
+        let pieces: std::collections::HashMap<i32, &[u8]> =
+            [(1, &b"So 3."[..]), (2, b" Wait"), (3, b",")].into();
+        let mut b = Builder::default();
+        for t in [1, 2, 3] {
+            b.push(SegmentKind::Reasoning, t, pieces[&t]);
+        }
+        // "So 3. Wait," : the trigger starts at byte 6, inside token 2 (" Wait").
+        let cut = b.cut_back(6, |t| pieces[&t].to_vec());
+        assert_eq!(cut.dropped, 2);
+        assert_eq!(cut.kept, b" ");
+        assert_eq!(cut.removed, "Wait,");
+        assert_eq!(b.current_bytes(), b"So 3.");
+        assert_eq!(b.completion_tokens, 1);
     }
 
     #[test]

@@ -1,89 +1,13 @@
 //! The engine on the real default model (run scripts/setup first): tool calls, hints, limits,
 //! and reproducibility.
 
-use start_engine::{Engine, EngineConfig, GenOutput, GenRequest, HintLibrary};
-use start_sandbox::{BackendKind, Sandbox, SandboxConfig};
-use start_schemas::trajectory::{FinishReason, GenerationParams, Mode, SegmentKind};
-use std::path::Path;
+mod common;
+
+use common::*;
+use start_engine::{Engine, EngineConfig};
+use start_schemas::trajectory::{FinishReason, Mode, SegmentKind};
 use std::sync::Arc;
 use std::time::Duration;
-
-fn model() -> std::path::PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        p.is_file(),
-        "the default model is missing: run scripts/setup"
-    );
-    p
-}
-
-fn params(max_new_tokens: u32) -> GenerationParams {
-    GenerationParams {
-        temperature: 0.6,
-        top_k: 40,
-        top_p: 0.95,
-        min_p: 0.0,
-        repeat_penalty: 1.0,
-        max_new_tokens,
-        max_tool_calls: 6,
-        seed: 1,
-    }
-}
-
-fn request(question: &str, forced: &str, mode: Mode, max_new: u32, seed: u64) -> GenRequest {
-    GenRequest {
-        user_message: question.into(),
-        code_problem: false,
-        mode,
-        params: params(max_new),
-        seed,
-        end_hints: 0,
-        forced_prefix: forced.into(),
-    }
-}
-
-async fn sandbox() -> Arc<Sandbox> {
-    Arc::new(
-        Sandbox::start(SandboxConfig {
-            backend: BackendKind::Process,
-            pool_size: 2,
-            ..SandboxConfig::default()
-        })
-        .await
-        .unwrap(),
-    )
-}
-
-fn engine(config: EngineConfig, sb: Option<Arc<Sandbox>>) -> Engine {
-    Engine::start(config, sb, tokio::runtime::Handle::current()).unwrap()
-}
-
-async fn run(engine: &Engine, req: GenRequest) -> GenOutput {
-    engine.submit(req).await.unwrap().unwrap()
-}
-
-fn full_text(out: &GenOutput) -> String {
-    out.segments.iter().map(|s| s.text.as_str()).collect()
-}
-
-/// Every token after the prompt, in order: what reproducibility is judged on.
-fn tokens(out: &GenOutput) -> Vec<i32> {
-    out.segments
-        .iter()
-        .flat_map(|s| s.tokens.iter().copied())
-        .collect()
-}
-
-/// Asserts that two trajectories hold the same tokens, showing both texts when they do not.
-fn assert_same_tokens(a: &GenOutput, b: &GenOutput) {
-    assert_eq!(
-        tokens(a),
-        tokens(b),
-        "{:?}\nvs\n{:?}",
-        full_text(a),
-        full_text(b)
-    );
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forced_code_block_runs_and_its_output_is_the_next_segment() {
@@ -158,84 +82,6 @@ async fn syntax_errors_come_back_as_output_and_generation_goes_on() {
         "{:?}",
         out.segments
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hints_go_in_at_trigger_words_and_at_the_end_of_thinking() {
-    let mut config = EngineConfig::new(model());
-    let mut hints = HintLibrary::builtin();
-    hints.trigger_probability = 1.0;
-    config.hints = hints.clone();
-    let engine = engine(config, None);
-    let out = run(
-        &engine,
-        request(
-            "Is 91 prime?",
-            "So 91 = 7 * 13. Wait",
-            Mode::HintInfer,
-            24,
-            7,
-        ),
-    )
-    .await;
-    let hint = out
-        .segments
-        .iter()
-        .position(|s| s.kind == SegmentKind::Hint)
-        .expect("a hint");
-    assert!(
-        out.segments[hint - 1].text.ends_with("Wait"),
-        "{:?}",
-        out.segments
-    );
-    let texts: Vec<&String> = hints.math.values().flatten().collect();
-    assert!(
-        texts
-            .iter()
-            .any(|t| out.segments[hint].text.contains(t.as_str())),
-        "{:?}",
-        out.segments[hint]
-    );
-
-    // The forced end-of-turn token takes the sampled path: in hint-infer mode with one
-    // end-of-thinking round, a hint replaces it and generation goes on after the hint.
-    let mut req = request(
-        "Say hello.",
-        "Hello there!<|im_end|>",
-        Mode::HintInfer,
-        40,
-        9,
-    );
-    req.end_hints = 1;
-    let out = run(&engine, req).await;
-    let at = out
-        .segments
-        .iter()
-        .position(|s| s.kind == SegmentKind::Hint)
-        .expect("an end hint");
-    assert!(
-        out.segments[at - 1].text.ends_with("Hello there!"),
-        "{:?}",
-        out.segments
-    );
-    assert!(
-        !out.segments.iter().any(|s| s.text.contains("<|im_end|>")),
-        "the end was not fed: {:?}",
-        out.segments
-    );
-    assert!(
-        out.segments.len() > at + 1,
-        "generation went on after the hint: {:?}",
-        out.segments
-    );
-    // Plain mode ends at the same token.
-    let out = run(
-        &engine,
-        request("Say hello.", "Hello there!<|im_end|>", Mode::Plain, 40, 9),
-    )
-    .await;
-    assert_eq!(out.finish_reason, FinishReason::Stop);
-    assert!(out.segments.iter().all(|s| s.kind != SegmentKind::Hint));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -478,45 +324,6 @@ async fn samples_of_one_prompt_share_its_cache_and_get_the_same_tokens() {
         .shared
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(shared, u64::from(first.prompt_tokens) - 1, "{again:?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_end_of_thinking_is_rolled_back_and_replaced_by_a_hint() {
-    // A QwQ-style configuration: thinking opens with <think> and ends with </think>.
-    let mut config = EngineConfig::new(model());
-    config.think_prefix = "<think>\n".into();
-    config.think_end = Some("</think>".into());
-    let engine = engine(config, None);
-    let mut req = request(
-        "What is 2+2?",
-        "2+2 is 4.\n</think>",
-        Mode::HintInfer,
-        24,
-        21,
-    );
-    req.end_hints = 1;
-    let out = run(&engine, req).await;
-    assert!(out.prompt.ends_with("<think>\n"), "{}", out.prompt);
-    let text = full_text(&out);
-    let hint = out
-        .segments
-        .iter()
-        .position(|s| s.kind == SegmentKind::Hint)
-        .expect("a hint");
-    assert!(
-        out.segments[hint - 1].text.ends_with("2+2 is 4.\n"),
-        "{:?}",
-        out.segments
-    );
-    assert!(
-        !out.segments[..hint]
-            .iter()
-            .any(|s| s.text.contains("</think>")),
-        "{text}"
-    );
-    // The tokens recorded are exactly those left in the sequence.
-    let tokens: usize = out.segments.iter().map(|s| s.tokens.len()).sum();
-    assert_eq!(tokens as u32, out.completion_tokens);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@
 //! runs on those, and the caller re-reads the shards to write the kept rows.
 
 use sha2::{Digest, Sha256};
-use start_schemas::trajectory::{FinishReason, Trajectory};
+use start_schemas::trajectory::{FinishReason, Mode, Trajectory};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// MinHash permutations per signature; 64 gives a Jaccard estimate within about ±0.12.
@@ -34,6 +34,8 @@ pub struct Features {
     pub tool_calls: u32,
     /// Failed code executions.
     pub tool_errors: u32,
+    /// Whether it was generated with hints (the seed-data rule keeps only those).
+    pub hint_infer: bool,
     /// sha256 of the normalised text (lower case, whitespace collapsed).
     pub text_hash: [u8; 32],
     /// MinHash signature of the word shingles.
@@ -102,6 +104,7 @@ impl Features {
             completion_tokens: t.completion_tokens,
             tool_calls: t.tool_calls.len() as u32,
             tool_errors: t.tool_errors,
+            hint_infer: t.mode == Mode::HintInfer,
             text_hash: Sha256::digest(normalised.as_bytes()).into(),
             minhash: minhash(&words),
             repeat_ratio: repeat_ratio(&words),
@@ -131,9 +134,19 @@ pub struct Policy {
     pub max_repeat_ratio: f32,
     /// Over-long: more completion tokens than this.
     pub max_completion_tokens: Option<u32>,
-    /// Seed-data rule: only problems whose ids are NOT in this set (the ones plain greedy
-    /// solved) are kept.
-    pub solved_by_plain: Option<HashSet<String>>,
+    /// START's seed-data rule (D_seed), when given: keep a problem's hint-infer trajectory only
+    /// when it is correct, made at least one successful tool call, and the plain baseline on
+    /// that problem was wrong.
+    pub seed_data: Option<SeedData>,
+}
+
+/// What the seed-data rule knows of the plain baseline.
+#[derive(Clone, Debug, Default)]
+pub struct SeedData {
+    /// Problems the baseline has trajectories for.
+    pub baseline: HashSet<String>,
+    /// Of those, the problems it solved.
+    pub solved: HashSet<String>,
 }
 
 impl Default for Policy {
@@ -143,18 +156,21 @@ impl Default for Policy {
             near_duplicate: 0.9,
             max_repeat_ratio: 0.5,
             max_completion_tokens: None,
-            solved_by_plain: None,
+            seed_data: None,
         }
     }
 }
 
 /// Why a trajectory was removed, in the order the filters run.
-pub const REASONS: [&str; 8] = [
+pub const REASONS: [&str; 11] = [
     "not graded",
     "incorrect",
     "unfinished (cut by a limit)",
     "over-long",
     "repetitive loop",
+    "not hint-infer (seed-data rule)",
+    "no successful tool call (seed-data rule)",
+    "no plain baseline for the problem (seed-data rule)",
     "solved by plain greedy (seed-data rule)",
     "exact duplicate",
     "near duplicate",
@@ -210,22 +226,26 @@ pub fn select(features: Vec<Features>, policy: &Policy) -> Selection {
                 Some(REASONS[3])
             }
             Some(true) if f.repeat_ratio > policy.max_repeat_ratio => Some(REASONS[4]),
-            Some(true)
-                if policy
-                    .solved_by_plain
-                    .as_ref()
-                    .is_some_and(|s| s.contains(&f.problem_id)) =>
-            {
-                Some(REASONS[5])
-            }
-            Some(true) => None,
+            Some(true) => policy.seed_data.as_ref().and_then(|seed| {
+                if !f.hint_infer {
+                    Some(REASONS[5])
+                } else if f.tool_calls <= f.tool_errors {
+                    Some(REASONS[6])
+                } else if !seed.baseline.contains(&f.problem_id) {
+                    Some(REASONS[7])
+                } else if seed.solved.contains(&f.problem_id) {
+                    Some(REASONS[8])
+                } else {
+                    None
+                }
+            }),
         };
         if let Some(r) = reason {
             bump(&mut removed, r);
             continue;
         }
         if !seen_text.insert(f.text_hash) {
-            bump(&mut removed, REASONS[6]);
+            bump(&mut removed, REASONS[9]);
             continue;
         }
         if !by_problem.contains_key(&f.problem_id) {
@@ -242,7 +262,7 @@ pub fn select(features: Vec<Features>, policy: &Policy) -> Selection {
                 .iter()
                 .any(|k| similarity(&k.minhash, &f.minhash) >= policy.near_duplicate)
             {
-                bump(&mut removed, REASONS[7]);
+                bump(&mut removed, REASONS[10]);
                 continue;
             }
             kept.push(f);

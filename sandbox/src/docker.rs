@@ -131,6 +131,8 @@ pub struct DockerSpawner {
     docker: Docker,
     body: ContainerCreateBody,
     prefix: String,
+    /// The image's id (`sha256:…`) as the daemon reports it: which build ran the code.
+    pub image_id: String,
 }
 
 impl DockerSpawner {
@@ -138,6 +140,11 @@ impl DockerSpawner {
     pub async fn new(config: &SandboxConfig) -> Result<Self, SandboxError> {
         let docker = connect(config.docker_host.as_deref())?;
         ensure_image(&docker, &config.image, config.image_archive.as_deref()).await?;
+        let image_id = docker
+            .inspect_image(&config.image)
+            .await?
+            .id
+            .unwrap_or_default();
         let memory = (config.container_memory_mb * 1024 * 1024) as i64;
         let host = HostConfig {
             network_mode: Some("none".into()),
@@ -174,6 +181,7 @@ impl DockerSpawner {
         Ok(Self {
             docker,
             body,
+            image_id,
             prefix: name_prefix(
                 &std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default(),
                 std::process::id(),

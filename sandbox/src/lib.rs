@@ -211,6 +211,7 @@ impl Default for SandboxConfig {
 pub struct Sandbox {
     pool: pool::Pool,
     kind: BackendKind,
+    identity: String,
 }
 
 impl Sandbox {
@@ -226,12 +227,29 @@ impl Sandbox {
             }
             other => other,
         };
-        let spawner: std::sync::Arc<dyn pool::Spawner> = match kind {
-            BackendKind::Docker => std::sync::Arc::new(docker::DockerSpawner::new(&config).await?),
-            _ => std::sync::Arc::new(process::ProcessSpawner::new(&config)?),
+        let (spawner, identity): (std::sync::Arc<dyn pool::Spawner>, String) = match kind {
+            BackendKind::Docker => {
+                let spawner = docker::DockerSpawner::new(&config).await?;
+                let identity = format!("docker:{}@{}", config.image, spawner.image_id);
+                (std::sync::Arc::new(spawner), identity)
+            }
+            _ => (
+                std::sync::Arc::new(process::ProcessSpawner::new(&config)?),
+                format!("process:{}", config.python),
+            ),
         };
         let pool = pool::Pool::start(spawner, &config).await?;
-        Ok(Self { pool, kind })
+        Ok(Self {
+            pool,
+            kind,
+            identity,
+        })
+    }
+
+    /// Which sandbox this is, recorded on every trajectory row: `docker:<image>@<image id>`,
+    /// or `process:<interpreter>` for the process backend.
+    pub fn identity(&self) -> &str {
+        &self.identity
     }
 
     /// The backend in use.

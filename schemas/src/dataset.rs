@@ -1,7 +1,9 @@
 //! Reading a dataset back: the manifest, then each listed shard in record batches.
 
 use crate::manifest::{Manifest, ShardEntry};
-use crate::trajectory::{from_record_batch, Trajectory, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
+use crate::trajectory::{
+    from_record_batch, Trajectory, READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, SCHEMA_VERSION_KEY,
+};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -80,7 +82,9 @@ pub enum DatasetError {
         actual: String,
     },
     /// A shard written by a newer, unknown schema.
-    #[error("{path}: schema version {found} is not supported (this build reads {SCHEMA_VERSION})")]
+    #[error(
+        "{path}: schema version {found:?} is not supported (this build reads 1 to {SCHEMA_VERSION})"
+    )]
     SchemaVersion {
         /// The shard.
         path: String,
@@ -172,7 +176,10 @@ impl Dataset {
             .and_then(|kv| kv.iter().find(|k| k.key == SCHEMA_VERSION_KEY))
             .and_then(|k| k.value.clone())
             .unwrap_or_default();
-        if version != SCHEMA_VERSION.to_string() {
+        if !READABLE_SCHEMA_VERSIONS
+            .iter()
+            .any(|v| v.to_string() == version)
+        {
             return Err(DatasetError::SchemaVersion {
                 path: path.display().to_string(),
                 found: version,

@@ -278,17 +278,90 @@ fn humaneval(src: &mut Source) -> Option<Value> {
         "Complete the following Python function. Give the whole function in one python code block.\n\n```python\n{}\n```",
         prompt.trim_end()
     );
+    let examples: Vec<Value> = doctest_examples(&prompt)
+        .into_iter()
+        .map(|(call, expected)| json!({"call": call, "expected": expected}))
+        .collect();
     let mut out = json!({
         "id": id?.trim(),
         "source": "humaneval",
         "kind": "code",
         "question": question,
-        "tests": {"type": "check", "prompt": prompt, "test": test?, "entry_point": entry_point?.trim()},
+        "tests": {"type": "check", "prompt": prompt, "test": test?, "entry_point": entry_point?.trim(),
+                  "examples": examples},
     });
     if let Some(c) = canonical {
         out["solution"] = json!(format!("{prompt}{c}"));
     }
     Some(out)
+}
+
+/// The examples of a docstring: each `>>> call` line with the lines after it up to a blank
+/// line or the next `>>>` as its expected value (HumanEval writes its examples so).
+fn doctest_examples(prompt: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut lines = prompt.lines().map(str::trim).peekable();
+    while let Some(line) = lines.next() {
+        let Some(call) = line.strip_prefix(">>> ") else {
+            continue;
+        };
+        let mut expected = Vec::new();
+        while let Some(next) = lines.peek() {
+            if next.is_empty() || next.starts_with(">>>") || next.starts_with("\"\"\"") {
+                break;
+            }
+            expected.push(*next);
+            lines.next();
+        }
+        if !expected.is_empty() {
+            out.push((call.trim().to_string(), expected.join("\n")));
+        }
+    }
+    out
+}
+
+/// A JSON value written as a Python literal (`true` → `True`, `null` → `None`).
+fn py_literal(v: &Value) -> String {
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => serde_json::to_string(s).expect("a string serialises"),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(py_literal).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!(
+                    "{}: {}",
+                    py_literal(&Value::String(k.clone())),
+                    py_literal(v)
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// A functional test case as a call of `func` and its expected value, each input line one JSON
+/// argument; `None` when a line is not JSON.
+fn functional_example(func: &str, input: &str, output: &str) -> Option<Value> {
+    let args: Option<Vec<String>> = input
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str::<Value>(l)
+                .ok()
+                .map(|v| py_literal(&v))
+        })
+        .collect();
+    let expected = serde_json::from_str::<Value>(output).ok()?;
+    Some(
+        json!({"call": format!("{func}({})", args?.join(", ")), "expected": py_literal(&expected)}),
+    )
 }
 
 /// LiveCodeBench stores test lists as JSON text; private ones may be a compressed blob.
@@ -341,6 +414,9 @@ fn livecodebench(src: &mut Source) -> Option<Value> {
     let content = src.required(&["question_content"]);
     let starter = src.text(&["starter_code"]).unwrap_or_default();
     let mut cases = lcb_cases(src, "public_test_cases").unwrap_or_default();
+    // The public cases are the statement's examples: shown to the model, and graded with the
+    // private ones.
+    let public = cases.len();
     cases.extend(lcb_cases(src, "private_test_cases").unwrap_or_default());
     let meta_func = src
         .any(&["metadata"])
@@ -375,14 +451,26 @@ fn livecodebench(src: &mut Source) -> Option<Value> {
                 starter.trim_end()
             ));
         }
-        json!({"type": "check", "prompt": starter, "test": functional_check(&cases), "entry_point": format!("Solution().{func}")})
+        let examples: Vec<Value> = cases[..public]
+            .iter()
+            .filter_map(|(i, o, _)| functional_example(&format!("Solution().{func}"), i, o))
+            .collect();
+        json!({"type": "check", "prompt": starter, "test": functional_check(&cases),
+               "entry_point": format!("Solution().{func}"), "examples": examples})
     } else {
         question.push_str(
             "\n\nRead the input from standard input and write the answer to standard output.",
         );
         let cases: Vec<Value> = cases
             .iter()
-            .map(|(i, o, _)| json!({"input": i, "output": o}))
+            .enumerate()
+            .map(|(k, (i, o, _))| {
+                let mut case = json!({"input": i, "output": o});
+                if k < public {
+                    case["public"] = json!(true);
+                }
+                case
+            })
             .collect();
         json!({"type": "stdio", "cases": cases})
     };
@@ -472,6 +560,34 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("def check(candidate)"));
+        assert_eq!(
+            row["tests"]["examples"],
+            json!([{"call": "Solution().add(1, 2)", "expected": "3"}]),
+            "the public cases are shown to the model"
+        );
+    }
+
+    #[test]
+    fn livecodebench_public_stdin_cases_are_shown_and_humaneval_doctests_become_examples() {
+        let p = import(
+            ImportFormat::Livecodebench,
+            json!({"question_id": "7", "question_content": "Echo.",
+                "public_test_cases": "[{\"input\": \"1\\n\", \"output\": \"1\\n\", \"testtype\": \"stdin\"}]",
+                "private_test_cases": "[{\"input\": \"2\\n\", \"output\": \"2\\n\", \"testtype\": \"stdin\"}]"}),
+        );
+        let row = p.to_row();
+        assert_eq!(row["tests"]["cases"][0]["public"], true);
+        assert!(row["tests"]["cases"][1].get("public").is_none());
+        let p = import(
+            ImportFormat::Humaneval,
+            json!({"task_id": "HumanEval/0", "entry_point": "f", "test": "def check(c): pass",
+                "prompt": "def f(xs, t):\n    \"\"\" Close?\n    >>> f([1.0, 2.0], 0.5)\n    False\n    >>> f([1.0, 1.1], 0.3)\n    True\n    \"\"\"\n"}),
+        );
+        assert_eq!(
+            p.to_row()["tests"]["examples"],
+            json!([{"call": "f([1.0, 2.0], 0.5)", "expected": "False"},
+                   {"call": "f([1.0, 1.1], 0.3)", "expected": "True"}])
+        );
     }
 
     #[test]

@@ -61,6 +61,29 @@ pub struct StdioCase {
     pub input: String,
     /// Expected standard output (compared with whitespace normalised).
     pub output: String,
+    /// Shown to the model as a sample test (filled into the code-debug hint); a hidden case
+    /// is only graded. Every case is graded. Left out of the row when false, so the content
+    /// hash of a problem without shown cases is what it was before the field existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub public: bool,
+}
+
+/// One shown example of a function problem: a call and the value it must give.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallExample {
+    /// A Python expression calling the entry point, e.g. `add(2, 3)`.
+    pub call: String,
+    /// The expected value as a Python expression, e.g. `5`.
+    pub expected: String,
+}
+
+/// The tests a model is shown for a code problem, to run its code on before it answers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ShownTests<'a> {
+    /// A stdin/stdout program: the public cases.
+    Stdio(Vec<&'a StdioCase>),
+    /// A function: the shown calls.
+    Function(&'a [CallExample]),
 }
 
 /// How a code problem is tested.
@@ -79,7 +102,19 @@ pub enum TestStyle {
         test: String,
         /// The expression handed to `check`.
         entry_point: String,
+        /// Calls shown to the model with their expected values; the check program is hidden.
+        examples: Vec<CallExample>,
     },
+}
+
+impl TestStyle {
+    /// The tests shown to the model (public cases or examples); empty when none are.
+    pub fn shown(&self) -> ShownTests<'_> {
+        match self {
+            Self::Stdio { cases } => ShownTests::Stdio(cases.iter().filter(|c| c.public).collect()),
+            Self::Check { examples, .. } => ShownTests::Function(examples),
+        }
+    }
 }
 
 /// The tests of a code problem and the limits of one run.
@@ -217,11 +252,15 @@ impl Problem {
                         prompt,
                         test,
                         entry_point,
+                        examples,
                     } => {
                         t.insert("type".into(), json!("check"));
                         t.insert("prompt".into(), json!(prompt));
                         t.insert("test".into(), json!(test));
                         t.insert("entry_point".into(), json!(entry_point));
+                        if !examples.is_empty() {
+                            t.insert("examples".into(), json!(examples));
+                        }
                     }
                 }
                 if let Some(s) = tests.time_limit_s {
@@ -289,6 +328,7 @@ impl From<&Problem> for proto::Problem {
                                 .map(|c| proto::StdioCase {
                                     input: c.input.clone(),
                                     output: c.output.clone(),
+                                    public: c.public,
                                 })
                                 .collect(),
                         })
@@ -297,10 +337,18 @@ impl From<&Problem> for proto::Problem {
                         prompt,
                         test,
                         entry_point,
+                        examples,
                     } => proto::code_tests::Style::Check(proto::CheckProgram {
                         prompt: prompt.clone(),
                         test: test.clone(),
                         entry_point: entry_point.clone(),
+                        examples: examples
+                            .iter()
+                            .map(|e| proto::CallExample {
+                                call: e.call.clone(),
+                                expected: e.expected.clone(),
+                            })
+                            .collect(),
                     }),
                 };
                 out.tests = Some(proto::CodeTests {
@@ -345,7 +393,13 @@ impl proto::Problem {
                             let cases: Vec<Value> = s
                                 .cases
                                 .iter()
-                                .map(|c| json!({"input": c.input, "output": c.output}))
+                                .map(|c| {
+                                    let mut case = json!({"input": c.input, "output": c.output});
+                                    if c.public {
+                                        case["public"] = json!(true);
+                                    }
+                                    case
+                                })
                                 .collect();
                             t.insert("cases".into(), Value::Array(cases));
                         }
@@ -354,6 +408,14 @@ impl proto::Problem {
                             t.insert("prompt".into(), json!(c.prompt));
                             t.insert("test".into(), json!(c.test));
                             t.insert("entry_point".into(), json!(c.entry_point));
+                            if !c.examples.is_empty() {
+                                let examples: Vec<Value> = c
+                                    .examples
+                                    .iter()
+                                    .map(|e| json!({"call": e.call, "expected": e.expected}))
+                                    .collect();
+                                t.insert("examples".into(), Value::Array(examples));
+                            }
                         }
                         None => {}
                     }
@@ -392,9 +454,10 @@ mod tests {
                    "metadata": {"level": 3}}),
             json!({"id": "c", "source": "gpqa", "kind": "choice", "question": "q", "choices": ["a", "b", "c"], "answer": "C"}),
             json!({"id": "s", "source": "lcb", "kind": "code", "question": "q",
-                   "tests": {"type": "stdio", "cases": [{"input": "1\n", "output": "1\n"}], "time_limit_s": 2.5, "memory_limit_mb": 128}}),
+                   "tests": {"type": "stdio", "cases": [{"input": "1\n", "output": "1\n", "public": true}, {"input": "2\n", "output": "2\n"}], "time_limit_s": 2.5, "memory_limit_mb": 128}}),
             json!({"id": "k", "source": "he", "kind": "code", "question": "q",
-                   "tests": {"type": "check", "prompt": "def f():\n", "test": "def check(c): pass", "entry_point": "f"}}),
+                   "tests": {"type": "check", "prompt": "def f():\n", "test": "def check(c): pass", "entry_point": "f",
+                             "examples": [{"call": "f()", "expected": "None"}]}}),
         ];
         let here = Location::file("t");
         for row in rows {

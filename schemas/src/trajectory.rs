@@ -15,8 +15,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 /// Version of the trajectory schema; bumped on any change of columns or meaning, recorded in
-/// every shard's Parquet metadata and in the manifest.
-pub const SCHEMA_VERSION: u32 = 1;
+/// every shard's Parquet metadata and in the manifest. Version 2 added the hint provenance, the
+/// exact user turn, the generation prefix, the end-of-turn token, the prompt's token ids, the
+/// hint settings and the tool-limit flag (schemas/README.md, "Migration").
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Every schema version this build reads: a shard of an older version reads with the columns
+/// it lacks at their defaults (empty, absent, false).
+pub const READABLE_SCHEMA_VERSIONS: [u32; 2] = [1, 2];
 
 /// Time zone of `created_at`. An offset rather than the name "UTC" because arrow-rs parses
 /// named zones only with chrono-tz compiled in; every reader (pyarrow, DuckDB, polars) reads it
@@ -112,6 +118,55 @@ pub struct Segment {
     pub text: String,
     /// Its token ids, as fed to or sampled by the model.
     pub tokens: Vec<i32>,
+    /// Hint segments: which hint it is and what put it there; absent on other segments (and
+    /// on every segment of a version-1 shard).
+    #[serde(default)]
+    pub hint: Option<HintOrigin>,
+}
+
+impl Segment {
+    /// A segment that is not a hint.
+    pub fn new(kind: SegmentKind, text: impl Into<String>, tokens: Vec<i32>) -> Self {
+        Self {
+            kind,
+            text: text.into(),
+            tokens,
+            hint: None,
+        }
+    }
+}
+
+/// What inserted a hint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HintTrigger {
+    /// A trigger word ("Wait", "Alternatively") while thinking: the hint replaced the word.
+    Word,
+    /// The model ended its thinking (the end-of-thinking text, or the end of its turn for a
+    /// model without thinking tags): the hint replaced that end.
+    EndOfThinking,
+}
+
+impl HintTrigger {
+    /// The name used in files (`word`, `end_of_thinking`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Word => "word",
+            Self::EndOfThinking => "end_of_thinking",
+        }
+    }
+}
+
+/// The provenance of one hint segment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HintOrigin {
+    /// Its kind in the hint library (`complex_calculation`, ..., `debug`).
+    pub kind: String,
+    /// What triggered it.
+    pub trigger: HintTrigger,
+    /// The generated text it replaced, rolled back out of the trajectory and the KV cache:
+    /// the trigger word, the end-of-thinking text, or the end-of-turn token's text.
+    pub replaced: String,
 }
 
 /// Why generation stopped.
@@ -124,7 +179,8 @@ pub enum FinishReason {
     MaxNewTokens,
     /// The context window was full.
     Context,
-    /// The tool-call limit was reached.
+    /// Version 1 only: the tool-call limit ended the trajectory. Since version 2 the limit
+    /// leaves later code blocks as text and the model finishes (`tool_limit_reached`).
     ToolLimit,
     /// The inserted tool output reached its character limit.
     OutputLimit,
@@ -199,6 +255,87 @@ impl GenerationParams {
     }
 }
 
+/// Where and how often Hint-infer inserts hints; part of the job spec, recorded on every row as
+/// it applied to that row (all zero for modes without hints).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HintSettings {
+    /// Chance of a hint at each trigger word while every other condition holds.
+    pub trigger_probability: f64,
+    /// Trigger-word hints per trajectory at most. QwQ writes "Wait" hundreds of times on hard
+    /// problems; a cap keeps those trajectories within the tool limit instead of dropping them.
+    pub max_trigger_hints: u32,
+    /// End-of-thinking hints per trajectory at most: the paper's sequential test-time scaling.
+    pub end_hints: u32,
+    /// A trigger hint only goes in while at least this many tool calls are left, so the code it
+    /// asks for can run and the model can still act on its output.
+    pub min_tool_calls_left: u32,
+    /// A trigger hint only goes in while at least this many tokens are left (of the context and
+    /// of the new-token budget), so the trajectory can still finish.
+    pub min_context_left: u32,
+    /// Whether code written after the end of thinking (in the final answer) is executed. Off by
+    /// default: a final program run without its input writes a traceback into the answer.
+    pub run_answer_code: bool,
+}
+
+/// Defaults of [`HintSettings`] where a job spec leaves a value out.
+pub mod hint_defaults {
+    /// Trigger hints per trajectory.
+    pub const MAX_TRIGGER_HINTS: u32 = 1;
+    /// End-of-thinking hints per trajectory.
+    pub const END_HINTS: u32 = 1;
+    /// Tool calls that must be left for a trigger hint.
+    pub const MIN_TOOL_CALLS_LEFT: u32 = 2;
+    /// Tokens that must be left for a trigger hint.
+    pub const MIN_CONTEXT_LEFT: u32 = 512;
+}
+
+impl HintSettings {
+    /// The settings a job spec asks for (`None`: every default), with the hint library's
+    /// trigger probability where the spec gives none.
+    pub fn from_proto(p: Option<&crate::proto::HintSettings>, library_probability: f64) -> Self {
+        let p = p.cloned().unwrap_or_default();
+        Self {
+            trigger_probability: p.trigger_probability.unwrap_or(library_probability),
+            max_trigger_hints: p
+                .max_trigger_hints
+                .unwrap_or(hint_defaults::MAX_TRIGGER_HINTS),
+            end_hints: p.end_hints.unwrap_or(hint_defaults::END_HINTS),
+            min_tool_calls_left: p
+                .min_tool_calls_left
+                .unwrap_or(hint_defaults::MIN_TOOL_CALLS_LEFT),
+            min_context_left: p
+                .min_context_left
+                .unwrap_or(hint_defaults::MIN_CONTEXT_LEFT),
+            run_answer_code: p.run_answer_code,
+        }
+    }
+
+    /// The wire form, every value given.
+    pub fn to_proto(&self) -> crate::proto::HintSettings {
+        crate::proto::HintSettings {
+            trigger_probability: Some(self.trigger_probability),
+            max_trigger_hints: Some(self.max_trigger_hints),
+            end_hints: Some(self.end_hints),
+            min_tool_calls_left: Some(self.min_tool_calls_left),
+            min_context_left: Some(self.min_context_left),
+            run_answer_code: self.run_answer_code,
+        }
+    }
+
+    /// The settings that applied to a trajectory of `mode`: hints only in hint-infer mode.
+    pub fn for_mode(&self, mode: Mode) -> Self {
+        if mode == Mode::HintInfer {
+            return self.clone();
+        }
+        Self {
+            trigger_probability: 0.0,
+            max_trigger_hints: 0,
+            end_hints: 0,
+            ..self.clone()
+        }
+    }
+}
+
 /// One code execution of the trajectory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
@@ -248,8 +385,24 @@ pub struct Trajectory {
     pub params: GenerationParams,
     /// This trajectory's own seed, derived from (job seed, job, problem, sample).
     pub seed: u64,
-    /// The rendered prompt, exactly as tokenised.
+    /// The rendered prompt, exactly as tokenised: the chat template's text, then
+    /// `generation_prefix`.
     pub prompt: String,
+    /// The prompt's token ids, as fed; empty in version-1 shards.
+    #[serde(default)]
+    pub prompt_token_ids: Vec<i32>,
+    /// How many of the last `prompt_token_ids` are the generation prefix's (tokenised on its
+    /// own, so that a trainer can put them under the loss with the assistant's turn).
+    #[serde(default)]
+    pub generation_prefix_tokens: u32,
+    /// The user turn exactly as the model was shown it (question, options, instructions).
+    #[serde(default)]
+    pub user_message: String,
+    /// The text the prompt ends with after the chat template, opening the assistant's turn
+    /// (QwQ: `<think>\n`); empty for models without one. The assistant's turn is this text
+    /// followed by `full_text`.
+    #[serde(default)]
+    pub generation_prefix: String,
     /// Everything after the prompt: the concatenation of the segments' texts.
     pub full_text: String,
     /// The trajectory cut by kind, with token ids.
@@ -260,6 +413,26 @@ pub struct Trajectory {
     pub tool_errors: u32,
     /// Why generation stopped.
     pub finish_reason: FinishReason,
+    /// The end-of-turn token's text when the model ended its turn with one (`<|im_end|>`);
+    /// it is not part of `full_text`, and a trainer appends it to the assistant turn.
+    #[serde(default)]
+    pub end_of_turn: Option<String>,
+    /// That token's id.
+    #[serde(default)]
+    pub end_of_turn_token: Option<i32>,
+    /// The tool-call limit was reached: later code blocks stayed text and were not run.
+    #[serde(default)]
+    pub tool_limit_reached: bool,
+    /// The hint settings as they applied to this trajectory; absent in version-1 shards.
+    #[serde(default)]
+    pub hint_settings: Option<HintSettings>,
+    /// Hex sha256 of the hint library the trajectory was generated with.
+    #[serde(default)]
+    pub hint_library_sha256: String,
+    /// Which sandbox ran its code: `docker:<image>@<image id>` or `process:<interpreter>`;
+    /// `none` when no sandbox was configured.
+    #[serde(default)]
+    pub sandbox: String,
     /// The extracted final answer; absent when none was found.
     pub final_answer: Option<String>,
     /// Whether the answer is right; absent when not graded.
@@ -331,7 +504,32 @@ impl Trajectory {
         if self.score.is_some_and(|s| !(0.0..=1.0).contains(&s)) {
             return Err("score is outside [0, 1]".into());
         }
+        if let Some(i) = self
+            .segments
+            .iter()
+            .position(|s| s.hint.is_some() && s.kind != SegmentKind::Hint)
+        {
+            return Err(format!("segments[{i}] is not a hint but has a hint origin"));
+        }
+        if !self.prompt.ends_with(&self.generation_prefix) {
+            return Err("the prompt does not end with generation_prefix".into());
+        }
+        if self.generation_prefix_tokens as usize > self.prompt_token_ids.len() {
+            return Err("generation_prefix_tokens is more than the prompt's tokens".into());
+        }
         Ok(())
+    }
+
+    /// The assistant's turn as the model produced it: the generation prefix it was given
+    /// (QwQ's `<think>\n`), then everything after the prompt. The end-of-turn token, when the
+    /// turn ended with one, follows it ([`Trajectory::end_of_turn`]).
+    pub fn assistant_text(&self) -> String {
+        format!("{}{}", self.generation_prefix, self.full_text)
+    }
+
+    /// The prompt without its generation prefix: the chat template's text alone.
+    pub fn template_prompt(&self) -> &str {
+        &self.prompt[..self.prompt.len() - self.generation_prefix.len()]
     }
 }
 
@@ -355,6 +553,11 @@ pub fn schema() -> SchemaRef {
                 Field::new("max_tool_calls", DataType::UInt32, false),
                 Field::new("seed", DataType::UInt64, false),
             ]);
+            let hint_origin = Fields::from(vec![
+                utf8("kind", false),
+                utf8("trigger", false),
+                utf8("replaced", false),
+            ]);
             let segment = Fields::from(vec![
                 utf8("kind", false),
                 utf8("text", false),
@@ -363,6 +566,15 @@ pub fn schema() -> SchemaRef {
                     list_of(Field::new("item", DataType::Int32, false)),
                     false,
                 ),
+                Field::new("hint", DataType::Struct(hint_origin), true),
+            ]);
+            let hint_settings = Fields::from(vec![
+                Field::new("trigger_probability", DataType::Float64, false),
+                Field::new("max_trigger_hints", DataType::UInt32, false),
+                Field::new("end_hints", DataType::UInt32, false),
+                Field::new("min_tool_calls_left", DataType::UInt32, false),
+                Field::new("min_context_left", DataType::UInt32, false),
+                Field::new("run_answer_code", DataType::Boolean, false),
             ]);
             let tool_call = Fields::from(vec![
                 Field::new("segment", DataType::UInt32, false),
@@ -385,6 +597,14 @@ pub fn schema() -> SchemaRef {
                 Field::new("params", DataType::Struct(params), false),
                 Field::new("seed", DataType::UInt64, false),
                 utf8("prompt", false),
+                Field::new(
+                    "prompt_token_ids",
+                    list_of(Field::new("item", DataType::Int32, false)),
+                    false,
+                ),
+                Field::new("generation_prefix_tokens", DataType::UInt32, false),
+                utf8("user_message", false),
+                utf8("generation_prefix", false),
                 utf8("full_text", false),
                 Field::new(
                     "segments",
@@ -398,6 +618,12 @@ pub fn schema() -> SchemaRef {
                 ),
                 Field::new("tool_errors", DataType::UInt32, false),
                 utf8("finish_reason", false),
+                utf8("end_of_turn", true),
+                Field::new("end_of_turn_token", DataType::Int32, true),
+                Field::new("tool_limit_reached", DataType::Boolean, false),
+                Field::new("hint_settings", DataType::Struct(hint_settings), true),
+                utf8("hint_library_sha256", false),
+                utf8("sandbox", false),
                 utf8("final_answer", true),
                 Field::new("correct", DataType::Boolean, true),
                 Field::new("score", DataType::Float32, true),
@@ -452,36 +678,31 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<Trajectory>, ArrowEr
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample(i: u32) -> Trajectory {
         let segments = vec![
+            Segment::new(SegmentKind::Reasoning, "Let me compute.\n", vec![1, 2, 3]),
             Segment {
-                kind: SegmentKind::Reasoning,
-                text: "Let me compute.\n".into(),
-                tokens: vec![1, 2, 3],
+                hint: Some(HintOrigin {
+                    kind: "general".into(),
+                    trigger: HintTrigger::Word,
+                    replaced: "Wait".into(),
+                }),
+                ..Segment::new(
+                    SegmentKind::Hint,
+                    "Wait, maybe using Python here is a good idea.\n```python\n",
+                    vec![4, 5],
+                )
             },
-            Segment {
-                kind: SegmentKind::Hint,
-                text: "Wait, maybe using Python here is a good idea.\n".into(),
-                tokens: vec![4, 5],
-            },
-            Segment {
-                kind: SegmentKind::Code,
-                text: "```python\nprint(2**10)\n```\n".into(),
-                tokens: vec![6, 7, 8],
-            },
-            Segment {
-                kind: SegmentKind::Output,
-                text: "```output\n1024\n```\n".into(),
-                tokens: vec![9],
-            },
-            Segment {
-                kind: SegmentKind::Answer,
-                text: format!("The answer is \\boxed{{{}}}.", 1024 + i),
-                tokens: vec![10, 11],
-            },
+            Segment::new(SegmentKind::Code, "print(2**10)\n```\n", vec![6, 7, 8]),
+            Segment::new(SegmentKind::Output, "```output\n1024\n```\n", vec![9]),
+            Segment::new(
+                SegmentKind::Answer,
+                format!("The answer is \\boxed{{{}}}.", 1024 + i),
+                vec![10, 11],
+            ),
         ];
         let full_text: String = segments.iter().map(|s| s.text.as_str()).collect();
         Trajectory {
@@ -504,7 +725,12 @@ mod tests {
                 seed: 7,
             },
             seed: 7_000 + u64::from(i),
-            prompt: "<|im_start|>user\nWhat is 2^10?<|im_end|>\n<|im_start|>assistant\n".into(),
+            prompt: "<|im_start|>user\nWhat is 2^10?<|im_end|>\n<|im_start|>assistant\n<think>\n"
+                .into(),
+            prompt_token_ids: vec![1, 2, 3, 4],
+            generation_prefix_tokens: 1,
+            user_message: "What is 2^10?".into(),
+            generation_prefix: "<think>\n".into(),
             trajectory_sha256: Trajectory::compute_sha256(&full_text),
             full_text,
             segments,
@@ -519,6 +745,12 @@ mod tests {
             }],
             tool_errors: 0,
             finish_reason: FinishReason::Stop,
+            end_of_turn: Some("<|im_end|>".into()),
+            end_of_turn_token: Some(2),
+            tool_limit_reached: false,
+            hint_settings: Some(HintSettings::from_proto(None, 0.15)),
+            hint_library_sha256: "cd".repeat(32),
+            sandbox: "process:python3".into(),
             final_answer: Some("1024".into()),
             correct: i.is_multiple_of(2).then_some(true),
             score: Some(1.0),

@@ -7,7 +7,8 @@
 
 use crate::ids::ProblemId;
 use crate::problem::{
-    normalise_whitespace, CodeTests, Problem, ProblemKind, StdioCase, Target, TestStyle,
+    normalise_whitespace, CallExample, CodeTests, Problem, ProblemKind, StdioCase, Target,
+    TestStyle,
 };
 use crate::rows::{json_type_name, read_rows, Diagnostic, Location, ReadOptions};
 use serde_json::{Map, Value};
@@ -386,6 +387,7 @@ fn check_code(c: &mut RowCheck, obj: &Map<String, Value>) -> Option<Target> {
                     "prompt",
                     "test",
                     "entry_point",
+                    "examples",
                     "time_limit_s",
                     "memory_limit_mb",
                 ],
@@ -413,10 +415,12 @@ fn check_code(c: &mut RowCheck, obj: &Map<String, Value>) -> Option<Target> {
                     None
                 }
             };
+            let examples = check_examples(c, tests);
             Some(TestStyle::Check {
                 prompt: prompt?,
                 test: test?,
                 entry_point: entry_point?,
+                examples: examples?,
             })
         }
         _ => {
@@ -471,7 +475,21 @@ fn check_stdio_cases(c: &mut RowCheck, tests: &Map<String, Value>) -> Option<Tes
             );
             continue;
         };
-        c.unknown_fields(case, &["input", "output"], &format!("{field}."));
+        c.unknown_fields(case, &["input", "output", "public"], &format!("{field}."));
+        let public = match case.get("public") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                c.error(
+                    &format!("{field}.public"),
+                    format!(
+                        "expected true or false (is the case shown to the model?), got {}",
+                        json_type_name(other)
+                    ),
+                );
+                false
+            }
+        };
         let mut part = |name: &str| match case.get(name) {
             Some(v) => c.string(v, &format!("{field}.{name}"), false),
             None => {
@@ -480,10 +498,56 @@ fn check_stdio_cases(c: &mut RowCheck, tests: &Map<String, Value>) -> Option<Tes
             }
         };
         if let (Some(input), Some(output)) = (part("input"), part("output")) {
-            cases.push(StdioCase { input, output });
+            cases.push(StdioCase {
+                input,
+                output,
+                public,
+            });
         }
     }
     (c.errors.len() == before).then_some(TestStyle::Stdio { cases })
+}
+
+/// The shown examples of a check-style problem: `[{call, expected}]`, optional.
+fn check_examples(c: &mut RowCheck, tests: &Map<String, Value>) -> Option<Vec<CallExample>> {
+    let items = match RowCheck::get(tests, "examples") {
+        None => return Some(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            c.error(
+                "tests.examples",
+                format!(
+                    "expected a list of {{call, expected}} objects, got {}",
+                    json_type_name(other)
+                ),
+            );
+            return None;
+        }
+    };
+    let before = c.errors.len();
+    let mut examples = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let field = format!("tests.examples[{i}]");
+        let Some(example) = item.as_object() else {
+            c.error(
+                &field,
+                format!("expected an object, got {}", json_type_name(item)),
+            );
+            continue;
+        };
+        c.unknown_fields(example, &["call", "expected"], &format!("{field}."));
+        let mut part = |name: &str| match example.get(name) {
+            Some(v) => c.string(v, &format!("{field}.{name}"), true),
+            None => {
+                c.error(&format!("{field}.{name}"), "missing");
+                None
+            }
+        };
+        if let (Some(call), Some(expected)) = (part("call"), part("expected")) {
+            examples.push(CallExample { call, expected });
+        }
+    }
+    (c.errors.len() == before).then_some(examples)
 }
 
 /// Counts and cross-row checks over any number of files.

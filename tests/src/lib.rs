@@ -9,24 +9,36 @@ pub mod redis;
 use chrono::DateTime;
 use start_schemas::problem::ProblemKind;
 use start_schemas::trajectory::{
-    FinishReason, GenerationParams, Mode, Segment, SegmentKind, ToolCall, Trajectory,
+    FinishReason, GenerationParams, HintOrigin, HintSettings, HintTrigger, Mode, Segment,
+    SegmentKind, ToolCall, Trajectory,
 };
 
 /// A fixture trajectory; `i` varies ids, kinds, verdicts, tool calls and token counts so that
 /// every column holds more than one value and nulls appear where they may.
 pub fn trajectory(i: u32) -> Trajectory {
     let kind = ProblemKind::ALL[i as usize % 3];
-    let mut segments = vec![Segment {
-        kind: SegmentKind::Reasoning,
-        text: format!("Problem {i}: let me think about it step by step.\n"),
-        tokens: vec![100 + i as i32, 101, 102],
-    }];
+    let mut segments = vec![Segment::new(
+        SegmentKind::Reasoning,
+        format!("Problem {i}: let me think about it step by step.\n"),
+        vec![100 + i as i32, 101, 102],
+    )];
     let mut tool_calls = Vec::new();
     for call in 0..(i % 4) {
         segments.push(Segment {
-            kind: SegmentKind::Hint,
-            text: "Wait, maybe using Python here is a good idea.\n".into(),
-            tokens: vec![200, 201],
+            hint: Some(HintOrigin {
+                kind: "complex_calculation".into(),
+                trigger: if call == 0 {
+                    HintTrigger::Word
+                } else {
+                    HintTrigger::EndOfThinking
+                },
+                replaced: if call == 0 { "Wait," } else { "<|im_end|>" }.into(),
+            }),
+            ..Segment::new(
+                SegmentKind::Hint,
+                "Wait, maybe using Python here is a good idea.\n```python\n",
+                vec![200, 201],
+            )
         });
         tool_calls.push(ToolCall {
             segment: segments.len() as u32,
@@ -41,22 +53,22 @@ pub fn trajectory(i: u32) -> Trajectory {
             duration_ms: 10.0 + f64::from(call),
             error: None,
         });
-        segments.push(Segment {
-            kind: SegmentKind::Code,
-            text: format!("```python\nprint({i} * {call})\n```\n"),
-            tokens: vec![300, 301, 302 + call as i32],
-        });
-        segments.push(Segment {
-            kind: SegmentKind::Output,
-            text: format!("```output\n{}\n```\n", i * call),
-            tokens: vec![400],
-        });
+        segments.push(Segment::new(
+            SegmentKind::Code,
+            format!("print({i} * {call})\n```\n"),
+            vec![300, 301, 302 + call as i32],
+        ));
+        segments.push(Segment::new(
+            SegmentKind::Output,
+            format!("```output\n{}\n```\n", i * call),
+            vec![400],
+        ));
     }
-    segments.push(Segment {
-        kind: SegmentKind::Answer,
-        text: format!("So the answer is \\boxed{{{}}}. ünïcödé ✓", i * 7),
-        tokens: vec![500, 501, 502, 503],
-    });
+    segments.push(Segment::new(
+        SegmentKind::Answer,
+        format!("So the answer is \\boxed{{{}}}. ünïcödé ✓", i * 7),
+        vec![500, 501, 502, 503],
+    ));
     let full_text: String = segments.iter().map(|s| s.text.as_str()).collect();
     let tool_errors = tool_calls.iter().filter(|c| c.failed()).count() as u32;
     let completion_tokens = segments.iter().map(|s| s.tokens.len() as u32).sum();
@@ -80,7 +92,13 @@ pub fn trajectory(i: u32) -> Trajectory {
             seed: 1234,
         },
         seed: 1_000_000 + u64::from(i),
-        prompt: format!("<|im_start|>user\nProblem {i}<|im_end|>\n<|im_start|>assistant\n"),
+        prompt: format!(
+            "<|im_start|>user\nProblem {i}<|im_end|>\n<|im_start|>assistant\n<think>\n"
+        ),
+        prompt_token_ids: vec![1, 2, 3 + i as i32],
+        generation_prefix_tokens: 1,
+        user_message: format!("Problem {i}"),
+        generation_prefix: "<think>\n".into(),
         trajectory_sha256: Trajectory::compute_sha256(&full_text),
         full_text,
         segments,
@@ -91,6 +109,14 @@ pub fn trajectory(i: u32) -> Trajectory {
         } else {
             FinishReason::Stop
         },
+        end_of_turn: (i % 5 != 4).then(|| "<|im_end|>".into()),
+        end_of_turn_token: (i % 5 != 4).then_some(2),
+        tool_limit_reached: i % 4 == 3,
+        hint_settings: i
+            .is_multiple_of(2)
+            .then(|| HintSettings::from_proto(None, 0.15)),
+        hint_library_sha256: "ab".repeat(32),
+        sandbox: "process:python3".into(),
         final_answer: (i % 5 != 4).then(|| (i * 7).to_string()),
         correct: match i % 3 {
             0 => Some(true),

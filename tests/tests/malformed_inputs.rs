@@ -240,6 +240,9 @@ fn kind_specific_rules() {
 {"id":"k2","source":"lcb","kind":"code","question":"q6","tests":{"type":"stdio","cases":[{"input":"1"},{"input":"2","output":3}],"time_limit_s":-1}}
 {"id":"k3","source":"he","kind":"code","question":"q7","answer":"x","tests":{"type":"check","test":"def check(c): pass","memory_limit_mb":1}}
 {"id":"m1","source":"math","kind":"math","question":"q8","answer":"2","choices":["a","b"]}
+{"id":"k4","source":"lcb","kind":"code","question":"q9","tests":{"type":"stdio","cases":[{"input":"1","output":"1","public":"yes"}]}}
+{"id":"k5","source":"he","kind":"code","question":"q10","tests":{"type":"check","test":"t","entry_point":"f","examples":[{"call":"f(1)"},{"call":"f(2)","expected":2,"why":1}]}}
+{"id":"k6","source":"he","kind":"code","question":"q11","tests":{"type":"check","test":"t","entry_point":"f","examples":"f(1) == 2"}}
 "#,
     );
     let (diags, checker) = check(&[&f]);
@@ -284,6 +287,23 @@ fn kind_specific_rules() {
                 ":7: tests.entry_point: missing; the function check() is given"
             ),
             at(&f, ":8: choices: not allowed for kind math"),
+            at(
+                &f,
+                ":9: tests.cases[0].public: expected true or false (is the case shown to the model?), got a string"
+            ),
+            at(&f, ":10: tests.examples[0].expected: missing"),
+            at(
+                &f,
+                ":10: tests.examples[1].why: unknown field; expected one of: call, expected"
+            ),
+            at(
+                &f,
+                ":10: tests.examples[1].expected: expected a string, got a number"
+            ),
+            at(
+                &f,
+                ":11: tests.examples: expected a list of {call, expected} objects, got a string"
+            ),
         ]
     );
 }

@@ -179,3 +179,41 @@ fn concurrent_committers_lose_no_manifest_entry() {
     assert_eq!(manifest.shards.len(), 32);
     assert_eq!(read_all(&root).len(), 32);
 }
+
+#[test]
+fn a_version_1_dataset_still_reads_its_new_columns_at_their_defaults() {
+    // A shard of schema version 1, written by start before the hint provenance existed (a
+    // unit of a real `startctl run` on the bundled problems).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/v1-dataset");
+    let dataset = Dataset::open(&root).unwrap();
+    assert_eq!(dataset.manifest.shards[0].schema_version, 1);
+    let rows = read_all(&root);
+    assert_eq!(rows.len(), 4);
+    for t in &rows {
+        t.check().unwrap();
+        assert!(t.user_message.is_empty() && t.prompt_token_ids.is_empty());
+        assert!(t.hint_settings.is_none() && t.end_of_turn.is_none());
+        assert!(t.segments.iter().all(|s| s.hint.is_none()));
+        // Their SFT rows take the user turn from the ChatML prompt; token columns are absent.
+        let sft = start_schemas::sft::SftRow::from_trajectory(t).unwrap();
+        assert!(t.prompt.contains(&sft.messages[0].content));
+        assert!(sft.input_ids.is_none());
+        assert_eq!(sft.text, format!("{}{}", t.prompt, t.full_text));
+    }
+    assert!(
+        rows.iter()
+            .any(|t| t.finish_reason == start_schemas::trajectory::FinishReason::ToolLimit),
+        "version 1 ended trajectories at the tool limit"
+    );
+    // Rows of both versions go into one dataset, and read back together.
+    let dir = tempfile::tempdir().unwrap();
+    let mixed = dir.path().join("mixed");
+    std::fs::create_dir_all(mixed.join("shards")).unwrap();
+    let old = &dataset.manifest.shards[0];
+    std::fs::copy(root.join(&old.path), mixed.join(&old.path)).unwrap();
+    Manifest::record(&mixed, old.clone()).unwrap();
+    write_dataset(&mixed, &[trajectory(0), trajectory(1)], 2);
+    let all = read_all(&mixed);
+    assert_eq!(all.len(), 6);
+    assert_eq!(all[4], trajectory(0));
+}

@@ -62,9 +62,6 @@ struct Args {
     /// Text that ends thinking (QwQ: "</think>"); empty for models without.
     #[arg(long, env = "START_THINK_END", default_value = "")]
     think_end: String,
-    /// End-of-thinking hints per trajectory in hint-infer mode.
-    #[arg(long, env = "START_END_HINTS", default_value_t = 1)]
-    end_hints: u32,
     /// Sandbox backend.
     #[arg(long, env = "START_SANDBOX", value_enum, default_value_t = Backend::Auto)]
     sandbox: Backend,
@@ -134,6 +131,9 @@ async fn main() -> anyhow::Result<()> {
         engine,
         grader: Grader::new(sandbox.clone()),
         model_sha256,
+        sandbox: sandbox
+            .as_ref()
+            .map_or_else(|| "none".to_string(), |s| s.identity().to_string()),
         worker_id: hostname.clone(),
         metrics: PipelineMetrics::new(&registry),
     });
@@ -176,7 +176,6 @@ async fn main() -> anyhow::Result<()> {
         sandbox_capacity: args.sandbox_pool as u32,
         drain_timeout: Duration::from_secs(args.drain_timeout_s),
         store_root: args.store_root,
-        end_hints: args.end_hints,
         ..WorkerConfig::new(args.coordinator)
     };
     let summary = start_worker::run(

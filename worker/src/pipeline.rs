@@ -2,12 +2,13 @@
 //! Shared by the cluster worker and `startctl generate`, so that both produce identical rows.
 
 use sha2::{Digest, Sha256};
-use start_engine::{Engine, GenRequest};
+use start_engine::hints::SampleTests;
+use start_engine::{Engine, GenOutput, GenRequest};
 use start_grader::Grader;
 use start_schemas::problem::{
-    choice_letter, choice_permutation, Problem, ProblemKind, Target, TestStyle,
+    choice_letter, choice_permutation, Problem, ShownTests, Target, TestStyle,
 };
-use start_schemas::trajectory::{GenerationParams, Mode, SegmentKind, Trajectory};
+use start_schemas::trajectory::{GenerationParams, HintSettings, Mode, SegmentKind, Trajectory};
 use start_telemetry::{Counter, Histogram, Registry};
 use std::sync::Arc;
 
@@ -72,8 +73,50 @@ pub struct JobParams {
     pub mode: Mode,
     /// Sampling and limits.
     pub params: GenerationParams,
-    /// End-of-thinking hints in hint-infer mode.
-    pub end_hints: u32,
+    /// Hint placement (hint-infer mode) and whether answer code runs.
+    pub hints: HintSettings,
+}
+
+/// The tests a code problem shows the model, for the debug hint; `None` for other kinds.
+pub fn sample_tests(problem: &Problem) -> Option<SampleTests> {
+    let Target::Code { tests } = &problem.target else {
+        return None;
+    };
+    Some(match tests.style.shown() {
+        ShownTests::Stdio(cases) => SampleTests::Stdio(
+            cases
+                .iter()
+                .map(|c| (c.input.clone(), c.output.clone()))
+                .collect(),
+        ),
+        ShownTests::Function(examples) => SampleTests::Function(
+            examples
+                .iter()
+                .map(|e| (e.call.clone(), e.expected.clone()))
+                .collect(),
+        ),
+    })
+}
+
+/// The text a response is graded on. Math and choice: everything the model and the hints
+/// wrote (tool outputs left out), whose last answer counts. Code: the final answer only when
+/// the model has thinking tags (the text after its thinking ended, nothing when it never
+/// ended), so that a debug block written while thinking is never graded as the program.
+pub fn graded_text(problem: &Problem, out: &GenOutput) -> String {
+    let from = match (&problem.target, out.thinking_ended) {
+        (Target::Code { .. }, Some(true)) => out
+            .segments
+            .iter()
+            .position(|s| s.kind == SegmentKind::Answer)
+            .unwrap_or(out.segments.len()),
+        (Target::Code { .. }, Some(false)) => out.segments.len(),
+        _ => 0,
+    };
+    out.segments[from..]
+        .iter()
+        .filter(|s| s.kind != SegmentKind::Output)
+        .map(|s| s.text.as_str())
+        .collect()
 }
 
 /// Series a pipeline updates.
@@ -124,6 +167,8 @@ pub struct Pipeline {
     pub model_name: String,
     /// Model sha256, recorded on rows.
     pub model_sha256: String,
+    /// Which sandbox runs the code (`Sandbox::identity`, or `none`), recorded on rows.
+    pub sandbox: String,
     /// Worker name recorded on rows.
     pub worker_id: String,
     /// Series.
@@ -151,17 +196,15 @@ impl Pipeline {
             Target::Choice { choices, .. } => Some(choice_permutation(seed, choices.len())),
             _ => None,
         };
+        let user_message = user_message(&problem, permutation.as_deref());
+        let hints = job.hints.for_mode(job.mode);
         let request = GenRequest {
-            user_message: user_message(&problem, permutation.as_deref()),
-            code_problem: problem.kind() == ProblemKind::Code,
+            user_message: user_message.clone(),
+            code_tests: sample_tests(&problem),
             mode: job.mode,
             params: job.params.clone(),
             seed,
-            end_hints: if job.mode == Mode::HintInfer {
-                job.end_hints
-            } else {
-                0
-            },
+            hints: hints.clone(),
             forced_prefix: String::new(),
         };
         let out = self
@@ -170,15 +213,13 @@ impl Pipeline {
             .await
             .map_err(|_| start_engine::EngineError::Stopped)??;
         let full_text: String = out.segments.iter().map(|s| s.text.as_str()).collect();
-        let answer_text: String = out
-            .segments
-            .iter()
-            .filter(|s| s.kind != SegmentKind::Output)
-            .map(|s| s.text.as_str())
-            .collect();
         let grade = self
             .grader
-            .grade(&problem, &answer_text, permutation.as_deref())
+            .grade(
+                &problem,
+                &graded_text(&problem, &out),
+                permutation.as_deref(),
+            )
             .await;
         let tool_errors = out.tool_calls.iter().filter(|c| c.failed()).count() as u32;
         let m = &self.metrics;
@@ -201,12 +242,22 @@ impl Pipeline {
             params: job.params.clone(),
             seed,
             prompt: out.prompt,
+            prompt_token_ids: out.prompt_token_ids,
+            generation_prefix_tokens: out.generation_prefix_tokens,
+            user_message,
+            generation_prefix: out.generation_prefix,
             trajectory_sha256: Trajectory::compute_sha256(&full_text),
             full_text,
             segments: out.segments,
             tool_calls: out.tool_calls,
             tool_errors,
             finish_reason: out.finish_reason,
+            end_of_turn_token: out.end_of_turn.as_ref().map(|(t, _)| *t),
+            end_of_turn: out.end_of_turn.map(|(_, text)| text),
+            tool_limit_reached: out.tool_limit_reached,
+            hint_settings: Some(hints),
+            hint_library_sha256: self.engine.info.hint_library_sha256.clone(),
+            sandbox: self.sandbox.clone(),
             final_answer: grade.final_answer,
             correct: Some(grade.correct),
             score: Some(grade.score),
@@ -218,5 +269,72 @@ impl Pipeline {
             worker_id: self.worker_id.clone(),
             created_at: chrono::Utc::now(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use start_schemas::trajectory::{FinishReason, Segment};
+
+    fn out(segments: Vec<Segment>, thinking_ended: Option<bool>) -> GenOutput {
+        GenOutput {
+            prompt: String::new(),
+            generation_prefix: String::new(),
+            prompt_tokens: 0,
+            prompt_token_ids: Vec::new(),
+            generation_prefix_tokens: 0,
+            end_of_turn: None,
+            thinking_ended,
+            tool_limit_reached: false,
+            segments,
+            tool_calls: Vec::new(),
+            finish_reason: FinishReason::Stop,
+            completion_tokens: 0,
+            wall_time_s: 0.0,
+        }
+    }
+
+    fn problem(row: serde_json::Value) -> Problem {
+        start_schemas::validate::check_row(&row, &start_schemas::rows::Location::file("t")).unwrap()
+    }
+
+    #[test]
+    fn code_is_graded_on_the_final_answer_never_on_a_debug_block() {
+        let code = problem(
+            serde_json::json!({"source": "t", "kind": "code", "question": "q",
+            "tests": {"type": "stdio", "cases": [{"input": "1\n", "output": "1\n", "public": true}]}}),
+        );
+        let segments = vec![
+            Segment::new(SegmentKind::Reasoning, "Let me test.\n", vec![1]),
+            Segment::new(
+                SegmentKind::Code,
+                "```python\nprint('debug')\n```\n",
+                vec![2],
+            ),
+            Segment::new(SegmentKind::Output, "```output\ndebug\n```\n", vec![3]),
+            Segment::new(
+                SegmentKind::Answer,
+                "Final:\n```python\nprint(input())\n```",
+                vec![4],
+            ),
+        ];
+        let text = graded_text(&code, &out(segments.clone(), Some(true)));
+        assert_eq!(text, "Final:\n```python\nprint(input())\n```");
+        assert_eq!(
+            graded_text(&code, &out(segments[..3].to_vec(), Some(false))),
+            ""
+        );
+        // Without thinking tags the whole turn counts; its last block is the program.
+        let all = graded_text(&code, &out(segments.clone(), None));
+        assert!(all.starts_with("Let me test.") && !all.contains("```output"));
+        let math = problem(
+            serde_json::json!({"source": "t", "kind": "math", "question": "q", "answer": "1"}),
+        );
+        assert!(graded_text(&math, &out(segments, Some(true))).starts_with("Let me test."));
+        assert_eq!(
+            sample_tests(&code),
+            Some(SampleTests::Stdio(vec![("1\n".into(), "1\n".into())]))
+        );
     }
 }

@@ -9,7 +9,7 @@ use start_schemas::client::Bearer;
 use start_schemas::proto::{self, worker_service_client::WorkerServiceClient};
 use start_schemas::rows::{Location, Position};
 use start_schemas::shard::{ShardOptions, ShardWriter};
-use start_schemas::trajectory::{GenerationParams, Mode};
+use start_schemas::trajectory::{GenerationParams, HintSettings, Mode};
 use start_schemas::PROTOCOL_VERSION;
 use start_telemetry::{Counter, Gauge, Registry};
 use std::collections::HashMap;
@@ -44,8 +44,6 @@ pub struct WorkerConfig {
     pub drain_timeout: Duration,
     /// Mount point of the shared dataset store; relative output paths resolve here.
     pub store_root: PathBuf,
-    /// End-of-thinking hints per trajectory in hint-infer mode.
-    pub end_hints: u32,
 }
 
 impl WorkerConfig {
@@ -61,7 +59,6 @@ impl WorkerConfig {
             backlog_per_slot: 2,
             drain_timeout: Duration::from_secs(120),
             store_root: PathBuf::from("."),
-            end_hints: 1,
         }
     }
 }
@@ -145,8 +142,9 @@ struct Running {
     handle: JoinHandle<()>,
 }
 
-/// Converts a job spec into what the pipeline needs.
-pub fn job_params(job_id: &str, spec: &proto::JobSpec, end_hints: u32) -> JobParams {
+/// Converts a job spec into what the pipeline needs; hint settings the spec leaves out take
+/// their defaults, the trigger probability the hint library's.
+pub fn job_params(job_id: &str, spec: &proto::JobSpec, library_probability: f64) -> JobParams {
     let p = spec.params.unwrap_or_default();
     JobParams {
         job_id: job_id.to_string(),
@@ -158,7 +156,7 @@ pub fn job_params(job_id: &str, spec: &proto::JobSpec, end_hints: u32) -> JobPar
         // Specs are checked on submission, so an unspecified mode never gets here.
         mode: Mode::from_proto(spec.mode()).unwrap_or(Mode::HintInfer),
         params: GenerationParams::from(&p),
-        end_hints,
+        hints: HintSettings::from_proto(spec.hints.as_ref(), library_probability),
     }
 }
 
@@ -167,7 +165,6 @@ async fn run_unit(
     pipeline: Arc<Pipeline>,
     unit: proto::WorkUnit,
     store_root: PathBuf,
-    end_hints: u32,
     progress: tokio::sync::mpsc::UnboundedSender<Progress>,
 ) -> proto::UnitReport {
     let mut report = proto::UnitReport {
@@ -176,7 +173,11 @@ async fn run_unit(
         ..Default::default()
     };
     let spec = unit.spec.clone().unwrap_or_default();
-    let job = job_params(&unit.job_id, &spec, end_hints);
+    let job = job_params(
+        &unit.job_id,
+        &spec,
+        pipeline.engine.info.default_trigger_probability,
+    );
     let samples = spec.params.as_ref().map_or(1, |p| p.samples.max(1));
     let mut problems = Vec::new();
     for (i, p) in unit.problems.iter().enumerate() {
@@ -430,12 +431,11 @@ pub async fn run(
                 done_tx.clone(),
                 progress_tx.clone(),
             );
-            let end_hints = config.end_hints;
             if let Some(spec) = &unit.spec {
                 datasets.insert(lease.clone(), config.store_root.join(&spec.output_uri));
             }
             let handle = tokio::spawn(async move {
-                let _ = tx.send(run_unit(p, unit, root, end_hints, progress).await);
+                let _ = tx.send(run_unit(p, unit, root, progress).await);
             });
             running.insert(
                 lease,
