@@ -182,7 +182,7 @@ async fn grade(args: GradeArgs) -> anyhow::Result<Outcome> {
             .entry((row.problem.source.clone(), row.problem.kind().to_string()))
             .or_default();
         cell.0 += 1;
-        cell.1 += u64::from(g.correct);
+        cell.1 += u64::from(g.correct == Some(true));
         if let Some(w) = out.as_mut() {
             let line = json!({
                 "location": row.location,

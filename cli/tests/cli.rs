@@ -427,7 +427,7 @@ fn grade_reverifies_responses_and_names_bad_rows() {
     assert_eq!(rows[0]["problem_id"], "ex-math-sum-divisors-360");
     assert_eq!(rows[0]["correct"], false);
     assert_eq!(rows[1]["correct"], true);
-    assert_eq!(rows[1]["detail"]["method"], "string");
+    assert_eq!(rows[1]["detail"]["method"], "same");
     assert_eq!(rows[1]["final_answer"], "130");
 }
 

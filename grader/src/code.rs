@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use start_sandbox::{ExecRequest, Sandbox};
-use start_schemas::problem::{CodeTests, TestStyle};
+use start_schemas::problem::{CodeTests, Judge, StdioCase, TestStyle};
 use std::time::Duration;
 
 /// Default wall-clock limit of one test run.
@@ -34,9 +34,61 @@ pub fn final_program(text: &str) -> Option<String> {
     best.map(|(_, code)| code)
 }
 
-/// Output compared with whitespace normalised: tokens split on any whitespace.
-pub fn same_output(expected: &str, got: &str) -> bool {
-    expected.split_whitespace().eq(got.split_whitespace())
+/// Output compared token by token (split on any whitespace), numbers within `tolerance`,
+/// absolute or relative to the expected value: a contest judge's default.
+pub fn same_tokens(expected: &str, got: &str, tolerance: f64) -> bool {
+    let (mut e, mut g) = (expected.split_whitespace(), got.split_whitespace());
+    loop {
+        match (e.next(), g.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) => {
+                if a == b {
+                    continue;
+                }
+                match (a.parse::<f64>(), b.parse::<f64>()) {
+                    (Ok(x), Ok(y)) if x.is_finite() && y.is_finite() => {
+                        let d = (x - y).abs();
+                        if d > tolerance && d > tolerance * x.abs() {
+                            return false;
+                        }
+                    }
+                    _ => return false,
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// Output compared line by line, exactly, but for trailing spaces on each line and trailing
+/// empty lines.
+pub fn same_lines(expected: &str, got: &str) -> bool {
+    fn lines(s: &str) -> Vec<&str> {
+        let mut v: Vec<&str> = s.lines().map(str::trim_end).collect();
+        while v.last() == Some(&"") {
+            v.pop();
+        }
+        v
+    }
+    lines(expected) == lines(got)
+}
+
+/// A test's outcome, as contest judges name them.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Passed.
+    Accepted,
+    /// Ran, and the output was wrong.
+    WrongAnswer,
+    /// Over the time limit.
+    TimeLimit,
+    /// Over the memory limit.
+    MemoryLimit,
+    /// Exited with an error.
+    RuntimeError,
+    /// The sandbox could not run it, or the checker failed: not the program's fault.
+    JudgeError,
 }
 
 /// One test's verdict.
@@ -44,6 +96,10 @@ pub fn same_output(expected: &str, got: &str) -> bool {
 pub struct TestVerdict {
     /// Passed.
     pub passed: bool,
+    /// The outcome.
+    pub status: Status,
+    /// Whether the case is one the model was shown; hidden cases are graded the same.
+    pub public: bool,
     /// Why not: wrong answer, time-out, memory, error, with a short excerpt.
     pub reason: Option<String>,
     /// Run time in milliseconds.
@@ -63,7 +119,130 @@ fn excerpt(s: &str) -> String {
     }
 }
 
-/// Runs `program` against `tests`; one verdict per test (one for a check program).
+/// What a run ended as before its output is judged: `Ok(stdout)` when it exited cleanly, else
+/// its verdict.
+fn ran(
+    result: Result<start_sandbox::ExecResult, start_sandbox::SandboxError>,
+    timeout: Duration,
+    memory_mb: u32,
+) -> Result<(String, f64), TestVerdict> {
+    let fail = |status: Status, reason: String, duration_ms: f64| TestVerdict {
+        passed: false,
+        status,
+        public: false,
+        reason: Some(reason),
+        duration_ms,
+    };
+    match result {
+        Err(e) => Err(fail(Status::JudgeError, format!("sandbox error: {e}"), 0.0)),
+        Ok(r) => {
+            if let Some(e) = &r.error {
+                Err(fail(
+                    Status::JudgeError,
+                    format!("sandbox: {e}"),
+                    r.duration_ms,
+                ))
+            } else if r.timed_out {
+                Err(fail(
+                    Status::TimeLimit,
+                    format!("time limit exceeded ({timeout:?})"),
+                    r.duration_ms,
+                ))
+            } else if r.memory_exceeded {
+                Err(fail(
+                    Status::MemoryLimit,
+                    format!("memory limit exceeded ({memory_mb} MiB)"),
+                    r.duration_ms,
+                ))
+            } else if r.exit_code != Some(0) {
+                Err(fail(
+                    Status::RuntimeError,
+                    format!("exit code {:?}: {}", r.exit_code, excerpt(&r.stderr)),
+                    r.duration_ms,
+                ))
+            } else {
+                Ok((r.stdout, r.duration_ms))
+            }
+        }
+    }
+}
+
+/// The checker's wrapper: it reads the case from stdin as JSON and exits 0 for an accepted
+/// output, 1 for a wrong one, 2 when the checker itself raised.
+fn checker_program(checker: &str) -> String {
+    format!(
+        "{checker}\n\nimport json as _json, sys as _sys, traceback as _tb\n_case = _json.load(_sys.stdin)\ntry:\n    _ok = check(_case['input'], _case['expected'], _case['output'])\nexcept Exception:\n    _tb.print_exc()\n    _sys.exit(2)\n_sys.exit(0 if _ok else 1)\n"
+    )
+}
+
+/// Judges a clean run's output against a case.
+async fn judge(
+    sandbox: &Sandbox,
+    tests: &CodeTests,
+    case: &StdioCase,
+    stdout: &str,
+    timeout: Duration,
+) -> (Status, Option<String>) {
+    let wrong = || {
+        Some(format!(
+            "wrong answer: expected {:?}, got {:?}",
+            excerpt(&case.output),
+            excerpt(stdout)
+        ))
+    };
+    match &tests.judge {
+        Judge::Tokens { float_tolerance } => {
+            if same_tokens(&case.output, stdout, *float_tolerance) {
+                (Status::Accepted, None)
+            } else {
+                (Status::WrongAnswer, wrong())
+            }
+        }
+        Judge::Lines => {
+            if same_lines(&case.output, stdout) {
+                (Status::Accepted, None)
+            } else {
+                (Status::WrongAnswer, wrong())
+            }
+        }
+        Judge::Checker { program } => {
+            let input =
+                serde_json::json!({"input": case.input, "expected": case.output, "output": stdout})
+                    .to_string();
+            let request = ExecRequest {
+                timeout: timeout.max(Duration::from_secs(5)),
+                memory_mb: DEFAULT_MEMORY_MB,
+                stdin: Some(input),
+                max_output_bytes: 16 * 1024,
+                ..ExecRequest::new(checker_program(program))
+            };
+            match sandbox.execute(request).await {
+                Ok(r) if r.error.is_none() && !r.timed_out && r.exit_code == Some(0) => {
+                    (Status::Accepted, None)
+                }
+                Ok(r) if r.error.is_none() && !r.timed_out && r.exit_code == Some(1) => (
+                    Status::WrongAnswer,
+                    wrong().map(|w| format!("{w} (rejected by the checker)")),
+                ),
+                Ok(r) => (
+                    Status::JudgeError,
+                    Some(format!(
+                        "the checker failed: exit {:?}: {}",
+                        r.exit_code,
+                        excerpt(&r.stderr)
+                    )),
+                ),
+                Err(e) => (
+                    Status::JudgeError,
+                    Some(format!("the checker could not run: {e}")),
+                ),
+            }
+        }
+    }
+}
+
+/// Runs `program` against `tests`; one verdict per test (one for a check program). Each run
+/// gets the problem's time and memory limits; every case is run, shown or hidden.
 pub async fn run_tests(sandbox: &Sandbox, program: &str, tests: &CodeTests) -> Vec<TestVerdict> {
     let timeout = tests
         .time_limit_s
@@ -76,38 +255,6 @@ pub async fn run_tests(sandbox: &Sandbox, program: &str, tests: &CodeTests) -> V
         max_output_bytes: 64 * 1024,
         ..ExecRequest::new(code)
     };
-    let verdict = |result: Result<start_sandbox::ExecResult, start_sandbox::SandboxError>,
-                   judge: &dyn Fn(&start_sandbox::ExecResult) -> Option<String>| {
-        match result {
-            Err(e) => TestVerdict {
-                passed: false,
-                reason: Some(format!("sandbox error: {e}")),
-                duration_ms: 0.0,
-            },
-            Ok(r) => {
-                let reason = if let Some(e) = &r.error {
-                    Some(format!("sandbox: {e}"))
-                } else if r.timed_out {
-                    Some(format!("time limit exceeded ({timeout:?})"))
-                } else if r.memory_exceeded {
-                    Some(format!("memory limit exceeded ({memory_mb} MiB)"))
-                } else if r.exit_code != Some(0) {
-                    Some(format!(
-                        "exit code {:?}: {}",
-                        r.exit_code,
-                        excerpt(&r.stderr)
-                    ))
-                } else {
-                    judge(&r)
-                };
-                TestVerdict {
-                    passed: reason.is_none(),
-                    reason,
-                    duration_ms: r.duration_ms,
-                }
-            }
-        }
-    };
     match &tests.style {
         TestStyle::Stdio { cases } => {
             let mut out = Vec::with_capacity(cases.len());
@@ -115,15 +262,21 @@ pub async fn run_tests(sandbox: &Sandbox, program: &str, tests: &CodeTests) -> V
                 let result = sandbox
                     .execute(request(program.to_string(), Some(case.input.clone())))
                     .await;
-                out.push(verdict(result, &|r| {
-                    (!same_output(&case.output, &r.stdout)).then(|| {
-                        format!(
-                            "wrong answer: expected {:?}, got {:?}",
-                            excerpt(&case.output),
-                            excerpt(&r.stdout)
-                        )
-                    })
-                }));
+                let mut v = match ran(result, timeout, memory_mb) {
+                    Err(v) => v,
+                    Ok((stdout, duration_ms)) => {
+                        let (status, reason) = judge(sandbox, tests, case, &stdout, timeout).await;
+                        TestVerdict {
+                            passed: status == Status::Accepted,
+                            status,
+                            public: false,
+                            reason,
+                            duration_ms,
+                        }
+                    }
+                };
+                v.public = case.public;
+                out.push(v);
             }
             out
         }
@@ -132,7 +285,53 @@ pub async fn run_tests(sandbox: &Sandbox, program: &str, tests: &CodeTests) -> V
         } => {
             let code = format!("{program}\n\n{test}\n\ncheck({entry_point})\n");
             let result = sandbox.execute(request(code, None)).await;
-            vec![verdict(result, &|_| None)]
+            vec![match ran(result, timeout, memory_mb) {
+                Err(mut v) => {
+                    // A failed assertion in the check program is the program's wrong answer.
+                    if v.status == Status::RuntimeError
+                        && v.reason
+                            .as_deref()
+                            .is_some_and(|r| r.contains("AssertionError"))
+                    {
+                        v.status = Status::WrongAnswer;
+                    }
+                    v
+                }
+                Ok((_, duration_ms)) => TestVerdict {
+                    passed: true,
+                    status: Status::Accepted,
+                    public: false,
+                    reason: None,
+                    duration_ms,
+                },
+            }]
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_numbers_within_the_tolerance() {
+        assert!(same_tokens("3\n", "3", 1e-6));
+        assert!(same_tokens("1 2\n3", "1\n2 3\n", 1e-6));
+        assert!(same_tokens("0.333333", "0.3333334", 1e-6));
+        assert!(same_tokens("1000000", "1000000.5", 1e-6), "relative");
+        assert!(!same_tokens("0.5", "0.501", 1e-6), "off by 1e-3");
+        assert!(!same_tokens("1 2", "1 2 3", 1e-6));
+        assert!(!same_tokens("YES", "yes", 1e-6));
+        assert!(
+            same_tokens("0.5", "0.501", 1e-2),
+            "a problem's own tolerance"
+        );
+    }
+
+    #[test]
+    fn lines_compare_exactly_but_for_trailing_space() {
+        assert!(same_lines("a b\nc\n", "a b  \nc\n\n"));
+        assert!(!same_lines("a b\nc", "a  b\nc"));
+        assert!(!same_lines("a b\nc", "a b c"));
     }
 }

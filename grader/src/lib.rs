@@ -23,8 +23,9 @@ use std::time::Duration;
 /// The verdict on one response.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Grade {
-    /// Whether it is right.
-    pub correct: bool,
+    /// Whether it is right; `None` when the grader could not decide (the symbolic fallback
+    /// timed out or could not read the answer), which is recorded as unknown, not as wrong.
+    pub correct: Option<bool>,
     /// Partial credit in [0, 1]: the share of tests passed for code, else 0 or 1.
     pub score: f32,
     /// The answer extracted from the response, as written there.
@@ -69,29 +70,30 @@ impl Grader {
     }
 
     async fn grade_math(&self, gold: &str, response: &str) -> Grade {
-        let Some(pred) = math::extract_or_bare(response) else {
+        let verdict = math::verify(gold, response);
+        let Some(pred) = verdict.pred.clone() else {
             return Grade {
-                correct: false,
+                correct: Some(false),
                 score: 0.0,
                 final_answer: None,
                 detail: json!({"method": "none", "reason": "no final answer found"}),
             };
         };
-        let (method, correct) = match math::compare(gold, &pred) {
-            math::Comparison::Equal(m) => (m.to_string(), true),
-            math::Comparison::Different => ("compared".to_string(), false),
-            math::Comparison::Undecided => match self.sympy_equal(gold, &pred).await {
-                Some(eq) => ("sympy".to_string(), eq),
-                None => ("undecided".to_string(), false),
+        let (method, correct) = match verdict.outcome {
+            math::Cmp::Equal(m) => (m.to_string(), Some(true)),
+            math::Cmp::Different => ("compared".to_string(), Some(false)),
+            math::Cmp::Unknown => match self.sympy_equal(gold, &pred).await {
+                Some(eq) => ("sympy".to_string(), Some(eq)),
+                None => ("unknown".to_string(), None),
             },
         };
         Grade {
             correct,
-            score: if correct { 1.0 } else { 0.0 },
+            score: if correct == Some(true) { 1.0 } else { 0.0 },
             detail: json!({
                 "method": method,
-                "gold": math::normalise(gold),
-                "pred": math::normalise(&pred),
+                "gold": verdict.gold,
+                "pred": pred,
             }),
             final_answer: Some(pred),
         }
@@ -135,7 +137,7 @@ print("EQUAL" if same else "DIFFERENT")
     async fn grade_code(&self, tests: &start_schemas::problem::CodeTests, response: &str) -> Grade {
         let Some(program) = code::final_program(response) else {
             return Grade {
-                correct: false,
+                correct: Some(false),
                 score: 0.0,
                 final_answer: None,
                 detail: json!({"method": "none", "reason": "no code block found"}),
@@ -143,7 +145,7 @@ print("EQUAL" if same else "DIFFERENT")
         };
         let Some(sandbox) = &self.sandbox else {
             return Grade {
-                correct: false,
+                correct: Some(false),
                 score: 0.0,
                 final_answer: Some(program),
                 detail: json!({"method": "none", "reason": "no sandbox to run the tests"}),
@@ -152,11 +154,39 @@ print("EQUAL" if same else "DIFFERENT")
         let verdicts = code::run_tests(sandbox, &program, tests).await;
         let passed = verdicts.iter().filter(|v| v.passed).count();
         let total = verdicts.len().max(1);
+        let count = |public: bool, pass: bool| {
+            verdicts
+                .iter()
+                .filter(|v| v.public == public && (!pass || v.passed))
+                .count()
+        };
+        // A test the judge itself could not run (the sandbox or the checker failed) says
+        // nothing about the program: unless another test already failed, the grade is unknown.
+        let judge_failed = verdicts
+            .iter()
+            .any(|v| v.status == code::Status::JudgeError);
+        let model_failed = verdicts
+            .iter()
+            .any(|v| !v.passed && v.status != code::Status::JudgeError);
+        let correct = if model_failed {
+            Some(false)
+        } else if judge_failed || verdicts.is_empty() {
+            None
+        } else {
+            Some(true)
+        };
         Grade {
-            correct: passed == verdicts.len() && !verdicts.is_empty(),
+            correct,
             score: passed as f32 / total as f32,
             final_answer: Some(program),
-            detail: json!({"method": "tests", "passed": passed, "total": verdicts.len(), "tests": verdicts}),
+            detail: json!({
+                "method": "tests",
+                "passed": passed,
+                "total": verdicts.len(),
+                "public": {"passed": count(true, true), "total": count(true, false)},
+                "hidden": {"passed": count(false, true), "total": count(false, false)},
+                "tests": verdicts,
+            }),
         }
     }
 }
@@ -177,7 +207,7 @@ pub fn grade_choice(
     });
     let correct = chosen == Some(answer_index);
     Grade {
-        correct,
+        correct: Some(correct),
         score: if correct { 1.0 } else { 0.0 },
         final_answer: letter.map(|c| c.to_string()),
         detail: json!({

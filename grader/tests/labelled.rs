@@ -56,7 +56,7 @@ async fn math_cases_match_their_labels() {
         *by_method
             .entry(grade.detail["method"].as_str().unwrap_or("?").to_string())
             .or_default() += 1;
-        if grade.correct != want {
+        if grade.correct != Some(want) {
             wrong.push(format!(
                 "gold {gold:?} response {response:?}: want {want}, got {grade:?}"
             ));
@@ -70,10 +70,14 @@ async fn math_cases_match_their_labels() {
         cases.len(),
         wrong.join("\n")
     );
-    assert!(
-        by_method.get("sympy").copied().unwrap_or(0) > 10,
-        "the sympy fallback is exercised"
+    // Every case is decided in Rust; the sympy fallback (for what the Rust side cannot
+    // evaluate) still answers in the sandbox.
+    assert_eq!(by_method.get("sympy"), None, "{by_method:?}");
+    assert_eq!(
+        grader.sympy_equal("x^2 - 1", "(x-1)(x+1)").await,
+        Some(true)
     );
+    assert_eq!(grader.sympy_equal("x^2", "x^3").await, Some(false));
     sb.shutdown().await;
 }
 
@@ -86,7 +90,7 @@ fn choice_phrasings_match_their_labels() {
         let response = case["response"].as_str().unwrap();
         let want = case["correct"].as_bool().unwrap();
         let grade = grade_choice(n, index, response, None);
-        if grade.correct != want {
+        if grade.correct != Some(want) {
             wrong.push(format!("{response:?}: want {want}, got {grade:?}"));
         }
     }
@@ -97,10 +101,16 @@ fn choice_phrasings_match_their_labels() {
 fn choice_letters_map_back_through_the_shown_order() {
     // Shown order C, A, D, B: the model's "B" is original A.
     let shown = [2, 0, 3, 1];
-    assert!(grade_choice(4, 0, "The answer is B", Some(&shown)).correct);
-    assert!(!grade_choice(4, 0, "The answer is A", Some(&shown)).correct);
+    assert_eq!(
+        grade_choice(4, 0, "The answer is B", Some(&shown)).correct,
+        Some(true)
+    );
+    assert_eq!(
+        grade_choice(4, 0, "The answer is A", Some(&shown)).correct,
+        Some(false)
+    );
     let g = grade_choice(4, 1, "\\boxed{D}", Some(&shown));
-    assert!(g.correct, "{g:?}");
+    assert_eq!(g.correct, Some(true), "{g:?}");
     assert_eq!(g.detail["chosen_original"], "B");
 }
 
@@ -130,7 +140,7 @@ async fn reference_solutions_pass_and_mutants_fail() {
             .expect("examples carry a reference solution");
         let g = grader.grade(p, &as_response(solution), None).await;
         assert!(
-            g.correct && g.score == 1.0,
+            g.correct == Some(true) && g.score == 1.0,
             "{}: reference failed: {:?}",
             p.id,
             g.detail
@@ -149,7 +159,12 @@ async fn reference_solutions_pass_and_mutants_fail() {
         );
         let mutant = solution.replacen(find, m["replace"].as_str().unwrap(), 1);
         let g = grader.grade(p, &as_response(&mutant), None).await;
-        assert!(!g.correct, "{id}: mutant {mutant:?} passed: {:?}", g.detail);
+        assert_eq!(
+            g.correct,
+            Some(false),
+            "{id}: mutant {mutant:?} passed: {:?}",
+            g.detail
+        );
         let Target::Code { .. } = &p.target else {
             unreachable!()
         };
@@ -176,6 +191,121 @@ async fn reference_solutions_pass_and_mutants_fail() {
         .unwrap()
         .starts_with("wrong answer"));
     let g = grader.grade(sum, "I would print the sum.", None).await;
-    assert!(!g.correct && g.detail["reason"] == "no code block found");
+    assert!(g.correct == Some(false) && g.detail["reason"] == "no code block found");
+    sb.shutdown().await;
+}
+
+fn stdio_problem(tests: serde_json::Value) -> Problem {
+    let row = serde_json::json!({"source": "cf", "kind": "code", "question": "q", "tests": tests});
+    check_row(&row, &Location::file("case")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_is_judged_as_contest_judges_do() {
+    let sb = sandbox().await;
+    let grader = Grader::new(Some(sb.clone()));
+    let grade = |p: &Problem, program: &str| {
+        let (p, r) = (p.clone(), as_response(program));
+        let g = &grader;
+        async move { g.grade(&p, &r, None).await }
+    };
+    // Token-wise, numbers within 1e-6 absolute or relative; a float off by 1e-3 is wrong.
+    let third = stdio_problem(serde_json::json!({"type": "stdio",
+        "cases": [{"input": "3\n", "output": "0.333333333\n", "public": true}]}));
+    assert_eq!(
+        grade(&third, "print(1 / int(input()))\n").await.correct,
+        Some(true)
+    );
+    assert_eq!(
+        grade(&third, "print('%.3f' % (1 / int(input())))\n")
+            .await
+            .correct,
+        Some(false)
+    );
+    let loose = stdio_problem(serde_json::json!({"type": "stdio", "float_tolerance": 0.01,
+        "cases": [{"input": "3\n", "output": "0.333333333\n"}]}));
+    assert_eq!(
+        grade(&loose, "print('%.3f' % (1 / int(input())))\n")
+            .await
+            .correct,
+        Some(true)
+    );
+    // Line-wise on request: the same tokens on other lines are wrong.
+    let lines = stdio_problem(serde_json::json!({"type": "stdio", "compare": "lines",
+        "cases": [{"input": "", "output": "1 2\n3\n"}]}));
+    assert_eq!(
+        grade(&lines, "print('1 2')\nprint(3)\n").await.correct,
+        Some(true)
+    );
+    let g = grade(&lines, "print(1)\nprint('2 3')\n").await;
+    assert_eq!(g.correct, Some(false));
+    assert_eq!(g.detail["tests"][0]["status"], "wrong_answer");
+    // A checker for answers that are not unique: any order of the two numbers.
+    let checker = "def check(input, expected, output):\n    return sorted(output.split()) == sorted(expected.split())\n";
+    let any_order = stdio_problem(serde_json::json!({"type": "stdio", "checker": checker,
+        "cases": [{"input": "1 2\n", "output": "1 2\n"}]}));
+    assert_eq!(
+        grade(&any_order, "print(input()[::-1])\n").await.correct,
+        Some(true)
+    );
+    assert_eq!(
+        grade(&any_order, "print('1 3')\n").await.correct,
+        Some(false)
+    );
+    let broken = stdio_problem(
+        serde_json::json!({"type": "stdio", "checker": "def check(i, e, o):\n    raise ValueError('bug')\n",
+        "cases": [{"input": "1\n", "output": "1\n"}]}),
+    );
+    let g = grade(&broken, "print(1)\n").await;
+    assert_eq!(
+        g.correct, None,
+        "a checker that fails decides nothing: {:?}",
+        g.detail
+    );
+    assert_eq!(g.detail["tests"][0]["status"], "judge_error");
+    // Per-test limits: one case over its time limit, one over its memory limit.
+    let limits = stdio_problem(
+        serde_json::json!({"type": "stdio", "time_limit_s": 1, "memory_limit_mb": 64,
+        "cases": [{"input": "ok\n", "output": "ok\n", "public": true},
+                  {"input": "slow\n", "output": "slow\n"},
+                  {"input": "big\n", "output": "big\n"}]}),
+    );
+    let program = "s = input()\nif s == 'slow':\n    while True: pass\nif s == 'big':\n    x = bytearray(512 * 1024 * 1024)\nprint(s)\n";
+    let g = grade(&limits, program).await;
+    let status: Vec<&str> = (0..3)
+        .map(|i| g.detail["tests"][i]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        status,
+        ["accepted", "time_limit", "memory_limit"],
+        "{:?}",
+        g.detail
+    );
+    assert_eq!(g.correct, Some(false));
+    assert!((g.score - 1.0 / 3.0).abs() < 1e-6);
+    // Hidden tests are graded: passing the shown one is not enough.
+    assert_eq!(
+        g.detail["public"],
+        serde_json::json!({"passed": 1, "total": 1})
+    );
+    assert_eq!(
+        g.detail["hidden"],
+        serde_json::json!({"passed": 0, "total": 2})
+    );
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symbolic_time_out_is_unknown_not_wrong() {
+    let sb = sandbox().await;
+    let mut grader = Grader::new(Some(sb.clone()));
+    // Neither side evaluates (arcsin outside [-1, 1]), so the Rust side cannot decide and the
+    // sympy fallback runs, here with a time-out too short for it to answer.
+    grader.sympy_timeout = std::time::Duration::from_millis(50);
+    let g = grader
+        .grade(&math_problem("\\arcsin(2)"), "\\boxed{\\arcsin(3)}", None)
+        .await;
+    assert_eq!(g.correct, None, "{:?}", g.detail);
+    assert_eq!(g.detail["method"], "unknown");
     sb.shutdown().await;
 }

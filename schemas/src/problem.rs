@@ -117,11 +117,44 @@ impl TestStyle {
     }
 }
 
+/// How a program's output is judged against the expected output of a stdin/stdout case.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Judge {
+    /// Token by token (any whitespace between tokens), numbers within a tolerance: what most
+    /// contest judges do.
+    Tokens {
+        /// Absolute and relative tolerance for tokens that are numbers (accepted when within
+        /// either).
+        float_tolerance: f64,
+    },
+    /// Line by line, exactly, trailing spaces of each line and trailing empty lines aside.
+    Lines,
+    /// A checker program, for problems whose answers are not unique: Python defining
+    /// `check(input, expected, output) -> bool`.
+    Checker {
+        /// Its source.
+        program: String,
+    },
+}
+
+/// Default tolerance of numeric tokens.
+pub const DEFAULT_FLOAT_TOLERANCE: f64 = 1e-6;
+
+impl Default for Judge {
+    fn default() -> Self {
+        Self::Tokens {
+            float_tolerance: DEFAULT_FLOAT_TOLERANCE,
+        }
+    }
+}
+
 /// The tests of a code problem and the limits of one run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CodeTests {
     /// The cases or the check program.
     pub style: TestStyle,
+    /// How stdin/stdout output is judged.
+    pub judge: Judge,
     /// Wall-clock limit of one run in seconds; the grader's default when absent.
     pub time_limit_s: Option<f64>,
     /// Memory limit of one run in MiB; the grader's default when absent.
@@ -263,6 +296,19 @@ impl Problem {
                         }
                     }
                 }
+                match &tests.judge {
+                    Judge::Tokens { float_tolerance }
+                        if *float_tolerance == DEFAULT_FLOAT_TOLERANCE => {}
+                    Judge::Tokens { float_tolerance } => {
+                        t.insert("float_tolerance".into(), json!(float_tolerance));
+                    }
+                    Judge::Lines => {
+                        t.insert("compare".into(), json!("lines"));
+                    }
+                    Judge::Checker { program } => {
+                        t.insert("checker".into(), json!(program));
+                    }
+                }
                 if let Some(s) = tests.time_limit_s {
                     t.insert("time_limit_s".into(), json!(s));
                 }
@@ -351,7 +397,17 @@ impl From<&Problem> for proto::Problem {
                             .collect(),
                     }),
                 };
+                let (compare, float_tolerance, checker) = match &tests.judge {
+                    Judge::Tokens { float_tolerance } => {
+                        (String::new(), *float_tolerance, String::new())
+                    }
+                    Judge::Lines => ("lines".to_string(), 0.0, String::new()),
+                    Judge::Checker { program } => (String::new(), 0.0, program.clone()),
+                };
                 out.tests = Some(proto::CodeTests {
+                    compare,
+                    float_tolerance,
+                    checker,
                     style: Some(style),
                     time_limit_s: tests.time_limit_s.unwrap_or(0.0),
                     memory_limit_mb: tests.memory_limit_mb.unwrap_or(0),
@@ -419,6 +475,17 @@ impl proto::Problem {
                         }
                         None => {}
                     }
+                    if !tests.compare.is_empty() {
+                        t.insert("compare".into(), json!(tests.compare));
+                    }
+                    if !tests.checker.is_empty() {
+                        t.insert("checker".into(), json!(tests.checker));
+                    }
+                    if tests.float_tolerance != 0.0
+                        && tests.float_tolerance != DEFAULT_FLOAT_TOLERANCE
+                    {
+                        t.insert("float_tolerance".into(), json!(tests.float_tolerance));
+                    }
                     if tests.time_limit_s != 0.0 {
                         t.insert("time_limit_s".into(), json!(tests.time_limit_s));
                     }
@@ -455,6 +522,12 @@ mod tests {
             json!({"id": "c", "source": "gpqa", "kind": "choice", "question": "q", "choices": ["a", "b", "c"], "answer": "C"}),
             json!({"id": "s", "source": "lcb", "kind": "code", "question": "q",
                    "tests": {"type": "stdio", "cases": [{"input": "1\n", "output": "1\n", "public": true}, {"input": "2\n", "output": "2\n"}], "time_limit_s": 2.5, "memory_limit_mb": 128}}),
+            json!({"id": "t", "source": "cf", "kind": "code", "question": "q",
+                   "tests": {"type": "stdio", "cases": [{"input": "1\n", "output": "1.5\n"}], "float_tolerance": 0.001}}),
+            json!({"id": "l", "source": "cf", "kind": "code", "question": "q",
+                   "tests": {"type": "stdio", "cases": [{"input": "1\n", "output": "a b\n"}], "compare": "lines"}}),
+            json!({"id": "x", "source": "cf", "kind": "code", "question": "q",
+                   "tests": {"type": "stdio", "cases": [{"input": "1\n", "output": "2 1\n"}], "checker": "def check(i, e, o):\n    return sorted(o.split()) == sorted(e.split())\n"}}),
             json!({"id": "k", "source": "he", "kind": "code", "question": "q",
                    "tests": {"type": "check", "prompt": "def f():\n", "test": "def check(c): pass", "entry_point": "f",
                              "examples": [{"call": "f()", "expected": "None"}]}}),

@@ -7,8 +7,8 @@
 
 use crate::ids::ProblemId;
 use crate::problem::{
-    normalise_whitespace, CallExample, CodeTests, Problem, ProblemKind, StdioCase, Target,
-    TestStyle,
+    normalise_whitespace, CallExample, CodeTests, Judge, Problem, ProblemKind, StdioCase, Target,
+    TestStyle, DEFAULT_FLOAT_TOLERANCE,
 };
 use crate::rows::{json_type_name, read_rows, Diagnostic, Location, ReadOptions};
 use serde_json::{Map, Value};
@@ -374,7 +374,15 @@ fn check_code(c: &mut RowCheck, obj: &Map<String, Value>) -> Option<Target> {
         Some("stdio") => {
             c.unknown_fields(
                 tests,
-                &["type", "cases", "time_limit_s", "memory_limit_mb"],
+                &[
+                    "type",
+                    "cases",
+                    "time_limit_s",
+                    "memory_limit_mb",
+                    "compare",
+                    "float_tolerance",
+                    "checker",
+                ],
                 "tests.",
             );
             check_stdio_cases(c, tests)
@@ -436,11 +444,75 @@ fn check_code(c: &mut RowCheck, obj: &Map<String, Value>) -> Option<Target> {
             None
         }
     };
+    let judge = check_judge(c, tests);
     Some(Target::Code {
         tests: CodeTests {
             style: style?,
+            judge: judge?,
             time_limit_s,
             memory_limit_mb,
+        },
+    })
+}
+
+/// How a stdin/stdout case's output is judged: `compare` (`tokens`, the default, or
+/// `lines`), `float_tolerance` (for tokens), or a `checker` program.
+fn check_judge(c: &mut RowCheck, tests: &Map<String, Value>) -> Option<Judge> {
+    let before = c.errors.len();
+    let compare = match RowCheck::get(tests, "compare") {
+        None => None,
+        Some(Value::String(m)) if m == "tokens" || m == "lines" => Some(m.as_str()),
+        Some(other) => {
+            c.error(
+                "tests.compare",
+                format!("expected \"tokens\" or \"lines\", got {other}"),
+            );
+            None
+        }
+    };
+    let tolerance = match RowCheck::get(tests, "float_tolerance") {
+        None => None,
+        Some(v) => match v.as_f64() {
+            Some(t) if (0.0..=1.0).contains(&t) => Some(t),
+            _ => {
+                c.error(
+                    "tests.float_tolerance",
+                    format!("expected a number in [0, 1], got {v}"),
+                );
+                None
+            }
+        },
+    };
+    let checker = match RowCheck::get(tests, "checker") {
+        None => None,
+        Some(v) => c.string(v, "tests.checker", true),
+    };
+    if checker.as_deref().is_some_and(|p| !p.contains("def check")) {
+        c.error(
+            "tests.checker",
+            "must define check(input, expected, output) returning True for an accepted output",
+        );
+    }
+    if checker.is_some() && (compare.is_some() || tolerance.is_some()) {
+        c.error(
+            "tests.checker",
+            "a checker decides alone: leave out compare and float_tolerance",
+        );
+    }
+    if compare == Some("lines") && tolerance.is_some() {
+        c.error(
+            "tests.float_tolerance",
+            "only applies to compare \"tokens\"",
+        );
+    }
+    if c.errors.len() != before {
+        return None;
+    }
+    Some(match (checker, compare) {
+        (Some(program), _) => Judge::Checker { program },
+        (None, Some("lines")) => Judge::Lines,
+        _ => Judge::Tokens {
+            float_tolerance: tolerance.unwrap_or(DEFAULT_FLOAT_TOLERANCE),
         },
     })
 }

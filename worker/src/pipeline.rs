@@ -224,7 +224,7 @@ impl Pipeline {
         let tool_errors = out.tool_calls.iter().filter(|c| c.failed()).count() as u32;
         let m = &self.metrics;
         m.trajectories.inc();
-        m.correct.add(u64::from(grade.correct));
+        m.correct.add(u64::from(grade.correct == Some(true)));
         m.tokens.add(u64::from(out.completion_tokens));
         m.tool_calls.add(out.tool_calls.len() as u64);
         for c in &out.tool_calls {
@@ -259,7 +259,7 @@ impl Pipeline {
             hint_library_sha256: self.engine.info.hint_library_sha256.clone(),
             sandbox: self.sandbox.clone(),
             final_answer: grade.final_answer,
-            correct: Some(grade.correct),
+            correct: grade.correct,
             score: Some(grade.score),
             grading_detail: Some(grade.detail.to_string()),
             choice_permutation: permutation,

@@ -1,0 +1,443 @@
+//! Cleaning an extracted answer's LaTeX before it is parsed: delimiters, boxes, sizing and
+//! spacing commands, fraction and binomial variants, degrees, currency, units and words around
+//! the answer go; what is left is the mathematics.
+
+use start_schemas::answer::brace_group;
+
+/// Text commands whose braces hold words.
+const TEXT_COMMANDS: [&str; 11] = [
+    "\\textnormal",
+    "\\textrm",
+    "\\textbf",
+    "\\textit",
+    "\\textsf",
+    "\\text",
+    "\\mathrm",
+    "\\mathbf",
+    "\\mathit",
+    "\\mbox",
+    "\\operatorname",
+];
+
+/// Units and currency words that may follow a number, in text or not. Single letters are
+/// units only when written apart from the number (`5 m`, not `5m`, which is `5 m` as a product
+/// too, but `5x` must stay a product).
+const UNITS: &[&str] = &[
+    "cm",
+    "mm",
+    "km",
+    "m",
+    "meter",
+    "meters",
+    "metre",
+    "metres",
+    "centimeter",
+    "centimeters",
+    "millimeter",
+    "millimeters",
+    "kilometer",
+    "kilometers",
+    "in",
+    "inch",
+    "inches",
+    "ft",
+    "foot",
+    "feet",
+    "yd",
+    "yard",
+    "yards",
+    "mi",
+    "mile",
+    "miles",
+    "g",
+    "gram",
+    "grams",
+    "kg",
+    "kilogram",
+    "kilograms",
+    "mg",
+    "lb",
+    "lbs",
+    "pound",
+    "pounds",
+    "oz",
+    "ounce",
+    "ounces",
+    "s",
+    "sec",
+    "second",
+    "seconds",
+    "min",
+    "minute",
+    "minutes",
+    "h",
+    "hr",
+    "hrs",
+    "hour",
+    "hours",
+    "day",
+    "days",
+    "week",
+    "weeks",
+    "month",
+    "months",
+    "year",
+    "years",
+    "dollar",
+    "dollars",
+    "cent",
+    "cents",
+    "euro",
+    "euros",
+    "unit",
+    "units",
+    "square",
+    "sq",
+    "cubic",
+    "degree",
+    "degrees",
+    "mph",
+    "kph",
+    "l",
+    "liter",
+    "liters",
+    "litre",
+    "litres",
+    "ml",
+    "gallon",
+    "gallons",
+    "people",
+    "students",
+    "ways",
+    "points",
+    "times",
+    "percent",
+];
+
+/// Cleans `answer` (the text inside the answer's delimiters or box).
+pub fn clean(answer: &str) -> String {
+    let mut s = answer.trim().to_string();
+    s = strip_delimiters(&s);
+    s = unwrap(&s, &["\\boxed", "\\fbox"]);
+    // Matrix row breaks `\\` must survive the spacing rules below (`\ ` is a space).
+    s = s.replace("\\\\", "\u{1}");
+    for (from, to) in [
+        ("−", "-"),
+        ("–", "-"),
+        ("×", "\\times "),
+        ("·", "\\cdot "),
+        ("÷", "\\div "),
+        ("²", "^2"),
+        ("³", "^3"),
+        ("√", "\\sqrt"),
+        ("π", "\\pi "),
+        ("∞", "\\infty "),
+        ("≤", "\\le "),
+        ("≥", "\\ge "),
+        ("≠", "\\ne "),
+        ("°", ""),
+        ("€", ""),
+        ("£", ""),
+        ("¥", ""),
+        ("\\%", "%"),
+        ("\\$", ""),
+        ("{,}", ""),
+        // MATH writes thousands as `10,\!080`.
+        (",\\!", ""),
+        ("\\dfrac", "\\frac"),
+        ("\\tfrac", "\\frac"),
+        ("\\cfrac", "\\frac"),
+        ("\\dbinom", "\\binom"),
+        ("\\tbinom", "\\binom"),
+        ("^{\\circ}", ""),
+        ("^\\circ", ""),
+        ("\\circ", ""),
+        ("\\degree", ""),
+        ("\\displaystyle", ""),
+        ("\\textstyle", ""),
+        ("\\left", ""),
+        ("\\right", ""),
+        ("\\bigl", ""),
+        ("\\bigr", ""),
+        ("\\Bigl", ""),
+        ("\\Bigr", ""),
+        ("\\biggl", ""),
+        ("\\biggr", ""),
+        ("\\big", ""),
+        ("\\Big", ""),
+        ("\\qquad", " "),
+        ("\\quad", " "),
+        ("\\!", ""),
+        ("\\,", " "),
+        ("\\;", " "),
+        ("\\:", " "),
+        ("\\ ", " "),
+        ("~", " "),
+        ("\\leq", "\\le "),
+        ("\\geq", "\\ge "),
+        ("\\neq", "\\ne "),
+        ("\\lt", "<"),
+        ("\\gt", ">"),
+        ("\\dots", ""),
+        ("\\ldots", ""),
+        ("\\cdots", ""),
+    ] {
+        if s.contains(from) {
+            s = s.replace(from, to);
+        }
+    }
+    // `\le` followed by letters (`\left` is gone already) keeps its own word: `\lex` is not a
+    // thing, so nothing to guard here beyond the space added above.
+    s = s.replace('\u{1}', "\\\\");
+    s = expand_frac_shorthand(&s);
+    s = text_commands(&s);
+    s = strip_units(&s);
+    s = strip_words(&s);
+    let t = s.trim().trim_end_matches(['.', ';']).trim();
+    // A trailing comma or a lone leading "=" say nothing.
+    let t = t.trim_end_matches(',').trim();
+    let t = t.strip_prefix('=').unwrap_or(t).trim();
+    t.to_string()
+}
+
+/// Removes `$…$`, `$$…$$`, `\(…\)` and `\[…\]` around the whole answer.
+fn strip_delimiters(s: &str) -> String {
+    let mut t = s.trim();
+    loop {
+        let before = t;
+        for (open, close) in [("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")] {
+            if t.len() >= open.len() + close.len() && t.starts_with(open) && t.ends_with(close) {
+                t = t[open.len()..t.len() - close.len()].trim();
+            }
+        }
+        if t == before {
+            break;
+        }
+    }
+    t.to_string()
+}
+
+/// Replaces each `\cmd{inner}` of `cmds` by `inner`.
+fn unwrap(s: &str, cmds: &[&str]) -> String {
+    let mut out = s.to_string();
+    for cmd in cmds {
+        let mut from = 0;
+        while let Some(i) = out[from..].find(cmd).map(|i| i + from) {
+            let after = i + cmd.len();
+            let rest = &out[after..];
+            let trimmed = rest.trim_start();
+            let open = after + (rest.len() - trimmed.len());
+            match brace_group(&out[open..]) {
+                Some((inner, tail)) => {
+                    let (inner, close) = (inner.to_string(), out.len() - tail.len());
+                    out.replace_range(i..close, &inner);
+                    from = i;
+                }
+                None => from = after,
+            }
+        }
+    }
+    out
+}
+
+/// `\text{...}` and its kin. Words joining answers (`or`, `and`) become commas; a unit or a
+/// word after the mathematics goes; any other text stays as `\text{words}`, which the parser
+/// reads as one symbol (a text answer such as `\text{Evelyn}`).
+fn text_commands(s: &str) -> String {
+    let mut out = s.to_string();
+    let mut from = 0;
+    while let Some((i, cmd)) = TEXT_COMMANDS
+        .iter()
+        .filter_map(|c| out[from..].find(c).map(|i| (i + from, *c)))
+        .min_by_key(|&(i, c)| (i, std::cmp::Reverse(c.len())))
+    {
+        let after = i + cmd.len();
+        let rest = &out[after..];
+        let trimmed = rest.trim_start();
+        let open = after + (rest.len() - trimmed.len());
+        let Some((inner, tail)) = brace_group(&out[open..]) else {
+            out.replace_range(i..after, "");
+            continue;
+        };
+        let words = inner.trim().to_string();
+        let close = out.len() - tail.len();
+        let before = out[..i].trim_end();
+        let lower = words.to_lowercase();
+        let numeric = !words.is_empty()
+            && words
+                .chars()
+                .all(|c| c.is_ascii_digit() || " .,-+/".contains(c));
+        let replacement = if matches!(lower.as_str(), "or" | "and" | "," | ", or" | ", and") {
+            ",".to_string()
+        } else if numeric {
+            // `\text{12}` is the number 12.
+            words
+        } else if words.is_empty() {
+            String::new()
+        } else if !before.is_empty()
+            && !before.ends_with(['(', '[', ',', '=', '{'])
+            && (is_unit_text(&lower) || tail.trim().is_empty())
+        {
+            // A unit, or words after the mathematics ("12 \text{apples}"): the number is
+            // the answer, as Math-Verify reads it.
+            String::new()
+        } else if cmd == "\\mathrm"
+            || cmd == "\\mathbf"
+            || cmd == "\\mathit"
+            || cmd == "\\operatorname"
+        {
+            // Roman or bold mathematics (`\mathrm{d}x`, `\mathbf{v}`): the letters themselves.
+            words
+        } else {
+            format!("\\text{{{words}}}")
+        };
+        out.replace_range(i..close, &replacement);
+        from = i + replacement.len();
+        if replacement.starts_with("\\text{") {
+            from = i + replacement.len();
+        }
+    }
+    out
+}
+
+/// Whether text after the mathematics is a unit or a word about it ("cm", "square units",
+/// "miles per hour", "m^2").
+fn is_unit_text(lower: &str) -> bool {
+    let words: Vec<&str> = lower
+        .split(|c: char| c.is_whitespace() || c == '/' || c == '.' || c == '-')
+        .filter(|w| !w.is_empty())
+        .collect();
+    !words.is_empty()
+        && words.iter().all(|w| {
+            let base = w
+                .trim_end_matches(|c: char| c == '^' || c.is_ascii_digit() || c == '{' || c == '}');
+            base.chars().all(|c| c.is_alphabetic())
+                && (UNITS.contains(&base) || matches!(base, "per" | "of" | "a" | "the"))
+        })
+}
+
+/// A unit written after the number without `\text`: `5 cm`, `10 inches`, `5 m^2`, `7cm`,
+/// `12 square units`.
+fn strip_units(s: &str) -> String {
+    let mut t = s.trim_end();
+    let mut stripped = false;
+    loop {
+        // The trailing run of letters, with an optional exponent.
+        let core = t
+            .trim_end_matches(|c: char| c.is_ascii_digit() || c == '{' || c == '}')
+            .strip_suffix('^')
+            .unwrap_or(t);
+        let word_start = core
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| c.is_ascii_alphabetic())
+            .last()
+            .map_or(core.len(), |(i, _)| i);
+        let word = &core[word_start..];
+        if word.is_empty() || word_start == 0 {
+            break;
+        }
+        let before = &core[..word_start];
+        let spaced = before.ends_with(char::is_whitespace);
+        let unit = UNITS.contains(&word.to_lowercase().as_str())
+            && (word.len() >= 2 || spaced)
+            && !before.ends_with('\\');
+        if !unit {
+            break;
+        }
+        let rest = before.trim_end();
+        let number_before = rest.ends_with(|c: char| c.is_ascii_digit() || c == '}' || c == ')');
+        let word_before = rest.ends_with(|c: char| c.is_ascii_alphabetic()) && spaced;
+        if !(number_before || word_before) {
+            break;
+        }
+        t = rest;
+        stripped = true;
+        if number_before {
+            break;
+        }
+    }
+    // Only a run of units that ends at a number goes.
+    if stripped && t.ends_with(|c: char| c.is_ascii_digit() || c == '}' || c == ')') {
+        t.to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// Rewrites `\frac12` and `\frac1{x}` shorthands to `\frac{1}{2}`, `\frac{1}{x}`.
+fn expand_frac_shorthand(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("\\frac") {
+        out.push_str(&rest[..i + 5]);
+        rest = &rest[i + 5..];
+        for _ in 0..2 {
+            let trimmed = rest.trim_start();
+            match trimmed.chars().next() {
+                Some('{') => {
+                    let end = brace_group(trimmed)
+                        .map_or(trimmed.len(), |(_, tail)| trimmed.len() - tail.len());
+                    out.push_str(&trimmed[..end]);
+                    rest = &trimmed[end..];
+                }
+                Some(ch) if ch.is_ascii_alphanumeric() => {
+                    out.push('{');
+                    out.push(ch);
+                    out.push('}');
+                    rest = &trimmed[ch.len_utf8()..];
+                }
+                _ => break,
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Words around the mathematics that a model adds: a leading "is", a trailing "only".
+fn strip_words(s: &str) -> String {
+    let mut t = s.trim();
+    for lead in ["is ", "are ", "of "] {
+        if let Some(r) = t.strip_prefix(lead) {
+            t = r.trim_start();
+        }
+    }
+    t.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+
+    #[test]
+    fn delimiters_boxes_and_spacing_go() {
+        assert_eq!(clean("$\\boxed{\\dfrac{1}{2}}$"), "\\frac{1}{2}");
+        assert_eq!(
+            clean("\\[ \\left( 3, \\tfrac{\\pi}{2} \\right) \\]"),
+            "( 3, \\frac{\\pi}{2} )"
+        );
+        assert_eq!(
+            clean("\\frac32 + \\frac1{x}"),
+            "\\frac{3}{2} + \\frac{1}{x}"
+        );
+        assert_eq!(clean("10,\\!080"), "10080");
+        assert_eq!(clean("7{,}425{,}000"), "7425000");
+        assert_eq!(clean("90^\\circ"), "90");
+    }
+
+    #[test]
+    fn units_currency_and_text() {
+        assert_eq!(clean("5\\text{ cm}"), "5");
+        assert_eq!(clean("13\\textnormal{ miles}"), "13");
+        assert_eq!(clean("\\$18.90"), "18.90");
+        assert_eq!(clean("5 m^2"), "5");
+        assert_eq!(clean("12 square units"), "12");
+        assert_eq!(clean("7cm"), "7");
+        assert_eq!(clean("5x"), "5x");
+        assert_eq!(clean("2\\pi"), "2\\pi");
+        assert_eq!(clean("\\text{Evelyn}"), "\\text{Evelyn}");
+        assert_eq!(clean("x = 1 \\text{ or } x = -2"), "x = 1 , x = -2");
+        assert_eq!(clean("28\\%"), "28%");
+    }
+}
