@@ -40,6 +40,7 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
+use start_engine::script::Script;
 use start_engine::{Engine, EngineConfig, GenRequest};
 use start_sandbox::{BackendKind, Sandbox, SandboxConfig};
 use start_schemas::trajectory::{GenerationParams, HintSettings, Mode, SegmentKind};
@@ -136,7 +137,7 @@ fn plain_loop(backend: &LlamaBackend, model: &LlamaModel, slots: usize, tokens: 
     }
 }
 
-fn request(tokens: u32, forced: &str, seed: u64) -> GenRequest {
+fn request(tokens: u32, seed: u64) -> GenRequest {
     GenRequest {
         user_message: "Write a long story about a lighthouse keeper.".into(),
         code_tests: None,
@@ -156,7 +157,6 @@ fn request(tokens: u32, forced: &str, seed: u64) -> GenRequest {
         },
         seed,
         hints: HintSettings::from_proto(None, 0.0).for_mode(Mode::Plain),
-        forced_prefix: forced.into(),
     }
 }
 
@@ -211,8 +211,15 @@ impl Counters {
 }
 
 /// The engine: 4 x `slots` trajectories of up to `tokens`, each opening with `forced`
-/// (after a staggered amount of thinking) when it is not empty.
-async fn engine_run(engine: &Engine, slots: usize, tokens: u32, forced: &str) -> EngineRun {
+/// (after a staggered amount of thinking) when it is not empty; the engine is scripted
+/// (`Engine::start_scripted`), so the code block goes through the path of sampled tokens.
+async fn engine_run(
+    engine: &Engine,
+    script: &Script,
+    slots: usize,
+    tokens: u32,
+    forced: &str,
+) -> EngineRun {
     let requests = slots * 4;
     let before = Counters::read(engine);
     let started = Instant::now();
@@ -225,7 +232,11 @@ async fn engine_run(engine: &Engine, slots: usize, tokens: u32, forced: &str) ->
         } else {
             format!("{}{forced}", "Let me think. ".repeat(k % 8))
         };
-        pending.spawn(engine.submit(request(tokens, &prefix, 1000 + k as u64)));
+        let seed = 1000 + k as u64;
+        if !prefix.is_empty() {
+            script.open(seed, &prefix);
+        }
+        pending.spawn(engine.submit(request(tokens, seed)));
     }
     let mut done = 0;
     let mut calls = 0;
@@ -395,10 +406,16 @@ fn main() {
             config.ctx_per_slot = (tokens as u32 + 160).max(256);
             config.n_batch = 512;
             config.pad_gaps = env_num("START_BENCH_PAD_GAPS", config.pad_gaps);
-            let engine =
-                Engine::start(config, Some(sandbox.clone()), rt.handle().clone()).expect("engine");
-            let e = rt.block_on(engine_run(&engine, slots, tokens as u32, ""));
-            let t = rt.block_on(engine_run(&engine, slots, tokens as u32, forced));
+            let script = Script::default();
+            let engine = Engine::start_scripted(
+                config,
+                script.clone(),
+                Some(sandbox.clone()),
+                rt.handle().clone(),
+            )
+            .expect("engine");
+            let e = rt.block_on(engine_run(&engine, &script, slots, tokens as u32, ""));
+            let t = rt.block_on(engine_run(&engine, &script, slots, tokens as u32, forced));
             engine.shutdown();
             // The reference brackets the engine runs, so drift within the round cancels.
             let p = before.mean(&plain_run());
@@ -463,7 +480,7 @@ fn main() {
         let started = Instant::now();
         let rxs: Vec<_> = (0..n)
             .map(|k| {
-                let mut r = request(1, "", 7 + k);
+                let mut r = request(1, 7 + k);
                 r.user_message = long_question.clone();
                 engine.submit(r)
             })

@@ -1,228 +1,174 @@
-//! One sequence slot's trajectory as it grows: segments with their exact tokens and text.
+//! A sequence slot: one trajectory in flight, its state (idle, feeding, waiting on the
+//! sandbox), its place in the KV cache, its limits and hint budget, and how it ends.
 
-use start_schemas::trajectory::{HintOrigin, Segment, SegmentKind};
+use crate::hints::SampleTests;
+use crate::llama::Ctx;
+use crate::request::{GenOutput, Reply};
+use crate::trajectory::TrajectoryBuilder;
+use llama_cpp_2::sampling::LlamaSampler;
+use start_schemas::problem::splitmix64;
+use start_schemas::trajectory::{FinishReason, HintSettings, Mode, SegmentKind, ToolCall};
+use std::collections::VecDeque;
+use std::time::Instant;
 
-/// The trajectory of a slot, built token by token.
-#[derive(Default)]
-pub struct Builder {
-    /// Finished and current segments.
-    pub segments: Vec<Segment>,
-    /// Raw bytes of each segment (tokens can split UTF-8 characters; text is decoded at the end).
-    bytes: Vec<Vec<u8>>,
-    /// Tokens after the prompt, generated and inserted.
-    pub completion_tokens: u32,
+/// A slot's state.
+pub(crate) enum State {
+    /// Free.
+    Idle,
+    /// Tokens to feed (prompt, sampled token, hint, tool output); logits wanted after the last.
+    Feed(VecDeque<(i32, SegmentKind)>),
+    /// Waiting for the sandbox.
+    Tool,
 }
 
-impl Builder {
-    /// Appends a token to a segment of `kind`, opening a new segment when the kind changes.
-    pub fn push(&mut self, kind: SegmentKind, token: i32, piece: &[u8]) {
-        if self.segments.last().is_none_or(|s| s.kind != kind) {
-            self.split(kind);
-        }
-        let last = self.segments.len() - 1;
-        self.segments[last].tokens.push(token);
-        self.bytes[last].extend_from_slice(piece);
-        self.completion_tokens += 1;
-    }
+/// A python block the model is inside.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OpenFence {
+    /// Whether it runs when it closes; a block past the tool limit, or in the final answer,
+    /// stays text, its tokens keeping the surrounding kind.
+    pub run: bool,
+    /// Where its body starts in the current segment's bytes.
+    pub body_start: usize,
+}
 
-    /// Starts a new segment of `kind` even if the last one has the same kind.
-    pub fn split(&mut self, kind: SegmentKind) {
-        self.segments
-            .push(Segment::new(kind, String::new(), Vec::new()));
-        self.bytes.push(Vec::new());
-    }
+pub(crate) struct Slot {
+    pub state: State,
+    pub mode: Mode,
+    pub code_tests: Option<SampleTests>,
+    pub hints: HintSettings,
+    pub max_new_tokens: u32,
+    pub max_tool_calls: u32,
+    pub reply: Option<Reply>,
+    pub sampler: Option<LlamaSampler>,
+    pub builder: TrajectoryBuilder,
+    pub prompt: String,
+    pub prompt_tokens: u32,
+    /// How many of the prompt's last tokens are the think prefix's.
+    pub prefix_tokens: u32,
+    /// The prompt's tokens, to let later samples of the same prompt copy this cache.
+    pub prompt_ids: Vec<i32>,
+    /// An idle slot's last prompt, still whole in its cache.
+    pub cached_prompt: Vec<i32>,
+    pub pos: i32,
+    pub generated: u32,
+    pub end_hints_used: u32,
+    pub trigger_hints_used: u32,
+    /// The python block being written, if any.
+    pub fence: Option<OpenFence>,
+    pub tool_calls: Vec<ToolCall>,
+    pub tool_limit_reached: bool,
+    pub end_of_turn: Option<(i32, String)>,
+    /// Forced tokens still to "sample" (see [`GenRequest::forced_prefix`]).
+    pub forced: VecDeque<i32>,
+    /// The token that closed a code block, fed together with the block's output.
+    pub pending_after_tool: Option<i32>,
+    pub rng: u64,
+    pub started: Instant,
+    pub thinking_done: bool,
+    /// The KV cache could not be set back after a pad: the stream no longer matches the
+    /// trajectory, which ends (`error`) when its tool call is back.
+    pub kv_lost: bool,
+    /// Index in the last batch of this slot's logits.
+    pub logits_at: Option<i32>,
+}
 
-    /// Records where the current (hint) segment came from.
-    pub fn mark_hint(&mut self, origin: HintOrigin) {
-        if let Some(s) = self.segments.last_mut() {
-            s.hint = Some(origin);
-        }
-    }
-
-    /// The raw bytes of the current segment.
-    pub fn current_bytes(&self) -> &[u8] {
-        self.bytes.last().map_or(&[], Vec::as_slice)
-    }
-
-    /// The token of the current segment in which byte `at` of its text falls, and the byte
-    /// offset where that token starts: segments are cut on token boundaries.
-    fn token_cut(&self, at: usize, piece_of: impl Fn(i32) -> Vec<u8>) -> (usize, usize) {
-        let Some(seg) = self.segments.last() else {
-            return (0, 0);
-        };
-        let mut offset = 0;
-        for (i, &t) in seg.tokens.iter().enumerate() {
-            let len = piece_of(t).len();
-            if offset + len > at {
-                return (i, offset);
-            }
-            offset += len;
-        }
-        (seg.tokens.len(), offset)
-    }
-
-    /// Moves the tokens of the current segment from byte offset `at` of its text into a new
-    /// segment of `kind` (token-aligned: the token in which `at` falls moves too). Returns the
-    /// byte offset, in the old segment, where the moved bytes began.
-    pub fn split_at_text(
-        &mut self,
-        at: usize,
-        kind: SegmentKind,
-        piece_of: impl Fn(i32) -> Vec<u8>,
-    ) -> usize {
-        if self.segments.is_empty() {
-            return 0;
-        }
-        let (cut, offset) = self.token_cut(at, piece_of);
-        let last = self.segments.len() - 1;
-        let moved: Vec<i32> = self.segments[last].tokens.split_off(cut);
-        let moved_bytes = self.bytes[last].split_off(offset);
-        self.segments.push(Segment::new(kind, String::new(), moved));
-        self.bytes.push(moved_bytes);
-        offset
-    }
-
-    /// The bytes of the current segment's token in which byte `at` falls, before `at`: what a
-    /// cut back to `at` would drop that is not from `at` on.
-    pub fn kept_before(&self, at: usize, piece_of: impl Fn(i32) -> Vec<u8>) -> Vec<u8> {
-        let (_, offset) = self.token_cut(at, piece_of);
-        self.current_bytes()[offset..at.max(offset)].to_vec()
-    }
-
-    /// Drops the tokens of the current segment from the one in which byte `at` of its text
-    /// falls to the end (token-aligned, like the split). Says how many tokens went, the bytes
-    /// of the first of them that came before `at` (whitespace before a trigger word, which the
-    /// text put in its place must restore), and the text from `at` on that went.
-    pub fn cut_back(&mut self, at: usize, piece_of: impl Fn(i32) -> Vec<u8>) -> CutBack {
-        if self.segments.is_empty() {
-            return CutBack::default();
-        }
-        let (cut, offset) = self.token_cut(at, piece_of);
-        let last = self.segments.len() - 1;
-        let dropped = self.segments[last].tokens.len() - cut;
-        let at = at.clamp(offset, self.bytes[last].len());
-        let removed = String::from_utf8_lossy(&self.bytes[last][at..]).into_owned();
-        let kept = self.bytes[last][offset..at].to_vec();
-        self.segments[last].tokens.truncate(cut);
-        self.bytes[last].truncate(offset);
-        self.completion_tokens -= dropped as u32;
-        CutBack {
-            dropped,
-            kept,
-            removed,
+impl Slot {
+    pub fn idle() -> Self {
+        Self {
+            state: State::Idle,
+            mode: Mode::Plain,
+            code_tests: None,
+            hints: HintSettings::from_proto(None, 0.0).for_mode(Mode::Plain),
+            max_new_tokens: 0,
+            max_tool_calls: 0,
+            reply: None,
+            sampler: None,
+            builder: TrajectoryBuilder::default(),
+            prompt: String::new(),
+            prompt_tokens: 0,
+            prefix_tokens: 0,
+            prompt_ids: Vec::new(),
+            cached_prompt: Vec::new(),
+            pos: 0,
+            generated: 0,
+            end_hints_used: 0,
+            trigger_hints_used: 0,
+            fence: None,
+            tool_calls: Vec::new(),
+            tool_limit_reached: false,
+            end_of_turn: None,
+            pending_after_tool: None,
+            forced: VecDeque::new(),
+            rng: 0,
+            started: Instant::now(),
+            thinking_done: false,
+            kv_lost: false,
+            logits_at: None,
         }
     }
 
-    /// Relabels the last segment of `from` kind as `to` (the answer after the last insertion).
-    pub fn relabel_last(&mut self, from: SegmentKind, to: SegmentKind) {
-        if let Some(s) = self.segments.last_mut().filter(|s| s.kind == from) {
-            s.kind = to;
-        }
+    pub fn random(&mut self) -> f64 {
+        // Seeded from the trajectory seed: hints are reproducible.
+        (splitmix64(&mut self.rng) >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// The finished segments with their text, empty segments dropped, and where each old
-    /// segment index went (so that tool calls keep pointing at their code segment).
-    pub fn finish(mut self) -> (Vec<Segment>, Vec<usize>) {
-        // A token may end in the middle of a UTF-8 character and the next segment's first
-        // token finish it: the unfinished bytes are carried over, so the character appears
-        // whole in the segment where it completes and the joined text is exactly the
-        // generated bytes decoded at once.
-        let n = self.segments.len();
-        let mut carry: Vec<u8> = Vec::new();
-        for (i, (seg, bytes)) in self.segments.iter_mut().zip(&self.bytes).enumerate() {
-            carry.extend_from_slice(bytes);
-            let keep = if i + 1 == n {
-                carry.len()
-            } else {
-                carry.len() - unfinished_tail(&carry)
-            };
-            seg.text = String::from_utf8_lossy(&carry[..keep]).into_owned();
-            carry.drain(..keep);
+    /// Tool calls still allowed.
+    pub fn tool_calls_left(&self) -> u32 {
+        self.max_tool_calls
+            .saturating_sub(self.tool_calls.len() as u32)
+    }
+
+    /// The kind the next generated token belongs to.
+    pub fn kind_now(&self) -> SegmentKind {
+        if self.fence.is_some_and(|f| f.run) {
+            SegmentKind::Code
+        } else if self.thinking_done {
+            SegmentKind::Answer
+        } else {
+            SegmentKind::Reasoning
         }
-        let mut new_index = Vec::with_capacity(self.segments.len());
-        let mut kept = 0;
-        for seg in &self.segments {
-            new_index.push(kept);
-            if !seg.tokens.is_empty() {
-                kept += 1;
-            }
-        }
-        self.segments.retain(|s| !s.tokens.is_empty());
-        (self.segments, new_index)
+    }
+    /// Whether `n` inserted tokens, after `queued` tokens still to feed, fit the room left in
+    /// the slot's context, with a token to sample after them. Each insertion is checked before
+    /// it is recorded: the trajectory holds exactly what the model was fed, and a slot never
+    /// asks for KV cells its stream does not have (a failed decode would stall every slot of
+    /// the batch).
+    pub fn fits(&self, ctx_per_slot: u32, queued: usize, n: usize) -> bool {
+        self.pos as usize + queued + n + 2 <= ctx_per_slot as usize
     }
 }
 
-/// What [`Builder::cut_back`] took out.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct CutBack {
-    /// Tokens dropped.
-    pub dropped: usize,
-    /// Bytes of the first dropped token before the cut.
-    pub kept: Vec<u8>,
-    /// The text from the cut to the end, now gone.
-    pub removed: String,
-}
-
-/// How many bytes at the end of `b` start a UTF-8 character that is not complete yet.
-fn unfinished_tail(b: &[u8]) -> usize {
-    for back in 1..=b.len().min(3) {
-        let byte = b[b.len() - back];
-        if byte & 0xC0 != 0x80 {
-            // The lead byte of the last character: how long that character should be.
-            let want = match byte {
-                0xC0..=0xDF => 2,
-                0xE0..=0xEF => 3,
-                0xF0..=0xF7 => 4,
-                _ => 1,
-            };
-            return if want > back { back } else { 0 };
-        }
+/// Ends a slot's trajectory with `reason` and answers its caller. The slot's cache is kept
+/// until the slot is reused: its prompt can still be copied by later samples of the same
+/// prompt.
+pub(crate) fn finish(e: &Ctx, slot: &mut Slot, reason: FinishReason) {
+    let mut done = std::mem::replace(slot, Slot::idle());
+    let prompt_token_ids = std::mem::take(&mut done.prompt_ids);
+    slot.cached_prompt = prompt_token_ids.clone();
+    let Some(reply) = done.reply else { return };
+    let mut builder = done.builder;
+    if e.config.think_end.is_none() {
+        builder.relabel_last(SegmentKind::Reasoning, SegmentKind::Answer);
     }
-    0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_character_split_across_segments_is_kept_whole() {
-        let mut b = Builder::default();
-        // "é" is C3 A9 and "€" is E2 82 AC; both are cut by token and segment boundaries.
-        b.push(SegmentKind::Reasoning, 1, &[b'a', 0xC3]);
-        b.push(SegmentKind::Code, 2, &[0xA9, b'b', 0xE2]);
-        b.push(SegmentKind::Output, 3, &[0x82]);
-        b.push(SegmentKind::Answer, 4, &[0xAC, b'!']);
-        let (segments, _) = b.finish();
-        let texts: Vec<&str> = segments.iter().map(|s| s.text.as_str()).collect();
-        assert_eq!(texts, ["a", "éb", "", "€!"]);
-        assert_eq!(segments.iter().map(|s| s.tokens.len()).sum::<usize>(), 4);
+    let completion_tokens = builder.completion_tokens;
+    let (segments, new_index) = builder.finish();
+    let mut tool_calls = done.tool_calls;
+    for call in &mut tool_calls {
+        call.segment = new_index[call.segment as usize] as u32;
     }
-
-    #[test]
-    fn cutting_back_to_a_word_keeps_the_space_before_it() {
-        let pieces: std::collections::HashMap<i32, &[u8]> =
-            [(1, &b"So 3."[..]), (2, b" Wait"), (3, b",")].into();
-        let mut b = Builder::default();
-        for t in [1, 2, 3] {
-            b.push(SegmentKind::Reasoning, t, pieces[&t]);
-        }
-        // "So 3. Wait," : the trigger starts at byte 6, inside token 2 (" Wait").
-        let cut = b.cut_back(6, |t| pieces[&t].to_vec());
-        assert_eq!(cut.dropped, 2);
-        assert_eq!(cut.kept, b" ");
-        assert_eq!(cut.removed, "Wait,");
-        assert_eq!(b.current_bytes(), b"So 3.");
-        assert_eq!(b.completion_tokens, 1);
-    }
-
-    #[test]
-    fn invalid_bytes_still_decode_lossily_at_the_end() {
-        let mut b = Builder::default();
-        b.push(SegmentKind::Reasoning, 1, &[b'x', 0xFF]);
-        b.push(SegmentKind::Answer, 2, &[0xE2, 0x82]);
-        let (segments, _) = b.finish();
-        assert_eq!(segments[0].text, "x\u{FFFD}");
-        assert_eq!(segments[1].text, "\u{FFFD}");
-    }
+    let _ = reply.send(Ok(GenOutput {
+        prompt: done.prompt,
+        generation_prefix: e.config.think_prefix.clone(),
+        prompt_tokens: done.prompt_tokens,
+        prompt_token_ids,
+        generation_prefix_tokens: done.prefix_tokens,
+        end_of_turn: done.end_of_turn,
+        thinking_ended: e.config.think_end.as_ref().map(|_| done.thinking_done),
+        tool_limit_reached: done.tool_limit_reached,
+        segments,
+        tool_calls,
+        finish_reason: reason,
+        completion_tokens,
+        wall_time_s: done.started.elapsed().as_secs_f64(),
+    }));
 }

@@ -6,11 +6,11 @@
 mod common;
 
 use common::*;
-use start_engine::{EngineConfig, GenOutput, GenRequest, HintLibrary};
+use start_engine::{EngineConfig, GenOutput, HintLibrary};
 use start_schemas::trajectory::{FinishReason, HintTrigger, Mode, Segment, SegmentKind};
 
 /// A request whose hints may go in whenever a trigger word appears.
-fn eager(question: &str, forced: &str, max_new: u32, seed: u64) -> GenRequest {
+fn eager(question: &str, forced: &str, max_new: u32, seed: u64) -> Req {
     let mut req = request(question, forced, Mode::HintInfer, max_new, seed);
     req.hints.trigger_probability = 1.0;
     req.hints.min_context_left = 16;

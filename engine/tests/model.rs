@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use start_engine::{Engine, EngineConfig};
+use start_engine::EngineConfig;
 use start_schemas::trajectory::{FinishReason, Mode, SegmentKind};
 use std::sync::Arc;
 use std::time::Duration;
@@ -261,7 +261,7 @@ async fn a_seed_gives_the_same_tokens_alone_and_in_a_busy_batch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn samples_of_one_prompt_share_its_cache_and_get_the_same_tokens() {
-    let samples = |engine: &Engine| {
+    let samples = |engine: &TestEngine| {
         (0..3u64)
             .map(|k| {
                 engine.submit(request(

@@ -205,7 +205,6 @@ impl Pipeline {
             params: job.params.clone(),
             seed,
             hints: hints.clone(),
-            forced_prefix: String::new(),
         };
         let out = self
             .engine

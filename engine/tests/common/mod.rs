@@ -1,7 +1,13 @@
 //! Helpers of the engine's tests on the real default model (run scripts/setup first).
+//!
+//! A test puts a code block or a trigger word where it needs one by giving its request an
+//! opening: the engine is started with the test-only `Engine::start_scripted` (feature
+//! `scripted`), and what the opening says takes exactly the path of sampled tokens; the tokens
+//! after it are the model's own.
 #![allow(dead_code)]
 
-use start_engine::{Engine, EngineConfig, GenOutput, GenRequest, HintLibrary};
+use start_engine::script::Script;
+use start_engine::{Engine, EngineConfig, EngineError, GenOutput, GenRequest, HintLibrary};
 use start_sandbox::{BackendKind, Sandbox, SandboxConfig};
 use start_schemas::trajectory::{GenerationParams, HintSettings, Mode};
 use std::path::Path;
@@ -29,18 +35,66 @@ pub fn params(max_new_tokens: u32) -> GenerationParams {
     }
 }
 
-pub fn request(question: &str, forced: &str, mode: Mode, max_new: u32, seed: u64) -> GenRequest {
-    GenRequest {
-        user_message: question.into(),
-        code_tests: None,
-        mode,
-        params: params(max_new),
-        seed,
-        hints: HintSettings {
-            end_hints: 0,
-            ..HintSettings::from_proto(None, HintLibrary::builtin().trigger_probability)
+/// A request and the opening its model "writes" first.
+#[derive(Clone, Debug)]
+pub struct Req {
+    pub gen: GenRequest,
+    pub opening: String,
+}
+
+impl std::ops::Deref for Req {
+    type Target = GenRequest;
+    fn deref(&self) -> &GenRequest {
+        &self.gen
+    }
+}
+
+impl std::ops::DerefMut for Req {
+    fn deref_mut(&mut self) -> &mut GenRequest {
+        &mut self.gen
+    }
+}
+
+pub fn request(question: &str, opening: &str, mode: Mode, max_new: u32, seed: u64) -> Req {
+    Req {
+        gen: GenRequest {
+            user_message: question.into(),
+            code_tests: None,
+            mode,
+            params: params(max_new),
+            seed,
+            hints: HintSettings {
+                end_hints: 0,
+                ..HintSettings::from_proto(None, HintLibrary::builtin().trigger_probability)
+            },
         },
-        forced_prefix: forced.into(),
+        opening: opening.into(),
+    }
+}
+
+/// A scripted engine.
+pub struct TestEngine {
+    pub engine: Engine,
+    pub script: Script,
+}
+
+impl std::ops::Deref for TestEngine {
+    type Target = Engine;
+    fn deref(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl TestEngine {
+    /// Queues `req`, its opening first.
+    pub fn submit(
+        &self,
+        req: Req,
+    ) -> tokio::sync::oneshot::Receiver<Result<GenOutput, EngineError>> {
+        if !req.opening.is_empty() {
+            self.script.open(req.gen.seed, &req.opening);
+        }
+        self.engine.submit(req.gen)
     }
 }
 
@@ -56,11 +110,19 @@ pub async fn sandbox() -> Arc<Sandbox> {
     )
 }
 
-pub fn engine(config: EngineConfig, sb: Option<Arc<Sandbox>>) -> Engine {
-    Engine::start(config, sb, tokio::runtime::Handle::current()).unwrap()
+pub fn engine(config: EngineConfig, sb: Option<Arc<Sandbox>>) -> TestEngine {
+    let script = Script::default();
+    let engine = Engine::start_scripted(
+        config,
+        script.clone(),
+        sb,
+        tokio::runtime::Handle::current(),
+    )
+    .unwrap();
+    TestEngine { engine, script }
 }
 
-pub async fn run(engine: &Engine, req: GenRequest) -> GenOutput {
+pub async fn run(engine: &TestEngine, req: Req) -> GenOutput {
     engine.submit(req).await.unwrap().unwrap()
 }
 

@@ -1,0 +1,131 @@
+//! Tool dispatch and resumption: a closed code block goes to the sandbox while its slot waits
+//! and the others keep decoding; the result comes back as a fenced output block (truncated to
+//! its limit, head and tail kept, time-outs, memory kills and sandbox errors marked), and the
+//! slot resumes.
+
+use crate::insertion::record_insertion;
+use crate::llama::Ctx;
+use crate::slot::{finish, Slot, State};
+use start_sandbox::{ExecRequest, ExecResult, Sandbox};
+use start_schemas::trajectory::{FinishReason, SegmentKind, ToolCall};
+use std::collections::VecDeque;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A finished tool call, sent back to the engine thread: the slot, the result, milliseconds.
+pub(crate) type ToolDone = (usize, ExecResult, f64);
+
+/// Sends a closed block to the sandbox; the slot waits for its output.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_tool(
+    e: &Ctx,
+    i: usize,
+    slot: &mut Slot,
+    closing_token: i32,
+    code: String,
+    sandbox: &Option<Arc<Sandbox>>,
+    runtime: &tokio::runtime::Handle,
+    tool_tx: &mpsc::Sender<ToolDone>,
+) {
+    slot.state = State::Tool;
+    // The closing token still has to be fed; it goes first when the output comes back.
+    slot.pending_after_tool = Some(closing_token);
+    slot.tool_calls.push(ToolCall {
+        segment: (slot.builder.segments.len() - 1) as u32,
+        exit_code: None,
+        timed_out: false,
+        memory_exceeded: false,
+        truncated: false,
+        duration_ms: 0.0,
+        error: None,
+    });
+    let tx = tool_tx.clone();
+    let sandbox = sandbox.clone();
+    let request = ExecRequest {
+        timeout: e.config.tool_timeout,
+        memory_mb: e.config.tool_memory_mb,
+        max_output_bytes: e.config.max_output_chars,
+        ..ExecRequest::new(code)
+    };
+    runtime.spawn(async move {
+        let started = Instant::now();
+        let result = match sandbox {
+            Some(sb) => sb.execute(request).await.unwrap_or_else(|err| ExecResult {
+                error: Some(err.to_string()),
+                ..ExecResult::default()
+            }),
+            None => ExecResult {
+                error: Some("no sandbox is configured".into()),
+                ..ExecResult::default()
+            },
+        };
+        let _ = tx.send((i, result, started.elapsed().as_secs_f64() * 1000.0));
+    });
+}
+
+/// Appends a tool call's result to its slot as an output block and resumes the slot; ends the
+/// trajectory with `context` when the block does not fit the room left.
+pub(crate) fn resume_after_tool(e: &Ctx, slot: &mut Slot, result: &ExecResult, ms: f64) {
+    if slot.kv_lost {
+        finish(e, slot, FinishReason::Error);
+        return;
+    }
+    let Some(call) = slot.tool_calls.last_mut() else {
+        return;
+    };
+    call.exit_code = result.exit_code;
+    call.timed_out = result.timed_out;
+    call.memory_exceeded = result.memory_exceeded;
+    call.truncated = result.truncated;
+    call.duration_ms = ms;
+    call.error = result.error.clone();
+    let mut out = String::new();
+    out.push_str(&result.stdout);
+    if !result.stderr.is_empty() {
+        out.push_str(&result.stderr);
+    }
+    if result.timed_out {
+        out.push_str(&format!(
+            "\n[timed out after {:.0} s]",
+            e.config.tool_timeout.as_secs_f64()
+        ));
+    }
+    if result.memory_exceeded {
+        out.push_str("\n[memory limit exceeded]");
+    }
+    if let Some(err) = &result.error {
+        out.push_str(&format!("\n[sandbox error: {err}]"));
+    }
+    let max = e.config.max_output_chars;
+    if out.chars().count() > max {
+        let head: String = out.chars().take(max / 2).collect();
+        let tail: String = out
+            .chars()
+            .rev()
+            .take(max / 2)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        out = format!("{head}\n...[truncated]...\n{tail}");
+        if let Some(c) = slot.tool_calls.last_mut() {
+            c.truncated = true;
+        }
+    }
+    let tokens = e
+        .llama
+        .tokenize(&format!("```output\n{}\n```\n", out.trim_end()), false);
+    let mut feed: VecDeque<(i32, SegmentKind)> = slot
+        .pending_after_tool
+        .take()
+        .map(|t| (t, SegmentKind::Code))
+        .into_iter()
+        .collect();
+    if !slot.fits(e.config.ctx_per_slot, feed.len(), tokens.len()) {
+        finish(e, slot, FinishReason::Context);
+        return;
+    }
+    feed.extend(record_insertion(e, slot, tokens, SegmentKind::Output));
+    slot.state = State::Feed(feed);
+}
