@@ -12,7 +12,7 @@ use start_schemas::proto;
 use start_schemas::shard::{ShardOptions, ShardWriter};
 use start_schemas::trajectory::{hint_defaults, GenerationParams, Mode, Trajectory};
 use start_schemas::validate::Checker;
-use start_worker::worker::job_params;
+use start_worker::job_params;
 use start_worker::Pipeline;
 use std::collections::BTreeMap;
 use std::io::Write;

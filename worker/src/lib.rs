@@ -3,16 +3,13 @@
 //! unit and reports it.
 //!
 //! - [`pipeline`]: one trajectory end to end; shared with `startctl generate`.
+//! - [`unit`]: a leased unit's work, and the guard that always reports it.
 //! - [`worker`]: the poll loop with leases, heartbeats, reports and the SIGTERM drain.
 
 pub mod pipeline;
+pub mod unit;
 pub mod worker;
 
 pub use pipeline::{JobParams, Pipeline, PipelineMetrics};
-pub use worker::{run, WorkerConfig, WorkerError, WorkerSummary};
-
-/// The shard id of a unit's attempt; the coordinator expects exactly this name, so a late
-/// worker's shard (another attempt) can never be mistaken for the recorded one.
-pub fn shard_name(unit_id: &str, attempt: u32) -> String {
-    format!("{unit_id}.a{attempt}")
-}
+pub use unit::{job_params, shard_name, Units};
+pub use worker::{run, run_units, WorkerConfig, WorkerError, WorkerSummary};

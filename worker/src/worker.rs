@@ -1,15 +1,14 @@
 //! The worker loop: register, then poll. Each poll carries free capacity, the leases held (which
 //! extends them) and the reports of finished units; it returns new units, revoked leases and the
-//! outcome of each report. Units run as tasks that write and atomically commit their shard; the
-//! coordinator records the shard in the manifest only if the lease is still held.
+//! outcome of each report. Units run as tasks under a guard that always reports
+//! ([`crate::unit`]); they write and atomically commit their shard, and the coordinator records
+//! it in the manifest only if the lease is still held. The loop's state is one struct with a
+//! method per step (wait, register, poll, apply, spawn), in the manner of mini-redis's listener.
 
-use crate::pipeline::{JobParams, Pipeline};
-use futures_util::stream::{FuturesUnordered, StreamExt};
+use crate::pipeline::Pipeline;
+use crate::unit::{guarded, PipelineUnits, Progress, ProgressTx, Units};
 use start_schemas::client::Bearer;
 use start_schemas::proto::{self, worker_service_client::WorkerServiceClient};
-use start_schemas::rows::{Location, Position};
-use start_schemas::shard::{ShardOptions, ShardWriter};
-use start_schemas::trajectory::{GenerationParams, HintSettings, Mode};
 use start_schemas::PROTOCOL_VERSION;
 use start_telemetry::{Counter, Gauge, Registry};
 use std::collections::HashMap;
@@ -135,6 +134,7 @@ impl LoopMetrics {
     }
 }
 
+/// A unit in progress.
 struct Running {
     unit_id: String,
     trajectories: u64,
@@ -142,112 +142,7 @@ struct Running {
     handle: JoinHandle<()>,
 }
 
-/// Converts a job spec into what the pipeline needs; hint settings the spec leaves out take
-/// their defaults, the trigger probability the hint library's.
-pub fn job_params(job_id: &str, spec: &proto::JobSpec, library_probability: f64) -> JobParams {
-    let p = spec.params.unwrap_or_default();
-    JobParams {
-        job_id: job_id.to_string(),
-        seed_key: if spec.name.is_empty() {
-            job_id.to_string()
-        } else {
-            spec.name.clone()
-        },
-        // Specs are checked on submission, so an unspecified mode never gets here.
-        mode: Mode::from_proto(spec.mode()).unwrap_or(Mode::HintInfer),
-        params: GenerationParams::from(&p),
-        hints: HintSettings::from_proto(spec.hints.as_ref(), library_probability),
-    }
-}
-
-/// Generates a unit and commits its shard; the report says what happened.
-async fn run_unit(
-    pipeline: Arc<Pipeline>,
-    unit: proto::WorkUnit,
-    store_root: PathBuf,
-    progress: tokio::sync::mpsc::UnboundedSender<Progress>,
-) -> proto::UnitReport {
-    let mut report = proto::UnitReport {
-        unit_id: unit.unit_id.clone(),
-        lease_id: unit.lease_id.clone(),
-        ..Default::default()
-    };
-    let spec = unit.spec.clone().unwrap_or_default();
-    let job = job_params(
-        &unit.job_id,
-        &spec,
-        pipeline.engine.info.default_trigger_probability,
-    );
-    let samples = spec.params.as_ref().map_or(1, |p| p.samples.max(1));
-    let mut problems = Vec::new();
-    for (i, p) in unit.problems.iter().enumerate() {
-        let location = Location {
-            file: format!("unit {}", unit.unit_id),
-            at: Position::Row(i as u64),
-        };
-        match start_schemas::validate::check_row(&p.to_row(), &location) {
-            Ok(problem) => problems.push(Arc::new(problem)),
-            Err(d) => {
-                report.error = d
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                return report;
-            }
-        }
-    }
-    let mut pending = FuturesUnordered::new();
-    for problem in &problems {
-        for sample in 0..samples {
-            let (pipeline, problem, job) = (pipeline.clone(), problem.clone(), job.clone());
-            pending.push(async move { pipeline.trajectory(problem, sample, &job).await });
-        }
-    }
-    let mut rows = Vec::new();
-    while let Some(r) = pending.next().await {
-        match r {
-            Ok(t) => {
-                let _ = progress.send(Progress(unit.lease_id.clone()));
-                rows.push(t);
-            }
-            Err(e) => {
-                report.error = format!("generation: {e}");
-                return report;
-            }
-        }
-    }
-    rows.sort_by(|a, b| (&a.problem_id, a.sample_index).cmp(&(&b.problem_id, b.sample_index)));
-    report.correct = rows.iter().filter(|t| t.correct == Some(true)).count() as u64;
-    report.completion_tokens = rows.iter().map(|t| u64::from(t.completion_tokens)).sum();
-    report.tool_calls = rows.iter().map(|t| t.tool_calls.len() as u64).sum();
-    let dataset = store_root.join(&spec.output_uri);
-    let shard = crate::shard_name(&unit.unit_id, unit.attempt);
-    let written = tokio::task::spawn_blocking(move || {
-        let mut w = ShardWriter::create(&dataset, &shard, &ShardOptions::default())?;
-        w.write(&rows)?;
-        w.finish()
-    })
-    .await;
-    match written {
-        Ok(Ok(entry)) => {
-            report.shard = Some(proto::ShardInfo {
-                path: entry.path,
-                rows: entry.rows,
-                sha256: entry.sha256,
-                bytes: entry.bytes,
-                schema_version: entry.schema_version,
-            })
-        }
-        Ok(Err(e)) => report.error = format!("shard: {e}"),
-        Err(e) => report.error = format!("shard writer: {e}"),
-    }
-    report
-}
-
-struct Progress(String);
-
-/// Runs the worker until `shutdown` resolves and the drain ends.
+/// Runs the worker until `shutdown` resolves and the drain ends: units generated by `pipeline`.
 pub async fn run(
     config: WorkerConfig,
     pipeline: Arc<Pipeline>,
@@ -255,167 +150,326 @@ pub async fn run(
     ready: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<WorkerSummary, WorkerError> {
-    let metrics = LoopMetrics::new(&registry);
-    let mut client = connect(&config)?;
-    let mut summary = WorkerSummary::default();
+    let units = Arc::new(PipelineUnits {
+        pipeline,
+        store_root: config.store_root.clone(),
+    });
+    run_units(config, units, registry, ready, shutdown).await
+}
+
+/// Runs the worker with any [`Units`].
+pub async fn run_units(
+    config: WorkerConfig,
+    units: Arc<dyn Units>,
+    registry: Registry,
+    ready: Arc<AtomicBool>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<WorkerSummary, WorkerError> {
+    let (done_tx, done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (progress_tx, progress_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut w = PollLoop {
+        client: connect(&config)?,
+        metrics: LoopMetrics::new(&registry),
+        config,
+        units,
+        ready,
+        summary: WorkerSummary::default(),
+        running: HashMap::new(),
+        reports: Vec::new(),
+        datasets: HashMap::new(),
+        registered: None,
+        draining: None,
+        backoff: Duration::from_millis(200),
+        next_poll: Instant::now(),
+        done_tx,
+        done_rx,
+        progress_tx,
+        progress_rx,
+    };
     tokio::pin!(shutdown);
-    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<proto::UnitReport>();
-    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
-    let mut running: HashMap<String, Running> = HashMap::new();
-    let mut reports: Vec<proto::UnitReport> = Vec::new();
-    // Each running or reported lease's dataset directory, to remove a refused report's shard.
-    let mut datasets: HashMap<String, PathBuf> = HashMap::new();
-    let mut worker: Option<(String, Duration)> = None;
-    let mut draining: Option<Instant> = None;
-    let mut backoff = Duration::from_millis(200);
-    // When the next poll is due. A deadline, not a duration: progress messages wake the loop
-    // often, and a sleep restarted on each would postpone the heartbeat past the lease.
-    let mut next_poll = Instant::now();
     loop {
-        if draining.is_none() {
-            tokio::select! {
-                biased;
-                _ = &mut shutdown => {
-                    tracing::info!(units = running.len(), "draining: finishing units, leasing nothing new");
-                    draining = Some(Instant::now() + config.drain_timeout);
-                    ready.store(false, Ordering::Relaxed);
-                }
-                Some(r) = done_rx.recv() => reports.push(r),
-                Some(Progress(lease)) = progress_rx.recv() => {
-                    if let Some(u) = running.get_mut(&lease) { u.done += 1; }
-                    continue;
-                }
-                _ = tokio::time::sleep_until(next_poll.into()) => {}
-            }
-        } else {
-            tokio::select! {
-                Some(r) = done_rx.recv() => reports.push(r),
-                Some(Progress(lease)) = progress_rx.recv() => {
-                    if let Some(u) = running.get_mut(&lease) { u.done += 1; }
-                    continue;
-                }
-                _ = tokio::time::sleep_until(next_poll.into()) => {}
-            }
+        w.wait(&mut shutdown).await;
+        match w.step().await? {
+            Next::Poll => {}
+            Next::Stop => break,
         }
-        while let Ok(r) = done_rx.try_recv() {
-            reports.push(r);
-        }
-        for r in &reports {
-            running.remove(&r.lease_id);
-        }
-        metrics.units_running.set(running.len() as i64);
-        // Registration, again after a coordinator whose store forgot us.
-        let (worker_id, ttl) = match &worker {
-            Some(w) => w.clone(),
-            None => match register(&mut client, &config, &pipeline).await {
-                Ok(w) => {
-                    tracing::info!(worker = %w.0, ttl_ms = w.1.as_millis() as u64, "registered");
-                    ready.store(draining.is_none(), Ordering::Relaxed);
-                    worker = Some(w.clone());
-                    w
-                }
-                Err(e) if fatal(&e) => return Err(WorkerError::Refused(e)),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot register; retrying");
-                    metrics.poll_errors.inc();
-                    if draining.is_some() {
-                        break;
+    }
+    for (_, unit) in w.running.drain() {
+        unit.handle.abort();
+    }
+    w.ready.store(false, Ordering::Relaxed);
+    Ok(w.summary)
+}
+
+/// What the loop does after a step.
+enum Next {
+    /// Wait for the next poll.
+    Poll,
+    /// The drain is over, or the coordinator is gone for good while draining.
+    Stop,
+}
+
+/// The poll loop's state.
+struct PollLoop {
+    config: WorkerConfig,
+    client: Client,
+    /// What runs the units.
+    units: Arc<dyn Units>,
+    metrics: LoopMetrics,
+    /// Whether `/readyz` says ready: registered and not draining.
+    ready: Arc<AtomicBool>,
+    summary: WorkerSummary,
+    /// Units in progress, by lease id.
+    running: HashMap<String, Running>,
+    /// Finished units' reports not yet acknowledged; sent again until they are.
+    reports: Vec<proto::UnitReport>,
+    /// Each running or reported lease's dataset directory, to remove a refused report's shard.
+    datasets: HashMap<String, PathBuf>,
+    /// This worker's id and lease TTL, once registered (again after a coordinator whose store
+    /// forgot it).
+    registered: Option<(String, Duration)>,
+    /// When a drain must give the remaining leases back.
+    draining: Option<Instant>,
+    backoff: Duration,
+    /// When the next poll is due. A deadline, not a duration: progress messages wake the loop
+    /// often, and a sleep restarted on each would postpone the heartbeat past the lease.
+    next_poll: Instant,
+    done_tx: tokio::sync::mpsc::UnboundedSender<proto::UnitReport>,
+    done_rx: tokio::sync::mpsc::UnboundedReceiver<proto::UnitReport>,
+    progress_tx: ProgressTx,
+    progress_rx: tokio::sync::mpsc::UnboundedReceiver<Progress>,
+}
+
+impl PollLoop {
+    /// Waits until a poll is due or a unit finished; starts the drain on `shutdown`.
+    async fn wait(&mut self, shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>) {
+        loop {
+            let due = tokio::time::sleep_until(self.next_poll.into());
+            if self.draining.is_none() {
+                tokio::select! {
+                    biased;
+                    _ = shutdown.as_mut() => {
+                        tracing::info!(units = self.running.len(), "draining: finishing units, leasing nothing new");
+                        self.draining = Some(Instant::now() + self.config.drain_timeout);
+                        self.ready.store(false, Ordering::Relaxed);
+                        return;
                     }
-                    next_poll = Instant::now() + backoff;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
+                    Some(r) = self.done_rx.recv() => { self.reports.push(r); return; }
+                    Some(Progress(lease)) = self.progress_rx.recv() => self.progressed(&lease),
+                    _ = due => return,
                 }
-            },
-        };
-        let mut released = Vec::new();
-        if let Some(deadline) = draining {
-            if running.is_empty() && reports.is_empty() {
-                break;
+            } else {
+                tokio::select! {
+                    Some(r) = self.done_rx.recv() => { self.reports.push(r); return; }
+                    Some(Progress(lease)) = self.progress_rx.recv() => self.progressed(&lease),
+                    _ = due => return,
+                }
             }
-            if Instant::now() >= deadline {
-                for (lease, unit) in running.drain() {
+        }
+    }
+
+    fn progressed(&mut self, lease: &str) {
+        if let Some(u) = self.running.get_mut(lease) {
+            u.done += 1;
+        }
+    }
+
+    /// One round: collect finished units, register if needed, give back what a drain cannot
+    /// finish, poll, apply the answer, start the new units.
+    async fn step(&mut self) -> Result<Next, WorkerError> {
+        while let Ok(r) = self.done_rx.try_recv() {
+            self.reports.push(r);
+        }
+        for r in &self.reports {
+            self.running.remove(&r.lease_id);
+        }
+        self.metrics.units_running.set(self.running.len() as i64);
+        let Some((worker_id, ttl)) = self.register().await? else {
+            return Ok(if self.draining.is_some() {
+                Next::Stop
+            } else {
+                Next::Poll
+            });
+        };
+        if self.draining.is_some() && self.running.is_empty() && self.reports.is_empty() {
+            return Ok(Next::Stop);
+        }
+        let released = self.release_at_deadline();
+        let response = match self.poll(&worker_id, &released).await {
+            Ok(r) => r,
+            Err(PollFailed::Forgotten) => return Ok(Next::Poll),
+            Err(PollFailed::Fatal(e)) => return Err(WorkerError::Refused(e)),
+            Err(PollFailed::Retry) => {
+                if let Some(deadline) = self.draining {
+                    if !released.is_empty() || Instant::now() >= deadline + Duration::from_secs(30)
+                    {
+                        return Ok(Next::Stop);
+                    }
+                }
+                return Ok(Next::Poll);
+            }
+        };
+        if !released.is_empty() {
+            return Ok(Next::Stop);
+        }
+        let got = response.units.len();
+        let retry_after = response.retry_after_ms;
+        self.apply(&response);
+        self.spawn(response.units);
+        // Poll again at once after news, else within a third of the lease to keep it alive.
+        self.next_poll = Instant::now()
+            + if got > 0 || !self.reports.is_empty() {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(retry_after.max(50)).min(ttl / 3)
+            };
+        Ok(Next::Poll)
+    }
+
+    /// This worker's registration, registering when it has none; `None` when the
+    /// coordinator cannot be reached now (retried with backoff).
+    async fn register(&mut self) -> Result<Option<(String, Duration)>, WorkerError> {
+        if let Some(r) = &self.registered {
+            return Ok(Some(r.clone()));
+        }
+        let (model_name, model_sha256) = self.units.model();
+        let request = proto::RegisterWorkerRequest {
+            protocol_version: PROTOCOL_VERSION,
+            hostname: self.config.hostname.clone(),
+            model_name,
+            model_sha256,
+            slots: self.config.slots,
+            sandbox_capacity: self.config.sandbox_capacity,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        match self.client.register_worker(request).await {
+            Ok(r) => {
+                let r = r.into_inner();
+                let w = (r.worker_id, Duration::from_millis(r.lease_ttl_ms.max(300)));
+                tracing::info!(worker = %w.0, ttl_ms = w.1.as_millis() as u64, "registered");
+                self.ready.store(self.draining.is_none(), Ordering::Relaxed);
+                self.registered = Some(w.clone());
+                Ok(Some(w))
+            }
+            Err(e) if fatal(&e) => Err(WorkerError::Refused(e)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot register; retrying");
+                self.metrics.poll_errors.inc();
+                self.retry_later();
+                Ok(None)
+            }
+        }
+    }
+
+    fn retry_later(&mut self) {
+        self.next_poll = Instant::now() + self.backoff;
+        self.backoff = (self.backoff * 2).min(Duration::from_secs(5));
+    }
+
+    /// At the drain's deadline, the units still running are aborted and their leases given
+    /// back, so that another worker takes them at once.
+    fn release_at_deadline(&mut self) -> Vec<String> {
+        let mut released = Vec::new();
+        if let Some(deadline) = self.draining {
+            if Instant::now() >= deadline && !self.running.is_empty() {
+                for (lease, unit) in self.running.drain() {
                     unit.handle.abort();
                     released.push(lease);
                 }
-                summary.units_released += released.len() as u64;
+                self.summary.units_released += released.len() as u64;
             }
         }
-        let backlog: u64 = running
+        released
+    }
+
+    /// One poll: free capacity, held leases (extended), reports, released leases.
+    async fn poll(
+        &mut self,
+        worker_id: &str,
+        released: &[String],
+    ) -> Result<proto::LeaseWorkResponse, PollFailed> {
+        let backlog: u64 = self
+            .running
             .values()
             .map(|u| u.trajectories - u.done.min(u.trajectories))
             .sum();
-        let capacity = u64::from(config.slots * config.backlog_per_slot.max(1));
+        let capacity = u64::from(self.config.slots * self.config.backlog_per_slot.max(1));
         let request = proto::LeaseWorkRequest {
             protocol_version: PROTOCOL_VERSION,
-            worker_id: worker_id.clone(),
+            worker_id: worker_id.to_string(),
             free_slots: capacity.saturating_sub(backlog) as u32,
-            held_lease_ids: running.keys().cloned().collect(),
-            reports: reports.clone(),
-            draining: draining.is_some(),
-            released_lease_ids: released.clone(),
+            held_lease_ids: self.running.keys().cloned().collect(),
+            reports: self.reports.clone(),
+            draining: self.draining.is_some(),
+            released_lease_ids: released.to_vec(),
         };
-        let response = match client.lease_work(request).await {
-            Ok(r) => r.into_inner(),
+        match self.client.lease_work(request).await {
+            Ok(r) => {
+                self.backoff = Duration::from_millis(200);
+                Ok(r.into_inner())
+            }
             Err(e) if e.code() == Code::NotFound => {
                 tracing::warn!(error = %e.message(), "the coordinator forgot this worker; registering again");
-                for (_, unit) in running.drain() {
+                for (_, unit) in self.running.drain() {
                     unit.handle.abort();
                 }
-                reports.clear();
-                worker = None;
-                next_poll = Instant::now();
-                continue;
+                self.reports.clear();
+                self.registered = None;
+                self.next_poll = Instant::now();
+                Err(PollFailed::Forgotten)
             }
-            Err(e) if fatal(&e) => return Err(WorkerError::Refused(e)),
+            Err(e) if fatal(&e) => Err(PollFailed::Fatal(e)),
             Err(e) => {
-                metrics.poll_errors.inc();
+                self.metrics.poll_errors.inc();
                 tracing::warn!(code = ?e.code(), error = %e.message(), "poll failed; retrying with the same reports");
-                if let Some(deadline) = draining {
-                    if !released.is_empty() || Instant::now() >= deadline + Duration::from_secs(30)
-                    {
-                        break;
-                    }
-                }
-                next_poll = Instant::now() + backoff;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
+                self.retry_later();
+                Err(PollFailed::Retry)
             }
-        };
-        backoff = Duration::from_millis(200);
-        if !released.is_empty() {
-            break;
         }
+    }
+
+    /// What the answer says about reports (recorded or refused) and leases (revoked).
+    fn apply(&mut self, response: &proto::LeaseWorkResponse) {
         for outcome in &response.report_outcomes {
-            let Some(i) = reports.iter().position(|r| r.unit_id == outcome.unit_id) else {
+            let Some(i) = self
+                .reports
+                .iter()
+                .position(|r| r.unit_id == outcome.unit_id)
+            else {
                 continue;
             };
-            let report = reports.remove(i);
+            let report = self.reports.remove(i);
             if outcome.accepted && report.error.is_empty() {
-                summary.units_accepted += 1;
-                metrics.units_done.inc();
+                self.summary.units_accepted += 1;
+                self.metrics.units_done.inc();
                 tracing::info!(unit = %report.unit_id, rows = report.shard.as_ref().map_or(0, |s| s.rows), "unit recorded");
             } else if !outcome.accepted {
-                summary.units_refused += 1;
-                metrics.units_refused.inc();
+                self.summary.units_refused += 1;
+                self.metrics.units_refused.inc();
                 tracing::warn!(unit = %report.unit_id, reason = %outcome.reason, "report refused");
                 // Never in the manifest, so nobody reads it: remove the orphan.
-                if let (Some(shard), Some(dir)) = (&report.shard, datasets.get(&report.lease_id)) {
+                if let (Some(shard), Some(dir)) =
+                    (&report.shard, self.datasets.get(&report.lease_id))
+                {
                     let _ = std::fs::remove_file(dir.join(&shard.path));
                 }
             }
-            datasets.remove(&report.lease_id);
+            self.datasets.remove(&report.lease_id);
         }
         for lease in &response.revoked_lease_ids {
-            datasets.remove(lease);
-            if let Some(unit) = running.remove(lease) {
+            self.datasets.remove(lease);
+            if let Some(unit) = self.running.remove(lease) {
                 unit.handle.abort();
-                summary.units_revoked += 1;
-                metrics.units_revoked.inc();
+                self.summary.units_revoked += 1;
+                self.metrics.units_revoked.inc();
                 tracing::warn!(unit = %unit.unit_id, "lease revoked; unit abandoned");
             }
         }
-        let got = response.units.len();
-        for unit in response.units {
+    }
+
+    /// Starts newly leased units, each under the guard that always reports.
+    fn spawn(&mut self, units: Vec<proto::WorkUnit>) {
+        for unit in units {
             let samples = unit
                 .spec
                 .as_ref()
@@ -425,19 +479,16 @@ pub async fn run(
             let lease = unit.lease_id.clone();
             let unit_id = unit.unit_id.clone();
             tracing::info!(unit = %unit_id, attempt = unit.attempt, trajectories, "unit leased");
-            let (p, root, tx, progress) = (
-                pipeline.clone(),
-                config.store_root.clone(),
-                done_tx.clone(),
-                progress_tx.clone(),
-            );
             if let Some(spec) = &unit.spec {
-                datasets.insert(lease.clone(), config.store_root.join(&spec.output_uri));
+                self.datasets
+                    .insert(lease.clone(), self.config.store_root.join(&spec.output_uri));
             }
+            let work = self.units.run(unit.clone(), self.progress_tx.clone());
+            let done = self.done_tx.clone();
             let handle = tokio::spawn(async move {
-                let _ = tx.send(run_unit(p, unit, root, progress).await);
+                let _ = done.send(guarded(&unit, work).await);
             });
-            running.insert(
+            self.running.insert(
                 lease,
                 Running {
                     unit_id,
@@ -447,19 +498,17 @@ pub async fn run(
                 },
             );
         }
-        // Poll again at once after news, else within a third of the lease to keep it alive.
-        next_poll = Instant::now()
-            + if got > 0 || !reports.is_empty() {
-                Duration::ZERO
-            } else {
-                Duration::from_millis(response.retry_after_ms.max(50)).min(ttl / 3)
-            };
     }
-    for (_, unit) in running.drain() {
-        unit.handle.abort();
-    }
-    ready.store(false, Ordering::Relaxed);
-    Ok(summary)
+}
+
+/// Why a poll did not get an answer.
+enum PollFailed {
+    /// The coordinator no longer knows this worker: register again.
+    Forgotten,
+    /// Refused for good.
+    Fatal(Status),
+    /// Unreachable now: retry with the same reports.
+    Retry,
 }
 
 fn fatal(e: &Status) -> bool {
@@ -470,24 +519,4 @@ fn fatal(e: &Status) -> bool {
             | Code::InvalidArgument
             | Code::PermissionDenied
     )
-}
-
-async fn register(
-    client: &mut Client,
-    config: &WorkerConfig,
-    pipeline: &Pipeline,
-) -> Result<(String, Duration), Status> {
-    let r = client
-        .register_worker(proto::RegisterWorkerRequest {
-            protocol_version: PROTOCOL_VERSION,
-            hostname: config.hostname.clone(),
-            model_name: pipeline.model_name.clone(),
-            model_sha256: pipeline.model_sha256.clone(),
-            slots: config.slots,
-            sandbox_capacity: config.sandbox_capacity,
-            version: env!("CARGO_PKG_VERSION").to_string(),
-        })
-        .await?
-        .into_inner();
-    Ok((r.worker_id, Duration::from_millis(r.lease_ttl_ms.max(300))))
 }
