@@ -4,17 +4,13 @@ use crate::sandbox::{runtime, start_or_warn, Backend};
 use crate::Outcome;
 use anyhow::Context;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use start_engine::{Engine, EngineConfig};
-use start_grader::Grader;
-use start_schemas::model::{default_model_path, sha256_file};
+use start_schemas::manifest::{Manifest, ShardEntry};
+use start_schemas::model::default_model_path;
 use start_schemas::problem::Problem;
-use start_schemas::proto;
-use start_schemas::shard::{ShardOptions, ShardWriter};
-use start_schemas::trajectory::{hint_defaults, GenerationParams, Mode, Trajectory};
+use start_schemas::trajectory::{hint_defaults, GenerationParams, Mode};
 use start_schemas::validate::Checker;
-use start_worker::job_params;
-use start_worker::Pipeline;
-use std::collections::BTreeMap;
+use start_schemas::{proto, LeaseId, UnitId};
+use start_worker::{Pipeline, PipelineOptions, PipelineUnits, Units};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -150,6 +146,9 @@ pub struct GenOptions {
     /// Context per slot, in tokens.
     #[arg(long, default_value_t = 2048)]
     pub ctx: u32,
+    /// Layers offloaded to the GPU (builds with the `cuda` feature).
+    #[arg(long, env = "START_GPU_LAYERS", default_value_t = 0)]
+    pub gpu_layers: u32,
     /// Text that opens the assistant's thinking (QwQ: "<think>\n").
     #[arg(long, env = "START_THINK_PREFIX", default_value = "")]
     pub think_prefix: String,
@@ -195,158 +194,136 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// Running totals for the progress line and the summary.
-#[derive(Default)]
-struct Totals {
-    done: u64,
-    tokens: u64,
-    tool_calls: u64,
-    graded: u64,
-    correct: u64,
-    by_group: BTreeMap<(String, String), (u64, u64)>,
-}
+/// Problems per unit (and so per shard) in local generation.
+const UNIT_SIZE: usize = 64;
 
-/// Loads the model and starts engine, sandbox and grader for local generation.
+/// Loads the model and starts engine, sandbox and grader for local generation: the worker's
+/// pipeline, built from the same [`PipelineOptions`].
 pub async fn local_pipeline(
     o: &GenOptions,
     registry: &start_telemetry::Registry,
 ) -> anyhow::Result<(Arc<Pipeline>, Option<Arc<start_sandbox::Sandbox>>)> {
     let model = o.model.clone().unwrap_or_else(default_model_path);
-    let model_sha256 = sha256_file(&model).with_context(|| {
-        format!(
-            "model {} (run scripts/setup for the default one)",
+    if !model.is_file() {
+        anyhow::bail!(
+            "model {}: no such file (run scripts/setup for the default one)",
             model.display()
-        )
-    })?;
+        );
+    }
     let sandbox = start_or_warn(
         o.backend,
         "code blocks get an error as their output and code problems are graded wrong",
     )
     .await;
-    let mut config = EngineConfig::new(&model);
-    config.slots = o.slots.max(1);
-    config.ctx_per_slot = o.ctx;
-    config.think_prefix = o.think_prefix.clone();
-    config.think_end = Some(o.think_end.clone()).filter(|s| !s.is_empty());
-    let engine = Engine::start(config, sandbox.clone(), tokio::runtime::Handle::current())?;
-    let pipeline = Arc::new(Pipeline {
-        model_name: engine.info.name.clone(),
-        engine,
-        grader: Grader::new(sandbox.clone()),
-        model_sha256,
-        sandbox: sandbox
-            .as_ref()
-            .map_or_else(|| "none".to_string(), |s| s.identity().to_string()),
+    let options = PipelineOptions {
+        model: model.clone(),
+        slots: o.slots.max(1),
+        ctx_per_slot: o.ctx,
+        gpu_layers: o.gpu_layers,
+        think_prefix: o.think_prefix.clone(),
+        think_end: o.think_end.clone(),
         worker_id: std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into()),
-        metrics: start_worker::PipelineMetrics::new(registry),
-    });
-    Ok((pipeline, sandbox))
+    };
+    let pipeline = Pipeline::start(&options, sandbox.clone(), registry)
+        .with_context(|| format!("loading {}", model.display()))?;
+    Ok((Arc::new(pipeline), sandbox))
 }
 
-/// Generates every sample of every problem into the dataset at `out`.
+/// Generates every sample of every problem into the dataset at `out`: the problems are cut
+/// into units and each runs exactly as a leased unit runs on a worker (same checks, same
+/// pipeline, one shard per unit named `{job}.u{index}.a0`); this command only records the
+/// shards in the manifest, which the coordinator does in a cluster.
 pub async fn generate(problems: Vec<Problem>, out: &Path, o: &GenOptions) -> anyhow::Result<()> {
-    let (pipeline, sandbox) = local_pipeline(o, &start_telemetry::Registry::default()).await?;
+    let registry = start_telemetry::Registry::default();
+    let (pipeline, sandbox) = local_pipeline(o, &registry).await?;
     let spec = proto::JobSpec {
         name: o.job_id.clone(),
+        unit_size: UNIT_SIZE as u32,
         ..o.sampling.spec()
     };
-    let job = job_params(
-        &o.job_id,
-        &spec,
-        pipeline.engine.info.default_trigger_probability,
-    );
     let samples = o.sampling.samples.max(1);
     let total = problems.len() as u64 * u64::from(samples);
     eprintln!(
         "generating {total} trajectories ({} problems x {samples} samples, {:?} mode) with {} on {} slots -> {}",
         problems.len(),
-        job.mode,
+        o.sampling.mode(),
         pipeline.model_name,
         o.slots,
         out.display()
     );
-    let started = Instant::now();
-    let mut pending = FuturesUnordered::new();
-    for problem in problems.into_iter().map(Arc::new) {
-        for sample in 0..samples {
-            let (pipeline, problem, job) = (pipeline.clone(), problem.clone(), job.clone());
-            pending.push(async move { pipeline.trajectory(problem, sample, &job).await });
-        }
-    }
-    let mut totals = Totals::default();
-    let mut buffer: Vec<Trajectory> = Vec::new();
-    let mut shard_no = 0;
-    let flush = |buffer: &mut Vec<Trajectory>, shard_no: &mut usize| -> anyhow::Result<()> {
-        if buffer.is_empty() {
-            return Ok(());
-        }
-        // Rows go out in a stable order, whatever order they finished in.
-        buffer
-            .sort_by(|a, b| (&a.problem_id, a.sample_index).cmp(&(&b.problem_id, b.sample_index)));
-        let mut w = ShardWriter::create(
-            out,
-            &format!("{}-{:05}", o.job_id, shard_no),
-            &ShardOptions::default(),
-        )?;
-        w.write(buffer)?;
-        w.commit()?;
-        *shard_no += 1;
-        buffer.clear();
-        Ok(())
+    let units = PipelineUnits {
+        pipeline: pipeline.clone(),
+        store_root: out.to_path_buf(),
     };
-    while let Some(t) = pending.next().await {
-        let t = t?;
-        totals.done += 1;
-        totals.tokens += u64::from(t.completion_tokens);
-        totals.tool_calls += t.tool_calls.len() as u64;
-        totals.graded += 1;
-        totals.correct += u64::from(t.correct == Some(true));
-        let cell = totals
-            .by_group
-            .entry((t.source.clone(), t.kind.to_string()))
-            .or_default();
-        cell.0 += 1;
-        cell.1 += u64::from(t.correct == Some(true));
-        buffer.push(t);
-        if buffer.len() >= 256 {
-            flush(&mut buffer, &mut shard_no)?;
-        }
-        let secs = started.elapsed().as_secs_f64();
-        let eta = secs / totals.done as f64 * (total - totals.done) as f64;
-        eprint!(
-            "\r[{}/{}] {:.1} tok/s, {} tool calls, accuracy {:.1}%, ETA {:.0}s   ",
-            totals.done,
-            total,
-            totals.tokens as f64 / secs,
-            totals.tool_calls,
-            100.0 * totals.correct as f64 / totals.graded as f64,
-            eta
-        );
-        let _ = std::io::stderr().flush();
+    let (progress, mut progressed) = tokio::sync::mpsc::unbounded_channel();
+    let mut pending = FuturesUnordered::new();
+    for (index, chunk) in problems.chunks(UNIT_SIZE).enumerate() {
+        let unit_id = UnitId::new(&o.job_id, index);
+        pending.push(units.run(
+            proto::WorkUnit {
+                unit_id: unit_id.to_string(),
+                job_id: o.job_id.clone(),
+                lease_id: LeaseId::new(unit_id, 0, 0).to_string(),
+                lease_expires_at_ms: 0,
+                spec: Some(spec.clone()),
+                problems: chunk.iter().map(proto::Problem::from).collect(),
+                attempt: 0,
+            },
+            progress.clone(),
+        ));
     }
-    flush(&mut buffer, &mut shard_no)?;
+    drop(progress);
+    let started = Instant::now();
+    let metrics = &pipeline.metrics;
+    let mut done = 0u64;
+    let mut failed = None;
+    while !pending.is_empty() {
+        tokio::select! {
+            Some(_) = progressed.recv() => {
+                done += 1;
+                let secs = started.elapsed().as_secs_f64();
+                let graded = metrics.trajectories.get().max(1);
+                eprint!(
+                    "\r[{done}/{total}] {:.1} tok/s, {} tool calls, accuracy {:.1}%, ETA {:.0}s   ",
+                    metrics.tokens.get() as f64 / secs,
+                    metrics.tool_calls.get(),
+                    100.0 * metrics.correct.get() as f64 / graded as f64,
+                    secs / done as f64 * total.saturating_sub(done) as f64
+                );
+                let _ = std::io::stderr().flush();
+            }
+            Some(report) = pending.next() => {
+                match (&report.shard, report.error.is_empty()) {
+                    (Some(shard), true) => {
+                        Manifest::record(out, ShardEntry::reported(shard))
+                            .with_context(|| format!("recording {} in the manifest", shard.path))?;
+                    }
+                    _ => {
+                        failed.get_or_insert(format!("unit {}: {}", report.unit_id, report.error));
+                    }
+                }
+            }
+        }
+    }
     eprintln!();
     if let Some(sb) = &sandbox {
         sb.shutdown().await;
     }
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "{:<16} {:<7} {:>8} {:>8} {:>9}",
-        "source", "kind", "samples", "correct", "accuracy"
-    );
-    for ((source, kind), (n, c)) in &totals.by_group {
-        println!(
-            "{source:<16} {kind:<7} {n:>8} {c:>8} {:>8.1}%",
-            100.0 * *c as f64 / *n as f64
+    if let Some(error) = failed {
+        anyhow::bail!(
+            "{error}; the shards of the other units are in {}",
+            out.display()
         );
     }
+    let secs = started.elapsed().as_secs_f64();
+    crate::inspect::summarise(out)?;
     println!(
         "{} trajectories, {} tokens in {:.1}s ({:.1} tok/s), {} tool calls -> {}",
-        totals.done,
-        totals.tokens,
+        metrics.trajectories.get(),
+        metrics.tokens.get(),
         secs,
-        totals.tokens as f64 / secs,
-        totals.tool_calls,
+        metrics.tokens.get() as f64 / secs,
+        metrics.tool_calls.get(),
         out.display()
     );
     Ok(())

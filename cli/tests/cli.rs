@@ -1,4 +1,7 @@
 //! startctl as a user runs it: a real process, its output and its exit code.
+//!
+//! Why one file over 600 lines: every integration test file is its own binary that links the
+//! whole CLI (llama.cpp included); one binary for all subcommands keeps the test build short.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -839,4 +842,62 @@ fn generate_records_the_jobs_hint_settings_and_provenance_on_every_row() {
             assert!(s.hint.is_some(), "{s:?}");
         }
     }
+}
+
+#[test]
+fn generate_and_run_make_the_same_rows_from_the_same_options() {
+    // One pipeline: `generate` runs its problems as units the way a worker runs leased ones,
+    // so the same options (the think prefix included) give the same rows as `run`'s cluster.
+    let dir = tempfile::tempdir().unwrap();
+    let problems = dir.path().join("p.jsonl");
+    let math = std::fs::read_to_string(workspace().join("examples/problems/math.jsonl")).unwrap();
+    std::fs::write(
+        &problems,
+        math.lines().take(3).collect::<Vec<_>>().join("\n") + "\n",
+    )
+    .unwrap();
+    let common = [
+        "--problems",
+        problems.to_str().unwrap(),
+        "--mode",
+        "plain",
+        "--max-new-tokens",
+        "24",
+        "--slots",
+        "1",
+        "--job-id",
+        "same",
+        "--think-prefix",
+        "<think>\n",
+        "--backend",
+        "process",
+    ];
+    let (local, cluster) = (dir.path().join("generate"), dir.path().join("run"));
+    for (command, out) in [("generate", &local), ("run", &cluster)] {
+        let mut args = vec![command, "--out", out.to_str().unwrap()];
+        args.extend(common);
+        let o = startctl(&args);
+        assert_eq!(o.status.code(), Some(0), "{command}: {}", text(&o));
+    }
+    let sorted = |root: &Path| {
+        let mut rows = rows_of(root);
+        rows.sort_by(|a, b| a.problem_id.cmp(&b.problem_id));
+        rows
+    };
+    let (a, b) = (sorted(&local), sorted(&cluster));
+    assert_eq!(a.len(), 3);
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.generation_prefix, "<think>\n", "{x:?}");
+        assert!(x.prompt.ends_with("<think>\n"), "{x:?}");
+        assert_eq!(
+            (&x.problem_id, x.seed, &x.prompt, &x.full_text),
+            (&y.problem_id, y.seed, &y.prompt, &y.full_text)
+        );
+        assert_eq!(x.hint_settings, y.hint_settings);
+    }
+    // Shards are named as a worker names them: unit, then attempt.
+    let manifest = start_schemas::manifest::Manifest::load(&local).unwrap();
+    let names: Vec<&str> = manifest.shards.iter().map(|s| s.path.as_str()).collect();
+    assert_eq!(names, ["shards/same.u00000.a0.parquet"]);
 }

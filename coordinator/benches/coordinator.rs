@@ -102,7 +102,7 @@ async fn store_rate(store: Arc<dyn Store>, total: usize) -> f64 {
     };
     for w in 0..workers() {
         store
-            .register_worker(&format!("sim{w}"), &reg, 0)
+            .register_worker(&format!("sim{w}"), &reg)
             .await
             .unwrap();
     }
@@ -114,12 +114,10 @@ async fn store_rate(store: Arc<dyn Store>, total: usize) -> f64 {
         tasks.push(tokio::spawn(async move {
             let id = format!("sim{w}");
             loop {
-                let now = chrono::Utc::now().timestamp_millis();
                 let got = store
                     .lease(&LeaseRequest {
                         worker_id: id.clone(),
                         max_units: 1,
-                        now_ms: now,
                         ttl: Duration::from_secs(60),
                     })
                     .await
@@ -127,13 +125,7 @@ async fn store_rate(store: Arc<dyn Store>, total: usize) -> f64 {
                 let Some(u) = got.into_iter().next() else {
                     break;
                 };
-                assert!(
-                    store
-                        .report(&id, &report_for(&u), now)
-                        .await
-                        .unwrap()
-                        .accepted
-                );
+                assert!(store.report(&id, &report_for(&u)).await.unwrap().accepted);
                 done.fetch_add(1, Ordering::Relaxed);
             }
         }));

@@ -53,15 +53,15 @@ struct Args {
     /// Skip re-hashing reported shards (trust the workers' sha256).
     #[arg(long, env = "START_NO_VERIFY_SHARDS")]
     no_verify_shards: bool,
-    /// Logs as JSON lines.
-    #[arg(long, env = "START_LOG_JSON")]
-    log_json: bool,
+    /// Log format: `text`, or `json` (one object per line, with the spans' ids on each).
+    #[arg(long, env = "START_LOG_FORMAT", default_value = "text")]
+    log_format: start_telemetry::LogFormat,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    start_telemetry::init_logs(args.log_json, "info");
+    start_telemetry::init_logs(args.log_format, "info");
     let policy = StorePolicy {
         max_unit_failures: args.max_unit_failures.max(1),
     };

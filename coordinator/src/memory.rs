@@ -1,9 +1,12 @@
 //! The in-process store: the same semantics as Redis in one mutex, for `startctl run` and tests.
 //! It dies with its process, so it is not for clusters; everything else matches the Redis store
-//! (both pass `tests/store.rs`).
+//! (both pass `tests/store.rs`). Its lease clock is its process's clock: it has no other
+//! coordinator to disagree with.
 
-use crate::store::{lease_unit, state, LeaseRequest, NewJob, Store, StoreError, StorePolicy};
+use crate::lease::{wall_clock_ms, LeaseRequest, Nonces};
+use crate::store::{state, NewJob, Store, StoreError, StorePolicy};
 use start_schemas::proto::{self, JobState};
+use start_schemas::LeaseId;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -40,14 +43,19 @@ struct State {
     leases: BTreeSet<(i64, String)>,
     workers: HashMap<String, proto::WorkerInfo>,
     shards: HashMap<String, BTreeMap<String, proto::ShardInfo>>,
-    nonce: u64,
 }
 
 /// The in-process store.
-#[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
     policy: StorePolicy,
+    nonces: Nonces,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new(StorePolicy::default())
+    }
 }
 
 impl MemoryStore {
@@ -56,6 +64,7 @@ impl MemoryStore {
         Self {
             state: Mutex::new(State::default()),
             policy,
+            nonces: Nonces::random(),
         }
     }
 }
@@ -111,7 +120,8 @@ impl State {
 
     /// The unit of `lease_id` if `worker` holds that lease now.
     fn held(&self, worker: &str, lease_id: &str) -> Option<String> {
-        let unit_id = lease_unit(lease_id)?;
+        let lease = LeaseId::parse(lease_id).ok()?;
+        let unit_id = lease.unit().as_str();
         let unit = self.units.get(unit_id)?;
         (unit.state == UnitState::Leased && unit.lease_id == lease_id && unit.worker == worker)
             .then(|| unit_id.to_string())
@@ -168,7 +178,7 @@ impl Store for MemoryStore {
             updated_at_ms: new.created_at_ms,
         };
         for (i, batch) in new.units.into_iter().enumerate() {
-            let id = crate::store::unit_id(&new.job_id, i);
+            let id = start_schemas::UnitId::new(&new.job_id, i).to_string();
             s.units.insert(
                 id.clone(),
                 Unit {
@@ -218,12 +228,8 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn cancel_job(
-        &self,
-        job_id: &str,
-        reason: &str,
-        now_ms: i64,
-    ) -> Result<proto::Job, StoreError> {
+    async fn cancel_job(&self, job_id: &str, reason: &str) -> Result<proto::Job, StoreError> {
+        let now_ms = wall_clock_ms();
         let mut s = self.state.lock().expect("store lock");
         let job = s
             .lock_job(job_id)
@@ -240,8 +246,8 @@ impl Store for MemoryStore {
         &self,
         worker_id: &str,
         registration: &proto::RegisterWorkerRequest,
-        now_ms: i64,
     ) -> Result<(), StoreError> {
+        let now_ms = wall_clock_ms();
         let mut s = self.state.lock().expect("store lock");
         s.workers.insert(
             worker_id.to_string(),
@@ -271,11 +277,12 @@ impl Store for MemoryStore {
     }
 
     async fn lease(&self, r: &LeaseRequest) -> Result<Vec<proto::WorkUnit>, StoreError> {
+        let now_ms = wall_clock_ms();
         let mut guard = self.state.lock().expect("store lock");
         let s = &mut *guard;
         let worker_sha = match s.workers.get_mut(&r.worker_id) {
             Some(w) => {
-                w.last_seen_ms = r.now_ms;
+                w.last_seen_ms = now_ms;
                 w.registration
                     .as_ref()
                     .map(|g| g.model_sha256.clone())
@@ -283,7 +290,7 @@ impl Store for MemoryStore {
             }
             None => return Err(StoreError::UnknownWorker(r.worker_id.clone())),
         };
-        s.sweep(r.now_ms);
+        s.sweep(now_ms);
         let mut out = Vec::new();
         let mut skipped = Vec::new();
         let scan_limit = r.max_units as usize * 8 + 16;
@@ -310,9 +317,17 @@ impl Store for MemoryStore {
             }
             let attempt = unit.leases;
             unit.leases += 1;
-            s.nonce += 1;
-            let lease_id = format!("{unit_id}~{attempt}~{:08x}", s.nonce);
-            let expires = r.now_ms + r.ttl.as_millis() as i64;
+            let lease_id = self
+                .nonces
+                .lease(
+                    start_schemas::UnitId::parse(&unit_id).map_err(|e| StoreError::Corrupt {
+                        key: format!("unit {unit_id}"),
+                        message: e.to_string(),
+                    })?,
+                    attempt,
+                )
+                .to_string();
+            let expires = now_ms + r.ttl.as_millis() as i64;
             unit.state = UnitState::Leased;
             unit.lease_id = lease_id.clone();
             unit.worker = r.worker_id.clone();
@@ -320,7 +335,7 @@ impl Store for MemoryStore {
             if js == JobState::Queued {
                 job.state = JobState::Running as i32;
             }
-            job.updated_at_ms = r.now_ms;
+            job.updated_at_ms = now_ms;
             counters(job).units_leased += 1;
             out.push(proto::WorkUnit {
                 unit_id: unit_id.clone(),
@@ -341,9 +356,9 @@ impl Store for MemoryStore {
         &self,
         worker_id: &str,
         lease_ids: &[String],
-        now_ms: i64,
         ttl: Duration,
     ) -> Result<Vec<String>, StoreError> {
+        let now_ms = wall_clock_ms();
         let mut guard = self.state.lock().expect("store lock");
         let s = &mut *guard;
         if let Some(w) = s.workers.get_mut(worker_id) {
@@ -376,12 +391,8 @@ impl Store for MemoryStore {
         Ok(revoked)
     }
 
-    async fn release(
-        &self,
-        worker_id: &str,
-        lease_ids: &[String],
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
+    async fn release(&self, worker_id: &str, lease_ids: &[String]) -> Result<(), StoreError> {
+        let now_ms = wall_clock_ms();
         let mut s = self.state.lock().expect("store lock");
         for lease_id in lease_ids {
             if let Some(unit_id) = s.held(worker_id, lease_id) {
@@ -396,8 +407,8 @@ impl Store for MemoryStore {
         &self,
         worker_id: &str,
         report: &proto::UnitReport,
-        now_ms: i64,
     ) -> Result<proto::ReportOutcome, StoreError> {
+        let now_ms = wall_clock_ms();
         let mut guard = self.state.lock().expect("store lock");
         let s = &mut *guard;
         let unit_id = report.unit_id.as_str();

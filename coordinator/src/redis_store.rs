@@ -6,14 +6,17 @@
 //! `job:{id}` (hash: spec, state, counters), `job:{id}:shards` (hash: unit -> ShardInfo, the
 //! job's manifest), `unit:{id}` (hash: problems, lease state), `pending` (list of unit ids),
 //! `leases` (sorted set of leased units by expiry), `workers` (set) and `worker:{id}` (hash).
+//!
+//! Every time stamp the scripts write or compare is the server's `TIME`, read inside the
+//! script: the lease clock of [`crate::lease`].
 
-use crate::store::{state, unit_id, LeaseRequest, NewJob, Store, StoreError, StorePolicy};
+use crate::lease::{LeaseRequest, Nonces};
+use crate::store::{state, NewJob, Store, StoreError, StorePolicy};
 use prost::Message;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use start_schemas::proto;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 macro_rules! script {
@@ -37,7 +40,7 @@ pub struct RedisStore {
     prefix: String,
     scripts: Scripts,
     policy: StorePolicy,
-    nonce: AtomicU64,
+    nonces: Nonces,
 }
 
 fn backend(e: redis::RedisError) -> StoreError {
@@ -66,11 +69,6 @@ impl RedisStore {
         let con = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(backend)?;
-        // A random nonce base keeps lease ids unique across coordinators and restarts.
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-            ^ (u64::from(std::process::id()) << 32);
         Ok(Self {
             con,
             prefix: prefix.to_string(),
@@ -83,7 +81,7 @@ impl RedisStore {
                 cancel: script!("lua/cancel.lua"),
             },
             policy,
-            nonce: AtomicU64::new(start_schemas::problem::splitmix64(&mut { seed })),
+            nonces: Nonces::random(),
         })
     }
 
@@ -91,9 +89,14 @@ impl RedisStore {
         format!("{}{rest}", self.prefix)
     }
 
-    fn nonce(&self) -> String {
-        let mut n = self.nonce.fetch_add(1, Ordering::Relaxed);
-        format!("{:08x}", start_schemas::problem::splitmix64(&mut n) as u32)
+    /// The server's clock, Unix ms: the time stamps written outside scripts use it too.
+    async fn server_ms(&self) -> Result<i64, StoreError> {
+        let mut con = self.con.clone();
+        let (secs, micros): (i64, i64) = redis::cmd("TIME")
+            .query_async(&mut con)
+            .await
+            .map_err(backend)?;
+        Ok(secs * 1000 + micros / 1000)
     }
 
     fn job_from_hash(
@@ -169,7 +172,7 @@ impl Store for RedisStore {
             let (c, units) = chunk;
             let mut pipe = redis::pipe();
             for (k, batch) in units.iter().enumerate() {
-                let id = unit_id(&job.job_id, c * 512 + k);
+                let id = job.unit_id(c * 512 + k).to_string();
                 pipe.hset_multiple(
                     self.key(&format!("unit:{id}")),
                     &[
@@ -235,12 +238,7 @@ impl Store for RedisStore {
             .collect()
     }
 
-    async fn cancel_job(
-        &self,
-        job_id: &str,
-        reason: &str,
-        now_ms: i64,
-    ) -> Result<proto::Job, StoreError> {
+    async fn cancel_job(&self, job_id: &str, reason: &str) -> Result<proto::Job, StoreError> {
         let mut con = self.con.clone();
         let found: i64 = self
             .scripts
@@ -248,7 +246,6 @@ impl Store for RedisStore {
             .arg(&self.prefix)
             .arg(job_id)
             .arg(reason)
-            .arg(now_ms)
             .invoke_async(&mut con)
             .await
             .map_err(backend)?;
@@ -264,8 +261,8 @@ impl Store for RedisStore {
         &self,
         worker_id: &str,
         registration: &proto::RegisterWorkerRequest,
-        now_ms: i64,
     ) -> Result<(), StoreError> {
+        let now_ms = self.server_ms().await?;
         let mut con = self.con.clone();
         let key = self.key(&format!("worker:{worker_id}"));
         redis::pipe()
@@ -352,10 +349,9 @@ impl Store for RedisStore {
             .lease
             .arg(&self.prefix)
             .arg(&r.worker_id)
-            .arg(r.now_ms)
             .arg(r.ttl.as_millis() as u64)
             .arg(r.max_units)
-            .arg(self.nonce())
+            .arg(self.nonces.next_hex())
             .invoke_async(&mut con)
             .await
             .map_err(|e| {
@@ -388,14 +384,12 @@ impl Store for RedisStore {
         &self,
         worker_id: &str,
         lease_ids: &[String],
-        now_ms: i64,
         ttl: Duration,
     ) -> Result<Vec<String>, StoreError> {
         let mut con = self.con.clone();
         let mut inv = self.scripts.extend.prepare_invoke();
         inv.arg(&self.prefix)
             .arg(worker_id)
-            .arg(now_ms)
             .arg(ttl.as_millis() as u64);
         for l in lease_ids {
             inv.arg(l);
@@ -403,15 +397,10 @@ impl Store for RedisStore {
         inv.invoke_async(&mut con).await.map_err(backend)
     }
 
-    async fn release(
-        &self,
-        worker_id: &str,
-        lease_ids: &[String],
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
+    async fn release(&self, worker_id: &str, lease_ids: &[String]) -> Result<(), StoreError> {
         let mut con = self.con.clone();
         let mut inv = self.scripts.release.prepare_invoke();
-        inv.arg(&self.prefix).arg(worker_id).arg(now_ms);
+        inv.arg(&self.prefix).arg(worker_id);
         for l in lease_ids {
             inv.arg(l);
         }
@@ -423,7 +412,6 @@ impl Store for RedisStore {
         &self,
         worker_id: &str,
         report: &proto::UnitReport,
-        now_ms: i64,
     ) -> Result<proto::ReportOutcome, StoreError> {
         let mut con = self.con.clone();
         let (shard, rows) = match (&report.shard, report.error.is_empty()) {
@@ -435,7 +423,6 @@ impl Store for RedisStore {
             .report
             .arg(&self.prefix)
             .arg(worker_id)
-            .arg(now_ms)
             .arg(&report.unit_id)
             .arg(&report.lease_id)
             .arg(shard)

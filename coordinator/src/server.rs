@@ -46,11 +46,16 @@ pub async fn serve(
     let registry = Registry::default();
     let metrics = CoordinatorMetrics::new(registry.clone());
     let coordinator = Coordinator::new(store.clone(), config.service.clone(), metrics.clone());
-    if let Err(e) = coordinator.sync_recent_manifests(100).await {
+    if let Err(e) = coordinator.manifests().sync_recent(100).await {
         tracing::warn!(error = %e, "manifest repair at start-up skipped");
     }
     let refresher = tokio::spawn(metrics.refresh(store.clone(), Duration::from_secs(2)));
-    let flusher = tokio::spawn(coordinator.clone().flush_manifests(Duration::from_secs(1)));
+    let flusher = tokio::spawn(
+        coordinator
+            .manifests()
+            .clone()
+            .flush_every(Duration::from_secs(1)),
+    );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let metrics_task = metrics_listener.map(|l| {
         let store = store.clone();
@@ -102,7 +107,7 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     refresher.abort();
     flusher.abort();
-    coordinator.flush_once().await;
+    coordinator.manifests().flush_once().await;
     if let Some(t) = metrics_task {
         let _ = t.await;
     }

@@ -2,23 +2,27 @@
 //!
 //! The coordinator holds no state of its own: every call reads and writes the store, so any
 //! number of coordinators can serve the same store and any of them can be killed at any time.
-//! The one side effect outside the store is the dataset's `manifest.json`, which is written
-//! after the store has recorded a shard and rewritten idempotently whenever it may be behind.
+//! The one side effect outside the store is the dataset's `manifest.json` ([`crate::manifest`]);
+//! reported shards are checked by [`crate::shard`] before the store records them.
 
+use crate::lease::{wall_clock_ms, LeaseRequest};
+use crate::manifest::Manifests;
 use crate::metrics::CoordinatorMetrics;
-use crate::spec::{check_spec, new_job_id, split_units, ProblemIntake};
-use crate::store::{lease_unit, shard_id, state, LeaseRequest, NewJob, Store, StoreError};
+use crate::spec::{check_spec, new_job_id, ProblemIntake};
+use crate::store::{state, NewJob, Store, StoreError};
+use crate::unit::split_units;
 use futures_util::StreamExt;
-use start_schemas::manifest::{Manifest, ShardEntry};
+use start_schemas::client::NotFound;
 use start_schemas::proto::{
     self, job_service_server::JobService, worker_service_server::WorkerService,
 };
-use start_schemas::PROTOCOL_VERSION;
+use start_schemas::{LeaseId, PROTOCOL_VERSION};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
 
 /// Settings of the services.
 #[derive(Clone, Debug)]
@@ -56,24 +60,18 @@ impl Default for ServiceConfig {
 #[derive(Clone)]
 pub struct Coordinator {
     store: Arc<dyn Store>,
-    /// Jobs whose manifest file is behind the store.
-    dirty: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    manifests: Manifests,
     config: Arc<ServiceConfig>,
     metrics: CoordinatorMetrics,
-}
-
-/// Unix time in milliseconds.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// Maps store errors to gRPC codes once, for every call.
 pub fn status(e: StoreError) -> Status {
     match e {
         StoreError::Backend { .. } => Status::unavailable(e.to_string()),
-        StoreError::UnknownWorker(_) | StoreError::UnknownJob(_) => {
-            Status::not_found(e.to_string())
-        }
+        // Told apart on the wire: a worker re-registers only when it is the one forgotten.
+        StoreError::UnknownWorker(_) => NotFound::Worker.status(e.to_string()),
+        StoreError::UnknownJob(_) => NotFound::Job.status(e.to_string()),
         StoreError::JobExists(_) => Status::already_exists(e.to_string()),
         StoreError::Corrupt { .. } => Status::internal(e.to_string()),
     }
@@ -93,8 +91,8 @@ impl Coordinator {
     /// Services over `store`.
     pub fn new(store: Arc<dyn Store>, config: ServiceConfig, metrics: CoordinatorMetrics) -> Self {
         Self {
+            manifests: Manifests::new(store.clone(), config.store_root.clone()),
             store,
-            dirty: Arc::default(),
             config: Arc::new(config),
             metrics,
         }
@@ -105,9 +103,9 @@ impl Coordinator {
         &self.store
     }
 
-    /// Where a job's dataset lives on this machine.
-    pub fn dataset_dir(&self, spec: &proto::JobSpec) -> PathBuf {
-        self.config.store_root.join(&spec.output_uri)
+    /// The job manifests this coordinator keeps in step with the store.
+    pub fn manifests(&self) -> &Manifests {
+        &self.manifests
     }
 
     fn observe<T>(&self, r: Result<T, StoreError>) -> Result<T, Status> {
@@ -117,108 +115,12 @@ impl Coordinator {
         })
     }
 
-    /// Rewrites the job's `manifest.json` from the store (idempotent): the repair path for a
-    /// coordinator that died between recording a shard and writing the manifest.
-    pub async fn sync_manifest(&self, job: &proto::Job) -> Result<usize, Status> {
-        let shards = self.observe(self.store.job_shards(&job.job_id).await)?;
-        let dir = self.dataset_dir(job.spec.as_ref().unwrap_or(&Default::default()));
-        let entries: Vec<ShardEntry> = shards.iter().map(entry).collect();
-        tokio::task::spawn_blocking(move || Manifest::record_many(&dir, entries))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(|e| Status::internal(format!("manifest: {e}")))
-    }
-
-    /// Writes the manifests of jobs with new shards, every `every`: one rewrite per job per
-    /// tick however many units reported, instead of one per unit.
-    pub async fn flush_manifests(self, every: Duration) {
-        loop {
-            tokio::time::sleep(every).await;
-            self.flush_once().await;
-        }
-    }
-
-    /// Writes the manifests of jobs with new shards now; failures stay marked for the next try.
-    pub async fn flush_once(&self) {
-        let jobs: Vec<String> = self.dirty.lock().expect("dirty set").drain().collect();
-        for id in jobs {
-            let synced = match self.store.get_job(&id).await {
-                Ok(Some(job)) => self.sync_manifest(&job).await.map(|_| ()),
-                Ok(None) => Ok(()),
-                Err(e) => Err(status(e)),
-            };
-            if let Err(e) = synced {
-                tracing::warn!(job = %id, error = %e, "manifest flush failed; retrying");
-                self.dirty.lock().expect("dirty set").insert(id);
-            }
-        }
-    }
-
-    /// Repairs the manifests of the newest jobs; called at start-up.
-    pub async fn sync_recent_manifests(&self, jobs: usize) -> Result<(), Status> {
-        for job in self.observe(self.store.list_jobs(jobs).await)? {
-            if let Err(e) = self.sync_manifest(&job).await {
-                tracing::warn!(job = %job.job_id, error = %e, "cannot repair the manifest");
-            }
-        }
-        Ok(())
-    }
-
-    async fn verify_shard(
-        &self,
-        unit: &proto::WorkUnit,
-        report: &proto::UnitReport,
-    ) -> Result<(), String> {
-        let Some(shard) = &report.shard else {
-            return Ok(());
-        };
-        let attempt = report
-            .lease_id
-            .split('~')
-            .rev()
-            .nth(1)
-            .and_then(|a| a.parse::<u32>().ok())
-            .ok_or_else(|| format!("malformed lease id {:?}", report.lease_id))?;
-        let expected = format!("shards/{}.parquet", shard_id(&unit.unit_id, attempt));
-        if shard.path != expected {
-            return Err(format!(
-                "shard path {:?} is not the lease's {expected:?}",
-                shard.path
-            ));
-        }
-        if !self.config.verify_shards {
-            return Ok(());
-        }
-        let path = self
-            .dataset_dir(unit.spec.as_ref().unwrap_or(&Default::default()))
-            .join(&shard.path);
-        let (bytes, sha) = tokio::task::spawn_blocking(move || {
-            let bytes = std::fs::metadata(&path).map(|m| m.len());
-            let sha = start_schemas::model::sha256_file(&path);
-            (
-                bytes.map_err(|e| format!("{}: {e}", path.display())),
-                sha.map_err(|e| format!("{}: {e}", path.display())),
-            )
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        let bytes = bytes?;
-        if bytes != shard.bytes {
-            return Err(format!(
-                "shard {} has {bytes} bytes, the report says {}",
-                shard.path, shard.bytes
-            ));
-        }
-        if sha? != shard.sha256 {
-            return Err(format!(
-                "shard {} does not match the reported sha256",
-                shard.path
-            ));
-        }
-        Ok(())
-    }
-
     /// Records one report: checks the shard, then the store, then the manifest.
+    #[tracing::instrument(
+        name = "report",
+        skip_all,
+        fields(worker = worker_id, unit = %report.unit_id, lease = %report.lease_id)
+    )]
     async fn record_report(
         &self,
         worker_id: &str,
@@ -229,36 +131,40 @@ impl Coordinator {
             accepted: false,
             reason,
         };
-        if lease_unit(&report.lease_id) != Some(report.unit_id.as_str()) {
-            self.metrics.report("refused");
-            return Ok(refuse(format!(
-                "lease {:?} is not a lease of unit {}",
-                report.lease_id, report.unit_id
-            )));
-        }
-        let job_id = report.unit_id.rsplit_once('.').map_or("", |(j, _)| j);
+        let lease = match LeaseId::parse(&report.lease_id) {
+            Ok(l) if l.unit().as_str() == report.unit_id => l,
+            _ => {
+                self.metrics.report("refused");
+                return Ok(refuse(format!(
+                    "lease {:?} is not a lease of unit {}",
+                    report.lease_id, report.unit_id
+                )));
+            }
+        };
+        let job_id = lease.unit().job_id();
         let Some(job) = self.observe(self.store.get_job(job_id).await)? else {
             self.metrics.report("refused");
             return Ok(refuse(format!("job {job_id} not found")));
         };
-        let unit = proto::WorkUnit {
-            unit_id: report.unit_id.clone(),
-            spec: job.spec.clone(),
-            ..Default::default()
-        };
-        if report.error.is_empty() {
-            if let Err(reason) = self.verify_shard(&unit, report).await {
+        if let (Some(shard), true) = (&report.shard, report.error.is_empty()) {
+            let dataset = self
+                .manifests
+                .dataset_dir(job.spec.as_ref().unwrap_or(&Default::default()));
+            if let Err(reason) =
+                crate::shard::verify(&dataset, &lease, shard, self.config.verify_shards).await
+            {
                 self.metrics.report("refused");
                 return Ok(refuse(reason));
             }
         }
-        let outcome = self.observe(self.store.report(worker_id, report, now_ms()).await)?;
+        let outcome = self.observe(self.store.report(worker_id, report).await)?;
         if !outcome.accepted {
             self.metrics.report("refused");
-            tracing::info!(unit = %report.unit_id, worker = worker_id, reason = %outcome.reason, "report refused");
+            tracing::info!(reason = %outcome.reason, "report refused");
             return Ok(outcome);
         }
         if let (Some(shard), true) = (&report.shard, report.error.is_empty()) {
+            tracing::info!(shard = %shard.path, rows = shard.rows, "shard recorded");
             self.metrics.report("accepted");
             self.metrics.trajectories.add(shard.rows);
             self.metrics.correct.add(report.correct);
@@ -266,24 +172,99 @@ impl Coordinator {
             self.metrics.tool_calls.add(report.tool_calls);
             // The store has the shard now; the manifest file follows within a flush interval,
             // and at once when the job ends.
-            self.dirty
-                .lock()
-                .expect("dirty set")
-                .insert(job_id.to_string());
+            self.manifests.mark(job_id);
             if let Some(after) = self.observe(self.store.get_job(job_id).await)? {
                 if state::is_terminal(proto::JobState::try_from(after.state).unwrap_or_default()) {
                     // The report is recorded whatever happens here; a failed repair is retried
                     // at the next start-up.
-                    if let Err(e) = self.sync_manifest(&after).await {
+                    if let Err(e) = self.manifests.sync(&after).await {
                         tracing::error!(job = %job_id, error = %e, "manifest sync at job end failed");
                     }
                 }
             }
         } else {
             self.metrics.report("failed");
-            tracing::warn!(unit = %report.unit_id, worker = worker_id, error = %report.error, "unit failed");
+            tracing::warn!(error = %report.error, "unit failed");
         }
         Ok(outcome)
+    }
+
+    /// One worker poll: its reports, given-back leases and heartbeat, then new units.
+    async fn poll(&self, r: proto::LeaseWorkRequest) -> Result<proto::LeaseWorkResponse, Status> {
+        check_version(r.protocol_version)?;
+        let mut report_outcomes = Vec::with_capacity(r.reports.len());
+        for report in &r.reports {
+            report_outcomes.push(self.record_report(&r.worker_id, report).await?);
+        }
+        if !r.released_lease_ids.is_empty() {
+            self.observe(
+                self.store
+                    .release(&r.worker_id, &r.released_lease_ids)
+                    .await,
+            )?;
+        }
+        let revoked_lease_ids = if r.held_lease_ids.is_empty() {
+            Vec::new()
+        } else {
+            self.observe(
+                self.store
+                    .extend(&r.worker_id, &r.held_lease_ids, self.config.lease_ttl)
+                    .await,
+            )?
+        };
+        let mut units = Vec::new();
+        if !r.draining && r.free_slots > 0 {
+            // Units until their trajectories fill the free slots: one store call per unit keeps
+            // each call short, and units differ in size and samples.
+            let mut trajectories = 0u64;
+            while trajectories < u64::from(r.free_slots)
+                && (units.len() as u32) < self.config.max_units_per_poll
+            {
+                let got = self.observe(
+                    self.store
+                        .lease(&LeaseRequest {
+                            worker_id: r.worker_id.clone(),
+                            max_units: 1,
+                            ttl: self.config.lease_ttl,
+                        })
+                        .await,
+                )?;
+                if got.is_empty() {
+                    break;
+                }
+                for u in got {
+                    let samples = u
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.params.as_ref())
+                        .map_or(1, |p| p.samples.max(1));
+                    trajectories += u.problems.len() as u64 * u64::from(samples);
+                    units.push(u);
+                }
+            }
+        } else if !r.draining {
+            // Still sweep expired leases so that a cluster of busy workers recovers dead ones' work.
+            self.observe(
+                self.store
+                    .lease(&LeaseRequest {
+                        worker_id: r.worker_id.clone(),
+                        max_units: 0,
+                        ttl: self.config.lease_ttl,
+                    })
+                    .await,
+            )?;
+        }
+        for u in &units {
+            tracing::info!(job = %u.job_id, unit = %u.unit_id, lease = %u.lease_id, attempt = u.attempt, "unit leased");
+        }
+        self.metrics.leases.add(units.len() as u64);
+        let retry_after_ms = if units.is_empty() { 500 } else { 0 };
+        Ok(proto::LeaseWorkResponse {
+            units,
+            revoked_lease_ids,
+            report_outcomes,
+            retry_after_ms,
+        })
     }
 
     /// Accepts a spec and its problems (already collected) as a new job.
@@ -336,30 +317,13 @@ impl Coordinator {
                     job_id: job_id.clone(),
                     spec,
                     units,
-                    created_at_ms: now_ms(),
+                    created_at_ms: wall_clock_ms(),
                 })
                 .await,
         )?;
         self.metrics.jobs_submitted.inc();
         tracing::info!(job = %job_id, problems = response.problems, units = response.units, "job submitted");
         Ok(response)
-    }
-}
-
-/// A manifest entry for a reported shard.
-fn entry(s: &proto::ShardInfo) -> ShardEntry {
-    let shard_id = Path::new(&s.path)
-        .file_stem()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    ShardEntry {
-        shard_id,
-        path: s.path.clone(),
-        rows: s.rows,
-        sha256: s.sha256.clone(),
-        bytes: s.bytes,
-        schema_version: s.schema_version,
-        committed_at: chrono::Utc::now(),
     }
 }
 
@@ -405,7 +369,7 @@ impl JobService for Coordinator {
         let id = request.into_inner().job_id;
         self.observe(self.store.get_job(&id).await)?
             .map(Response::new)
-            .ok_or_else(|| Status::not_found(format!("job {id} not found")))
+            .ok_or_else(|| NotFound::Job.status(format!("job {id} not found")))
     }
 
     type WatchJobStream = EventStream;
@@ -417,7 +381,7 @@ impl JobService for Coordinator {
         let id = request.into_inner().job_id;
         let first = self
             .observe(self.store.get_job(&id).await)?
-            .ok_or_else(|| Status::not_found(format!("job {id} not found")))?;
+            .ok_or_else(|| NotFound::Job.status(format!("job {id} not found")))?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let me = self.clone();
         tokio::spawn(async move {
@@ -475,7 +439,7 @@ impl JobService for Coordinator {
         } else {
             r.reason
         };
-        let job = self.observe(self.store.cancel_job(&r.job_id, &reason, now_ms()).await)?;
+        let job = self.observe(self.store.cancel_job(&r.job_id, &reason).await)?;
         tracing::info!(job = %r.job_id, %reason, "job cancelled");
         Ok(Response::new(job))
     }
@@ -517,12 +481,12 @@ impl WorkerService for Coordinator {
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
             .take(40)
             .collect();
-        let mut seed = now_ms() as u64 ^ (u64::from(std::process::id()) << 20);
+        let mut seed = wall_clock_ms() as u64 ^ (u64::from(std::process::id()) << 20);
         let worker_id = format!(
             "w-{host}-{:06x}",
             start_schemas::problem::splitmix64(&mut seed) & 0xff_ffff
         );
-        self.observe(self.store.register_worker(&worker_id, &r, now_ms()).await)?;
+        self.observe(self.store.register_worker(&worker_id, &r).await)?;
         tracing::info!(worker = %worker_id, model = %r.model_name, slots = r.slots, "worker registered");
         Ok(Response::new(proto::RegisterWorkerResponse {
             worker_id,
@@ -535,116 +499,8 @@ impl WorkerService for Coordinator {
         request: Request<proto::LeaseWorkRequest>,
     ) -> Result<Response<proto::LeaseWorkResponse>, Status> {
         let r = request.into_inner();
-        check_version(r.protocol_version)?;
-        let now = now_ms();
-        let mut report_outcomes = Vec::with_capacity(r.reports.len());
-        for report in &r.reports {
-            report_outcomes.push(self.record_report(&r.worker_id, report).await?);
-        }
-        if !r.released_lease_ids.is_empty() {
-            self.observe(
-                self.store
-                    .release(&r.worker_id, &r.released_lease_ids, now)
-                    .await,
-            )?;
-        }
-        let revoked_lease_ids = if r.held_lease_ids.is_empty() {
-            Vec::new()
-        } else {
-            self.observe(
-                self.store
-                    .extend(&r.worker_id, &r.held_lease_ids, now, self.config.lease_ttl)
-                    .await,
-            )?
-        };
-        let mut units = Vec::new();
-        if !r.draining && r.free_slots > 0 {
-            // Units until their trajectories fill the free slots: one store call per unit keeps
-            // each call short, and units differ in size and samples.
-            let mut trajectories = 0u64;
-            while trajectories < u64::from(r.free_slots)
-                && (units.len() as u32) < self.config.max_units_per_poll
-            {
-                let got = self.observe(
-                    self.store
-                        .lease(&LeaseRequest {
-                            worker_id: r.worker_id.clone(),
-                            max_units: 1,
-                            now_ms: now,
-                            ttl: self.config.lease_ttl,
-                        })
-                        .await,
-                )?;
-                if got.is_empty() {
-                    break;
-                }
-                for u in got {
-                    let samples = u
-                        .spec
-                        .as_ref()
-                        .and_then(|s| s.params.as_ref())
-                        .map_or(1, |p| p.samples.max(1));
-                    trajectories += u.problems.len() as u64 * u64::from(samples);
-                    units.push(u);
-                }
-            }
-        } else if !r.draining {
-            // Still sweep expired leases so that a cluster of busy workers recovers dead ones' work.
-            self.observe(
-                self.store
-                    .lease(&LeaseRequest {
-                        worker_id: r.worker_id.clone(),
-                        max_units: 0,
-                        now_ms: now,
-                        ttl: self.config.lease_ttl,
-                    })
-                    .await,
-            )?;
-        }
-        self.metrics.leases.add(units.len() as u64);
-        let retry_after_ms = if units.is_empty() { 500 } else { 0 };
-        Ok(Response::new(proto::LeaseWorkResponse {
-            units,
-            revoked_lease_ids,
-            report_outcomes,
-            retry_after_ms,
-        }))
-    }
-
-    async fn heartbeat(
-        &self,
-        request: Request<proto::HeartbeatRequest>,
-    ) -> Result<Response<proto::HeartbeatResponse>, Status> {
-        let r = request.into_inner();
-        check_version(r.protocol_version)?;
-        let revoked_lease_ids = self.observe(
-            self.store
-                .extend(
-                    &r.worker_id,
-                    &r.held_lease_ids,
-                    now_ms(),
-                    self.config.lease_ttl,
-                )
-                .await,
-        )?;
-        Ok(Response::new(proto::HeartbeatResponse {
-            revoked_lease_ids,
-        }))
-    }
-
-    async fn report_unit(
-        &self,
-        request: Request<proto::ReportUnitRequest>,
-    ) -> Result<Response<proto::ReportUnitResponse>, Status> {
-        let r = request.into_inner();
-        check_version(r.protocol_version)?;
-        let report = r
-            .report
-            .ok_or_else(|| Status::invalid_argument("report: missing"))?;
-        let outcome = self.record_report(&r.worker_id, &report).await?;
-        Ok(Response::new(proto::ReportUnitResponse {
-            outcome: Some(outcome),
-        }))
+        let span = tracing::info_span!("poll", worker = %r.worker_id);
+        self.poll(r).instrument(span).await.map(Response::new)
     }
 
     async fn list_workers(

@@ -120,13 +120,6 @@ pub fn check_spec(spec: &proto::JobSpec) -> Vec<String> {
     if !(sha.is_empty() || sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit())) {
         err("model_sha256", "must be 64 hex digits or empty".into());
     }
-    if !spec.grading_json.is_empty() {
-        match serde_json::from_str::<serde_json::Value>(&spec.grading_json) {
-            Ok(v) if v.is_object() => {}
-            Ok(_) => err("grading_json", "must be a JSON object".into()),
-            Err(e) => err("grading_json", format!("not JSON: {e}")),
-        }
-    }
     errors
 }
 
@@ -204,16 +197,6 @@ impl ProblemIntake {
     }
 }
 
-/// Splits checked problems into units of `unit_size`, in order.
-pub fn split_units(problems: &[Problem], unit_size: u32) -> Vec<proto::ProblemBatch> {
-    problems
-        .chunks(unit_size.max(1) as usize)
-        .map(|chunk| proto::ProblemBatch {
-            problems: chunk.iter().map(proto::Problem::from).collect(),
-        })
-        .collect()
-}
-
 /// A fresh job id: `j` + UTC time + random hex; sortable by time and safe as a file stem.
 pub fn new_job_id() -> String {
     let now = chrono::Utc::now();
@@ -265,7 +248,6 @@ mod tests {
             end_hints: Some(65),
             ..Default::default()
         });
-        s.grading_json = "[1]".into();
         let errors = check_spec(&s);
         for field in [
             "spec.mode:",
@@ -276,7 +258,6 @@ mod tests {
             "spec.hint_library:",
             "spec.hints.trigger_probability:",
             "spec.hints.end_hints:",
-            "spec.grading_json:",
         ] {
             assert!(
                 errors.iter().any(|e| e.starts_with(field)),
@@ -331,7 +312,7 @@ mod tests {
             .collect();
         intake.add_batch(&proto::ProblemBatch { problems });
         let problems = intake.finish().unwrap();
-        let units = split_units(&problems, 4);
+        let units = crate::unit::split_units(&problems, 4);
         assert_eq!(
             units.iter().map(|u| u.problems.len()).collect::<Vec<_>>(),
             [4, 4, 2]

@@ -4,7 +4,12 @@
 //! Every operation is atomic on its own: a lease, an extension, a report or a cancellation
 //! either happens whole or not at all, whatever other coordinators and workers do at the same
 //! time. The coordinator itself keeps nothing between calls, so it can be killed at any moment.
+//!
+//! Time is the store's too: no operation takes a "now" from its caller. Lease expiry is judged
+//! on the store's clock ([`crate::lease`]), so coordinators with skewed clocks agree.
 
+pub use crate::lease::LeaseRequest;
+pub use crate::unit::NewJob;
 use start_schemas::proto;
 use std::time::Duration;
 
@@ -51,51 +56,6 @@ impl StoreError {
     }
 }
 
-/// A job ready to be stored: its spec and its problems already split into units.
-#[derive(Clone, Debug)]
-pub struct NewJob {
-    /// The job id.
-    pub job_id: String,
-    /// The validated spec.
-    pub spec: proto::JobSpec,
-    /// Each unit's problems, in order; unit `i` gets id [`unit_id`]`(job_id, i)`.
-    pub units: Vec<proto::ProblemBatch>,
-    /// Submission time, Unix ms.
-    pub created_at_ms: i64,
-}
-
-impl NewJob {
-    /// Problems over every unit.
-    pub fn problems(&self) -> u64 {
-        self.units.iter().map(|u| u.problems.len() as u64).sum()
-    }
-}
-
-/// The id of unit `index` of `job_id`; also the stem of its shards, so it must stay a safe file
-/// name (job ids are checked for that).
-pub fn unit_id(job_id: &str, index: usize) -> String {
-    format!("{job_id}.u{index:05}")
-}
-
-/// The shard id a worker writes for a unit under a given attempt: attempts never share a file,
-/// so a late worker's shard can never replace the one the manifest records.
-pub fn shard_id(unit_id: &str, attempt: u32) -> String {
-    format!("{unit_id}.a{attempt}")
-}
-
-/// A lease request.
-#[derive(Clone, Debug)]
-pub struct LeaseRequest {
-    /// The caller.
-    pub worker_id: String,
-    /// Most units to hand out.
-    pub max_units: u32,
-    /// Now, Unix ms (passed in so that tests control time).
-    pub now_ms: i64,
-    /// Lease length.
-    pub ttl: Duration,
-}
-
 /// Tunables that the store applies inside its atomic operations.
 #[derive(Clone, Debug)]
 pub struct StorePolicy {
@@ -130,19 +90,13 @@ pub trait Store: Send + Sync + 'static {
     async fn list_jobs(&self, limit: usize) -> Result<Vec<proto::Job>, StoreError>;
 
     /// Cancels a job that has not ended; returns it as it is afterwards.
-    async fn cancel_job(
-        &self,
-        job_id: &str,
-        reason: &str,
-        now_ms: i64,
-    ) -> Result<proto::Job, StoreError>;
+    async fn cancel_job(&self, job_id: &str, reason: &str) -> Result<proto::Job, StoreError>;
 
     /// Records a worker (a new id each time).
     async fn register_worker(
         &self,
         worker_id: &str,
         registration: &proto::RegisterWorkerRequest,
-        now_ms: i64,
     ) -> Result<(), StoreError>;
 
     /// The worker registry, most recently seen first.
@@ -157,17 +111,11 @@ pub trait Store: Send + Sync + 'static {
         &self,
         worker_id: &str,
         lease_ids: &[String],
-        now_ms: i64,
         ttl: Duration,
     ) -> Result<Vec<String>, StoreError>;
 
     /// Gives leases back unfinished; their units are queued again at once.
-    async fn release(
-        &self,
-        worker_id: &str,
-        lease_ids: &[String],
-        now_ms: i64,
-    ) -> Result<(), StoreError>;
+    async fn release(&self, worker_id: &str, lease_ids: &[String]) -> Result<(), StoreError>;
 
     /// Records a finished (or failed) unit if the caller holds its lease. A repeat of an
     /// accepted report under the same lease is accepted again and changes nothing.
@@ -175,7 +123,6 @@ pub trait Store: Send + Sync + 'static {
         &self,
         worker_id: &str,
         report: &proto::UnitReport,
-        now_ms: i64,
     ) -> Result<proto::ReportOutcome, StoreError>;
 
     /// The job's manifest as the store holds it: one shard per done unit, in unit order.
@@ -217,12 +164,4 @@ pub mod state {
             JobState::Succeeded | JobState::Failed | JobState::Cancelled
         )
     }
-}
-
-/// The unit id inside a lease id (`{unit}~{attempt}~{nonce}`).
-pub fn lease_unit(lease_id: &str) -> Option<&str> {
-    let mut parts = lease_id.rsplitn(3, '~');
-    let _nonce = parts.next()?;
-    let _attempt = parts.next()?;
-    parts.next()
 }

@@ -1,10 +1,14 @@
 //! The coordinator over real gRPC sockets, driven by a protocol-level client that plays the
 //! worker's part without inference (it writes fixture shards with the real shard writer). The
 //! full worker with the model is exercised in tests/tests/cluster.rs.
+//!
+//! Why one file over 600 lines: one protocol-level client and one server harness serve every
+//! case of the wire contract; the cases read best beside the helpers they share.
 
 use start_coordinator::{
     serve, MemoryStore, RedisStore, ServerConfig, ServiceConfig, Store, StorePolicy,
 };
+use start_schemas::client::NotFound;
 use start_schemas::manifest::Manifest;
 use start_schemas::proto::{
     self, job_service_client::JobServiceClient, worker_service_client::WorkerServiceClient,
@@ -374,6 +378,15 @@ async fn tokens_versions_and_malformed_specs_are_refused_with_reasons() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
+    // The trailers say which thing is unknown: only this one makes a worker register again.
+    assert_eq!(NotFound::of(&e), Some(NotFound::Worker), "{e:?}");
+    let e = jobs
+        .get_job(proto::GetJobRequest {
+            job_id: "no-such-job".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(NotFound::of(&e), Some(NotFound::Job), "{e:?}");
     // Malformed submissions: every bad field is named, nothing is stored.
     let mut bad = spec("", 0);
     bad.params.as_mut().unwrap().top_p = 2.0;

@@ -1,16 +1,29 @@
 //! One suite, two stores: the Redis store (against a real redis-server) and the in-process one
 //! must agree on every rule of leases, reports, expiry, cancellation and failure.
+//!
+//! Leases run on the store's clock (Redis's `TIME`), which no test can set, so expiry is
+//! tested by letting real time pass: a short TTL and sleeps with wide margins either side.
 
-use start_coordinator::store::{unit_id, LeaseRequest, NewJob, Store, StoreError, StorePolicy};
+use start_coordinator::store::{LeaseRequest, NewJob, Store, StoreError, StorePolicy};
 use start_coordinator::{MemoryStore, RedisStore};
 use start_schemas::proto::{self, JobState};
+use start_schemas::{LeaseId, UnitId};
 use start_tests::redis::RedisServer;
 use std::sync::Arc;
 use std::time::Duration;
 
 const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const SHA_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-const TTL: Duration = Duration::from_millis(1000);
+const TTL: Duration = Duration::from_millis(1500);
+
+/// Lets `fraction` of a TTL pass.
+async fn wait(fraction: f64) {
+    tokio::time::sleep(TTL.mul_f64(fraction)).await;
+}
+
+fn unit_id(job: &str, index: usize) -> String {
+    UnitId::new(job, index).to_string()
+}
 
 fn job(id: &str, units: usize, model: &str) -> NewJob {
     NewJob {
@@ -47,15 +60,14 @@ async fn worker(store: &dyn Store, id: &str, sha: &str) {
         slots: 4,
         ..Default::default()
     };
-    store.register_worker(id, &reg, 0).await.unwrap();
+    store.register_worker(id, &reg).await.unwrap();
 }
 
-async fn lease(store: &dyn Store, w: &str, n: u32, now: i64) -> Vec<proto::WorkUnit> {
+async fn lease(store: &dyn Store, w: &str, n: u32) -> Vec<proto::WorkUnit> {
     store
         .lease(&LeaseRequest {
             worker_id: w.into(),
             max_units: n,
-            now_ms: now,
             ttl: TTL,
         })
         .await
@@ -105,19 +117,25 @@ async fn lifecycle(s: Arc<dyn Store>) {
     let j = get(&*s, "j1").await;
     assert_eq!(j.state, JobState::Queued as i32);
     assert_eq!((counters(&j).problems, counters(&j).units_total), (6, 3));
-    let units = lease(&*s, "w1", 2, 10).await;
+    let units = lease(&*s, "w1", 2).await;
     assert_eq!(units.len(), 2);
     assert_eq!(units[0].unit_id, unit_id("j1", 0));
     assert_eq!(units[0].problems.len(), 2);
     assert_eq!(units[0].attempt, 0);
+    // Both stores hand out lease ids of the one format, which names the unit and attempt.
+    let parsed = LeaseId::parse(&units[0].lease_id).unwrap();
+    assert_eq!(
+        (parsed.unit().as_str(), parsed.attempt()),
+        (units[0].unit_id.as_str(), 0)
+    );
     assert_eq!(units[0].spec.as_ref().unwrap().name, "j1");
     let j = get(&*s, "j1").await;
     assert_eq!(j.state, JobState::Running as i32);
     assert_eq!(counters(&j).units_leased, 2);
-    let o = s.report("w1", &done(&units[0], 4), 20).await.unwrap();
+    let o = s.report("w1", &done(&units[0], 4)).await.unwrap();
     assert!(o.accepted, "{o:?}");
     // The same report again (a retry after a lost answer) changes nothing.
-    let o = s.report("w1", &done(&units[0], 4), 21).await.unwrap();
+    let o = s.report("w1", &done(&units[0], 4)).await.unwrap();
     assert!(o.accepted && o.reason == "already recorded", "{o:?}");
     let c = counters(&get(&*s, "j1").await);
     assert_eq!(
@@ -131,20 +149,10 @@ async fn lifecycle(s: Arc<dyn Store>) {
         ),
         (1, 1, 4, 1, 100, 2)
     );
-    assert!(
-        s.report("w1", &done(&units[1], 4), 30)
-            .await
-            .unwrap()
-            .accepted
-    );
-    let last = lease(&*s, "w1", 5, 40).await;
+    assert!(s.report("w1", &done(&units[1], 4)).await.unwrap().accepted);
+    let last = lease(&*s, "w1", 5).await;
     assert_eq!(last.len(), 1);
-    assert!(
-        s.report("w1", &done(&last[0], 4), 50)
-            .await
-            .unwrap()
-            .accepted
-    );
+    assert!(s.report("w1", &done(&last[0], 4)).await.unwrap().accepted);
     let j = get(&*s, "j1").await;
     assert_eq!(j.state, JobState::Succeeded as i32);
     assert_eq!(counters(&j).trajectories, 12);
@@ -154,35 +162,32 @@ async fn lifecycle(s: Arc<dyn Store>) {
         shards[0].path,
         format!("shards/{}.a0.parquet", unit_id("j1", 0))
     );
-    assert!(lease(&*s, "w1", 5, 60).await.is_empty());
+    assert!(lease(&*s, "w1", 5).await.is_empty());
 }
 
 async fn expiry(s: Arc<dyn Store>) {
     s.create_job(job("j2", 1, "")).await.unwrap();
     worker(&*s, "w1", SHA_A).await;
     worker(&*s, "w2", SHA_A).await;
-    let first = lease(&*s, "w1", 1, 0).await.remove(0);
-    assert!(lease(&*s, "w2", 1, 999).await.is_empty(), "not expired yet");
-    let second = lease(&*s, "w2", 1, 1000).await.remove(0);
+    let first = lease(&*s, "w1", 1).await.remove(0);
+    assert!(lease(&*s, "w2", 1).await.is_empty(), "not expired yet");
+    wait(1.3).await;
+    let second = lease(&*s, "w2", 1).await.remove(0);
     assert_eq!(second.unit_id, first.unit_id);
     assert_eq!(second.attempt, 1);
+    assert_eq!(LeaseId::parse(&second.lease_id).unwrap().attempt(), 1);
     assert_ne!(second.lease_id, first.lease_id);
     assert_eq!(counters(&get(&*s, "j2").await).lease_expirations, 1);
     // The old holder wakes up: its heartbeat is revoked and its report refused.
     let revoked = s
-        .extend("w1", std::slice::from_ref(&first.lease_id), 1100, TTL)
+        .extend("w1", std::slice::from_ref(&first.lease_id), TTL)
         .await
         .unwrap();
     assert_eq!(revoked, vec![first.lease_id.clone()]);
-    let late = s.report("w1", &done(&first, 4), 1100).await.unwrap();
+    let late = s.report("w1", &done(&first, 4)).await.unwrap();
     assert!(!late.accepted, "{late:?}");
-    assert!(
-        s.report("w2", &done(&second, 4), 1200)
-            .await
-            .unwrap()
-            .accepted
-    );
-    let late = s.report("w1", &done(&first, 4), 1300).await.unwrap();
+    assert!(s.report("w2", &done(&second, 4)).await.unwrap().accepted);
+    let late = s.report("w1", &done(&first, 4)).await.unwrap();
     assert!(
         !late.accepted && late.reason.contains("another lease"),
         "{late:?}"
@@ -197,50 +202,51 @@ async fn heartbeat_keeps_lease(s: Arc<dyn Store>) {
     s.create_job(job("j3", 1, "")).await.unwrap();
     worker(&*s, "w1", SHA_A).await;
     worker(&*s, "w2", SHA_A).await;
-    let u = lease(&*s, "w1", 1, 0).await.remove(0);
+    let u = lease(&*s, "w1", 1).await.remove(0);
+    wait(0.6).await;
     assert!(s
-        .extend("w1", std::slice::from_ref(&u.lease_id), 900, TTL)
+        .extend("w1", std::slice::from_ref(&u.lease_id), TTL)
         .await
         .unwrap()
         .is_empty());
-    assert!(
-        lease(&*s, "w2", 1, 1500).await.is_empty(),
-        "extended to 1900"
-    );
+    wait(0.6).await;
+    // 1.2 TTLs after the lease, 0.6 after the extension.
+    assert!(lease(&*s, "w2", 1).await.is_empty(), "the extension holds");
     // Another worker cannot extend (or report) a lease it does not hold.
     assert_eq!(
-        s.extend("w2", std::slice::from_ref(&u.lease_id), 1500, TTL)
+        s.extend("w2", std::slice::from_ref(&u.lease_id), TTL)
             .await
             .unwrap(),
         vec![u.lease_id.clone()]
     );
-    assert!(!s.report("w2", &done(&u, 4), 1500).await.unwrap().accepted);
+    assert!(!s.report("w2", &done(&u, 4)).await.unwrap().accepted);
     // A report after the lease ran out is refused even if nobody took the unit yet.
-    let o = s.report("w1", &done(&u, 4), 1900).await.unwrap();
+    wait(0.7).await;
+    let o = s.report("w1", &done(&u, 4)).await.unwrap();
     assert!(!o.accepted && o.reason.contains("expired"), "{o:?}");
-    assert_eq!(lease(&*s, "w2", 1, 1901).await.len(), 1);
+    assert_eq!(lease(&*s, "w2", 1).await.len(), 1);
 }
 
 async fn cancel(s: Arc<dyn Store>) {
     s.create_job(job("j4", 3, "")).await.unwrap();
     worker(&*s, "w1", SHA_A).await;
-    let u = lease(&*s, "w1", 1, 0).await.remove(0);
-    let j = s.cancel_job("j4", "operator said so", 10).await.unwrap();
+    let u = lease(&*s, "w1", 1).await.remove(0);
+    let j = s.cancel_job("j4", "operator said so").await.unwrap();
     assert_eq!(j.state, JobState::Cancelled as i32);
     assert_eq!(j.message, "operator said so");
     assert_eq!(
-        s.extend("w1", std::slice::from_ref(&u.lease_id), 20, TTL)
+        s.extend("w1", std::slice::from_ref(&u.lease_id), TTL)
             .await
             .unwrap(),
         vec![u.lease_id.clone()]
     );
-    assert!(lease(&*s, "w1", 5, 30).await.is_empty());
-    assert!(!s.report("w1", &done(&u, 4), 40).await.unwrap().accepted);
+    assert!(lease(&*s, "w1", 5).await.is_empty());
+    assert!(!s.report("w1", &done(&u, 4)).await.unwrap().accepted);
     // Cancelling an ended job keeps its state and message.
-    let again = s.cancel_job("j4", "twice", 50).await.unwrap();
+    let again = s.cancel_job("j4", "twice").await.unwrap();
     assert_eq!(again.message, "operator said so");
     assert!(matches!(
-        s.cancel_job("nope", "x", 0).await,
+        s.cancel_job("nope", "x").await,
         Err(StoreError::UnknownJob(_))
     ));
 }
@@ -249,7 +255,7 @@ async fn failures(s: Arc<dyn Store>) {
     s.create_job(job("j5", 1, "")).await.unwrap();
     worker(&*s, "w1", SHA_A).await;
     for attempt in 0..3 {
-        let u = lease(&*s, "w1", 1, attempt * 10).await.remove(0);
+        let u = lease(&*s, "w1", 1).await.remove(0);
         assert_eq!(u.attempt, attempt as u32);
         let report = proto::UnitReport {
             unit_id: u.unit_id.clone(),
@@ -257,12 +263,7 @@ async fn failures(s: Arc<dyn Store>) {
             error: format!("boom {attempt}"),
             ..Default::default()
         };
-        assert!(
-            s.report("w1", &report, attempt * 10 + 5)
-                .await
-                .unwrap()
-                .accepted
-        );
+        assert!(s.report("w1", &report).await.unwrap().accepted);
     }
     let j = get(&*s, "j5").await;
     assert_eq!(j.state, JobState::Failed as i32);
@@ -271,7 +272,7 @@ async fn failures(s: Arc<dyn Store>) {
         "{}",
         j.message
     );
-    assert!(lease(&*s, "w1", 1, 100).await.is_empty());
+    assert!(lease(&*s, "w1", 1).await.is_empty());
 }
 
 async fn release_and_unknown_worker(s: Arc<dyn Store>) {
@@ -280,7 +281,6 @@ async fn release_and_unknown_worker(s: Arc<dyn Store>) {
         s.lease(&LeaseRequest {
             worker_id: "ghost".into(),
             max_units: 1,
-            now_ms: 0,
             ttl: TTL
         })
         .await,
@@ -288,11 +288,11 @@ async fn release_and_unknown_worker(s: Arc<dyn Store>) {
     ));
     worker(&*s, "w1", SHA_A).await;
     worker(&*s, "w2", SHA_A).await;
-    let u = lease(&*s, "w1", 1, 0).await.remove(0);
-    s.release("w1", std::slice::from_ref(&u.lease_id), 5)
+    let u = lease(&*s, "w1", 1).await.remove(0);
+    s.release("w1", std::slice::from_ref(&u.lease_id))
         .await
         .unwrap();
-    let again = lease(&*s, "w2", 1, 6).await.remove(0);
+    let again = lease(&*s, "w2", 1).await.remove(0);
     assert_eq!(
         (again.unit_id.as_str(), again.attempt),
         (u.unit_id.as_str(), 1)
@@ -309,10 +309,10 @@ async fn model_pinning(s: Arc<dyn Store>) {
     worker(&*s, "wb", SHA_B).await;
     worker(&*s, "wa", SHA_A).await;
     assert!(
-        lease(&*s, "wb", 1, 0).await.is_empty(),
+        lease(&*s, "wb", 1).await.is_empty(),
         "another model's worker gets nothing"
     );
-    assert_eq!(lease(&*s, "wa", 1, 1).await.len(), 1);
+    assert_eq!(lease(&*s, "wa", 1).await.len(), 1);
     let mut older = job("j0", 1, "");
     older.created_at_ms = 0;
     s.create_job(older).await.unwrap();
@@ -336,11 +336,11 @@ async fn race(s: Arc<dyn Store>) {
             worker(&*s, &id, SHA_A).await;
             let mut mine = Vec::new();
             loop {
-                let got = lease(&*s, &id, 1, 10).await;
+                let got = lease(&*s, &id, 1).await;
                 let Some(u) = got.into_iter().next() else {
                     break;
                 };
-                assert!(s.report(&id, &done(&u, 4), 20).await.unwrap().accepted);
+                assert!(s.report(&id, &done(&u, 4)).await.unwrap().accepted);
                 mine.push(u.unit_id);
             }
             mine
@@ -408,8 +408,8 @@ async fn redis_restart_with_append_only_keeps_every_acknowledged_change() {
         .unwrap();
     store.create_job(job("jr", 2, "")).await.unwrap();
     worker(&store, "w1", SHA_A).await;
-    let u = lease(&store, "w1", 1, 0).await.remove(0);
-    assert!(store.report("w1", &done(&u, 4), 10).await.unwrap().accepted);
+    let u = lease(&store, "w1", 1).await.remove(0);
+    assert!(store.report("w1", &done(&u, 4)).await.unwrap().accepted);
     server.restart();
     // The first call after the restart may meet the dead connection; the manager reconnects.
     let mut after = None;
@@ -426,14 +426,8 @@ async fn redis_restart_with_append_only_keeps_every_acknowledged_change() {
     let j = after.expect("the job survived the restart");
     assert_eq!(counters(&j).units_done, 1);
     // Scripts are reloaded transparently; the rest of the job proceeds.
-    let rest = lease(&store, "w1", 1, 20).await.remove(0);
-    assert!(
-        store
-            .report("w1", &done(&rest, 4), 30)
-            .await
-            .unwrap()
-            .accepted
-    );
+    let rest = lease(&store, "w1", 1).await.remove(0);
+    assert!(store.report("w1", &done(&rest, 4)).await.unwrap().accepted);
     assert_eq!(get(&store, "jr").await.state, JobState::Succeeded as i32);
     assert_eq!(store.job_shards("jr").await.unwrap().len(), 2);
 }

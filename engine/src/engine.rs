@@ -139,12 +139,12 @@ impl Engine {
         request: GenRequest,
     ) -> tokio::sync::oneshot::Receiver<Result<GenOutput, EngineError>> {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        let command = Command::Generate(Box::new(request), reply);
+        let command = Command::Generate(Box::new(request), reply, tracing::Span::current());
         let refused = match self.tx.lock().expect("engine sender lock").as_ref() {
             Some(tx) => tx.send(command).err().map(|mpsc::SendError(c)| c),
             None => Some(command),
         };
-        if let Some(Command::Generate(_, reply)) = refused {
+        if let Some(Command::Generate(_, reply, _)) = refused {
             let _ = reply.send(Err(EngineError::Stopped));
         }
         rx

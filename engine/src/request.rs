@@ -99,6 +99,7 @@ pub(crate) type Reply = tokio::sync::oneshot::Sender<Result<GenOutput, EngineErr
 
 /// What the handle sends the engine thread.
 pub(crate) enum Command {
-    /// Generate one trajectory.
-    Generate(Box<GenRequest>, Reply),
+    /// Generate one trajectory, under the caller's span (the parent of its tool-call spans,
+    /// so one trajectory can be followed through the logs across the engine thread).
+    Generate(Box<GenRequest>, Reply, tracing::Span),
 }

@@ -122,8 +122,8 @@ impl Scheduler<'_> {
                 self.rx.recv().ok()
             };
             match next {
-                Some(Command::Generate(req, reply)) => {
-                    if let Some(p) = pending(&self.e, req, reply) {
+                Some(Command::Generate(req, reply, span)) => {
+                    if let Some(p) = pending(&self.e, req, reply, span) {
                         self.queue.push_back(p);
                     }
                 }

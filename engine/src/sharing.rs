@@ -20,10 +20,17 @@ pub(crate) struct Pending {
     pub tokens: Vec<i32>,
     /// How many of the last `tokens` are the think prefix's.
     pub prefix_tokens: u32,
+    /// The caller's span.
+    pub span: tracing::Span,
 }
 
 /// Renders and tokenizes a request; answers it with an error when that fails.
-pub(crate) fn pending(e: &Ctx, req: Box<GenRequest>, reply: Reply) -> Option<Pending> {
+pub(crate) fn pending(
+    e: &Ctx,
+    req: Box<GenRequest>,
+    reply: Reply,
+    span: tracing::Span,
+) -> Option<Pending> {
     let template = match e.llama.render(&req.user_message) {
         Ok(p) => p,
         Err(err) => {
@@ -51,6 +58,7 @@ pub(crate) fn pending(e: &Ctx, req: Box<GenRequest>, reply: Reply) -> Option<Pen
         prompt,
         tokens,
         prefix_tokens,
+        span,
     })
 }
 
@@ -103,6 +111,7 @@ pub(crate) fn admit(
         prompt,
         tokens,
         prefix_tokens,
+        span,
     } = p;
     let n = tokens.len();
     let mut feed: VecDeque<(i32, SegmentKind)> = tokens
@@ -151,5 +160,6 @@ pub(crate) fn admit(
     slot.max_new_tokens = req.params.max_new_tokens;
     slot.max_tool_calls = req.params.max_tool_calls;
     slot.reply = Some(reply);
+    slot.span = span;
     slot.started = Instant::now();
 }

@@ -58,7 +58,7 @@ pub(crate) struct Slot {
     pub tool_calls: Vec<ToolCall>,
     pub tool_limit_reached: bool,
     pub end_of_turn: Option<(i32, String)>,
-    /// Forced tokens still to "sample" (see [`GenRequest::forced_prefix`]).
+    /// Tokens still to "sample" from a test script (the `scripted` feature's engine only).
     pub forced: VecDeque<i32>,
     /// The token that closed a code block, fed together with the block's output.
     pub pending_after_tool: Option<i32>,
@@ -70,6 +70,8 @@ pub(crate) struct Slot {
     pub kv_lost: bool,
     /// Index in the last batch of this slot's logits.
     pub logits_at: Option<i32>,
+    /// The caller's span: the parent of this trajectory's engine events.
+    pub span: tracing::Span,
 }
 
 impl Slot {
@@ -99,6 +101,7 @@ impl Slot {
             end_of_turn: None,
             pending_after_tool: None,
             forced: VecDeque::new(),
+            span: tracing::Span::none(),
             rng: 0,
             started: Instant::now(),
             thinking_done: false,
@@ -146,6 +149,7 @@ pub(crate) fn finish(e: &Ctx, slot: &mut Slot, reason: FinishReason) {
     let prompt_token_ids = std::mem::take(&mut done.prompt_ids);
     slot.cached_prompt = prompt_token_ids.clone();
     let Some(reply) = done.reply else { return };
+    let span = std::mem::replace(&mut done.span, tracing::Span::none());
     let mut builder = done.builder;
     if e.config.think_end.is_none() {
         builder.relabel_last(SegmentKind::Reasoning, SegmentKind::Answer);
@@ -156,6 +160,15 @@ pub(crate) fn finish(e: &Ctx, slot: &mut Slot, reason: FinishReason) {
     for call in &mut tool_calls {
         call.segment = new_index[call.segment as usize] as u32;
     }
+    // Entered (not named as parent) so that the event carries the whole chain of spans.
+    span.in_scope(|| {
+        tracing::debug!(
+            finish = ?reason,
+            completion_tokens,
+            tool_calls = tool_calls.len(),
+            "trajectory generated"
+        )
+    });
     let _ = reply.send(Ok(GenOutput {
         prompt: done.prompt,
         generation_prefix: e.config.think_prefix.clone(),

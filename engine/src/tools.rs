@@ -48,7 +48,13 @@ pub(crate) fn run_tool(
         max_output_bytes: e.config.max_output_chars,
         ..ExecRequest::new(code)
     };
-    runtime.spawn(async move {
+    let span = tracing::info_span!(
+        parent: &slot.span,
+        "tool_call",
+        call = slot.tool_calls.len() - 1,
+        slot = i
+    );
+    let work = async move {
         let started = Instant::now();
         let result = match sandbox {
             Some(sb) => sb.execute(request).await.unwrap_or_else(|err| ExecResult {
@@ -60,8 +66,21 @@ pub(crate) fn run_tool(
                 ..ExecResult::default()
             },
         };
-        let _ = tx.send((i, result, started.elapsed().as_secs_f64() * 1000.0));
-    });
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &result.error {
+            // A sandbox failure is visible in the row (the output block says so) and here.
+            Some(error) => tracing::warn!(%error, ms, "tool call failed in the sandbox"),
+            None => tracing::debug!(
+                exit_code = ?result.exit_code,
+                timed_out = result.timed_out,
+                memory_exceeded = result.memory_exceeded,
+                ms,
+                "tool call done"
+            ),
+        }
+        let _ = tx.send((i, result, ms));
+    };
+    runtime.spawn(tracing::Instrument::instrument(work, span));
 }
 
 /// Appends a tool call's result to its slot as an output block and resumes the slot; ends the

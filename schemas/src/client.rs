@@ -76,3 +76,65 @@ pub fn read_token(token: Option<&str>, file: Option<&Path>) -> std::io::Result<O
     };
     Ok(raw.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()))
 }
+
+/// The gRPC metadata key that says what a `NOT_FOUND` is about. A worker must tell "the
+/// coordinator forgot me" (register again, its leases are gone) from "that job is gone" (one
+/// report refused, the other units carry on); the code alone cannot.
+pub const NOT_FOUND_KIND: &str = "start-not-found";
+
+/// What a `NOT_FOUND` names, carried under [`NOT_FOUND_KIND`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotFound {
+    /// The calling worker is not registered (the store was wiped or it expired).
+    Worker,
+    /// The job named is not in the store.
+    Job,
+}
+
+impl NotFound {
+    /// The metadata value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Worker => "worker",
+            Self::Job => "job",
+        }
+    }
+
+    /// A `NOT_FOUND` status that says which.
+    pub fn status(self, message: impl Into<String>) -> Status {
+        let mut s = Status::not_found(message);
+        s.metadata_mut()
+            .insert(NOT_FOUND_KIND, MetadataValue::from_static(self.as_str()));
+        s
+    }
+
+    /// Which thing a status says is missing; `None` for any other status, and for a
+    /// `NOT_FOUND` that does not say (from a proxy, or an older coordinator).
+    pub fn of(status: &Status) -> Option<Self> {
+        if status.code() != tonic::Code::NotFound {
+            return None;
+        }
+        match status.metadata().get(NOT_FOUND_KIND)?.to_str().ok()? {
+            "worker" => Some(Self::Worker),
+            "job" => Some(Self::Job),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod not_found_tests {
+    use super::*;
+
+    #[test]
+    fn the_kind_survives_the_status_and_nothing_else_claims_it() {
+        let s = NotFound::Worker.status("worker w1 is not registered");
+        assert_eq!(NotFound::of(&s), Some(NotFound::Worker));
+        assert_eq!(
+            NotFound::of(&NotFound::Job.status("job j not found")),
+            Some(NotFound::Job)
+        );
+        assert_eq!(NotFound::of(&Status::not_found("a proxy")), None);
+        assert_eq!(NotFound::of(&Status::unavailable("down")), None);
+    }
+}

@@ -24,7 +24,7 @@ pub mod shard;
 pub mod trajectory;
 pub mod validate;
 
-pub use ids::{JobId, ProblemId, ShardId, WorkerId};
+pub use ids::{LeaseId, MalformedId, ProblemId, UnitId};
 
 /// Version of the worker protocol; every worker call carries it and a mismatch is refused
 /// with `FAILED_PRECONDITION`, so that a half-upgraded cluster fails loudly instead of

@@ -39,6 +39,25 @@ pub struct ShardEntry {
     pub committed_at: DateTime<Utc>,
 }
 
+impl ShardEntry {
+    /// The entry of a shard a worker reported (committed now).
+    pub fn reported(s: &crate::proto::ShardInfo) -> Self {
+        let shard_id = Path::new(&s.path)
+            .file_stem()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Self {
+            shard_id,
+            path: s.path.clone(),
+            rows: s.rows,
+            sha256: s.sha256.clone(),
+            bytes: s.bytes,
+            schema_version: s.schema_version,
+            committed_at: Utc::now(),
+        }
+    }
+}
+
 /// The manifest as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {

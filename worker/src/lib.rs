@@ -10,6 +10,6 @@ pub mod pipeline;
 pub mod unit;
 pub mod worker;
 
-pub use pipeline::{JobParams, Pipeline, PipelineMetrics};
-pub use unit::{job_params, shard_name, Units};
+pub use pipeline::{JobParams, Pipeline, PipelineMetrics, PipelineOptions};
+pub use unit::{job_params, PipelineUnits, Units};
 pub use worker::{run, run_units, WorkerConfig, WorkerError, WorkerSummary};

@@ -2,12 +2,10 @@
 
 use anyhow::Context;
 use clap::Parser;
-use start_engine::{Engine, EngineConfig};
-use start_grader::Grader;
 use start_sandbox::{BackendKind, Sandbox, SandboxConfig};
-use start_schemas::model::{default_model_path, sha256_file};
+use start_schemas::model::default_model_path;
 use start_telemetry::Registry;
-use start_worker::{Pipeline, PipelineMetrics, WorkerConfig};
+use start_worker::{Pipeline, PipelineOptions, WorkerConfig};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -85,17 +83,16 @@ struct Args {
     /// Metrics and probes address; empty disables.
     #[arg(long, env = "START_METRICS_LISTEN", default_value = "0.0.0.0:9091")]
     metrics_listen: String,
-    /// Logs as JSON lines.
-    #[arg(long, env = "START_LOG_JSON")]
-    log_json: bool,
+    /// Log format: `text`, or `json` (one object per line, with the spans' ids on each).
+    #[arg(long, env = "START_LOG_FORMAT", default_value = "text")]
+    log_format: start_telemetry::LogFormat,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    start_telemetry::init_logs(args.log_json, "info");
+    start_telemetry::init_logs(args.log_format, "info");
     let model = args.model.clone().unwrap_or_else(default_model_path);
-    let model_sha256 = sha256_file(&model).with_context(|| format!("model {}", model.display()))?;
     let sandbox = match Sandbox::start(SandboxConfig {
         backend: match args.sandbox {
             Backend::Auto => BackendKind::Auto,
@@ -116,27 +113,21 @@ async fn main() -> anyhow::Result<()> {
         }
         Err(e) => return Err(e).context("starting the sandbox"),
     };
-    let mut config = EngineConfig::new(&model);
-    config.slots = args.slots.max(1) as usize;
-    config.ctx_per_slot = args.ctx;
-    config.gpu_layers = args.gpu_layers;
-    config.think_prefix = args.think_prefix.clone();
-    config.think_end = Some(args.think_end.clone()).filter(|s| !s.is_empty());
-    let engine = Engine::start(config, sandbox.clone(), tokio::runtime::Handle::current())
-        .with_context(|| format!("loading {}", model.display()))?;
     let registry = Registry::default();
     let hostname = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into());
-    let pipeline = Arc::new(Pipeline {
-        model_name: engine.info.name.clone(),
-        engine,
-        grader: Grader::new(sandbox.clone()),
-        model_sha256,
-        sandbox: sandbox
-            .as_ref()
-            .map_or_else(|| "none".to_string(), |s| s.identity().to_string()),
+    let options = PipelineOptions {
+        model: model.clone(),
+        slots: args.slots.max(1) as usize,
+        ctx_per_slot: args.ctx,
+        gpu_layers: args.gpu_layers,
+        think_prefix: args.think_prefix.clone(),
+        think_end: args.think_end.clone(),
         worker_id: hostname.clone(),
-        metrics: PipelineMetrics::new(&registry),
-    });
+    };
+    let pipeline = Arc::new(
+        Pipeline::start(&options, sandbox.clone(), &registry)
+            .with_context(|| format!("loading {}", model.display()))?,
+    );
     let token =
         start_schemas::client::read_token(args.token.as_deref(), args.token_file.as_deref())?;
     let tls_ca = match &args.tls_ca {

@@ -3,14 +3,16 @@
 
 use sha2::{Digest, Sha256};
 use start_engine::hints::SampleTests;
-use start_engine::{Engine, GenOutput, GenRequest};
+use start_engine::{Engine, EngineConfig, GenOutput, GenRequest};
 use start_grader::Grader;
 use start_schemas::problem::{
     choice_letter, choice_permutation, Problem, ShownTests, Target, TestStyle,
 };
 use start_schemas::trajectory::{GenerationParams, HintSettings, Mode, SegmentKind, Trajectory};
 use start_telemetry::{Counter, Histogram, Registry};
+use std::path::PathBuf;
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// The user message for a problem, with the option order for choice problems.
 pub fn user_message(problem: &Problem, permutation: Option<&[u32]>) -> String {
@@ -175,16 +177,78 @@ pub struct Pipeline {
     pub metrics: PipelineMetrics,
 }
 
-/// Why a trajectory could not be made.
+/// Why a pipeline could not start or a trajectory could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
+    /// The model file could not be read.
+    #[error("model {path}: {source}")]
+    Model {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
     /// The engine failed.
     #[error(transparent)]
     Engine(#[from] start_engine::EngineError),
 }
 
+/// What a pipeline is built from. The worker's flags and `startctl generate`/`run` both fill
+/// this, so the think markers and every engine setting reach both the same way (a `generate`
+/// that forgot `think_end` would never insert an end-of-thinking hint on QwQ).
+#[derive(Clone, Debug)]
+pub struct PipelineOptions {
+    /// The GGUF model.
+    pub model: PathBuf,
+    /// Sequences decoded together.
+    pub slots: usize,
+    /// Context per slot, tokens.
+    pub ctx_per_slot: u32,
+    /// Layers offloaded to the GPU (builds with the `cuda` feature).
+    pub gpu_layers: u32,
+    /// Text that opens the assistant's thinking (QwQ: "<think>\n").
+    pub think_prefix: String,
+    /// Text that ends thinking (QwQ: "</think>"); empty for models without.
+    pub think_end: String,
+    /// Name recorded on every row as its worker.
+    pub worker_id: String,
+}
+
 impl Pipeline {
-    /// Generates and grades sample `sample` of `problem`.
+    /// Hashes the model, loads it and starts the engine on `sandbox`.
+    pub fn start(
+        options: &PipelineOptions,
+        sandbox: Option<Arc<start_sandbox::Sandbox>>,
+        registry: &Registry,
+    ) -> Result<Self, PipelineError> {
+        let model_sha256 = start_schemas::model::sha256_file(&options.model).map_err(|source| {
+            PipelineError::Model {
+                path: options.model.clone(),
+                source,
+            }
+        })?;
+        let mut config = EngineConfig::new(&options.model);
+        config.slots = options.slots.max(1);
+        config.ctx_per_slot = options.ctx_per_slot;
+        config.gpu_layers = options.gpu_layers;
+        config.think_prefix = options.think_prefix.clone();
+        config.think_end = Some(options.think_end.clone()).filter(|s| !s.is_empty());
+        let engine = Engine::start(config, sandbox.clone(), tokio::runtime::Handle::current())?;
+        Ok(Self {
+            model_name: engine.info.name.clone(),
+            engine,
+            grader: Grader::new(sandbox.clone()),
+            model_sha256,
+            sandbox: sandbox
+                .as_ref()
+                .map_or_else(|| "none".to_string(), |s| s.identity().to_string()),
+            worker_id: options.worker_id.clone(),
+            metrics: PipelineMetrics::new(registry),
+        })
+    }
+
+    /// Generates and grades sample `sample` of `problem`, in a span named by the problem,
+    /// sample and seed (the parent of the engine's tool-call spans).
     pub async fn trajectory(
         self: &Arc<Self>,
         problem: Arc<Problem>,
@@ -192,6 +256,22 @@ impl Pipeline {
         job: &JobParams,
     ) -> Result<Trajectory, PipelineError> {
         let seed = trajectory_seed(job.params.seed, &job.seed_key, problem.id.as_str(), sample);
+        let span = tracing::info_span!(
+            "trajectory",
+            problem = %problem.id,
+            sample,
+            seed
+        );
+        self.make(problem, sample, seed, job).instrument(span).await
+    }
+
+    async fn make(
+        self: &Arc<Self>,
+        problem: Arc<Problem>,
+        sample: u32,
+        seed: u64,
+        job: &JobParams,
+    ) -> Result<Trajectory, PipelineError> {
         let permutation = match &problem.target {
             Target::Choice { choices, .. } => Some(choice_permutation(seed, choices.len())),
             _ => None,
@@ -221,6 +301,14 @@ impl Pipeline {
             )
             .await;
         let tool_errors = out.tool_calls.iter().filter(|c| c.failed()).count() as u32;
+        tracing::debug!(
+            correct = ?grade.correct,
+            finish = ?out.finish_reason,
+            completion_tokens = out.completion_tokens,
+            tool_calls = out.tool_calls.len(),
+            tool_errors,
+            "trajectory graded"
+        );
         let m = &self.metrics;
         m.trajectories.inc();
         m.correct.add(u64::from(grade.correct == Some(true)));

@@ -5,13 +5,14 @@
 use crate::pipeline::{JobParams, Pipeline};
 use futures_util::future::{BoxFuture, FutureExt};
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use start_schemas::proto;
 use start_schemas::rows::{Location, Position};
 use start_schemas::shard::{ShardOptions, ShardWriter};
 use start_schemas::trajectory::{GenerationParams, HintSettings, Mode};
+use start_schemas::{proto, UnitId};
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// One trajectory of a unit is done (the unit's lease id), for the progress a drain waits on.
 #[derive(Debug)]
@@ -65,21 +66,51 @@ impl Units for PipelineUnits {
     }
 }
 
-/// Runs `work` for `unit`, and reports whatever happens: a panic inside becomes a failed-unit
-/// report carrying the panic's message.
+/// The span of a unit's work: its ids are on every event inside (trajectories, tool calls,
+/// the shard), so `grep` on a unit or lease id follows it through worker and coordinator logs.
+pub fn unit_span(unit: &proto::WorkUnit) -> tracing::Span {
+    tracing::info_span!(
+        "unit",
+        job = %unit.job_id,
+        unit = %unit.unit_id,
+        lease = %unit.lease_id,
+        attempt = unit.attempt
+    )
+}
+
+/// Runs `work` for `unit` in the unit's span, and reports whatever happens: a panic inside
+/// becomes a failed-unit report carrying the panic's message.
 pub async fn guarded(
     unit: &proto::WorkUnit,
     work: BoxFuture<'static, proto::UnitReport>,
 ) -> proto::UnitReport {
-    match AssertUnwindSafe(work).catch_unwind().await {
-        Ok(report) => report,
+    let span = unit_span(unit);
+    let outcome = AssertUnwindSafe(work)
+        .catch_unwind()
+        .instrument(span.clone())
+        .await;
+    let _in_unit = span.enter();
+    match outcome {
+        Ok(report) => {
+            if report.error.is_empty() {
+                tracing::info!(
+                    rows = report.shard.as_ref().map_or(0, |s| s.rows),
+                    correct = report.correct,
+                    tool_calls = report.tool_calls,
+                    "unit done"
+                );
+            } else {
+                tracing::warn!(error = %report.error, "unit failed");
+            }
+            report
+        }
         Err(panic) => {
             let message = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic without a message".into());
-            tracing::error!(unit = %unit.unit_id, %message, "the unit panicked");
+            tracing::error!(%message, "the unit panicked");
             proto::UnitReport {
                 unit_id: unit.unit_id.clone(),
                 lease_id: unit.lease_id.clone(),
@@ -106,12 +137,6 @@ pub fn job_params(job_id: &str, spec: &proto::JobSpec, library_probability: f64)
         params: GenerationParams::from(&p),
         hints: HintSettings::from_proto(spec.hints.as_ref(), library_probability),
     }
-}
-
-/// The shard id of a unit's attempt; the coordinator expects exactly this name, so a late
-/// worker's shard (another attempt) can never be mistaken for the recorded one.
-pub fn shard_name(unit_id: &str, attempt: u32) -> String {
-    format!("{unit_id}.a{attempt}")
 }
 
 /// Generates a unit and commits its shard; the report says what happened.
@@ -151,6 +176,12 @@ async fn run_unit(
             }
         }
     }
+    tracing::info!(
+        problems = problems.len(),
+        samples,
+        mode = ?job.mode,
+        "unit started"
+    );
     let mut pending = FuturesUnordered::new();
     for problem in &problems {
         for sample in 0..samples {
@@ -176,11 +207,23 @@ async fn run_unit(
     report.completion_tokens = rows.iter().map(|t| u64::from(t.completion_tokens)).sum();
     report.tool_calls = rows.iter().map(|t| t.tool_calls.len() as u64).sum();
     let dataset = store_root.join(&spec.output_uri);
-    let shard = shard_name(&unit.unit_id, unit.attempt);
+    // The coordinator accepts exactly this name for the lease's attempt, so a late worker's
+    // shard (another attempt) can never be mistaken for the recorded one.
+    let shard = match UnitId::parse(&unit.unit_id) {
+        Ok(id) => id.shard_stem(unit.attempt),
+        Err(e) => {
+            report.error = e.to_string();
+            return report;
+        }
+    };
+    let span = tracing::info_span!("shard", shard = %shard, rows = rows.len());
     let written = tokio::task::spawn_blocking(move || {
+        let _in_shard = span.enter();
         let mut w = ShardWriter::create(&dataset, &shard, &ShardOptions::default())?;
         w.write(&rows)?;
-        w.finish()
+        let entry = w.finish()?;
+        tracing::info!(bytes = entry.bytes, sha256 = %entry.sha256, "shard committed");
+        Ok::<_, start_schemas::dataset::DatasetError>(entry)
     })
     .await;
     match written {

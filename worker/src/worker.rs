@@ -7,7 +7,7 @@
 
 use crate::pipeline::Pipeline;
 use crate::unit::{guarded, PipelineUnits, Progress, ProgressTx, Units};
-use start_schemas::client::Bearer;
+use start_schemas::client::{Bearer, NotFound};
 use start_schemas::proto::{self, worker_service_client::WorkerServiceClient};
 use start_schemas::PROTOCOL_VERSION;
 use start_telemetry::{Counter, Gauge, Registry};
@@ -408,7 +408,9 @@ impl PollLoop {
                 self.backoff = Duration::from_millis(200);
                 Ok(r.into_inner())
             }
-            Err(e) if e.code() == Code::NotFound => {
+            // Only "this worker is unknown" costs the running units; a NOT_FOUND about
+            // anything else is retried like any other failed poll.
+            Err(e) if NotFound::of(&e) == Some(NotFound::Worker) => {
                 tracing::warn!(error = %e.message(), "the coordinator forgot this worker; registering again");
                 for (_, unit) in self.running.drain() {
                     unit.handle.abort();

@@ -86,9 +86,10 @@ impl Cluster {
     fn spawn(&mut self, name: &str, mut cmd: Command) -> Proc {
         let log = self.root().join(format!("{name}.log"));
         let file = std::fs::File::create(&log).unwrap();
-        cmd.stdout(Stdio::null())
-            .stderr(file)
-            .env("RUST_LOG", "info");
+        cmd.stdout(Stdio::null()).stderr(file);
+        if !cmd.get_envs().any(|(k, _)| k == "RUST_LOG") {
+            cmd.env("RUST_LOG", "info");
+        }
         self.procs.push(name.to_string());
         Proc {
             name: name.into(),
@@ -119,6 +120,11 @@ impl Cluster {
 
     /// A worker that gives back what it has not finished `drain_s` seconds after SIGTERM.
     fn worker_draining_within(&mut self, name: &str, drain_s: u32) -> Proc {
+        let cmd = self.worker_cmd(name, drain_s);
+        self.spawn(name, cmd)
+    }
+
+    fn worker_cmd(&self, name: &str, drain_s: u32) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_start-worker"));
         cmd.args([
             "--coordinator",
@@ -143,8 +149,137 @@ impl Cluster {
         .arg("--store-root")
         .arg(self.root())
         .env("HOSTNAME", name);
-        self.spawn(name, cmd)
+        cmd
     }
+}
+
+/// A log of JSON lines, each parsed (a line that is not JSON fails the test).
+fn json_lines(log: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{}: not a JSON line ({e}): {l}", log.display()))
+        })
+        .collect()
+}
+
+/// The events whose enclosing spans include a span `name` with `field` equal to `value`.
+fn under<'a>(
+    lines: &'a [serde_json::Value],
+    name: &str,
+    field: &str,
+    value: &str,
+) -> Vec<&'a serde_json::Value> {
+    lines
+        .iter()
+        .filter(|l| {
+            l["spans"].as_array().is_some_and(|spans| {
+                spans
+                    .iter()
+                    .any(|s| s["name"] == name && s[field].as_str() == Some(value))
+            })
+        })
+        .collect()
+}
+
+fn message(l: &serde_json::Value) -> &str {
+    l["fields"]["message"].as_str().unwrap_or("")
+}
+
+fn has_span(l: &serde_json::Value, name: &str) -> bool {
+    l["spans"]
+        .as_array()
+        .is_some_and(|spans| spans.iter().any(|s| s["name"] == name))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_follow_one_lease_through_coordinator_and_worker() {
+    let mut c = Cluster::new();
+    let client = Client::new(&c.url(), None);
+    let mut cmd = Command::new(coordinator_bin());
+    cmd.args(["--listen", &format!("127.0.0.1:{}", c.port)])
+        .args(["--metrics-listen", "", "--redis", "memory"])
+        .args(["--log-format", "json"])
+        .arg("--store-root")
+        .arg(c.root());
+    let coordinator = c.spawn("coordinator", cmd);
+    let problems = math_problems(2);
+    let job_id = client
+        .submit(
+            spec("traced", proto::GenerationMode::HintInfer, 160, 2),
+            problems,
+        )
+        .await;
+    let mut cmd = c.worker_cmd("traced", 60);
+    cmd.args(["--log-format", "json"])
+        .env("RUST_LOG", "info,start_engine=debug,start_worker=debug");
+    let w = c.spawn("traced", cmd);
+    wait_for(
+        "the job to succeed",
+        Duration::from_secs(300),
+        &[&coordinator, &w],
+        || client.succeeded(&job_id),
+    )
+    .await;
+    let counters = client.job(&job_id).await.unwrap().counters.unwrap();
+    let (coordinator_log, worker_log) = (coordinator.log.clone(), w.log.clone());
+    // The worker logs the coordinator's answer to its report, which the coordinator sends
+    // after logging the report: once the worker has, both logs are complete.
+    wait_for(
+        "the worker to log the recorded report",
+        Duration::from_secs(30),
+        &[&coordinator, &w],
+        || async {
+            std::fs::read_to_string(&worker_log)
+                .unwrap_or_default()
+                .contains("unit recorded")
+        },
+    )
+    .await;
+    drop(w);
+    drop(coordinator);
+    let (coordinator, worker) = (json_lines(&coordinator_log), json_lines(&worker_log));
+    // The coordinator names the lease it handed out...
+    let leased = coordinator
+        .iter()
+        .find(|l| message(l) == "unit leased")
+        .expect("a `unit leased` line");
+    let lease = leased["fields"]["lease"].as_str().unwrap();
+    assert_eq!(leased["fields"]["job"].as_str(), Some(job_id.as_str()));
+    // ...and records its report under the same lease.
+    let recorded = under(&coordinator, "report", "lease", lease);
+    assert!(
+        recorded.iter().any(|l| message(l) == "shard recorded"),
+        "{coordinator:?}"
+    );
+    // The worker's lines of that unit all carry the lease: its start, every trajectory, every
+    // tool call (inside its trajectory), the shard commit and the end.
+    let mine = under(&worker, "unit", "lease", lease);
+    let said = |m: &str| mine.iter().filter(|l| message(l) == m).count();
+    assert_eq!(said("unit started"), 1, "{mine:?}");
+    assert_eq!(said("trajectory graded"), 2, "{mine:?}");
+    assert_eq!(
+        said("trajectory generated"),
+        2,
+        "the engine's lines too: {mine:?}"
+    );
+    assert_eq!(said("shard committed"), 1, "{mine:?}");
+    assert_eq!(said("unit done"), 1, "{mine:?}");
+    assert!(mine
+        .iter()
+        .filter(|l| message(l) == "trajectory graded")
+        .all(|l| has_span(l, "trajectory")));
+    let tool_lines = mine
+        .iter()
+        .filter(|l| message(l).starts_with("tool call"))
+        .filter(|l| has_span(l, "trajectory") && has_span(l, "tool_call"))
+        .count() as u64;
+    assert_eq!(
+        tool_lines, counters.tool_calls,
+        "one line per tool call, inside its trajectory: {mine:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

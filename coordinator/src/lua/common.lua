@@ -1,9 +1,17 @@
 -- Helpers shared by every script; ARGV[1] is the key prefix. Scripts run atomically, so each
 -- operation below sees and leaves a consistent state whatever else runs against the server.
 local p = ARGV[1]
+-- The lease clock: the server's own time, read inside the script, so that coordinators whose
+-- clocks disagree still agree on when a lease ends. Scripts are replicated by effects (the
+-- default since Redis 5), so a replica applies the writes rather than re-reading TIME.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local function jkey(job) return p .. 'job:' .. job end
 local function ukey(unit) return p .. 'unit:' .. unit end
 local function terminal(s) return s == 'succeeded' or s == 'failed' or s == 'cancelled' end
+-- A lease id is `{unit}~{attempt}~{hex nonce}` (start_schemas::LeaseId; lease.lua builds it).
 local function unit_of(lease) return string.match(lease, '^(.*)~%d+~%x+$') end
 -- The unit of `lease` when `worker` holds that lease now, else nil.
 local function held(worker, lease)

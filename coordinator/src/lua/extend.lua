@@ -1,11 +1,11 @@
--- ARGV: prefix, worker, now_ms, ttl_ms, lease ids...; returns the revoked ones.
+-- ARGV: prefix, worker, ttl_ms, lease ids...; returns the revoked ones.
 local worker = ARGV[2]
-local now = tonumber(ARGV[3])
-local ttl = tonumber(ARGV[4])
+local now = now_ms()
+local ttl = tonumber(ARGV[3])
 local wkey = p .. 'worker:' .. worker
 if redis.call('EXISTS', wkey) == 1 then redis.call('HSET', wkey, 'last_seen_ms', now) end
 local revoked = {}
-for i = 5, #ARGV do
+for i = 4, #ARGV do
   local lease = ARGV[i]
   local unit = held(worker, lease)
   if not unit then

@@ -1,9 +1,9 @@
--- ARGV: prefix, worker, now_ms, ttl_ms, max_units, nonce
+-- ARGV: prefix, worker, ttl_ms, max_units, nonce (8 hex digits)
 local worker = ARGV[2]
-local now = tonumber(ARGV[3])
-local ttl = tonumber(ARGV[4])
-local want = tonumber(ARGV[5])
-local nonce = ARGV[6]
+local now = now_ms()
+local ttl = tonumber(ARGV[3])
+local want = tonumber(ARGV[4])
+local nonce = ARGV[5]
 local wkey = p .. 'worker:' .. worker
 if redis.call('EXISTS', wkey) == 0 then return redis.error_reply('UNKNOWN_WORKER') end
 redis.call('HSET', wkey, 'last_seen_ms', now)
@@ -29,6 +29,7 @@ while #out < want and scanned < want * 8 + 16 do
         table.insert(skipped, unit)
       else
         local attempt = redis.call('HINCRBY', u, 'leases', 1) - 1
+        -- The format of start_schemas::LeaseId.
         local lease = unit .. '~' .. attempt .. '~' .. nonce
         local exp = now + ttl
         redis.call('HSET', u, 'state', 'leased', 'lease_id', lease, 'worker', worker, 'expires_ms', exp)

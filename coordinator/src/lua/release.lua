@@ -1,7 +1,7 @@
--- ARGV: prefix, worker, now_ms, lease ids...
+-- ARGV: prefix, worker, lease ids...
 local worker = ARGV[2]
-local now = tonumber(ARGV[3])
-for i = 4, #ARGV do
+local now = now_ms()
+for i = 3, #ARGV do
   local unit = held(worker, ARGV[i])
   if unit then
     drop_lease(unit, 'pending', now)

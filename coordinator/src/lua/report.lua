@@ -1,11 +1,11 @@
--- ARGV: prefix, worker, now_ms, unit, lease, shard (encoded ShardInfo, '' when failed), error,
+-- ARGV: prefix, worker, unit, lease, shard (encoded ShardInfo, '' when failed), error,
 -- rows, correct, completion_tokens, tool_calls, max_failures. Returns {accepted, reason}.
 local worker = ARGV[2]
-local now = tonumber(ARGV[3])
-local unit = ARGV[4]
-local lease = ARGV[5]
-local shard = ARGV[6]
-local err = ARGV[7]
+local now = now_ms()
+local unit = ARGV[3]
+local lease = ARGV[4]
+local shard = ARGV[5]
+local err = ARGV[6]
 local u = ukey(unit)
 if redis.call('EXISTS', u) == 0 then return {0, 'unknown unit'} end
 local f = redis.call('HMGET', u, 'state', 'done_lease', 'job', 'expires_ms')
@@ -29,7 +29,7 @@ end
 if err ~= '' or shard == '' then
   drop_lease(unit, 'pending', now)
   local failures = redis.call('HINCRBY', u, 'failures', 1)
-  if failures >= tonumber(ARGV[12]) then
+  if failures >= tonumber(ARGV[11]) then
     redis.call('HSET', j, 'state', 'failed', 'message',
       'unit ' .. unit .. ' failed ' .. failures .. ' times; last error: ' .. err)
   else
@@ -40,10 +40,10 @@ end
 drop_lease(unit, 'done', now)
 redis.call('HSET', u, 'done_lease', lease)
 redis.call('HSET', j .. ':shards', unit, shard)
-redis.call('HINCRBY', j, 'trajectories', ARGV[8])
-redis.call('HINCRBY', j, 'correct', ARGV[9])
-redis.call('HINCRBY', j, 'completion_tokens', ARGV[10])
-redis.call('HINCRBY', j, 'tool_calls', ARGV[11])
+redis.call('HINCRBY', j, 'trajectories', ARGV[7])
+redis.call('HINCRBY', j, 'correct', ARGV[8])
+redis.call('HINCRBY', j, 'completion_tokens', ARGV[9])
+redis.call('HINCRBY', j, 'tool_calls', ARGV[10])
 local done = redis.call('HINCRBY', j, 'units_done', 1)
 if done >= tonumber(redis.call('HGET', j, 'units_total')) then
   redis.call('HSET', j, 'state', 'succeeded')
