@@ -1,10 +1,11 @@
-//! `startctl import`: public layouts to start's problem JSONL.
+//! `startctl import`: public layouts to start's problem JSONL, through
+//! [`start_sources::importer`].
 
 use crate::Outcome;
 use anyhow::Context;
-use start_schemas::import::{map_row, ImportFormat};
-use start_schemas::rows::{read_rows, ReadOptions};
-use start_schemas::validate::Checker;
+use chrono::NaiveDate;
+use start_sources::import::ImportFormat;
+use start_sources::importer::{ImportOptions, Importer};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -12,7 +13,8 @@ use std::path::PathBuf;
 /// Arguments of `startctl import`.
 #[derive(clap::Args)]
 pub struct ImportArgs {
-    /// Layout of the input: aime, math, gpqa-csv, humaneval or livecodebench.
+    /// Layout of the input: aime, math, numina, gpqa-csv, humaneval, livecodebench,
+    /// codecontests, codeforces or apps (APPS and TACO).
     #[arg(long)]
     format: ImportFormat,
     /// Input files: JSONL (optionally gzipped), Parquet, CSV or a JSON document.
@@ -21,6 +23,10 @@ pub struct ImportArgs {
     /// Output JSONL file; standard output when absent.
     #[arg(long, short)]
     out: Option<PathBuf>,
+    /// Keep only problems dated before this day (YYYY-MM-DD), e.g. a model's training
+    /// cut-off; undated problems are skipped then.
+    #[arg(long)]
+    before: Option<NaiveDate>,
 }
 
 /// Runs `startctl import`. Valid rows are written; every invalid one is reported, and any
@@ -32,61 +38,41 @@ pub fn run(args: ImportArgs) -> anyhow::Result<Outcome> {
         )),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
-    let mut checker = Checker::default();
+    let mut importer = Importer::new(ImportOptions {
+        format: args.format,
+        before: args.before,
+    });
     let mut write_error = None;
     for input in &args.inputs {
-        let options = ReadOptions {
-            import_layouts: true,
-            ..ReadOptions::default()
-        };
-        let rows = match read_rows(input, &options) {
-            Ok(rows) => rows,
-            Err(diag) => {
-                eprintln!("{diag}");
-                checker.errors += 1;
-                continue;
-            }
-        };
-        for item in rows {
-            checker.rows += 1;
-            let mapped = item
-                .value
-                .map_err(|d| vec![d])
-                .and_then(|v| map_row(args.format, &v, &item.location));
-            match mapped {
-                Ok(row) => checker.check_value(
-                    &row,
-                    &item.location,
-                    &mut |diag| eprintln!("{diag}"),
-                    &mut |problem| {
-                        if write_error.is_none() {
-                            if let Err(e) = serde_json::to_writer(&mut sink, &problem.to_row())
-                                .map_err(std::io::Error::from)
-                                .and_then(|()| sink.write_all(b"\n"))
-                            {
-                                write_error = Some(e);
-                            }
-                        }
-                    },
-                ),
-                Err(diags) => {
-                    for diag in diags {
-                        checker.errors += 1;
-                        eprintln!("{diag}");
-                    }
+        importer.file(input, &mut |diag| eprintln!("{diag}"), &mut |problem| {
+            if write_error.is_none() {
+                if let Err(e) = serde_json::to_writer(&mut sink, &problem.to_row())
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| sink.write_all(b"\n"))
+                {
+                    write_error = Some(e);
                 }
             }
-        }
+        });
     }
     if let Some(e) = write_error {
         return Err(e).context("writing the output");
     }
     sink.flush().context("writing the output")?;
+    let s = &importer.summary;
     eprintln!(
-        "imported {} of {} rows as {} ({} errors)",
-        checker.valid, checker.rows, args.format, checker.errors
+        "imported {} of {} rows as {}: {} skipped, {} with errors ({} errors)",
+        s.imported,
+        s.rows,
+        args.format,
+        s.skipped_total(),
+        s.bad_rows,
+        s.errors
     );
-    Ok(if checker.errors == 0 {
+    for (reason, n) in &s.skipped {
+        eprintln!("  skipped {n:>8}  {reason}");
+    }
+    Ok(if s.errors == 0 {
         Outcome::Ok
     } else {
         Outcome::InvalidInput

@@ -5,12 +5,14 @@
 //! 3 the job failed, 4 the job was cancelled, 1 any other failure.
 
 mod cluster;
+mod decontaminate;
 mod examples;
 mod export;
 mod generate;
 mod grade;
 mod import;
 mod inspect;
+mod mix;
 mod run;
 mod sandbox;
 mod sandbox_bench;
@@ -41,8 +43,13 @@ enum Command {
     Cancel(cluster::CancelArgs),
     /// Check problem files (JSONL, JSONL.gz, Parquet) and report every error with its place.
     Validate(validate::ValidateArgs),
-    /// Convert a public problem set (AIME, MATH, GPQA CSV, HumanEval, LiveCodeBench) to JSONL.
+    /// Convert a public problem set (AIME, MATH, NuminaMath, GPQA CSV, HumanEval,
+    /// LiveCodeBench, CodeContests, Codeforces, APPS/TACO) to problem JSONL.
     Import(import::ImportArgs),
+    /// Remove problems that overlap evaluation sets, and near-duplicates across sources.
+    Decontaminate(decontaminate::DecontaminateArgs),
+    /// Draw a problem set from several files by counts or shares, with a recipe to rebuild it.
+    Mix(mix::MixArgs),
     /// Summarise a trajectory dataset: shards, accuracy, tool calls, tokens; show rows.
     Inspect(inspect::InspectArgs),
     /// Generate trajectories locally: engine, sandbox and grading, into a Parquet dataset.
@@ -91,6 +98,8 @@ fn main() -> ExitCode {
         }
         Command::Validate(args) => validate::run(args),
         Command::Import(args) => import::run(args),
+        Command::Decontaminate(args) => decontaminate::run(args),
+        Command::Mix(args) => mix::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Sandbox(command) => sandbox::run(command),
         Command::Grade(args) => grade::run(args),

@@ -139,7 +139,7 @@ fn import_maps_every_public_layout_to_valid_problems() {
         assert_eq!(out.status.code(), Some(0), "{format}: {s}");
         assert!(
             s.contains(&format!(
-                "imported {rows} of {rows} rows as {format} (0 errors)"
+                "imported {rows} of {rows} rows as {format}: 0 skipped, 0 with errors (0 errors)"
             )),
             "{s}"
         );
@@ -162,7 +162,7 @@ fn import_names_rows_it_cannot_map() {
         "{s}"
     );
     assert!(
-        s.contains("imported 0 of 2 rows as humaneval (8 errors)"),
+        s.contains("imported 0 of 2 rows as humaneval: 0 skipped, 2 with errors (8 errors)"),
         "{s}"
     );
 }
@@ -900,4 +900,131 @@ fn generate_and_run_make_the_same_rows_from_the_same_options() {
     let manifest = start_schemas::manifest::Manifest::load(&local).unwrap();
     let names: Vec<&str> = manifest.shards.iter().map(|s| s.path.as_str()).collect();
     assert_eq!(names, ["shards/same.u00000.a0.parquet"]);
+}
+
+/// The documented path from public files to a problem set: import two layouts, decontaminate
+/// against an evaluation set, mix, and rebuild the mix from its recipe.
+#[test]
+fn import_decontaminate_and_mix_from_public_layouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let sources = |name: &str| {
+        workspace()
+            .join("sources/tests/fixtures")
+            .join(name)
+            .display()
+            .to_string()
+    };
+    let out = startctl(&[
+        "import",
+        "--format",
+        "numina",
+        &sources("numina-1.5.jsonl"),
+        &sources("numina-cot.jsonl"),
+        "-o",
+        &path("numina.jsonl"),
+    ]);
+    let s = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the fixture has malformed rows: {s}"
+    );
+    assert!(
+        s.contains("imported 3 of 11 rows as numina: 6 skipped, 2 with errors"),
+        "{s}"
+    );
+    assert!(s.contains("       1  proof") || s.contains("proof"), "{s}");
+    let out = startctl(&[
+        "import",
+        "--format",
+        "aime",
+        &sources("aime-1983-2024.csv"),
+        "-o",
+        &path("aime.jsonl"),
+        "--before",
+        "2024-01-01",
+    ]);
+    let s = text(&out);
+    assert!(s.contains("imported 1 of 3 rows as aime: 1 skipped"), "{s}");
+    assert!(s.contains("dated on or after the --before cut-off"), "{s}");
+
+    // An evaluation set that quotes AIME 1983's first problem, reworded around a long span.
+    let eval = r#"{"id": "eval-1", "source": "aime", "kind": "math", "question": "Suppose $x$, $y$ and $z$ all exceed $1$ and let $w$ be a positive number such that $\\log_xw=24$, $\\log_y w = 40$ and $\\log_{xyz}w=12$. What is $\\log_zw$?", "answer": "60"}"#;
+    std::fs::write(path("eval.jsonl"), format!("{eval}\n")).unwrap();
+    let out = startctl(&[
+        "decontaminate",
+        "--problems",
+        &path("aime.jsonl"),
+        &path("numina.jsonl"),
+        "--against",
+        &path("eval.jsonl"),
+        "-o",
+        &path("clean.jsonl"),
+    ]);
+    let s = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{s}");
+    assert!(
+        s.contains(
+            "kept 3 of 4 problems against 1 evaluation items: 1 contaminated, 0 near-duplicates"
+        ),
+        "{s}"
+    );
+    let report = std::fs::read_to_string(path("clean.jsonl.removed.jsonl")).unwrap();
+    let removed: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
+    assert_eq!(removed["id"], "aime-1983-1");
+    assert_eq!(removed["matched_id"], "eval-1");
+    assert_eq!(removed["reason"], "contaminated");
+
+    let out = startctl(&[
+        "mix",
+        &path("clean.jsonl"),
+        "--take",
+        "math=2",
+        "--seed",
+        "5",
+        "-o",
+        &path("mix.jsonl"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mix = std::fs::read_to_string(path("mix.jsonl")).unwrap();
+    assert_eq!(mix.lines().count(), 2);
+    let recipe: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path("mix.jsonl.recipe.json")).unwrap())
+            .unwrap();
+    assert_eq!(recipe["outcomes"][0]["available"], 3);
+    assert_eq!(recipe["seed"], 5);
+    let out = startctl(&[
+        "mix",
+        "--recipe",
+        &path("mix.jsonl.recipe.json"),
+        "-o",
+        &path("again.jsonl"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(path("again.jsonl")).unwrap(), mix);
+    let out = startctl(&[
+        "mix",
+        &path("clean.jsonl"),
+        "--take",
+        "math=4",
+        "-o",
+        &path("short.jsonl"),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("asks for 4 problems but the inputs hold 3"));
+    std::fs::write(path("clean.jsonl"), "").unwrap();
+    let out = startctl(&[
+        "mix",
+        "--recipe",
+        &path("mix.jsonl.recipe.json"),
+        "-o",
+        &path("again.jsonl"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("has changed since the recipe was written"),
+        "{}",
+        text(&out)
+    );
 }

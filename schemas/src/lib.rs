@@ -4,7 +4,6 @@
 //!   startctl, the coordinator and the workers.
 //! - [`problem`] and [`validate`]: the input, one problem a row, read as a stream from JSONL
 //!   (optionally gzipped) or Parquet, with every error located as `file:line: field: message`.
-//! - [`import`]: maps the public layouts of AIME, MATH, GPQA, HumanEval and LiveCodeBench onto it.
 //! - [`trajectory`], [`shard`] and [`manifest`]: the output, one trajectory a row, written as zstd
 //!   Parquet shards committed atomically and listed in a dataset's `manifest.json`.
 //! - [`dataset`]: reads a dataset back, shard by shard, for `startctl inspect` and export.
@@ -13,7 +12,6 @@ pub mod answer;
 pub mod client;
 pub mod dataset;
 pub mod ids;
-pub mod import;
 pub mod manifest;
 pub mod model;
 pub mod problem;

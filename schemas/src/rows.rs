@@ -191,7 +191,7 @@ pub fn read_rows(
             opts.max_line_bytes,
         )),
         FileFormat::Parquet => parquet_rows(name, file)?,
-        FileFormat::Csv => Box::new(CsvRows::new(name, file)),
+        FileFormat::Csv => Box::new(CsvRows::new(name, file, File::open(path).ok())),
         FileFormat::JsonDocument => json_document_rows(name, file, meta.len(), opts)?,
     })
 }
@@ -421,10 +421,50 @@ struct CsvRows {
     headers: Option<Vec<String>>,
     header_error: Option<Diagnostic>,
     done: bool,
+    lines: LineCounter,
+}
+
+/// Line numbers of CSV records from their byte offsets. The csv crate's own line count is one
+/// short after every CRLF terminator (the `\n` of a `\r\n` is counted as the start of the next
+/// record), and CRLF is what Python's csv module and Excel write; so the lines are counted
+/// here, on a second handle that only moves forward.
+struct LineCounter {
+    file: Option<BufReader<File>>,
+    at: u64,
+    line: u64,
+}
+
+impl LineCounter {
+    /// The 1-based line of the first byte of the record that starts at `offset` (or just
+    /// after it, past line terminators); 0 when the file cannot be read a second time.
+    fn line_of(&mut self, offset: u64) -> u64 {
+        let Some(file) = self.file.as_mut() else {
+            return 0;
+        };
+        let mut byte = [0u8; 1];
+        loop {
+            if self.at >= offset {
+                // Past the offset only over terminators: the record starts after them.
+                match file.fill_buf() {
+                    Ok([b'\r' | b'\n', ..]) => {}
+                    _ => return self.line,
+                }
+            }
+            match file.read(&mut byte) {
+                Ok(1) => {
+                    self.at += 1;
+                    if byte[0] == b'\n' {
+                        self.line += 1;
+                    }
+                }
+                _ => return self.line,
+            }
+        }
+    }
 }
 
 impl CsvRows {
-    fn new(name: String, file: File) -> Self {
+    fn new(name: String, file: File, second: Option<File>) -> Self {
         let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(file);
         let (headers, header_error) = match reader.headers() {
             Ok(h) => (Some(h.iter().map(|s| s.trim().to_string()).collect()), None),
@@ -446,6 +486,11 @@ impl CsvRows {
             headers,
             header_error,
             done: false,
+            lines: LineCounter {
+                file: second.map(BufReader::new),
+                at: 0,
+                line: 1,
+            },
         }
     }
 }
@@ -468,7 +513,10 @@ impl Iterator for CsvRows {
         let record = self.records.next()?;
         Some(match record {
             Ok(rec) => {
-                let line = rec.position().map_or(0, |p| p.line());
+                let line = match rec.position() {
+                    Some(p) => self.lines.line_of(p.byte()),
+                    None => 0,
+                };
                 let mut obj = serde_json::Map::new();
                 for (h, v) in headers.iter().zip(rec.iter()) {
                     obj.insert(h.clone(), Value::String(v.to_string()));
@@ -482,7 +530,10 @@ impl Iterator for CsvRows {
                 }
             }
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = match e.position() {
+                    Some(p) => self.lines.line_of(p.byte()),
+                    None => 0,
+                };
                 let location = Location {
                     file: self.name.clone(),
                     at: Position::Line(line),
@@ -556,6 +607,35 @@ mod tests {
         JsonlRows::new("t.jsonl".into(), input, max)
             .map(|r| r.value.map_err(|d| d.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn csv_records_are_located_at_their_line_with_lf_crlf_and_quoted_newlines() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: [(&str, &[u8]); 3] = [
+            ("lf.csv", b"a,b\n1,2\n3,4\n5,\n"),
+            ("crlf.csv", b"a,b\r\n1,2\r\n3,4\r\n5,\r\n"),
+            ("quoted.csv", b"a,b\r\n1,\"x\r\ny\"\r\n\r\n3,4\r\n5,6\r\n"),
+        ];
+        let opts = ReadOptions {
+            import_layouts: true,
+            ..ReadOptions::default()
+        };
+        for (name, text) in cases {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            let lines: Vec<Position> = read_rows(&p, &opts)
+                .unwrap()
+                .map(|r| r.location.at)
+                .collect();
+            let want: &[u64] = if name == "quoted.csv" {
+                &[2, 5, 6]
+            } else {
+                &[2, 3, 4]
+            };
+            let want: Vec<Position> = want.iter().map(|&l| Position::Line(l)).collect();
+            assert_eq!(lines, want, "{name}");
+        }
     }
 
     #[test]
