@@ -17,3 +17,23 @@ pub mod importer;
 pub mod mix;
 pub mod pickle;
 pub mod text;
+
+/// What the unit tests share: the real Python, which the importers' output is checked against.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// Runs `script` with `python3 -c`; its standard output as bytes. Panics with Python's
+    /// standard error when it fails.
+    pub(crate) fn python(script: &str) -> Vec<u8> {
+        let out = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .expect("python3 runs (scripts/setup installs it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+}

@@ -416,23 +416,12 @@ pub fn loads(data: &[u8]) -> Result<Value, PickleError> {
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::process::Command;
 
     /// `pickle.dumps(expr, protocol)` by the real Python, as bytes.
     fn dumps(expr: &str, protocol: u8) -> Vec<u8> {
-        let out = Command::new("python3")
-            .arg("-c")
-            .arg(format!(
-                "import os, pickle, sys\nsys.stdout.buffer.write(pickle.dumps({expr}, protocol={protocol}))"
-            ))
-            .output()
-            .expect("python3 runs (scripts/setup installs it)");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
+        crate::testing::python(&format!(
+            "import os, pickle, sys\nsys.stdout.buffer.write(pickle.dumps({expr}, protocol={protocol}))"
+        ))
     }
 
     #[test]

@@ -176,23 +176,13 @@ mod tests {
     use super::super::testing::{failed, import};
     use super::super::ImportFormat;
     use serde_json::json;
-    use std::process::Command;
 
     /// A private-test blob made the way LiveCodeBench makes it, by the real Python.
     fn python_blob(expr: &str) -> String {
-        let out = Command::new("python3")
-            .arg("-c")
-            .arg(format!(
-                "import base64, json, pickle, zlib\nprint(base64.b64encode(zlib.compress(pickle.dumps({expr}))).decode())"
-            ))
-            .output()
-            .expect("python3 runs (scripts/setup installs it)");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        let out = crate::testing::python(&format!(
+            "import base64, json, pickle, zlib\nprint(base64.b64encode(zlib.compress(pickle.dumps({expr}))).decode())"
+        ));
+        String::from_utf8(out).unwrap().trim().to_string()
     }
 
     #[test]

@@ -89,21 +89,10 @@ pub(crate) fn file_checker(program: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::process::Command;
 
     /// Runs `program` followed by `tail` with the real Python; its stdout.
     fn python(program: &str, tail: &str) -> String {
-        let out = Command::new("python3")
-            .arg("-c")
-            .arg(format!("{program}\n{tail}"))
-            .output()
-            .expect("python3 runs (scripts/setup installs it)");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        String::from_utf8(crate::testing::python(&format!("{program}\n{tail}"))).unwrap()
     }
 
     #[test]
