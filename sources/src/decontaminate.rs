@@ -128,21 +128,25 @@ impl EvalIndex {
 
     /// The first evaluation item `problem` overlaps, with how.
     pub fn find(&self, problem: &Problem) -> Option<(usize, How)> {
-        let w = words(&problem.question);
+        self.find_words(problem, &words(&problem.question))
+    }
+
+    /// [`Self::find`] with the question's words already split.
+    fn find_words(&self, problem: &Problem, w: &[String]) -> Option<(usize, How)> {
         if w.len() < self.options.ngram {
-            let &i = self.questions.get(&hash_words(&w))?;
+            let &i = self.questions.get(&hash_words(w))?;
             let same_answer = match (&self.items[i as usize].2, answer_key(problem)) {
                 (Some(a), Some(b)) => *a == b,
                 _ => true,
             };
             return same_answer.then_some((i as usize, How::SameQuestionAndAnswer));
         }
-        if let Some(&i) = self.questions.get(&hash_words(&w)) {
+        if let Some(&i) = self.questions.get(&hash_words(w)) {
             return Some((i as usize, How::SameQuestion));
         }
         let mut first = None;
         let (mut shared, mut of) = (0, 0);
-        for g in ngrams(&w, self.options.ngram) {
+        for g in ngrams(w, self.options.ngram) {
             of += 1;
             if let Some(&i) = self.grams.get(&g) {
                 first.get_or_insert(i);
@@ -189,11 +193,11 @@ impl Decontaminator {
             matched_source: source.clone(),
             how,
         };
-        if let Some((i, how)) = self.eval.find(problem) {
+        let w = words(&problem.question);
+        if let Some((i, how)) = self.eval.find_words(problem, &w) {
             let (id, source, _) = &self.eval.items[i];
             return Some(removal("contaminated", &(id.clone(), source.clone()), how));
         }
-        let w = words(&problem.question);
         let whole = hash_words(&w);
         if let Some(&i) = self.questions.get(&whole) {
             return Some(removal(

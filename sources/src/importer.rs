@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use start_schemas::problem::Problem;
 use start_schemas::rows::{read_rows, Diagnostic, Location, ReadOptions};
 use start_schemas::validate::check_row;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 /// What to import and how.
@@ -60,8 +60,10 @@ pub const DUPLICATE: &str = "exact duplicate of an earlier row";
 pub struct Importer {
     options: ImportOptions,
     read: ReadOptions,
-    ids: HashMap<String, (Location, [u8; 32])>,
-    contents: HashMap<[u8; 32], Location>,
+    /// Where each id was first given.
+    ids: HashMap<String, Location>,
+    /// Content hashes seen.
+    contents: HashSet<[u8; 32]>,
     /// The counts so far.
     pub summary: ImportSummary,
 }
@@ -76,7 +78,7 @@ impl Importer {
                 ..ReadOptions::default()
             },
             ids: HashMap::new(),
-            contents: HashMap::new(),
+            contents: HashSet::new(),
             summary: ImportSummary::default(),
         }
     }
@@ -150,11 +152,11 @@ impl Importer {
         }
         let problem = check_row(&row, location)?;
         let content = problem.content_sha256();
-        if self.contents.contains_key(&content) {
+        if self.contents.contains(&content) {
             self.summary.skip(DUPLICATE);
             return Ok(None);
         }
-        if let Some((first, _)) = self.ids.get(problem.id.as_str()) {
+        if let Some(first) = self.ids.get(problem.id.as_str()) {
             return Err(vec![Diagnostic::new(
                 location.clone(),
                 "id",
@@ -165,8 +167,8 @@ impl Importer {
             )]);
         }
         self.ids
-            .insert(problem.id.as_str().to_string(), (location.clone(), content));
-        self.contents.insert(content, location.clone());
+            .insert(problem.id.as_str().to_string(), location.clone());
+        self.contents.insert(content);
         Ok(Some(problem))
     }
 }

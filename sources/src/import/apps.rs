@@ -67,7 +67,7 @@ fn json_text(src: &mut Source, name: &str) -> Option<Value> {
 }
 
 pub(super) fn map(src: &mut Source) -> Option<Mapped> {
-    let taco = src.any(&["skill_types"]).is_some() || src.any(&["raw_tags"]).is_some();
+    let taco = src.has("skill_types") || src.has("raw_tags");
     let id = src.text(&["problem_id"]);
     let question = src.required(&["question"]);
     let starter = src.text(&["starter_code"]).unwrap_or_default();

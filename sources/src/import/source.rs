@@ -36,6 +36,11 @@ impl<'a> Source<'a> {
         None
     }
 
+    /// Whether a field is present and not null, without using it (it still goes to metadata).
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.row.get(name).is_some_and(|v| !v.is_null())
+    }
+
     /// Marks fields as used without reading them: bulky columns (model generations, chat
     /// messages) that would otherwise be carried into every trajectory row's metadata.
     pub(crate) fn discard(&mut self, names: &[&str]) {
