@@ -9,7 +9,7 @@
 //! hold is an error, not a smaller mix.
 
 use serde::{Deserialize, Serialize};
-use start_schemas::problem::{Problem, ProblemKind};
+use start_schemas::problem::{splitmix64, Problem, ProblemKind};
 use std::fmt;
 use std::str::FromStr;
 
@@ -122,23 +122,16 @@ impl FromStr for Take {
     }
 }
 
-/// SplitMix64: a tiny, well-mixed generator whose stream is fixed by its seed forever, which
-/// is what a recipe needs (a library generator may change its stream between versions).
+/// A draw from the mix's seed: start's `splitmix64`, whose stream is fixed by its seed on
+/// every platform and version, which is what a recipe needs.
 #[derive(Clone, Debug)]
-struct SplitMix(u64);
+struct Draw(u64);
 
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0), without modulo bias worth the name for n far below 2^64.
+impl Draw {
+    /// Uniform in `0..n` (n > 0), by the multiply-shift reduction (no modulo bias worth the
+    /// name for n far below 2^64).
     fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
+        ((u128::from(splitmix64(&mut self.0)) * u128::from(n)) >> 64) as u64
     }
 }
 
@@ -174,7 +167,7 @@ pub struct TakeOutcome {
 /// Draws the mix while problems stream past.
 pub struct Mixer {
     takes: Vec<(Selector, u64)>,
-    rng: Vec<SplitMix>,
+    rng: Vec<Draw>,
     seen: Vec<u64>,
     /// Per take: (position in the input, problem).
     samples: Vec<Vec<(u64, Problem)>>,
@@ -199,7 +192,7 @@ impl Mixer {
         let n = counts.len();
         Ok(Self {
             rng: (0..n as u64)
-                .map(|i| SplitMix(seed ^ i.wrapping_mul(0xa076_1d64_78bd_642f)))
+                .map(|i| Draw(seed ^ i.wrapping_mul(0xa076_1d64_78bd_642f)))
                 .collect(),
             takes: counts,
             seen: vec![0; n],
