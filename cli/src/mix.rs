@@ -3,11 +3,10 @@
 
 use crate::Outcome;
 use anyhow::{bail, Context};
-use sha2::{Digest, Sha256};
 use start_schemas::validate::Checker;
 use start_sources::mix::{Mixer, Recipe, RecipeInput, Take};
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// Arguments of `startctl mix`.
@@ -35,19 +34,8 @@ pub struct MixArgs {
 }
 
 fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
+    start_schemas::model::sha256_file(path)
+        .with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// Runs `startctl mix`.
