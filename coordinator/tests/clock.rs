@@ -76,18 +76,9 @@ fn libfaketime() -> std::path::PathBuf {
         .expect("libfaketime.so.1: install Debian's faketime package (scripts/setup does)")
 }
 
+/// A channel to a coordinator this test started.
 async fn channel(url: &str) -> Channel {
-    for _ in 0..200 {
-        if let Ok(c) = Channel::from_shared(url.to_string())
-            .unwrap()
-            .connect()
-            .await
-        {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no coordinator at {url}");
+    start_tests::grpc::connect(url, Duration::from_secs(10)).await
 }
 
 async fn register(w: &mut WorkerServiceClient<Channel>) -> String {

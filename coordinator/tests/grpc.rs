@@ -65,18 +65,9 @@ async fn start(store: Arc<dyn Store>, root: &Path, ttl_ms: u64, token: Option<&s
     }
 }
 
+/// A channel to a coordinator this test started.
 async fn channel(url: &str) -> Channel {
-    for _ in 0..100 {
-        if let Ok(c) = Channel::from_shared(url.to_string())
-            .unwrap()
-            .connect()
-            .await
-        {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("no coordinator at {url}");
+    start_tests::grpc::connect(url, Duration::from_secs(2)).await
 }
 
 fn spec(out: &str, unit_size: u32) -> proto::JobSpec {
