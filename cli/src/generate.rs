@@ -5,7 +5,6 @@ use crate::Outcome;
 use anyhow::Context;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use start_schemas::manifest::{Manifest, ShardEntry};
-use start_schemas::model::default_model_path;
 use start_schemas::problem::Problem;
 use start_schemas::trajectory::{hint_defaults, GenerationParams, Mode};
 use start_schemas::validate::Checker;
@@ -140,15 +139,11 @@ pub struct GenOptions {
     /// Sequence slots decoded together.
     #[arg(long, default_value_t = 4)]
     pub slots: usize,
-    /// GGUF model; the default model when absent.
-    #[arg(long, env = "START_MODEL")]
-    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: start_worker::EngineArgs,
     /// Context per slot, in tokens.
     #[arg(long, default_value_t = 2048)]
     pub ctx: u32,
-    /// Layers offloaded to the GPU (builds with the `cuda` feature).
-    #[arg(long, env = "START_GPU_LAYERS", default_value_t = 0)]
-    pub gpu_layers: u32,
     /// Text that opens the assistant's thinking (QwQ: "<think>\n").
     #[arg(long, env = "START_THINK_PREFIX", default_value = "")]
     pub think_prefix: String,
@@ -203,12 +198,14 @@ pub async fn local_pipeline(
     o: &GenOptions,
     registry: &start_telemetry::Registry,
 ) -> anyhow::Result<(Arc<Pipeline>, Option<Arc<start_sandbox::Sandbox>>)> {
-    let model = o.model.clone().unwrap_or_else(default_model_path);
-    if !model.is_file() {
-        anyhow::bail!(
-            "model {}: no such file (run scripts/setup for the default one)",
-            model.display()
-        );
+    let engine = o.engine.choice()?;
+    if let start_worker::EngineChoice::Llama { model, .. } = &engine {
+        if !model.is_file() {
+            anyhow::bail!(
+                "model {}: no such file (run scripts/setup for the default one)",
+                model.display()
+            );
+        }
     }
     let sandbox = start_or_warn(
         o.backend,
@@ -216,16 +213,16 @@ pub async fn local_pipeline(
     )
     .await;
     let options = PipelineOptions {
-        model: model.clone(),
+        engine,
         slots: o.slots.max(1),
         ctx_per_slot: o.ctx,
-        gpu_layers: o.gpu_layers,
         think_prefix: o.think_prefix.clone(),
         think_end: o.think_end.clone(),
         worker_id: std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into()),
     };
     let pipeline = Pipeline::start(&options, sandbox.clone(), registry)
-        .with_context(|| format!("loading {}", model.display()))?;
+        .await
+        .with_context(|| format!("starting the engine on {}", o.engine.describe()))?;
     Ok((Arc::new(pipeline), sandbox))
 }
 

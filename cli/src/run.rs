@@ -63,24 +63,32 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     if checker.errors > 0 {
         return Ok(Outcome::InvalidInput);
     }
-    let model = args
-        .options
-        .model
-        .clone()
-        .unwrap_or_else(default_model_path);
-    match sha256_file(&model) {
-        Ok(sha) if sha == DEFAULT_MODEL_SHA256 => {
-            println!(
-                "model: {} (sha256 {}, the default model)",
-                model.display(),
-                &sha[..12]
-            )
+    if args.options.engine.engine == start_worker::EngineKind::Llama {
+        let model = args
+            .options
+            .engine
+            .model
+            .clone()
+            .unwrap_or_else(default_model_path);
+        match sha256_file(&model) {
+            Ok(sha) if sha == DEFAULT_MODEL_SHA256 => {
+                println!(
+                    "model: {} (sha256 {}, the default model)",
+                    model.display(),
+                    &sha[..12]
+                )
+            }
+            Ok(sha) => println!("model: {} (sha256 {})", model.display(), &sha[..12]),
+            Err(e) => anyhow::bail!(
+                "model {}: {e}; run scripts/setup to fetch the default model",
+                model.display()
+            ),
         }
-        Ok(sha) => println!("model: {} (sha256 {})", model.display(), &sha[..12]),
-        Err(e) => anyhow::bail!(
-            "model {}: {e}; run scripts/setup to fetch the default model",
-            model.display()
-        ),
+    } else {
+        println!(
+            "engine: OpenAI-compatible server at {}",
+            args.options.engine.describe()
+        );
     }
     let out = args.out.unwrap_or_else(|| {
         PathBuf::from("out").join(format!(
@@ -88,8 +96,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
         ))
     });
-    let mut options = args.options;
-    options.model = Some(model);
+    let options = args.options;
     let job = runtime()?.block_on(run_cluster(problems, &out, &options))?;
     let outcome = outcome_of(&job);
     if !job.message.is_empty() {

@@ -14,8 +14,10 @@
 //! [`step`] (a slot's next token and what it means), [`insertion`] (where hints go and the
 //! rollback they need), [`hints`] (the hint library), [`fence`] (finding code blocks),
 //! [`tools`] (tool dispatch and resumption), [`trajectory`] (the trajectory builder),
-//! [`llama`] (the llama.cpp calls).
+//! [`llama`] (the llama.cpp calls); [`openai`] drives an OpenAI-compatible server with the same
+//! loop, and [`backend`] is what a caller holds: either of the two.
 
+pub mod backend;
 mod batch;
 pub mod config;
 pub mod engine;
@@ -23,6 +25,7 @@ pub mod fence;
 pub mod hints;
 mod insertion;
 mod llama;
+pub mod openai;
 pub mod request;
 mod scheduler;
 #[cfg(feature = "scripted")]
@@ -33,9 +36,11 @@ mod step;
 mod tools;
 mod trajectory;
 
+pub use backend::Backend;
 pub use config::EngineConfig;
 pub use engine::{Engine, ModelInfo, Stats};
 pub use hints::HintLibrary;
 pub use llama::backend;
 pub use llama_cpp_2;
+pub use openai::{OpenAiConfig, OpenAiEngine, ServerIdentity};
 pub use request::{EngineError, GenOutput, GenRequest};

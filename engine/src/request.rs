@@ -56,6 +56,12 @@ pub struct GenOutput {
     pub completion_tokens: u32,
     /// Seconds from admission to the last token.
     pub wall_time_s: f64,
+    /// Where the token ids come from: `engine` (fed and sampled in process), `server` (the
+    /// ids an OpenAI-compatible server sampled and tokenised), `server-tokenizer` (a server
+    /// that streams text only: its `/tokenize` of that text).
+    pub token_ids_source: &'static str,
+    /// Why a trajectory ended with `error`, when the backend knows.
+    pub finish_detail: Option<String>,
 }
 
 /// What can go wrong in the engine.
@@ -92,6 +98,9 @@ pub enum EngineError {
     /// The engine thread is gone.
     #[error("the engine stopped")]
     Stopped,
+    /// The inference server could not be reached or kept failing through the retries.
+    #[error("inference server: {0}")]
+    Backend(String),
 }
 
 /// Where a trajectory's result goes.

@@ -183,5 +183,8 @@ pub(crate) fn finish(e: &Ctx, slot: &mut Slot, reason: FinishReason) {
         finish_reason: reason,
         completion_tokens,
         wall_time_s: done.started.elapsed().as_secs_f64(),
+        token_ids_source: "engine",
+        finish_detail: (reason == FinishReason::Error)
+            .then(|| "the KV cache refused an operation".to_string()),
     }));
 }

@@ -31,23 +31,16 @@ pub(crate) fn run_tool(
     slot.state = State::Tool;
     // The closing token still has to be fed; it goes first when the output comes back.
     slot.pending_after_tool = Some(closing_token);
-    slot.tool_calls.push(ToolCall {
-        segment: (slot.builder.segments.len() - 1) as u32,
-        exit_code: None,
-        timed_out: false,
-        memory_exceeded: false,
-        truncated: false,
-        duration_ms: 0.0,
-        error: None,
-    });
+    slot.tool_calls
+        .push(pending_call(slot.builder.segments.len() - 1));
     let tx = tool_tx.clone();
     let sandbox = sandbox.clone();
-    let request = ExecRequest {
-        timeout: e.config.tool_timeout,
-        memory_mb: e.config.tool_memory_mb,
-        max_output_bytes: e.config.max_output_chars,
-        ..ExecRequest::new(code)
-    };
+    let request = exec_request(
+        code,
+        e.config.tool_timeout,
+        e.config.tool_memory_mb,
+        e.config.max_output_chars,
+    );
     let span = tracing::info_span!(
         parent: &slot.span,
         "tool_call",
@@ -55,29 +48,7 @@ pub(crate) fn run_tool(
         slot = i
     );
     let work = async move {
-        let started = Instant::now();
-        let result = match sandbox {
-            Some(sb) => sb.execute(request).await.unwrap_or_else(|err| ExecResult {
-                error: Some(err.to_string()),
-                ..ExecResult::default()
-            }),
-            None => ExecResult {
-                error: Some("no sandbox is configured".into()),
-                ..ExecResult::default()
-            },
-        };
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
-        match &result.error {
-            // A sandbox failure is visible in the row (the output block says so) and here.
-            Some(error) => tracing::warn!(%error, ms, "tool call failed in the sandbox"),
-            None => tracing::debug!(
-                exit_code = ?result.exit_code,
-                timed_out = result.timed_out,
-                memory_exceeded = result.memory_exceeded,
-                ms,
-                "tool call done"
-            ),
-        }
+        let (result, ms) = execute(sandbox.as_deref(), request).await;
         let _ = tx.send((i, result, ms));
     };
     runtime.spawn(tracing::Instrument::instrument(work, span));
@@ -93,48 +64,12 @@ pub(crate) fn resume_after_tool(e: &Ctx, slot: &mut Slot, result: &ExecResult, m
     let Some(call) = slot.tool_calls.last_mut() else {
         return;
     };
-    call.exit_code = result.exit_code;
-    call.timed_out = result.timed_out;
-    call.memory_exceeded = result.memory_exceeded;
-    call.truncated = result.truncated;
-    call.duration_ms = ms;
-    call.error = result.error.clone();
-    let mut out = String::new();
-    out.push_str(&result.stdout);
-    if !result.stderr.is_empty() {
-        out.push_str(&result.stderr);
+    record_result(call, result, ms);
+    let (block, truncated) = output_block(result, e.config.tool_timeout, e.config.max_output_chars);
+    if let Some(c) = slot.tool_calls.last_mut() {
+        c.truncated |= truncated;
     }
-    if result.timed_out {
-        out.push_str(&format!(
-            "\n[timed out after {:.0} s]",
-            e.config.tool_timeout.as_secs_f64()
-        ));
-    }
-    if result.memory_exceeded {
-        out.push_str("\n[memory limit exceeded]");
-    }
-    if let Some(err) = &result.error {
-        out.push_str(&format!("\n[sandbox error: {err}]"));
-    }
-    let max = e.config.max_output_chars;
-    if out.chars().count() > max {
-        let head: String = out.chars().take(max / 2).collect();
-        let tail: String = out
-            .chars()
-            .rev()
-            .take(max / 2)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        out = format!("{head}\n...[truncated]...\n{tail}");
-        if let Some(c) = slot.tool_calls.last_mut() {
-            c.truncated = true;
-        }
-    }
-    let tokens = e
-        .llama
-        .tokenize(&format!("```output\n{}\n```\n", out.trim_end()), false);
+    let tokens = e.llama.tokenize(&block, false);
     let mut feed: VecDeque<(i32, SegmentKind)> = slot
         .pending_after_tool
         .take()
@@ -147,4 +82,113 @@ pub(crate) fn resume_after_tool(e: &Ctx, slot: &mut Slot, result: &ExecResult, m
     }
     feed.extend(record_insertion(e, slot, tokens, SegmentKind::Output));
     slot.state = State::Feed(feed);
+}
+
+/// The output block a tool result becomes in the trajectory: stdout then stderr, time-outs,
+/// memory kills and sandbox errors marked, cut to `max_chars` characters with head and tail
+/// kept; and whether it was cut. Both backends write results through this.
+pub(crate) fn output_block(
+    result: &ExecResult,
+    timeout: std::time::Duration,
+    max_chars: usize,
+) -> (String, bool) {
+    let mut out = String::new();
+    out.push_str(&result.stdout);
+    if !result.stderr.is_empty() {
+        out.push_str(&result.stderr);
+    }
+    if result.timed_out {
+        out.push_str(&format!(
+            "\n[timed out after {:.0} s]",
+            timeout.as_secs_f64()
+        ));
+    }
+    if result.memory_exceeded {
+        out.push_str("\n[memory limit exceeded]");
+    }
+    if let Some(err) = &result.error {
+        out.push_str(&format!("\n[sandbox error: {err}]"));
+    }
+    let mut truncated = false;
+    if out.chars().count() > max_chars {
+        let head: String = out.chars().take(max_chars / 2).collect();
+        let tail: String = out
+            .chars()
+            .rev()
+            .take(max_chars / 2)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        out = format!("{head}\n...[truncated]...\n{tail}");
+        truncated = true;
+    }
+    (format!("```output\n{}\n```\n", out.trim_end()), truncated)
+}
+
+/// The sandbox request for one block, under the engine's limits.
+pub(crate) fn exec_request(
+    code: String,
+    timeout: std::time::Duration,
+    memory_mb: u32,
+    max_output_chars: usize,
+) -> ExecRequest {
+    ExecRequest {
+        timeout,
+        memory_mb,
+        max_output_bytes: max_output_chars,
+        ..ExecRequest::new(code)
+    }
+}
+
+/// Runs one block on `sandbox` (an error result without one) and says how long it took, in
+/// milliseconds; a sandbox failure is logged here and written into the result's `error`.
+pub(crate) async fn execute(sandbox: Option<&Sandbox>, request: ExecRequest) -> (ExecResult, f64) {
+    let started = Instant::now();
+    let result = match sandbox {
+        Some(sb) => sb.execute(request).await.unwrap_or_else(|err| ExecResult {
+            error: Some(err.to_string()),
+            ..ExecResult::default()
+        }),
+        None => ExecResult {
+            error: Some("no sandbox is configured".into()),
+            ..ExecResult::default()
+        },
+    };
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    match &result.error {
+        // A sandbox failure is visible in the row (the output block says so) and here.
+        Some(error) => tracing::warn!(%error, ms, "tool call failed in the sandbox"),
+        None => tracing::debug!(
+            exit_code = ?result.exit_code,
+            timed_out = result.timed_out,
+            memory_exceeded = result.memory_exceeded,
+            ms,
+            "tool call done"
+        ),
+    }
+    (result, ms)
+}
+
+/// A tool call on code segment `segment`, its result still to come.
+pub(crate) fn pending_call(segment: usize) -> ToolCall {
+    ToolCall {
+        segment: segment as u32,
+        exit_code: None,
+        timed_out: false,
+        memory_exceeded: false,
+        truncated: false,
+        duration_ms: 0.0,
+        error: None,
+    }
+}
+
+/// Writes a result into its tool call.
+pub(crate) fn record_result(call: &mut ToolCall, result: &ExecResult, ms: f64) {
+    call.exit_code = result.exit_code;
+    call.timed_out = result.timed_out;
+    call.memory_exceeded = result.memory_exceeded;
+    call.truncated = result.truncated;
+    call.duration_ms = ms;
+    call.error = result.error.clone();
 }

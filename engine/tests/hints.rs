@@ -55,10 +55,9 @@ fn plain_hint_library() -> HintLibrary {
     lib
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hint_replaces_its_trigger_word_and_opens_the_code_the_model_writes() {
+async fn a_hint_replaces_its_trigger_word_and_opens_the_code_the_model_writes(kind: Kind) {
     let sb = sandbox().await;
-    let engine = engine(EngineConfig::new(model()), Some(sb));
+    let engine = engine_on(kind, EngineConfig::new(model()), Some(sb)).await;
     let mut req = eager("Is 91 prime?", "So 91 = 7 * 13. Wait,", 200, 7);
     req.params.temperature = 0.0;
     let out = run(&engine, req).await;
@@ -95,7 +94,13 @@ async fn a_hint_replaces_its_trigger_word_and_opens_the_code_the_model_writes() 
     assert_tokens_add_up(&out);
 
     // The KV cache holds what the row holds: forcing the same text (trigger word never
-    // written) gives the same greedy continuation, token for token.
+    // written) gives the same greedy continuation, token for token. In process only: on a
+    // server the continuation is sent as the row's token ids by construction, and llama-server's
+    // greedy tokens depend on how it splits the prefill (what its prompt cache reuses), so a
+    // second run may part from the first at a near tie; that compares llama.cpp, not start.
+    if kind == Kind::OpenAi {
+        return;
+    }
     let shown: String = out.segments[..=at]
         .iter()
         .map(|s| s.text.as_str())
@@ -116,8 +121,7 @@ async fn a_hint_replaces_its_trigger_word_and_opens_the_code_the_model_writes() 
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_sampled_trajectory_doubles_a_trigger_at_a_hint_boundary() {
+async fn no_sampled_trajectory_doubles_a_trigger_at_a_hint_boundary(kind: Kind) {
     // Triggers this model writes by itself, so that the hints land on sampled text, in the
     // middle of its sentences.
     let mut config = EngineConfig::new(model());
@@ -125,7 +129,7 @@ async fn no_sampled_trajectory_doubles_a_trigger_at_a_hint_boundary() {
     let mut lib = HintLibrary::builtin();
     lib.triggers = vec!["So".into(), "The".into(), "Let".into(), "First".into()];
     config.hints = lib.clone();
-    let engine = engine(config, None);
+    let engine = engine_on(kind, config, None).await;
     let questions = [
         "What is 17 times 23?",
         "Find the sum of the first ten odd numbers.",
@@ -169,11 +173,10 @@ async fn no_sampled_trajectory_doubles_a_trigger_at_a_hint_boundary() {
     assert!(word_hints > 0, "the model wrote none of the trigger words");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn trigger_hints_are_capped_and_need_tool_calls_and_room_left() {
+async fn trigger_hints_are_capped_and_need_tool_calls_and_room_left(kind: Kind) {
     let mut config = EngineConfig::new(model());
     config.hints = plain_hint_library();
-    let engine = engine(config, None);
+    let engine = engine_on(kind, config, None).await;
     let forced = "A is 1. Wait, B is 2. Wait, C is 3. Wait, D is 4. Wait, so";
     let count = |out: &GenOutput| hints(out).len();
     let mut capped = eager("Count.", forced, 60, 3);
@@ -201,9 +204,8 @@ async fn trigger_hints_are_capped_and_need_tool_calls_and_room_left() {
     assert_eq!(count(&run(&engine, plain).await), 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_end_hint_replaces_the_end_of_the_turn_but_never_inside_a_code_block() {
-    let engine = engine(EngineConfig::new(model()), None);
+async fn an_end_hint_replaces_the_end_of_the_turn_but_never_inside_a_code_block(kind: Kind) {
+    let engine = engine_on(kind, EngineConfig::new(model()), None).await;
     let mut req = request(
         "Say hello.",
         "Hello there!<|im_end|>",
@@ -269,10 +271,9 @@ async fn an_end_hint_replaces_the_end_of_the_turn_but_never_inside_a_code_block(
     assert!(hints(&out).is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_end_of_thinking_is_rolled_back_and_replaced_by_a_hint() {
+async fn the_end_of_thinking_is_rolled_back_and_replaced_by_a_hint(kind: Kind) {
     let config = thinking_config();
-    let engine = engine(config, None);
+    let engine = engine_on(kind, config, None).await;
     let mut req = request(
         "What is 2+2?",
         "2+2 is 4.\n</think>",
@@ -296,10 +297,9 @@ async fn the_end_of_thinking_is_rolled_back_and_replaced_by_a_hint() {
     assert_tokens_add_up(&out);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_tool_limit_leaves_later_blocks_as_text_and_the_model_finishes() {
+async fn the_tool_limit_leaves_later_blocks_as_text_and_the_model_finishes(kind: Kind) {
     let sb = sandbox().await;
-    let engine = engine(EngineConfig::new(model()), Some(sb));
+    let engine = engine_on(kind, EngineConfig::new(model()), Some(sb)).await;
     let mut req = request(
         "Print two numbers.",
         "```python\nprint(1)\n```\nAnd again:\n```python\nprint(2)\n```\nDone.",
@@ -332,11 +332,10 @@ async fn the_tool_limit_leaves_later_blocks_as_text_and_the_model_finishes() {
     assert!(full_text(&out).contains("Done."));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn code_in_the_final_answer_runs_only_when_the_job_asks() {
+async fn code_in_the_final_answer_runs_only_when_the_job_asks(kind: Kind) {
     let sb = sandbox().await;
     let config = thinking_config();
-    let engine = engine(config, Some(sb));
+    let engine = engine_on(kind, config, Some(sb)).await;
     let forced = "It is 4.\n</think>\nThe program:\n```python\nprint(2+2)\n```\n";
     let req = request("Write a program printing 2+2.", forced, Mode::Plain, 40, 5);
     let out = run(&engine, req.clone()).await;
@@ -360,3 +359,13 @@ async fn code_in_the_final_answer_runs_only_when_the_job_asks() {
         .unwrap();
     assert_eq!(output.text, "```output\n4\n```\n");
 }
+
+crate::on_both_backends!(
+    a_hint_replaces_its_trigger_word_and_opens_the_code_the_model_writes,
+    no_sampled_trajectory_doubles_a_trigger_at_a_hint_boundary,
+    trigger_hints_are_capped_and_need_tool_calls_and_room_left,
+    an_end_hint_replaces_the_end_of_the_turn_but_never_inside_a_code_block,
+    the_end_of_thinking_is_rolled_back_and_replaced_by_a_hint,
+    the_tool_limit_leaves_later_blocks_as_text_and_the_model_finishes,
+    code_in_the_final_answer_runs_only_when_the_job_asks,
+);

@@ -9,12 +9,11 @@ use start_schemas::trajectory::{FinishReason, Mode, SegmentKind};
 use std::sync::Arc;
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_forced_code_block_runs_and_its_output_is_the_next_segment() {
+async fn a_forced_code_block_runs_and_its_output_is_the_next_segment(kind: Kind) {
     let sb = sandbox().await;
     let mut config = EngineConfig::new(model());
     config.slots = 2;
-    let engine = engine(config, Some(sb));
+    let engine = engine_on(kind, config, Some(sb)).await;
     let out = run(
         &engine,
         request(
@@ -50,10 +49,9 @@ async fn a_forced_code_block_runs_and_its_output_is_the_next_segment() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn syntax_errors_come_back_as_output_and_generation_goes_on() {
+async fn syntax_errors_come_back_as_output_and_generation_goes_on(kind: Kind) {
     let sb = sandbox().await;
-    let engine = engine(EngineConfig::new(model()), Some(sb));
+    let engine = engine_on(kind, EngineConfig::new(model()), Some(sb)).await;
     let out = run(
         &engine,
         request(
@@ -84,11 +82,10 @@ async fn syntax_errors_come_back_as_output_and_generation_goes_on() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_context_limit_ends_a_trajectory_cleanly() {
+async fn the_context_limit_ends_a_trajectory_cleanly(kind: Kind) {
     let mut config = EngineConfig::new(model());
     config.ctx_per_slot = 96;
-    let engine = engine(config, None);
+    let engine = engine_on(kind, config, None).await;
     let mut req = request(
         "Write a long story about a dragon.",
         "",
@@ -445,3 +442,9 @@ async fn slots_padded_between_busy_neighbours_keep_their_exact_tokens() {
     );
     assert_same_tokens(&alone_again, &again);
 }
+
+crate::on_both_backends!(
+    a_forced_code_block_runs_and_its_output_is_the_next_segment,
+    syntax_errors_come_back_as_output_and_generation_goes_on,
+    the_context_limit_ends_a_trajectory_cleanly,
+);

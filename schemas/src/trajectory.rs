@@ -21,11 +21,11 @@ use std::sync::{Arc, OnceLock};
 /// every shard's Parquet metadata and in the manifest. Version 2 added the hint provenance, the
 /// exact user turn, the generation prefix, the end-of-turn token, the prompt's token ids, the
 /// hint settings and the tool-limit flag (schemas/README.md, "Migration").
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Every schema version this build reads: a shard of an older version reads with the columns
 /// it lacks at their defaults (empty, absent, false).
-pub const READABLE_SCHEMA_VERSIONS: [u32; 2] = [1, 2];
+pub const READABLE_SCHEMA_VERSIONS: [u32; 3] = [1, 2, 3];
 
 /// Time zone of `created_at`. An offset rather than the name "UTC" because arrow-rs parses
 /// named zones only with chrono-tz compiled in; every reader (pyarrow, DuckDB, polars) reads it
@@ -380,10 +380,21 @@ pub struct Trajectory {
     pub kind: ProblemKind,
     /// How it was generated.
     pub mode: Mode,
-    /// GGUF file name of the model.
+    /// GGUF file name of the model; on the `openai` backend, the served model's name.
     pub model_name: String,
-    /// Hex sha256 of the GGUF file.
+    /// Hex sha256 of the GGUF file; on the `openai` backend, of `model_identity`.
     pub model_sha256: String,
+    /// What generated it: `llama.cpp` (in process) or `openai` (an OpenAI-compatible
+    /// server); version-1 and -2 shards read as `llama.cpp`.
+    #[serde(default = "default_backend")]
+    pub backend: String,
+    /// What the server reported about itself and its model (JSON), on the `openai` backend.
+    #[serde(default)]
+    pub model_identity: Option<String>,
+    /// Where the token ids come from: `engine` (fed and sampled in process), `server` (as the
+    /// server sampled them), `server-tokenizer` (the server's tokenisation of streamed text).
+    #[serde(default = "default_token_ids_source")]
+    pub token_ids_source: String,
     /// Sampling parameters and limits.
     pub params: GenerationParams,
     /// This trajectory's own seed, derived from (job seed, job, problem, sample).
@@ -416,6 +427,9 @@ pub struct Trajectory {
     pub tool_errors: u32,
     /// Why generation stopped.
     pub finish_reason: FinishReason,
+    /// Why it ended with `error`, when known (the server's answer, the failed operation).
+    #[serde(default)]
+    pub finish_detail: Option<String>,
     /// The end-of-turn token's text when the model ended its turn with one (`<|im_end|>`);
     /// it is not part of `full_text`, and a trainer appends it to the assistant turn.
     #[serde(default)]
@@ -458,6 +472,14 @@ pub struct Trajectory {
     pub trajectory_sha256: String,
     /// When it finished, UTC.
     pub created_at: DateTime<Utc>,
+}
+
+fn default_backend() -> String {
+    "llama.cpp".into()
+}
+
+fn default_token_ids_source() -> String {
+    "engine".into()
 }
 
 impl Trajectory {
@@ -597,6 +619,9 @@ pub fn schema() -> SchemaRef {
                 utf8("mode", false),
                 utf8("model_name", false),
                 utf8("model_sha256", false),
+                utf8("backend", false),
+                utf8("model_identity", true),
+                utf8("token_ids_source", false),
                 Field::new("params", DataType::Struct(params), false),
                 Field::new("seed", DataType::UInt64, false),
                 utf8("prompt", false),
@@ -621,6 +646,7 @@ pub fn schema() -> SchemaRef {
                 ),
                 Field::new("tool_errors", DataType::UInt32, false),
                 utf8("finish_reason", false),
+                utf8("finish_detail", true),
                 utf8("end_of_turn", true),
                 Field::new("end_of_turn_token", DataType::Int32, true),
                 Field::new("tool_limit_reached", DataType::Boolean, false),
@@ -717,6 +743,9 @@ pub(crate) mod tests {
             mode: Mode::HintInfer,
             model_name: "m.gguf".into(),
             model_sha256: "ab".repeat(32),
+            backend: "llama.cpp".into(),
+            model_identity: None,
+            token_ids_source: "engine".into(),
             params: GenerationParams {
                 temperature: 0.6,
                 top_k: 0,
@@ -748,6 +777,7 @@ pub(crate) mod tests {
             }],
             tool_errors: 0,
             finish_reason: FinishReason::Stop,
+            finish_detail: None,
             end_of_turn: Some("<|im_end|>".into()),
             end_of_turn_token: Some(2),
             tool_limit_reached: false,

@@ -5,6 +5,7 @@
 //! other readers with every value checked.
 
 pub mod grpc;
+pub mod llama_server;
 pub mod redis;
 
 use chrono::DateTime;
@@ -82,6 +83,9 @@ pub fn trajectory(i: u32) -> Trajectory {
         mode: [Mode::HintInfer, Mode::Rft, Mode::Plain][i as usize % 3],
         model_name: "SmolLM2-135M-Instruct.Q4_1.gguf".into(),
         model_sha256: start_schemas::model::DEFAULT_MODEL_SHA256.into(),
+        backend: "llama.cpp".into(),
+        model_identity: None,
+        token_ids_source: "engine".into(),
         params: GenerationParams {
             temperature: 0.6,
             top_k: 40,
@@ -110,6 +114,7 @@ pub fn trajectory(i: u32) -> Trajectory {
         } else {
             FinishReason::Stop
         },
+        finish_detail: None,
         end_of_turn: (i % 5 != 4).then(|| "<|im_end|>".into()),
         end_of_turn_token: (i % 5 != 4).then_some(2),
         tool_limit_reached: i % 4 == 3,

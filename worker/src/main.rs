@@ -3,9 +3,8 @@
 use anyhow::Context;
 use clap::Parser;
 use start_sandbox::{BackendKind, Sandbox, SandboxConfig};
-use start_schemas::model::default_model_path;
 use start_telemetry::Registry;
-use start_worker::{Pipeline, PipelineOptions, WorkerConfig};
+use start_worker::{EngineArgs, Pipeline, PipelineOptions, WorkerConfig};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -42,18 +41,15 @@ struct Args {
     /// PEM CA certificate for a TLS coordinator (use an https:// URL).
     #[arg(long, env = "START_TLS_CA")]
     tls_ca: Option<PathBuf>,
-    /// GGUF model; the default model when absent.
-    #[arg(long, env = "START_MODEL")]
-    model: Option<PathBuf>,
-    /// Engine slots.
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Engine slots (trajectories in flight at an OpenAI-compatible server: match its
+    /// `--parallel` or `max_num_seqs`).
     #[arg(long, env = "START_SLOTS", default_value_t = 4)]
     slots: u32,
     /// Context per slot, tokens.
     #[arg(long, env = "START_CTX", default_value_t = 4096)]
     ctx: u32,
-    /// Layers offloaded to the GPU (builds with the `cuda` feature).
-    #[arg(long, env = "START_GPU_LAYERS", default_value_t = 0)]
-    gpu_layers: u32,
     /// Text that opens the assistant's thinking (QwQ: "<think>\n").
     #[arg(long, env = "START_THINK_PREFIX", default_value = "")]
     think_prefix: String,
@@ -92,7 +88,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     start_telemetry::init_logs(args.log_format, "info");
-    let model = args.model.clone().unwrap_or_else(default_model_path);
+    let engine = args.engine.choice()?;
     let sandbox = match Sandbox::start(SandboxConfig {
         backend: match args.sandbox {
             Backend::Auto => BackendKind::Auto,
@@ -116,17 +112,17 @@ async fn main() -> anyhow::Result<()> {
     let registry = Registry::default();
     let hostname = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into());
     let options = PipelineOptions {
-        model: model.clone(),
+        engine,
         slots: args.slots.max(1) as usize,
         ctx_per_slot: args.ctx,
-        gpu_layers: args.gpu_layers,
         think_prefix: args.think_prefix.clone(),
         think_end: args.think_end.clone(),
         worker_id: hostname.clone(),
     };
     let pipeline = Arc::new(
         Pipeline::start(&options, sandbox.clone(), &registry)
-            .with_context(|| format!("loading {}", model.display()))?,
+            .await
+            .with_context(|| format!("starting the engine on {}", args.engine.describe()))?,
     );
     let token =
         start_schemas::client::read_token(args.token.as_deref(), args.token_file.as_deref())?;
@@ -142,10 +138,15 @@ async fn main() -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding metrics on {}", args.metrics_listen))?;
         let r = ready.clone();
+        let p = pipeline.clone();
         let readiness: start_telemetry::Readiness = Arc::new(move || {
             let ok = r.load(Ordering::Relaxed);
+            // A worker whose inference server stopped answering takes no new work.
+            let engine_ok = p.engine.healthy();
             Box::pin(async move {
-                if ok {
+                if !engine_ok {
+                    Err("the inference server does not answer /health".to_string())
+                } else if ok {
                     Ok(())
                 } else {
                     Err("not registered, or draining".to_string())

@@ -3,7 +3,9 @@
 
 use sha2::{Digest, Sha256};
 use start_engine::hints::SampleTests;
-use start_engine::{Engine, EngineConfig, GenOutput, GenRequest};
+use start_engine::{
+    Backend, Engine, EngineConfig, GenOutput, GenRequest, OpenAiConfig, OpenAiEngine,
+};
 use start_grader::Grader;
 use start_schemas::problem::{
     choice_letter, choice_permutation, Problem, ShownTests, Target, TestStyle,
@@ -161,14 +163,17 @@ impl PipelineMetrics {
 
 /// Engine, grader and the facts recorded on every row.
 pub struct Pipeline {
-    /// The engine.
-    pub engine: Engine,
+    /// The engine: in process, or an OpenAI-compatible server.
+    pub engine: Backend,
     /// The grader (with the same sandbox as the engine).
     pub grader: Grader,
-    /// Model file name, recorded on rows.
+    /// Model file name (the served model's name on a server), recorded on rows.
     pub model_name: String,
-    /// Model sha256, recorded on rows.
+    /// Model sha256 (of the server's identity on a server), recorded on rows and sent at
+    /// registration, where a job spec's `model_sha256` pins it.
     pub model_sha256: String,
+    /// What the server said it is, recorded on rows (`openai` backend only).
+    pub model_identity: Option<String>,
     /// Which sandbox runs the code (`Sandbox::identity`, or `none`), recorded on rows.
     pub sandbox: String,
     /// Worker name recorded on rows.
@@ -191,6 +196,9 @@ pub enum PipelineError {
     /// The engine failed.
     #[error(transparent)]
     Engine(#[from] start_engine::EngineError),
+    /// The engine flags do not make an engine.
+    #[error("{0}")]
+    Options(String),
 }
 
 /// What a pipeline is built from. The worker's flags and `startctl generate`/`run` both fill
@@ -198,14 +206,12 @@ pub enum PipelineError {
 /// that forgot `think_end` would never insert an end-of-thinking hint on QwQ).
 #[derive(Clone, Debug)]
 pub struct PipelineOptions {
-    /// The GGUF model.
-    pub model: PathBuf,
-    /// Sequences decoded together.
+    /// What generates.
+    pub engine: EngineChoice,
+    /// Sequences decoded together (trajectories in flight at a server).
     pub slots: usize,
     /// Context per slot, tokens.
     pub ctx_per_slot: u32,
-    /// Layers offloaded to the GPU (builds with the `cuda` feature).
-    pub gpu_layers: u32,
     /// Text that opens the assistant's thinking (QwQ: "<think>\n").
     pub think_prefix: String,
     /// Text that ends thinking (QwQ: "</think>"); empty for models without.
@@ -214,31 +220,91 @@ pub struct PipelineOptions {
     pub worker_id: String,
 }
 
+/// What generates: the in-process engine on a GGUF file, or an OpenAI-compatible server.
+#[derive(Clone, Debug)]
+pub enum EngineChoice {
+    /// llama.cpp in this process.
+    Llama {
+        /// The GGUF model.
+        model: PathBuf,
+        /// Layers offloaded to the GPU (builds with the `cuda` feature).
+        gpu_layers: u32,
+    },
+    /// An OpenAI-compatible server (vLLM, SGLang, llama.cpp's `llama-server`).
+    OpenAi {
+        /// Its URL.
+        endpoint: String,
+        /// Bearer token.
+        api_key: Option<String>,
+        /// The model to ask for; the server's first when absent.
+        served_model: Option<String>,
+        /// How long a trajectory waits for a failed server to come back.
+        outage_timeout: std::time::Duration,
+    },
+}
+
 impl Pipeline {
-    /// Hashes the model, loads it and starts the engine on `sandbox`.
-    pub fn start(
+    /// Starts the engine on `sandbox`: hashes and loads the model, or connects to the server
+    /// (a wrong endpoint or model name fails here, naming it).
+    pub async fn start(
         options: &PipelineOptions,
         sandbox: Option<Arc<start_sandbox::Sandbox>>,
         registry: &Registry,
     ) -> Result<Self, PipelineError> {
-        let model_sha256 = start_schemas::model::sha256_file(&options.model).map_err(|source| {
-            PipelineError::Model {
-                path: options.model.clone(),
-                source,
+        let think_end = Some(options.think_end.clone()).filter(|s| !s.is_empty());
+        let (engine, model_sha256, model_identity) = match &options.engine {
+            EngineChoice::Llama { model, gpu_layers } => {
+                let sha = start_schemas::model::sha256_file(model).map_err(|source| {
+                    PipelineError::Model {
+                        path: model.clone(),
+                        source,
+                    }
+                })?;
+                let mut config = EngineConfig::new(model);
+                config.slots = options.slots.max(1);
+                config.ctx_per_slot = options.ctx_per_slot;
+                config.gpu_layers = *gpu_layers;
+                config.think_prefix = options.think_prefix.clone();
+                config.think_end = think_end;
+                let engine =
+                    Engine::start(config, sandbox.clone(), tokio::runtime::Handle::current())?;
+                (Backend::Llama(engine), sha, None)
             }
-        })?;
-        let mut config = EngineConfig::new(&options.model);
-        config.slots = options.slots.max(1);
-        config.ctx_per_slot = options.ctx_per_slot;
-        config.gpu_layers = options.gpu_layers;
-        config.think_prefix = options.think_prefix.clone();
-        config.think_end = Some(options.think_end.clone()).filter(|s| !s.is_empty());
-        let engine = Engine::start(config, sandbox.clone(), tokio::runtime::Handle::current())?;
+            EngineChoice::OpenAi {
+                endpoint,
+                api_key,
+                served_model,
+                outage_timeout,
+            } => {
+                let mut config = OpenAiConfig::new(endpoint.clone());
+                config.outage_timeout = *outage_timeout;
+                config.api_key = api_key.clone();
+                config.served_model = served_model.clone();
+                config.slots = options.slots.max(1);
+                config.ctx_per_slot = options.ctx_per_slot;
+                config.think_prefix = options.think_prefix.clone();
+                config.think_end = think_end;
+                let engine = OpenAiEngine::start(config, sandbox.clone()).await?;
+                let identity = engine.identity.clone();
+                tracing::info!(
+                    endpoint = %endpoint,
+                    model = %identity.model,
+                    model_sha256 = %identity.sha256,
+                    "generating on an OpenAI-compatible server; a job spec pins it by this model_sha256"
+                );
+                (
+                    Backend::OpenAi(engine),
+                    identity.sha256,
+                    Some(identity.description),
+                )
+            }
+        };
         Ok(Self {
-            model_name: engine.info.name.clone(),
+            model_name: engine.info().name.clone(),
             engine,
             grader: Grader::new(sandbox.clone()),
             model_sha256,
+            model_identity,
             sandbox: sandbox
                 .as_ref()
                 .map_or_else(|| "none".to_string(), |s| s.identity().to_string()),
@@ -326,6 +392,9 @@ impl Pipeline {
             mode: job.mode,
             model_name: self.model_name.clone(),
             model_sha256: self.model_sha256.clone(),
+            backend: self.engine.name().to_string(),
+            model_identity: self.model_identity.clone(),
+            token_ids_source: out.token_ids_source.to_string(),
             params: job.params.clone(),
             seed,
             prompt: out.prompt,
@@ -339,11 +408,12 @@ impl Pipeline {
             tool_calls: out.tool_calls,
             tool_errors,
             finish_reason: out.finish_reason,
+            finish_detail: out.finish_detail,
             end_of_turn_token: out.end_of_turn.as_ref().map(|(t, _)| *t),
             end_of_turn: out.end_of_turn.map(|(_, text)| text),
             tool_limit_reached: out.tool_limit_reached,
             hint_settings: Some(hints),
-            hint_library_sha256: self.engine.info.hint_library_sha256.clone(),
+            hint_library_sha256: self.engine.info().hint_library_sha256.clone(),
             sandbox: self.sandbox.clone(),
             final_answer: grade.final_answer,
             correct: grade.correct,
@@ -379,6 +449,8 @@ mod tests {
             finish_reason: FinishReason::Stop,
             completion_tokens: 0,
             wall_time_s: 0.0,
+            token_ids_source: "engine",
+            finish_detail: None,
         }
     }
 

@@ -27,6 +27,12 @@ pub trait Units: Send + Sync + 'static {
     /// The model this worker serves (file name, sha256), sent at registration.
     fn model(&self) -> (String, String);
 
+    /// Whether new units can be taken now (an inference server that stopped answering cannot
+    /// generate them: the worker asks for none until it is back).
+    fn ready(&self) -> bool {
+        true
+    }
+
     /// Runs a unit to its report.
     fn run(
         &self,
@@ -49,6 +55,10 @@ impl Units for PipelineUnits {
             self.pipeline.model_name.clone(),
             self.pipeline.model_sha256.clone(),
         )
+    }
+
+    fn ready(&self) -> bool {
+        self.pipeline.engine.healthy()
     }
 
     fn run(
@@ -155,7 +165,7 @@ async fn run_unit(
     let job = job_params(
         &unit.job_id,
         &spec,
-        pipeline.engine.info.default_trigger_probability,
+        pipeline.engine.info().default_trigger_probability,
     );
     let samples = spec.params.as_ref().map_or(1, |p| p.samples.max(1));
     let mut problems = Vec::new();

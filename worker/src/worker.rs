@@ -397,7 +397,11 @@ impl PollLoop {
         let request = proto::LeaseWorkRequest {
             protocol_version: PROTOCOL_VERSION,
             worker_id: worker_id.to_string(),
-            free_slots: capacity.saturating_sub(backlog) as u32,
+            free_slots: if self.units.ready() {
+                capacity.saturating_sub(backlog) as u32
+            } else {
+                0
+            },
             held_lease_ids: self.running.keys().cloned().collect(),
             reports: self.reports.clone(),
             draining: self.draining.is_some(),

@@ -436,3 +436,115 @@ async fn a_long_unit_keeps_its_short_lease_alive() {
         w.tail()
     );
 }
+
+impl Cluster {
+    /// A worker on the OpenAI-compatible backend at `endpoint`, waiting `outage_s` seconds for
+    /// a failed server before its units fail.
+    fn openai_worker(&mut self, name: &str, endpoint: &str, outage_s: u32) -> Proc {
+        let mut cmd = self.worker_cmd(name, 60);
+        cmd.args(["--engine", "openai", "--endpoint", endpoint])
+            .args(["--endpoint-outage-s", &outage_s.to_string()]);
+        self.spawn(name, cmd)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_on_an_openai_server_outlives_the_server_being_killed_mid_job() {
+    // llama.cpp's own llama-server on loopback, the worker driving it through /v1/completions.
+    // The server is killed -9 while units run and stays away longer than the worker waits: the
+    // units in flight fail and come back, the worker takes none while the server is down, and
+    // once it is back the job completes with every trajectory exactly once.
+    let mut server = start_tests::llama_server::LlamaServer::start(2, 1024);
+    let mut c = Cluster::new();
+    let client = Client::new(&c.url(), None);
+    let coordinator = c.coordinator("coordinator");
+    let problems = math_problems(8);
+    let job_id = client
+        .submit(
+            spec("openai", proto::GenerationMode::HintInfer, 128, 2),
+            problems.clone(),
+        )
+        .await;
+    let w = c.openai_worker("remote", &server.url(), 3);
+    wait_for(
+        "a unit to be leased",
+        Duration::from_secs(120),
+        &[&w, &coordinator],
+        || async { client.leases_of("remote").await >= 1 },
+    )
+    .await;
+    server.kill();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    server.restart();
+    wait_for(
+        "the job to succeed",
+        Duration::from_secs(600),
+        &[&coordinator, &w],
+        || client.succeeded(&job_id),
+    )
+    .await;
+    let counters = client.job(&job_id).await.unwrap().counters.unwrap();
+    assert_eq!(counters.trajectories, 8);
+    check_dataset(c.root(), &problems, counters.units_total);
+    // The unit in flight when the server died waited for it, failed past the outage, and was
+    // done again once the server was back (the dataset check above: nothing lost or doubled).
+    let log = std::fs::read_to_string(&w.log).unwrap();
+    assert!(
+        log.contains("the inference server failed") && log.contains("unit failed"),
+        "the outage was seen and a unit failed over it: {}",
+        w.tail()
+    );
+    // Every row says where it came from: the backend, the served model and the server's
+    // identity (whose sha256 is the row's model_sha256), token ids as the server sampled them.
+    let dir = c.root().join("data");
+    let ds = start_schemas::dataset::Dataset::open(&dir).unwrap();
+    let mut rows = 0;
+    for shard in &ds.manifest.shards {
+        for batch in ds.read_shard(shard, 64).unwrap() {
+            for t in batch.unwrap() {
+                assert_eq!(t.backend, "openai");
+                assert_eq!(t.token_ids_source, "server");
+                assert_ne!(
+                    t.finish_reason,
+                    start_schemas::trajectory::FinishReason::Error
+                );
+                let identity = t.model_identity.as_deref().expect("the server's identity");
+                assert_eq!(
+                    t.model_sha256,
+                    format!(
+                        "{:x}",
+                        <sha2::Sha256 as sha2::Digest>::digest(identity.as_bytes())
+                    )
+                );
+                assert!(identity.contains(&t.model_name), "{identity}");
+                assert_eq!(t.prompt_tokens as usize, t.prompt_token_ids.len());
+                // Hints and tool calls on this backend are the engine tests' (`*::openai`).
+                assert_eq!(t.mode, start_schemas::trajectory::Mode::HintInfer);
+                assert!(t.hint_settings.is_some());
+                rows += 1;
+            }
+        }
+    }
+    assert_eq!(rows, 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_endpoint_stops_the_worker_at_start_up_naming_it() {
+    let mut c = Cluster::new();
+    let endpoint = format!("http://127.0.0.1:{}", free_port());
+    let mut w = c.openai_worker("nowhere", &endpoint, 1);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = w.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "still running: {}", w.tail());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!status.success());
+    let log = std::fs::read_to_string(&w.log).unwrap();
+    assert!(
+        log.contains(&endpoint) && log.contains("health"),
+        "the error names the endpoint and what failed: {log}"
+    );
+}

@@ -7,9 +7,13 @@
 #![allow(dead_code)]
 
 use start_engine::script::Script;
-use start_engine::{Engine, EngineConfig, EngineError, GenOutput, GenRequest, HintLibrary};
+use start_engine::{
+    Backend, Engine, EngineConfig, EngineError, GenOutput, GenRequest, HintLibrary, OpenAiConfig,
+    OpenAiEngine,
+};
 use start_sandbox::{BackendKind, Sandbox, SandboxConfig};
 use start_schemas::trajectory::{GenerationParams, HintSettings, Mode};
+use start_tests::llama_server::LlamaServer;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -72,16 +76,73 @@ pub fn request(question: &str, opening: &str, mode: Mode, max_new: u32, seed: u6
     }
 }
 
-/// A scripted engine.
+/// A scripted engine: in process, or the OpenAI-compatible backend on a `llama-server` of its
+/// own (started with the config's slots and context, killed on drop).
 pub struct TestEngine {
-    pub engine: Engine,
+    pub engine: Backend,
     pub script: Script,
+    pub server: Option<LlamaServer>,
 }
 
 impl std::ops::Deref for TestEngine {
-    type Target = Engine;
-    fn deref(&self) -> &Engine {
+    type Target = Backend;
+    fn deref(&self) -> &Backend {
         &self.engine
+    }
+}
+
+/// Which backend a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// The in-process engine.
+    Llama,
+    /// The OpenAI-compatible backend on llama.cpp's own server.
+    OpenAi,
+}
+
+/// Runs one test body on both backends: `on_both_backends!(name);` makes the tests
+/// `name::llama` and `name::openai` from `async fn name(kind: Kind)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn llama() {
+                super::$name($crate::common::Kind::Llama).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn openai() {
+                super::$name($crate::common::Kind::OpenAi).await
+            }
+        }
+    )+};
+}
+
+/// A scripted engine of `kind`.
+pub async fn engine_on(kind: Kind, config: EngineConfig, sb: Option<Arc<Sandbox>>) -> TestEngine {
+    match kind {
+        Kind::Llama => engine(config, sb),
+        Kind::OpenAi => {
+            let server = LlamaServer::start(config.slots, config.ctx_per_slot);
+            let mut c = OpenAiConfig::new(server.url());
+            c.slots = config.slots;
+            c.ctx_per_slot = config.ctx_per_slot;
+            c.think_prefix = config.think_prefix.clone();
+            c.think_end = config.think_end.clone();
+            c.max_output_chars = config.max_output_chars;
+            c.tool_timeout = config.tool_timeout;
+            c.tool_memory_mb = config.tool_memory_mb;
+            c.hints = config.hints.clone();
+            let script = Script::default();
+            let engine = OpenAiEngine::start_scripted(c, script.clone(), sb)
+                .await
+                .unwrap();
+            TestEngine {
+                engine: Backend::OpenAi(engine),
+                script,
+                server: Some(server),
+            }
+        }
     }
 }
 
@@ -119,7 +180,11 @@ pub fn engine(config: EngineConfig, sb: Option<Arc<Sandbox>>) -> TestEngine {
         tokio::runtime::Handle::current(),
     )
     .unwrap();
-    TestEngine { engine, script }
+    TestEngine {
+        engine: Backend::Llama(engine),
+        script,
+        server: None,
+    }
 }
 
 pub async fn run(engine: &TestEngine, req: Req) -> GenOutput {

@@ -1,0 +1,553 @@
+//! The HTTP side of the OpenAI-compatible backend: one client per endpoint, retries with
+//! backoff on what a busy or restarting server answers (connection refused or reset, 429, 5xx),
+//! the server's own extras that every engine the peers drive also has (`/tokenize`, `/health`,
+//! llama.cpp's `/apply-template`), and `/v1/completions` streamed as server-sent events, one
+//! event per sampled token.
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Why a call to the server failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No answer: refused, reset, timed out.
+    #[error("{url}: {message}")]
+    Transport {
+        /// What was asked.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// An answer with an error status.
+    #[error("{url}: HTTP {status}: {body}")]
+    Status {
+        /// What was asked.
+        url: String,
+        /// The status.
+        status: u16,
+        /// The start of the body.
+        body: String,
+    },
+    /// An answer that is not what the OpenAI API (or the server's extras) says.
+    #[error("{url}: {message}")]
+    Protocol {
+        /// What was asked.
+        url: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl ClientError {
+    /// Whether asking again later may work: the server is down, restarting, overloaded or
+    /// failed inside; a refused request (4xx other than 429) or a malformed answer will not.
+    pub fn retryable(&self) -> bool {
+        match self {
+            Self::Transport { .. } => true,
+            Self::Status { status, .. } => *status == 429 || *status >= 500,
+            Self::Protocol { .. } => false,
+        }
+    }
+}
+
+/// One endpoint.
+#[derive(Clone)]
+pub(crate) struct Client {
+    http: reqwest::Client,
+    /// The server's root (`http://host:port`), without the API's `/v1`.
+    root: String,
+    api_key: Option<String>,
+    /// Attempts of one call before it fails.
+    attempts: u32,
+    /// First wait between attempts; doubled each time, at most 8 s.
+    backoff: Duration,
+}
+
+/// One sampled token of a streamed completion.
+#[derive(Debug)]
+pub(crate) struct Token {
+    /// Its id; `None` when the server reports text only.
+    pub id: Option<i32>,
+    /// Its bytes as the server sent them (a character split across tokens arrives with the
+    /// token that completes it).
+    pub bytes: Vec<u8>,
+}
+
+/// What a streamed completion delivers.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// Sampled tokens.
+    Tokens(Vec<Token>),
+    /// The server ended the completion: `stop` (an end-of-generation token: start sends no
+    /// stop sequences) or `length` (the `max_tokens` it was given).
+    Finished(String),
+}
+
+impl Client {
+    /// A client for `endpoint` (`http://host:port` or `http://host:port/v1`).
+    pub fn new(
+        endpoint: &str,
+        api_key: Option<String>,
+        attempts: u32,
+        backoff: Duration,
+        request_timeout: Duration,
+    ) -> Result<Self, ClientError> {
+        let root = endpoint
+            .trim_end_matches('/')
+            .trim_end_matches("/v1")
+            .to_string();
+        if !(root.starts_with("http://") || root.starts_with("https://")) {
+            return Err(ClientError::Protocol {
+                url: endpoint.to_string(),
+                message: "the endpoint must be an http:// or https:// URL".into(),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            // Between two events of a stream, and for a whole non-streamed answer.
+            .read_timeout(request_timeout)
+            .build()
+            .map_err(|e| ClientError::Transport {
+                url: root.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            http,
+            root,
+            api_key,
+            attempts: attempts.max(1),
+            backoff,
+        })
+    }
+
+    /// The server's root URL.
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.http.request(method, format!("{}{path}", self.root));
+        match &self.api_key {
+            Some(k) => r.bearer_auth(k),
+            None => r,
+        }
+    }
+
+    /// One attempt: the response when its status is a success.
+    async fn send_once(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<reqwest::Response, ClientError> {
+        let url = format!("{}{path}", self.root);
+        let mut r = self.request(method, path);
+        if let Some(b) = body {
+            r = r.json(b);
+        }
+        let response = r.send().await.map_err(|e| ClientError::Transport {
+            url: url.clone(),
+            message: error_chain(&e),
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(ClientError::Status {
+            url,
+            status: status.as_u16(),
+            body: text.chars().take(300).collect(),
+        })
+    }
+
+    /// Sends with retries: a retryable failure is tried again after a growing wait, up to the
+    /// client's attempts; the last failure is returned.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<reqwest::Response, ClientError> {
+        let mut wait = self.backoff;
+        let mut attempt = 1;
+        loop {
+            match self.send_once(method.clone(), path, body).await {
+                Ok(r) => return Ok(r),
+                Err(e) if e.retryable() && attempt < self.attempts => {
+                    tracing::debug!(error = %e, attempt, "retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(8));
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A JSON answer, with retries.
+    pub async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ClientError> {
+        let url = format!("{}{path}", self.root);
+        let r = self.send(method, path, body).await?;
+        r.json::<Value>().await.map_err(|e| ClientError::Protocol {
+            url,
+            message: format!("not JSON: {}", error_chain(&e)),
+        })
+    }
+
+    /// One try of `/health` (llama.cpp, vLLM and SGLang all answer it): fine when 200.
+    pub async fn health(&self) -> Result<(), ClientError> {
+        self.send_once(reqwest::Method::GET, "/health", None)
+            .await
+            .map(|_| ())
+    }
+
+    /// `text`'s tokens as the server's tokenizer makes them, special tokens parsed, with each
+    /// token's bytes where the server gives them (llama.cpp's `with_pieces`; vLLM gives ids
+    /// only, and then the first token carries all of `text`'s bytes).
+    pub async fn tokenize(
+        &self,
+        text: &str,
+        add_special: bool,
+    ) -> Result<Vec<(i32, Vec<u8>)>, ClientError> {
+        let url = format!("{}/tokenize", self.root);
+        // llama.cpp reads `content`, vLLM `prompt`; each ignores the other's keys.
+        let body = json!({
+            "content": text, "prompt": text,
+            "add_special": add_special, "add_special_tokens": add_special,
+            "parse_special": true, "with_pieces": true,
+        });
+        let v = self
+            .json(reqwest::Method::POST, "/tokenize", Some(&body))
+            .await?;
+        let bad = |m: &str| ClientError::Protocol {
+            url: url.clone(),
+            message: m.to_string(),
+        };
+        let tokens = v
+            .get("tokens")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad("no \"tokens\" array in the answer"))?;
+        let mut out = Vec::with_capacity(tokens.len());
+        let mut with_pieces = true;
+        for t in tokens {
+            match t {
+                Value::Number(n) => {
+                    with_pieces = false;
+                    out.push((
+                        as_id(n).ok_or_else(|| bad("a token id out of range"))?,
+                        vec![],
+                    ));
+                }
+                Value::Object(o) => {
+                    let id = o
+                        .get("id")
+                        .and_then(Value::as_number)
+                        .and_then(as_id)
+                        .ok_or_else(|| bad("a token without an id"))?;
+                    out.push((id, o.get("piece").map(piece_bytes).unwrap_or_default()));
+                }
+                _ => return Err(bad("a token that is neither an id nor an object")),
+            }
+        }
+        if !with_pieces {
+            if let Some(first) = out.first_mut() {
+                first.1 = text.as_bytes().to_vec();
+            }
+        }
+        Ok(out)
+    }
+
+    /// The text of `ids` with special tokens written out.
+    pub async fn detokenize(&self, ids: &[i32]) -> Result<String, ClientError> {
+        let body = json!({"tokens": ids});
+        let v = self
+            .json(reqwest::Method::POST, "/detokenize", Some(&body))
+            .await?;
+        Ok(v.get("content")
+            .or_else(|| v.get("prompt"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    /// The server's chat template applied to one user message, with the generation prompt:
+    /// the model's own template, as the in-process engine applies it from the GGUF. llama.cpp
+    /// answers `/apply-template`; a server without it (vLLM) is asked to tokenise the
+    /// messages (`/tokenize` with `messages`) and to write those tokens back as text.
+    pub async fn render(&self, user: &str) -> Result<String, ClientError> {
+        let url = format!("{}/apply-template", self.root);
+        let messages = json!([{"role": "user", "content": user}]);
+        let body = json!({"messages": messages});
+        match self
+            .json(reqwest::Method::POST, "/apply-template", Some(&body))
+            .await
+        {
+            Ok(v) => v
+                .get("prompt")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| ClientError::Protocol {
+                    url,
+                    message: "no \"prompt\" in the answer".into(),
+                }),
+            Err(ClientError::Status { status: 404, .. }) => {
+                let body = json!({"messages": messages, "add_generation_prompt": true,
+                    "add_special_tokens": false});
+                let v = self
+                    .json(reqwest::Method::POST, "/tokenize", Some(&body))
+                    .await?;
+                let ids: Vec<i32> = v
+                    .get("tokens")
+                    .and_then(Value::as_array)
+                    .map(|t| {
+                        t.iter()
+                            .filter_map(|i| i.as_number().and_then(as_id))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if ids.is_empty() {
+                    return Err(ClientError::Protocol {
+                        url: format!("{}/tokenize", self.root),
+                        message: "no /apply-template, and /tokenize of the messages gave no tokens"
+                            .into(),
+                    });
+                }
+                self.detokenize(&ids).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Starts a streamed `/v1/completions`, with retries until the answer's status. Dropping
+    /// the stream closes the connection, which makes the server cancel the request.
+    pub async fn stream(&self, body: &Value) -> Result<EventStream, ClientError> {
+        let response = self
+            .send(reqwest::Method::POST, "/v1/completions", Some(body))
+            .await?;
+        Ok(EventStream {
+            url: format!("{}/v1/completions", self.root),
+            body: Box::pin(response.bytes_stream()),
+            buf: Vec::new(),
+            queued: std::collections::VecDeque::new(),
+            done: false,
+        })
+    }
+}
+
+/// The events of one streamed completion.
+pub(crate) struct EventStream {
+    url: String,
+    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buf: Vec<u8>,
+    queued: std::collections::VecDeque<Event>,
+    done: bool,
+}
+
+impl EventStream {
+    /// The next event; `None` after the completion finished. An answer cut off before its
+    /// end is a [`ClientError::Transport`].
+    pub async fn next(&mut self) -> Result<Option<Event>, ClientError> {
+        loop {
+            if let Some(e) = self.queued.pop_front() {
+                if matches!(e, Event::Finished(_)) {
+                    self.done = true;
+                }
+                return Ok(Some(e));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            if let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=end).collect();
+                self.line(&String::from_utf8_lossy(&line))?;
+                continue;
+            }
+            match self.body.next().await {
+                Some(Ok(chunk)) => self.buf.extend_from_slice(&chunk),
+                Some(Err(e)) => {
+                    return Err(ClientError::Transport {
+                        url: self.url.clone(),
+                        message: format!("stream cut off: {}", error_chain(&e)),
+                    })
+                }
+                None => {
+                    return Err(ClientError::Transport {
+                        url: self.url.clone(),
+                        message: "stream ended before the completion finished".into(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// One line of server-sent events.
+    fn line(&mut self, line: &str) -> Result<(), ClientError> {
+        let line = line.trim();
+        let Some(data) = line.strip_prefix("data:") else {
+            if let Some(err) = line.strip_prefix("error:") {
+                return Err(ClientError::Status {
+                    url: self.url.clone(),
+                    status: 500,
+                    body: err.trim().chars().take(300).collect(),
+                });
+            }
+            return Ok(());
+        };
+        let data = data.trim();
+        if data == "[DONE]" {
+            self.done = true;
+            return Ok(());
+        }
+        let v: Value = serde_json::from_str(data).map_err(|e| ClientError::Protocol {
+            url: self.url.clone(),
+            message: format!("an event that is not JSON ({e}): {data:.200}"),
+        })?;
+        if let Some(err) = v.get("error") {
+            return Err(ClientError::Status {
+                url: self.url.clone(),
+                status: err.get("code").and_then(Value::as_u64).unwrap_or(500) as u16,
+                body: err.to_string().chars().take(300).collect(),
+            });
+        }
+        self.queued.extend(events(&v));
+        Ok(())
+    }
+}
+
+/// The events in one streamed chunk: its tokens (ids from llama.cpp's `logprobs.content[].id`
+/// when `n_probs` is asked, or vLLM's `token_ids`), then its finish reason.
+fn events(v: &Value) -> Vec<Event> {
+    let Some(choice) = v.get("choices").and_then(|c| c.get(0)) else {
+        return Vec::new();
+    };
+    let text = choice.get("text").and_then(Value::as_str).unwrap_or("");
+    let mut tokens = Vec::new();
+    let probs = choice
+        .get("logprobs")
+        .and_then(|l| l.get("content"))
+        .and_then(Value::as_array);
+    if let Some(probs) = probs.filter(|p| !p.is_empty()) {
+        for p in probs {
+            let id = p.get("id").and_then(Value::as_number).and_then(as_id);
+            let bytes = p
+                .get("bytes")
+                .map(piece_bytes)
+                .or_else(|| p.get("token").map(piece_bytes))
+                .unwrap_or_default();
+            tokens.push(Token { id, bytes });
+        }
+    } else if let Some(ids) = choice.get("token_ids").and_then(Value::as_array) {
+        for (i, id) in ids.iter().enumerate() {
+            tokens.push(Token {
+                id: id.as_number().and_then(as_id),
+                bytes: if i == 0 {
+                    text.as_bytes().to_vec()
+                } else {
+                    Vec::new()
+                },
+            });
+        }
+    } else if !text.is_empty() {
+        tokens.push(Token {
+            id: None,
+            bytes: text.as_bytes().to_vec(),
+        });
+    }
+    let mut out = Vec::new();
+    if !tokens.is_empty() {
+        out.push(Event::Tokens(tokens));
+    }
+    if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+        out.push(Event::Finished(reason.to_string()));
+    }
+    out
+}
+
+fn as_id(n: &serde_json::Number) -> Option<i32> {
+    n.as_i64().and_then(|i| i32::try_from(i).ok())
+}
+
+/// A token's bytes: a string, or an array of byte values (llama.cpp writes a piece that is not
+/// valid UTF-8 so).
+fn piece_bytes(v: &Value) -> Vec<u8> {
+    match v {
+        Value::String(s) => s.as_bytes().to_vec(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// An error with its causes ("error sending request: connection refused").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_of_llama_cpp_and_vllm_give_ids_bytes_and_the_finish() {
+        // llama.cpp's /v1/completions with n_probs: one token per event, its id and bytes.
+        let llama = json!({"choices": [{"text": "é", "finish_reason": null,
+            "logprobs": {"content": [{"id": 42, "token": "é", "bytes": [195, 169], "prob": 1.0}]}}]});
+        let ev = events(&llama);
+        assert!(
+            matches!(&ev[..], [Event::Tokens(t)] if t[0].id == Some(42) && t[0].bytes == [195, 169])
+        );
+        // vLLM's return_token_ids: several ids with their text, then the finish.
+        let vllm =
+            json!({"choices": [{"text": "ab", "token_ids": [7, 8], "finish_reason": "length"}]});
+        let ev = events(&vllm);
+        assert!(matches!(&ev[..], [Event::Tokens(t), Event::Finished(r)]
+                if t.len() == 2 && t[0].bytes == b"ab" && t[1].bytes.is_empty() && r == "length"));
+        // A server with text only.
+        let plain = json!({"choices": [{"text": "x", "finish_reason": null}]});
+        assert!(matches!(&events(&plain)[..], [Event::Tokens(t)] if t[0].id.is_none()));
+        assert!(events(&json!({"choices": []})).is_empty());
+        assert_eq!(piece_bytes(&json!([226, 130])), vec![226, 130]);
+    }
+
+    #[test]
+    fn only_what_a_retry_can_fix_is_retried() {
+        let status = |s| ClientError::Status {
+            url: "u".into(),
+            status: s,
+            body: String::new(),
+        };
+        assert!(status(503).retryable() && status(429).retryable());
+        assert!(!status(400).retryable() && !status(404).retryable());
+        assert!(ClientError::Transport {
+            url: "u".into(),
+            message: "refused".into()
+        }
+        .retryable());
+        assert!(Client::new("ftp://x", None, 1, Duration::ZERO, Duration::from_secs(1)).is_err());
+        let c = Client::new(
+            "http://127.0.0.1:1/v1/",
+            None,
+            1,
+            Duration::ZERO,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        assert_eq!(c.root(), "http://127.0.0.1:1");
+    }
+}
