@@ -485,6 +485,20 @@ async fn a_worker_on_an_openai_server_outlives_the_server_being_killed_mid_job()
     .await;
     let counters = client.job(&job_id).await.unwrap().counters.unwrap();
     assert_eq!(counters.trajectories, 8);
+    // The coordinator records the last shard in its store (the job is then `succeeded`) and
+    // writes manifest.json right after: wait for the file to follow (a known window, see the
+    // coordinator's manifest module).
+    let data = c.root().join("data");
+    wait_for(
+        "the manifest to list every unit's shard",
+        Duration::from_secs(30),
+        &[&coordinator, &w],
+        || async {
+            start_schemas::manifest::Manifest::load(&data)
+                .is_ok_and(|m| m.shards.len() as u64 == counters.units_total)
+        },
+    )
+    .await;
     check_dataset(c.root(), &problems, counters.units_total);
     // The unit in flight when the server died waited for it, failed past the outage, and was
     // done again once the server was back (the dataset check above: nothing lost or doubled).

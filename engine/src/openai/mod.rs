@@ -364,6 +364,13 @@ impl OpenAiEngine {
     }
 }
 
+impl Drop for OpenAiEngine {
+    /// The health probe ends with its handle.
+    fn drop(&mut self) {
+        self.probe.abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

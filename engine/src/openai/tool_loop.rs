@@ -239,8 +239,8 @@ impl Run<'_> {
         body
     }
 
-    /// Streams, decides and resends until the trajectory ends. A server that stays away
-    /// through the client's retries, or cuts streams off again and again, is an
+    /// Streams, decides and resends until the trajectory ends. A server that fails is waited
+    /// for ([`Run::wait_for_server`]); one that stays away past the outage limit is an
     /// [`EngineError::Backend`]: the caller's unit fails and comes back, rather than rows
     /// that record an outage as the model's doing. A request the server refuses (4xx) ends
     /// the trajectory with `error` and the server's answer as its detail.
@@ -250,6 +250,7 @@ impl Run<'_> {
         abandoned: &impl Fn() -> bool,
     ) -> Result<FinishReason, EngineError> {
         loop {
+            let generated_before = self.generated;
             let ctx = self.s.config.ctx_per_slot as usize;
             let room_new = self.max_new_tokens.saturating_sub(self.generated);
             let room_ctx = ctx.saturating_sub(self.pos() + 2) as u32;
@@ -326,6 +327,11 @@ impl Run<'_> {
                             if let Next::Finish(r) = self.token(h).await? {
                                 break Next::Finish(r);
                             }
+                        }
+                        if self.generated == generated_before {
+                            // A length stop with nothing sampled: the server's own context
+                            // is full (resending would ask again for nothing).
+                            return Ok(FinishReason::Context);
                         }
                         // The max_tokens given: the loop's limits decide.
                         break Next::Resend;
