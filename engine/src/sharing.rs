@@ -141,7 +141,7 @@ pub(crate) fn admit(
     stats
         .prompt_fed
         .fetch_add(feed.len() as u64, Ordering::Relaxed);
-    slot.rng = req.seed ^ 0x5eed_0f41_6e75;
+    slot.rng = crate::slot::hint_rng(req.seed);
     slot.sampler = Some(e.llama.sampler(&req.params, req.seed));
     slot.prompt_tokens = n as u32;
     slot.prefix_tokens = prefix_tokens;

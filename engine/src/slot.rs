@@ -111,8 +111,7 @@ impl Slot {
     }
 
     pub fn random(&mut self) -> f64 {
-        // Seeded from the trajectory seed: hints are reproducible.
-        (splitmix64(&mut self.rng) >> 11) as f64 / (1u64 << 53) as f64
+        draw(&mut self.rng)
     }
 
     /// Tool calls still allowed.
@@ -123,13 +122,7 @@ impl Slot {
 
     /// The kind the next generated token belongs to.
     pub fn kind_now(&self) -> SegmentKind {
-        if self.fence.is_some_and(|f| f.run) {
-            SegmentKind::Code
-        } else if self.thinking_done {
-            SegmentKind::Answer
-        } else {
-            SegmentKind::Reasoning
-        }
+        kind_now(self.fence, self.thinking_done)
     }
     /// Whether `n` inserted tokens, after `queued` tokens still to feed, fit the room left in
     /// the slot's context, with a token to sample after them. Each insertion is checked before
@@ -138,6 +131,29 @@ impl Slot {
     /// the batch).
     pub fn fits(&self, ctx_per_slot: u32, queued: usize, n: usize) -> bool {
         self.pos as usize + queued + n + 2 <= ctx_per_slot as usize
+    }
+}
+
+/// The state of a trajectory's hint dice, from its seed: hints are reproducible. Both backends
+/// start from it.
+pub(crate) fn hint_rng(seed: u64) -> u64 {
+    seed ^ 0x5eed_0f41_6e75
+}
+
+/// The next draw in [0, 1) of the hint dice.
+pub(crate) fn draw(rng: &mut u64) -> f64 {
+    (splitmix64(rng) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The kind the next generated token belongs to: code inside a block that runs, else answer
+/// once thinking is done, else reasoning.
+pub(crate) fn kind_now(fence: Option<OpenFence>, thinking_done: bool) -> SegmentKind {
+    if fence.is_some_and(|f| f.run) {
+        SegmentKind::Code
+    } else if thinking_done {
+        SegmentKind::Answer
+    } else {
+        SegmentKind::Reasoning
     }
 }
 

@@ -21,22 +21,15 @@ use crate::fence;
 use crate::hints::{Hint, SampleTests};
 use crate::insertion::{ends_in_last_piece, find_last, hint_body};
 use crate::request::{EngineError, GenOutput, GenRequest};
+use crate::slot::{draw, hint_rng, kind_now, OpenFence};
 use crate::tools::{exec_request, execute, output_block, pending_call, record_result};
 use crate::trajectory::TrajectoryBuilder;
 use serde_json::json;
-use start_schemas::problem::splitmix64;
 use start_schemas::trajectory::{
     FinishReason, HintOrigin, HintSettings, HintTrigger, Mode, SegmentKind, ToolCall,
 };
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-/// The python block being written.
-#[derive(Clone, Copy)]
-struct OpenFence {
-    run: bool,
-    body_start: usize,
-}
 
 /// What a token leads to.
 enum Next {
@@ -142,7 +135,7 @@ pub(crate) async fn generate(
         tool_calls: Vec::new(),
         tool_limit_reached: false,
         end_of_turn: None,
-        rng: req.seed ^ 0x5eed_0f41_6e75,
+        rng: hint_rng(req.seed),
         retokenised: false,
         detail: None,
     };
@@ -174,7 +167,7 @@ impl Run<'_> {
     }
 
     fn random(&mut self) -> f64 {
-        (splitmix64(&mut self.rng) >> 11) as f64 / (1u64 << 53) as f64
+        draw(&mut self.rng)
     }
 
     fn tool_calls_left(&self) -> u32 {
@@ -183,13 +176,7 @@ impl Run<'_> {
     }
 
     fn kind_now(&self) -> SegmentKind {
-        if self.fence.is_some_and(|f| f.run) {
-            SegmentKind::Code
-        } else if self.thinking_done {
-            SegmentKind::Answer
-        } else {
-            SegmentKind::Reasoning
-        }
+        kind_now(self.fence, self.thinking_done)
     }
 
     fn fits(&self, n: usize) -> bool {
