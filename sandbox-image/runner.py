@@ -17,17 +17,35 @@ Reply to exec:
    "memory_exceeded": false, "truncated": false, "duration_ms": 12.3,
    "session_lost": false, "error": null}
 
-Without a session every exec runs in a fresh interpreter. With a session, the blocks of one
+Without a session every exec starts from a clean interpreter. By default (START_SANDBOX_MODE=fork)
+the runner is a fork server: it imports the heavy modules once (START_SANDBOX_PRELOAD, a comma
+list; numpy and sympy by default), warms them up, freezes its heap, and forks a child for every
+block. The child is a copy of that state, so a block pays no imports, and nothing a block
+defines, imports, patches, opens, starts or changes (globals, modules, files, threads, child
+processes, cwd, environment) reaches the next one: it dies with the child. START_SANDBOX_MODE=fresh
+starts a new interpreter per block instead (the behaviour before the fork server, kept for the
+bench and for images whose code must not share a parent). With a session, the blocks of one
 trajectory share one live interpreter (later blocks see earlier variables). A session whose
 interpreter dies (time-out, memory kill, crash) is reported lost and is never silently replayed:
 every later exec in it answers with session_lost and an error until it is closed.
 
 Output is captured through pipes, never files, so code that fills /tmp still gets its error
 message back; only the head and the tail are kept, within max_output_bytes.
+
+Memory: in fork mode a block's memory limit is the cgroup's (the container's, or the cgroup the
+process backend made for this runner), which the host sets to the block's limit plus this
+runner's own resident size (reported in the ready frame as rss_mb; the preloaded pages are shared
+with the child and charged once). No address-space limit: OpenBLAS and numpy reserve address
+space far beyond what they use, and an RLIMIT_AS breaks their start-up. A block the kernel kills
+for memory is told apart from one killed otherwise by the cgroup's oom_kill counter. Fresh mode
+keeps the address-space limit it always had.
 """
 
+import atexit
 import ctypes
 import fcntl
+import gc
+import io
 import json
 import os
 import resource
@@ -40,6 +58,8 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
+import types
 
 PR_SET_DUMPABLE = 4
 # Files a run writes may not exceed this (RLIMIT_FSIZE); bounds /tmp per file.
@@ -48,6 +68,38 @@ SCRATCH = os.environ.get("START_SANDBOX_TMP", tempfile.gettempdir())
 # The scratch directory is wiped between runs only when it is ours alone: a directory the host
 # gave us, or the container's own /tmp (we are PID 1). Never a shared /tmp of a host.
 OWN_SCRATCH = "START_SANDBOX_TMP" in os.environ or os.getpid() == 1
+MODE = os.environ.get("START_SANDBOX_MODE", "fork")
+DEFAULT_PRELOAD = "numpy,sympy,scipy,mpmath,math,cmath,itertools,functools,fractions,decimal," \
+    "collections,statistics,random,re,heapq,bisect"
+PRELOAD = [m.strip() for m in os.environ.get("START_SANDBOX_PRELOAD", DEFAULT_PRELOAD).split(",")
+           if m.strip()]
+# The process backend names the cgroup it made for this runner; a container's is found in /proc.
+CGROUP = os.environ.get("START_SANDBOX_CGROUP")
+# Set by the process backend where it could make no cgroup: then a forked block gets the
+# address-space limit that fresh mode has, the only memory limit left.
+RLIMIT_AS = os.environ.get("START_SANDBOX_RLIMIT_AS") == "1"
+
+# Run once in the fork server after the preload, so that the lazy imports and the pattern
+# tables that sympy and numpy build on first use are paid once, not by every block. Written to
+# share nothing with the bench's workloads; sympy's result cache is cleared afterwards, so a
+# block's own results are never served from the warm-up.
+WARM_UP = {
+    "sympy": r"""
+import sympy as sp
+a, b = sp.symbols('a b')
+sp.simplify(sp.tan(a) * sp.cos(a) + (a**2 - 1) / (a - 1))
+sp.trigsimp(sp.sin(2 * a) / sp.cos(a)); sp.factor(a**3 - b**3); sp.expand((a + b)**5)
+sp.solve(a**2 - 5 * a + 6, a); sp.integrate(sp.exp(a) * a, a); sp.diff(sp.log(a), a)
+sp.Matrix([[1, 2], [3, 4]]).det(); sp.nsimplify(0.5); sp.Rational(3, 4) + 1; sp.isprime(97)
+sp.limit(sp.sin(a) / a, a, 0); sp.series(sp.exp(a), a, 0, 4); str(sp.sqrt(8)); sp.latex(a**2)
+sp.core.cache.clear_cache()
+""",
+    "numpy": r"""
+import numpy as np
+np.linalg.solve(np.eye(3) * 2.0, np.ones(3)); np.arange(10).sum(); np.sort(np.ones(4))
+str(np.array([1.5, 2.0])); np.random.default_rng(0).random(2)
+""",
+}
 
 # The interpreter that a session keeps alive. Commands arrive on fd 0 framed like the protocol,
 # replies go to the fd named by argv[1]; stdout and stderr are pipes the runner keeps reading.
@@ -189,6 +241,99 @@ def limits(memory_mb, cpu_s):
     return apply
 
 
+def fork_limits(cpu_s, memory_mb):
+    """Limits a forked block sets on itself: as fresh mode's, without the address-space one
+    (memory is the cgroup's) unless there is no cgroup."""
+    if RLIMIT_AS:
+        mem = memory_mb << 20
+        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def cgroup_oom_file():
+    """The file whose `oom_kill` line counts the kernel's memory kills in this runner's cgroup
+    (v2 memory.events, v1 memory.oom_control), or None where none can be read."""
+    candidates = []
+    if CGROUP:
+        candidates += [os.path.join(CGROUP, "memory.events"),
+                       os.path.join(CGROUP, "memory.oom_control")]
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            candidates += ["/sys/fs/cgroup/memory.events",
+                           "/sys/fs/cgroup" + path + "/memory.events"]
+        elif "memory" in controllers.split(","):
+            candidates += ["/sys/fs/cgroup/memory/memory.oom_control",
+                           "/sys/fs/cgroup/memory" + path + "/memory.oom_control"]
+    for c in candidates:
+        if oom_kills(c) is not None:
+            return c
+    return None
+
+
+def oom_kills(path):
+    if path is None:
+        return None
+    try:
+        with open(path) as f:
+            for line in f:
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def rss_mb():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) // 1024 + 1
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def preload():
+    """Imports and warms up the preload list; returns the modules that loaded. A module the
+    interpreter lacks (the process backend runs on a host's python) is skipped, not fatal."""
+    # One BLAS thread, as every block gets: a fork server must not fork with a thread pool
+    # running, and the children get the same settings through child_env anyway.
+    for key in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[key] = "1"
+    os.environ["MPLBACKEND"] = "Agg"
+    loaded = []
+    for name in PRELOAD:
+        try:
+            __import__(name)
+        except Exception:  # noqa: BLE001 - a missing or broken module is skipped
+            continue
+        loaded.append(name)
+        warm = WARM_UP.get(name)
+        if warm:
+            try:
+                exec(compile(warm, "<warm-up %s>" % name, "exec"), {"__name__": "__warmup__"})
+            except Exception:  # noqa: BLE001 - a warm-up that fails only costs speed
+                pass
+    for key in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MPLBACKEND"):
+        os.environ.pop(key, None)
+    # Objects alive now are never freed by a child: keep the collector off their pages, so
+    # children do not copy them on write.
+    gc.collect()
+    gc.freeze()
+    return loaded
+
+
 def child_env():
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -217,10 +362,15 @@ def kill_group(proc):
     proc.wait()
 
 
-def memory_verdict(returncode, stderr_text):
-    if returncode == -signal.SIGKILL:
-        return True  # only the kernel's OOM killer sends a SIGKILL that we did not send
-    return "MemoryError" in stderr_text[-4096:]
+def memory_verdict(returncode, stderr_text, oom_killed=None):
+    """Whether a block ran out of memory: a MemoryError, or a kill by the kernel's OOM killer,
+    which the cgroup's counter shows where it can be read (`oom_killed` True or False) and a
+    SIGKILL that we did not send suggests where it cannot (None)."""
+    if "MemoryError" in stderr_text[-4096:]:
+        return True
+    if oom_killed is not None:
+        return oom_killed
+    return returncode == -signal.SIGKILL
 
 
 def sweep_strays(keep_pgids):
@@ -287,6 +437,116 @@ def feed(pipe, data):
     threading.Thread(target=run, daemon=True).start()
 
 
+def feed_fd(fd, data):
+    """`feed` for a raw pipe descriptor: small inputs are written at once (a pipe holds 64 KiB),
+    larger ones by a thread, so a program that never reads cannot block the runner."""
+    if len(data) <= 32768:
+        try:
+            if data:
+                os.write(fd, data)
+        except OSError:
+            pass
+        os.close(fd)
+        return
+
+    def run():
+        view = memoryview(data)
+        try:
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    threading.Thread(target=run, daemon=True).start()
+
+
+def exit_status(e):
+    """The status an interpreter exits with for SystemExit `e`."""
+    if e.code is None:
+        return 0
+    if isinstance(e.code, int):
+        return e.code & 0xFF
+    try:
+        print(e.code, file=sys.stderr)
+    except Exception:  # noqa: BLE001
+        pass
+    return 1
+
+
+def run_child(code, timeout, memory_mb, fds):
+    """In a forked child: becomes the block's own process, runs `code` the way `python3 -I`
+    would run it as a script, and exits. Never returns."""
+    in_r, out_w, err_w = fds
+    status = 1
+    try:
+        os.setsid()
+        os.dup2(in_r, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        # Nothing of the runner's (its reply channel, its control stdin) stays open here.
+        os.closerange(3, 1 << 16)
+        try:
+            # An exec'd interpreter would be dumpable again, and its own /proc readable to it.
+            ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+        try:
+            # Under memory pressure the kernel kills the block, never the fork server.
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write("1000")
+        except OSError:
+            pass
+        fork_limits(int(timeout) + 1, memory_mb)
+        os.chdir(SCRATCH)
+        os.environ.clear()
+        os.environ.update(child_env())
+        sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)),
+                                     encoding="utf-8")
+        sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)),
+                                      encoding="utf-8")
+        sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)),
+                                      encoding="utf-8", errors="backslashreplace",
+                                      line_buffering=True)
+        sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+        sys.argv = ["<cell>"]
+        numpy = sys.modules.get("numpy")
+        if numpy is not None:
+            # A fresh interpreter seeds numpy's global generator from the OS; so does a block
+            # (`random` reseeds itself after a fork).
+            numpy.random.seed()
+        import linecache
+        linecache.cache["<cell>"] = (len(code), None, code.splitlines(True), "<cell>")
+        main = types.ModuleType("__main__")
+        sys.modules["__main__"] = main
+        try:
+            exec(compile(code, "<cell>", "exec"), main.__dict__)
+            status = 0
+        except SystemExit as e:
+            status = exit_status(e)
+        except BaseException as e:  # noqa: BLE001 - reported as the interpreter would
+            # Skip this harness's own frame: the user sees only their cell.
+            traceback.print_exception(type(e), e, e.__traceback__.tb_next)
+            status = 1
+        # What an interpreter does on its way out: wait for non-daemon threads, run atexit.
+        try:
+            threading._shutdown()
+        except BaseException:  # noqa: BLE001
+            pass
+        try:
+            atexit._run_exitfuncs()
+        except BaseException:  # noqa: BLE001
+            pass
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:  # noqa: BLE001
+                pass
+    finally:
+        os._exit(status)
+
+
 class Session:
     def __init__(self, memory_mb, cpu_s):
         self.lost = None  # why it died, once it has
@@ -320,8 +580,48 @@ class Session:
 
 
 class Runner:
-    def __init__(self):
+    def __init__(self, oom_file=None):
         self.sessions = {}
+        self.oom_file = oom_file
+
+    def exec_fork(self, req, out, err):
+        """Runs a block in a child forked from the preloaded runner."""
+        timeout = float(req.get("timeout_s", 10))
+        in_r, in_w = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        oom_before = oom_kills(self.oom_file)
+        pid = os.fork()
+        if pid == 0:
+            run_child(req.get("code", ""), timeout, int(req.get("memory_mb", 512)),
+                      (in_r, out_w, err_w))
+        for fd in (in_r, out_w, err_w):
+            os.close(fd)
+        feed_fd(in_w, (req.get("stdin") or "").encode())
+        status = []
+
+        def done():
+            if not status:
+                p, st = os.waitpid(pid, os.WNOHANG)
+                if p == pid:
+                    status.append(st)
+            return bool(status)
+
+        finished = pump({out_r: out, err_r: err}, done, time.monotonic() + timeout)
+        try:
+            # The child made itself a session leader: its group holds whatever it started.
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if not status:
+            status.append(os.waitpid(pid, 0)[1])
+        os.close(out_r)
+        os.close(err_r)
+        st = status[0]
+        code = -os.WTERMSIG(st) if os.WIFSIGNALED(st) else os.WEXITSTATUS(st)
+        oom_after = oom_kills(self.oom_file)
+        oom_killed = None if oom_before is None or oom_after is None else oom_after > oom_before
+        return code, not finished, oom_killed
 
     def exec_fresh(self, req, out, err):
         timeout = float(req.get("timeout_s", 10))
@@ -349,7 +649,7 @@ class Runner:
             os.unlink(code_path)
         except OSError:
             pass
-        return proc.returncode, not finished, False
+        return proc.returncode, not finished, None
 
     def exec_session(self, req, out, err):
         name = req["session"]
@@ -407,21 +707,25 @@ class Runner:
         started = time.monotonic()
         error = None
         session_lost = False
+        oom_killed = None
         try:
             if req.get("session"):
                 code, timed_out, session_lost = self.exec_session(req, out, err)
                 if session_lost:
                     lost = self.sessions[req["session"]].lost
                     error = "session %r is lost (%s); it is not replayed" % (req["session"], lost)
+            elif MODE == "fork":
+                code, timed_out, oom_killed = self.exec_fork(req, out, err)
             else:
-                code, timed_out, _ = self.exec_fresh(req, out, err)
+                code, timed_out, oom_killed = self.exec_fresh(req, out, err)
         except OSError as e:
             code, timed_out, error = None, False, "could not start the interpreter: %s" % e
         duration_ms = (time.monotonic() - started) * 1000.0
         stdout, cut_out = out.text()
         stderr, cut_err = err.text()
         self.cleanup()
-        memory = (not timed_out) and code is not None and code != 0 and memory_verdict(code, stderr)
+        memory = (not timed_out) and code is not None and code != 0 and \
+            memory_verdict(code, stderr, oom_killed)
         if timed_out:
             code = None
         elif code is not None and code < 0:
@@ -451,18 +755,30 @@ class Runner:
 
 
 def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        # str hashes (set order, dict-of-set output) must not differ between runs of the same
+        # code: fix the seed for the fork server, whose children inherit it.
+        os.execve(sys.executable, [sys.executable, "-s", os.path.join(here, "runner.py")],
+                  dict(os.environ, PYTHONHASHSEED="0"))
+    # Blocks import what a `python3 -I` script would: not the runner's own directory.
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     try:
         ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     except (OSError, AttributeError):
         pass
     os.makedirs(SCRATCH, exist_ok=True)
     stdin = sys.stdin.buffer
-    # Nothing else may write to the reply channel: point fd 1 of the runner elsewhere.
+    # Nothing else may write to the reply channel: point fd 1 of the runner elsewhere, before
+    # the preload (whose imports may print).
     reply_fd = os.dup(1)
     os.dup2(2, 1)
     replies = os.fdopen(reply_fd, "wb", buffering=0)
-    runner = Runner()
-    write_frame(replies, {"id": 0, "ready": True, "pid": os.getpid()})
+    loaded = preload() if MODE == "fork" else []
+    runner = Runner(cgroup_oom_file())
+    write_frame(replies, {"id": 0, "ready": True, "pid": os.getpid(), "mode": MODE,
+                          "preloaded": loaded, "rss_mb": rss_mb(),
+                          "oom_counter": runner.oom_file is not None})
     while True:
         try:
             req = read_frame(stdin)

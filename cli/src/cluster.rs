@@ -166,6 +166,7 @@ pub fn job_json(j: &proto::Job) -> serde_json::Value {
         "correct": c.correct,
         "completion_tokens": c.completion_tokens,
         "tool_calls": c.tool_calls,
+        "errored": c.errored,
         "lease_expirations": c.lease_expirations,
         "created_at_ms": j.created_at_ms,
         "updated_at_ms": j.updated_at_ms,
@@ -209,7 +210,7 @@ fn progress_line(j: &proto::Job, started: Instant, first_done: u64) -> String {
     };
     let acc = accuracy(&c);
     format!(
-        "{} {:<9} units {}/{} ({} leased), {} trajectories, accuracy {acc}, {} tokens ({:.0} tok/s), {} tool calls, {} lease expirations, ETA {eta}",
+        "{} {:<9} units {}/{} ({} leased), {} trajectories, accuracy {acc}, {} tokens ({:.0} tok/s), {} tool calls, {} errored, {} lease expirations, ETA {eta}",
         j.job_id,
         state_name(j),
         c.units_done,
@@ -219,6 +220,7 @@ fn progress_line(j: &proto::Job, started: Instant, first_done: u64) -> String {
         c.completion_tokens,
         c.completion_tokens as f64 / secs,
         c.tool_calls,
+        c.errored,
         c.lease_expirations,
     )
 }

@@ -315,12 +315,14 @@ pub async fn generate(problems: Vec<Problem>, out: &Path, o: &GenOptions) -> any
     let secs = started.elapsed().as_secs_f64();
     crate::inspect::summarise(out)?;
     println!(
-        "{} trajectories, {} tokens in {:.1}s ({:.1} tok/s), {} tool calls -> {}",
+        "{} trajectories, {} tokens in {:.1}s ({:.1} tok/s), {} tool calls, {} errored ({} by the sandbox) -> {}",
         metrics.trajectories.get(),
         metrics.tokens.get(),
         secs,
         metrics.tokens.get() as f64 / secs,
         metrics.tool_calls.get(),
+        metrics.errored.get(),
+        metrics.sandbox_errors.get(),
         out.display()
     );
     Ok(())

@@ -64,11 +64,11 @@ pub struct BenchArgs {
     /// Warm runs per (workload, callers) cell.
     #[arg(long, default_value_t = 64)]
     runs: usize,
-    /// Cold `docker run` executions per callers level (0 skips the cold path).
-    #[arg(long, default_value_t = 32)]
+    /// Cold `docker run` executions per cell as a third column (0 skips the cold path).
+    #[arg(long, default_value_t = 0)]
     cold_runs: usize,
     /// Caller counts to measure.
-    #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
     callers: Vec<usize>,
     /// Warm pool size; the default follows the cores.
     #[arg(long)]
@@ -136,7 +136,7 @@ async fn run_file(args: RunArgs) -> anyhow::Result<Outcome> {
 }
 
 impl BenchArgs {
-    /// The sandbox configuration for the warm runs.
+    /// The sandbox configuration of both pools (the bench sets the mode).
     pub fn config(&self) -> SandboxConfig {
         let mut config = SandboxConfig {
             backend: self.backend.into(),

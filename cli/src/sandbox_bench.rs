@@ -1,107 +1,139 @@
-//! `startctl sandbox bench`: warm pool round trips beside a cold `docker run` per execution,
-//! measured in the same command, printed as a table.
+//! `startctl sandbox bench`: the fork server's round trips beside a fresh interpreter per block
+//! (and, when asked, a cold `docker run` per block), measured in the same command, printed as a
+//! table.
 
 use crate::sandbox::{measure, BenchArgs};
 use crate::Outcome;
 use anyhow::Context;
-use start_sandbox::{BackendKind, ExecRequest, Sandbox};
+use start_sandbox::{BackendKind, ExecRequest, RunnerMode, Sandbox, SandboxConfig};
 use std::sync::Arc;
 
-/// The workloads: (name, code, expected stdout).
-const WORKLOADS: [(&str, &str, &str); 3] = [
+/// The workloads: (name, code, expected stdout). TIR code is mostly sympy and numpy.
+const WORKLOADS: [(&str, &str, &str); 4] = [
     ("print(1+1)", "print(1+1)", "2\n"),
     (
-        "sympy simplify",
+        "sympy",
         "import sympy as sp\nx = sp.symbols('x')\nprint(sp.simplify(sp.sin(x)**2 + sp.cos(x)**2))",
         "1\n",
     ),
     (
-        "numpy sum 1e6",
+        "numpy",
         "import numpy as np\nprint(int(np.arange(1_000_000).sum()))",
         "499999500000\n",
     ),
+    (
+        "numpy+sympy",
+        "import numpy as np\nimport sympy as sp\nx = sp.symbols('x')\nr = sp.solve(x**2 - 5*x + 6, x)\nprint(int(np.prod(np.array(r, dtype=np.int64))))",
+        "6\n",
+    ),
 ];
 
-/// Runs the benchmark.
+/// Runs the benchmark: the fork server against an interpreter per block (the runner before
+/// it), same backend, same pool size, same workloads, in one command.
 pub async fn bench(args: BenchArgs) -> anyhow::Result<Outcome> {
-    let config = args.config();
-    let image = config.image.clone();
-    let sandbox = Arc::new(Sandbox::start(config.clone()).await?);
-    let backend = match sandbox.backend() {
+    let fork_config = SandboxConfig {
+        mode: RunnerMode::Fork,
+        ..args.config()
+    };
+    let fresh_config = SandboxConfig {
+        mode: RunnerMode::Fresh,
+        ..args.config()
+    };
+    let image = fork_config.image.clone();
+    let fork = Arc::new(Sandbox::start(fork_config.clone()).await?);
+    let fresh = Arc::new(Sandbox::start(fresh_config).await?);
+    let backend = match fork.backend() {
         BackendKind::Docker => "docker",
         _ => "process",
     };
     println!(
-        "sandbox bench: warm {backend} pool of {}, {} runs a cell; cold: `docker run --rm` of {image}, {} runs a level",
-        config.pool_size,
+        "sandbox bench: {backend} pools of {} runners each, fork server vs a fresh interpreter per block, {} runs a cell{}",
+        fork_config.pool_size,
         args.runs(),
-        args.cold_runs()
+        if args.cold_runs() > 0 && backend == "docker" {
+            format!("; cold: `docker run --rm` of {image}, {} runs a cell", args.cold_runs())
+        } else {
+            String::new()
+        }
     );
-    // One untimed round per workload, so imports are in the page cache for both paths.
-    for (_, code, _) in WORKLOADS {
-        sandbox.execute(ExecRequest::new(code)).await?;
+    // Untimed rounds until every runner of both pools is up and has run each workload once.
+    for _ in 0..fork_config.pool_size {
+        for (_, code, _) in WORKLOADS {
+            fork.execute(ExecRequest::new(code)).await?;
+            fresh.execute(ExecRequest::new(code)).await?;
+        }
     }
     println!(
-        "\n{:<16} {:>7} | {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>8}",
+        "\n{:<12} {:>7} | {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>10} | {:>9}",
         "workload",
         "callers",
-        "warm p50",
-        "warm p99",
-        "warm /s",
+        "fork p50",
+        "fork p99",
+        "fork /s",
+        "fresh p50",
+        "fresh p99",
+        "fresh /s",
+        "throughput",
         "cold p50",
-        "cold p99",
-        "cold /s",
-        "speed-up"
     );
-    println!("{}", "-".repeat(104));
+    println!("{}", "-".repeat(112));
     for (name, code, expected) in WORKLOADS {
         for &callers in args.callers() {
-            let sb = sandbox.clone();
-            let mut warm = measure(args.runs(), callers, move || {
-                let sb = sb.clone();
-                async move {
-                    let r = sb.execute(ExecRequest::new(code)).await?;
-                    anyhow::ensure!(r.stdout == expected, "warm run answered {r:?}");
-                    Ok(())
-                }
-            })
-            .await?;
+            let mut f = cell(&fork, args.runs(), callers, code, expected).await?;
+            let mut o = cell(&fresh, args.runs(), callers, code, expected).await?;
             let cold = if args.cold_runs() > 0 && backend == "docker" {
                 let image = image.clone();
-                Some(
-                    measure(args.cold_runs(), callers, move || {
-                        let image = image.clone();
-                        async move { cold_run(&image, code, expected).await }
-                    })
-                    .await?,
-                )
+                let mut c = measure(args.cold_runs(), callers, move || {
+                    let image = image.clone();
+                    async move { cold_run(&image, code, expected).await }
+                })
+                .await?;
+                format!("{:.1}", c.quantile_ms(0.5))
             } else {
-                None
-            };
-            let (c50, c99, cps, speedup) = match cold {
-                Some(mut c) => (
-                    format!("{:.1}", c.quantile_ms(0.5)),
-                    format!("{:.1}", c.quantile_ms(0.99)),
-                    format!("{:.1}", c.per_second()),
-                    format!("{:.1}x", warm.per_second() / c.per_second()),
-                ),
-                None => ("-".into(), "-".into(), "-".into(), "-".into()),
+                "-".into()
             };
             println!(
-                "{name:<16} {callers:>7} | {:>9.1} {:>9.1} {:>9.1} | {c50:>9} {c99:>9} {cps:>9} | {speedup:>8}",
-                warm.quantile_ms(0.5),
-                warm.quantile_ms(0.99),
-                warm.per_second()
+                "{name:<12} {callers:>7} | {:>9.1} {:>9.1} {:>9.1} | {:>9.1} {:>9.1} {:>9.1} | {:>9.1}x | {cold:>9}",
+                f.quantile_ms(0.5),
+                f.quantile_ms(0.99),
+                f.per_second(),
+                o.quantile_ms(0.5),
+                o.quantile_ms(0.99),
+                o.per_second(),
+                f.per_second() / o.per_second(),
             );
         }
     }
-    let stats = sandbox.stats();
-    println!(
-        "\npool: {} executions, {} runners recycled, {} failed starts (latencies in ms)",
-        stats.executions, stats.recycled, stats.spawn_failures
-    );
-    sandbox.shutdown().await;
+    for (label, sb) in [("fork", &fork), ("fresh", &fresh)] {
+        let stats = sb.stats();
+        println!(
+            "{label} pool: {} executions, {} runners recycled, {} failed starts, {} infrastructure failures (latencies in ms; throughput = fork /s over fresh /s)",
+            stats.executions, stats.recycled, stats.spawn_failures, stats.infrastructure_failures
+        );
+    }
+    fork.shutdown().await;
+    fresh.shutdown().await;
     Ok(Outcome::Ok)
+}
+
+/// One (pool, workload, callers) cell; every answer is checked.
+async fn cell(
+    sb: &Arc<Sandbox>,
+    runs: usize,
+    callers: usize,
+    code: &'static str,
+    expected: &'static str,
+) -> anyhow::Result<crate::sandbox::Samples> {
+    let sb = sb.clone();
+    measure(runs, callers, move || {
+        let sb = sb.clone();
+        async move {
+            let r = sb.execute(ExecRequest::new(code)).await?;
+            anyhow::ensure!(r.stdout == expected, "the sandbox answered {r:?}");
+            Ok(())
+        }
+    })
+    .await
 }
 
 /// One cold execution: a new locked-down container per run, as a naive sandbox would do.

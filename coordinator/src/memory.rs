@@ -484,6 +484,7 @@ impl Store for MemoryStore {
         c.correct += report.correct;
         c.completion_tokens += report.completion_tokens;
         c.tool_calls += report.tool_calls;
+        c.errored += report.errored;
         if c.units_done >= c.units_total {
             job.state = JobState::Succeeded as i32;
         }

@@ -24,6 +24,8 @@ pub struct CoordinatorMetrics {
     pub tokens: Counter,
     /// Code executions in accepted shards.
     pub tool_calls: Counter,
+    /// Trajectories in accepted shards that ended with `finish_reason = error`.
+    pub errored: Counter,
     /// Units waiting for a worker, over active jobs.
     pub queue_depth: Gauge,
     /// Units leased now, over active jobs.
@@ -61,6 +63,11 @@ impl CoordinatorMetrics {
             tool_calls: r.counter(
                 "start_tool_calls_total",
                 "Code executions in accepted shards.",
+            ),
+            errored: r.counter(
+                "start_trajectories_errored_total",
+                "Trajectories in accepted shards cut short by the infrastructure \
+                 (finish_reason = error); not graded, never exported.",
             ),
             queue_depth: r.gauge("start_queue_depth_units", "Units waiting for a worker."),
             leased: r.gauge("start_units_leased", "Units leased now."),

@@ -127,6 +127,7 @@ impl RedisStore {
                 completion_tokens: num("completion_tokens"),
                 tool_calls: num("tool_calls"),
                 lease_expirations: num("lease_expirations"),
+                errored: num("errored"),
             }),
             message: text("message"),
             created_at_ms: num("created_at_ms") as i64,
@@ -432,6 +433,7 @@ impl Store for RedisStore {
             .arg(report.completion_tokens)
             .arg(report.tool_calls)
             .arg(self.policy.max_unit_failures)
+            .arg(report.errored)
             .invoke_async(&mut con)
             .await
             .map_err(backend)?;

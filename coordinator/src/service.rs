@@ -170,6 +170,7 @@ impl Coordinator {
             self.metrics.correct.add(report.correct);
             self.metrics.tokens.add(report.completion_tokens);
             self.metrics.tool_calls.add(report.tool_calls);
+            self.metrics.errored.add(report.errored);
             // The store has the shard now; the manifest file follows within a flush interval,
             // and at once when the job ends.
             self.manifests.mark(job_id);

@@ -183,6 +183,7 @@ fn write_unit(dataset: &Path, unit: &proto::WorkUnit) -> proto::UnitReport {
         correct: 1,
         completion_tokens: 10,
         tool_calls: 0,
+        errored: 0,
         error: String::new(),
     }
 }

@@ -88,6 +88,7 @@ fn done(u: &proto::WorkUnit, rows: u64) -> proto::UnitReport {
         correct: 1,
         completion_tokens: 100,
         tool_calls: 2,
+        errored: 1,
         ..Default::default()
     }
 }
@@ -145,9 +146,11 @@ async fn lifecycle(s: Arc<dyn Store>) {
             c.trajectories,
             c.correct,
             c.completion_tokens,
-            c.tool_calls
+            c.tool_calls,
+            c.errored
         ),
-        (1, 1, 4, 1, 100, 2)
+        (1, 1, 4, 1, 100, 2, 1),
+        "a repeated report counts nothing twice"
     );
     assert!(s.report("w1", &done(&units[1], 4)).await.unwrap().accepted);
     let last = lease(&*s, "w1", 5).await;

@@ -68,6 +68,9 @@ pub(crate) struct Slot {
     /// The KV cache could not be set back after a pad: the stream no longer matches the
     /// trajectory, which ends (`error`) when its tool call is back.
     pub kv_lost: bool,
+    /// Why the trajectory ends with `error`, when it is not the KV cache: the sandbox could
+    /// not run a block ([`start_sandbox::SandboxError::Infrastructure`]).
+    pub error_detail: Option<String>,
     /// Index in the last batch of this slot's logits.
     pub logits_at: Option<i32>,
     /// The caller's span: the parent of this trajectory's engine events.
@@ -106,6 +109,7 @@ impl Slot {
             started: Instant::now(),
             thinking_done: false,
             kv_lost: false,
+            error_detail: None,
             logits_at: None,
         }
     }
@@ -200,7 +204,9 @@ pub(crate) fn finish(e: &Ctx, slot: &mut Slot, reason: FinishReason) {
         completion_tokens,
         wall_time_s: done.started.elapsed().as_secs_f64(),
         token_ids_source: "engine",
-        finish_detail: (reason == FinishReason::Error)
-            .then(|| "the KV cache refused an operation".to_string()),
+        finish_detail: (reason == FinishReason::Error).then(|| {
+            done.error_detail
+                .unwrap_or_else(|| "the KV cache refused an operation".to_string())
+        }),
     }));
 }

@@ -1,7 +1,10 @@
 //! Tool dispatch and resumption: a closed code block goes to the sandbox while its slot waits
 //! and the others keep decoding; the result comes back as a fenced output block (truncated to
-//! its limit, head and tail kept, time-outs, memory kills and sandbox errors marked), and the
-//! slot resumes.
+//! its limit, head and tail kept, time-outs and memory kills marked), and the slot resumes.
+//!
+//! A block the sandbox could not run (its runners failed twice: [`ToolOutcome`]'s `Err`) is
+//! not the model's doing and never becomes an output block: the trajectory ends with
+//! `finish_reason = error` and the cause as its `finish_detail`, and export leaves it out.
 
 use crate::insertion::record_insertion;
 use crate::llama::Ctx;
@@ -13,8 +16,12 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// A finished tool call, sent back to the engine thread: the slot, the result, milliseconds.
-pub(crate) type ToolDone = (usize, ExecResult, f64);
+/// What a tool call came back with: the block's result (its own errors, time-outs and memory
+/// kills included), or why the sandbox could not run it.
+pub(crate) type ToolOutcome = Result<ExecResult, String>;
+
+/// A finished tool call, sent back to the engine thread: the slot, the outcome, milliseconds.
+pub(crate) type ToolDone = (usize, ToolOutcome, f64);
 
 /// Sends a closed block to the sandbox; the slot waits for its output.
 #[allow(clippy::too_many_arguments)]
@@ -55,14 +62,23 @@ pub(crate) fn run_tool(
 }
 
 /// Appends a tool call's result to its slot as an output block and resumes the slot; ends the
-/// trajectory with `context` when the block does not fit the room left.
-pub(crate) fn resume_after_tool(e: &Ctx, slot: &mut Slot, result: &ExecResult, ms: f64) {
+/// trajectory with `context` when the block does not fit the room left, and with `error` when
+/// the sandbox could not run the block.
+pub(crate) fn resume_after_tool(e: &Ctx, slot: &mut Slot, outcome: &ToolOutcome, ms: f64) {
     if slot.kv_lost {
         finish(e, slot, FinishReason::Error);
         return;
     }
     let Some(call) = slot.tool_calls.last_mut() else {
         return;
+    };
+    let result = match outcome {
+        Ok(result) => result,
+        Err(cause) => {
+            slot.error_detail = Some(record_failure(call, cause, ms));
+            finish(e, slot, FinishReason::Error);
+            return;
+        }
     };
     record_result(call, result, ms);
     let (block, truncated) = output_block(result, e.config.tool_timeout, e.config.max_output_chars);
@@ -85,7 +101,7 @@ pub(crate) fn resume_after_tool(e: &Ctx, slot: &mut Slot, result: &ExecResult, m
 }
 
 /// The output block a tool result becomes in the trajectory: stdout then stderr, time-outs,
-/// memory kills and sandbox errors marked, cut to `max_chars` characters with head and tail
+/// memory kills and a lost session marked, cut to `max_chars` characters with head and tail
 /// kept; and whether it was cut. Both backends write results through this.
 pub(crate) fn output_block(
     result: &ExecResult,
@@ -107,7 +123,8 @@ pub(crate) fn output_block(
         out.push_str("\n[memory limit exceeded]");
     }
     if let Some(err) = &result.error {
-        out.push_str(&format!("\n[sandbox error: {err}]"));
+        // Only a session that is lost: its state is gone, which the model should be told.
+        out.push_str(&format!("\n[sandbox: {err}]"));
     }
     let mut truncated = false;
     if out.chars().count() > max_chars {
@@ -141,25 +158,18 @@ pub(crate) fn exec_request(
     }
 }
 
-/// Runs one block on `sandbox` (an error result without one) and says how long it took, in
-/// milliseconds; a sandbox failure is logged here and written into the result's `error`.
-pub(crate) async fn execute(sandbox: Option<&Sandbox>, request: ExecRequest) -> (ExecResult, f64) {
+/// Runs one block on `sandbox` and says how long it took, in milliseconds. Without a sandbox,
+/// or when the sandbox fails (after its retry), the outcome is the cause, logged here.
+pub(crate) async fn execute(sandbox: Option<&Sandbox>, request: ExecRequest) -> (ToolOutcome, f64) {
     let started = Instant::now();
-    let result = match sandbox {
-        Some(sb) => sb.execute(request).await.unwrap_or_else(|err| ExecResult {
-            error: Some(err.to_string()),
-            ..ExecResult::default()
-        }),
-        None => ExecResult {
-            error: Some("no sandbox is configured".into()),
-            ..ExecResult::default()
-        },
+    let outcome = match sandbox {
+        Some(sb) => sb.execute(request).await.map_err(|e| e.to_string()),
+        None => Err("no sandbox is configured".to_string()),
     };
     let ms = started.elapsed().as_secs_f64() * 1000.0;
-    match &result.error {
-        // A sandbox failure is visible in the row (the output block says so) and here.
-        Some(error) => tracing::warn!(%error, ms, "tool call failed in the sandbox"),
-        None => tracing::debug!(
+    match &outcome {
+        Err(error) => tracing::warn!(%error, ms, "the sandbox could not run a block"),
+        Ok(result) => tracing::debug!(
             exit_code = ?result.exit_code,
             timed_out = result.timed_out,
             memory_exceeded = result.memory_exceeded,
@@ -167,7 +177,15 @@ pub(crate) async fn execute(sandbox: Option<&Sandbox>, request: ExecRequest) -> 
             "tool call done"
         ),
     }
-    (result, ms)
+    (outcome, ms)
+}
+
+/// Writes an infrastructure failure into its tool call (no exit code: the block never ran
+/// to an end) and returns the trajectory's `finish_detail`.
+pub(crate) fn record_failure(call: &mut ToolCall, cause: &str, ms: f64) -> String {
+    call.duration_ms = ms;
+    call.error = Some(cause.to_string());
+    format!("sandbox: {cause}")
 }
 
 /// A tool call on code segment `segment`, its result still to come.

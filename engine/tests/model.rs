@@ -49,6 +49,37 @@ async fn a_forced_code_block_runs_and_its_output_is_the_next_segment(kind: Kind)
     );
 }
 
+/// A block the sandbox cannot run (here: there is none; in production, runners that failed
+/// twice) is not the model's error: no output block is written, and the trajectory ends with
+/// `error` and the cause.
+async fn a_block_the_sandbox_cannot_run_ends_the_trajectory_with_error(kind: Kind) {
+    let engine = engine_on(kind, EngineConfig::new(model()), None).await;
+    let out = run(
+        &engine,
+        request(
+            "What is 6 times 7?",
+            "Let me compute.\n```python\nprint(6*7)\n```",
+            Mode::Plain,
+            40,
+            3,
+        ),
+    )
+    .await;
+    assert_eq!(out.finish_reason, FinishReason::Error, "{:?}", out.segments);
+    assert!(
+        out.segments.iter().all(|s| s.kind != SegmentKind::Output),
+        "no output block: {:?}",
+        out.segments
+    );
+    assert_eq!(
+        out.finish_detail.as_deref(),
+        Some("sandbox: no sandbox is configured")
+    );
+    let call = out.tool_calls.last().expect("the call is recorded");
+    assert_eq!(call.exit_code, None);
+    assert_eq!(call.error.as_deref(), Some("no sandbox is configured"));
+}
+
 async fn syntax_errors_come_back_as_output_and_generation_goes_on(kind: Kind) {
     let sb = sandbox().await;
     let engine = engine_on(kind, EngineConfig::new(model()), Some(sb)).await;
@@ -445,6 +476,7 @@ async fn slots_padded_between_busy_neighbours_keep_their_exact_tokens() {
 
 crate::on_both_backends!(
     a_forced_code_block_runs_and_its_output_is_the_next_segment,
+    a_block_the_sandbox_cannot_run_ends_the_trajectory_with_error,
     syntax_errors_come_back_as_output_and_generation_goes_on,
     the_context_limit_ends_a_trajectory_cleanly,
 );

@@ -162,7 +162,8 @@ impl Default for Policy {
 }
 
 /// Why a trajectory was removed, in the order the filters run.
-pub const REASONS: [&str; 11] = [
+pub const REASONS: [&str; 12] = [
+    "infrastructure error (finish_reason = error)",
     "not graded",
     "incorrect",
     "unfinished (cut by a limit)",
@@ -215,26 +216,27 @@ pub fn select(features: Vec<Features>, policy: &Policy) -> Selection {
     let mut removed: BTreeMap<&'static str, u64> = BTreeMap::new();
     for f in features {
         let reason = match f.correct {
-            None => Some(REASONS[0]),
-            Some(false) => Some(REASONS[1]),
-            Some(true) if f.finish_reason != FinishReason::Stop => Some(REASONS[2]),
+            _ if f.finish_reason == FinishReason::Error => Some(REASONS[0]),
+            None => Some(REASONS[1]),
+            Some(false) => Some(REASONS[2]),
+            Some(true) if f.finish_reason != FinishReason::Stop => Some(REASONS[3]),
             Some(true)
                 if policy
                     .max_completion_tokens
                     .is_some_and(|m| f.completion_tokens > m) =>
             {
-                Some(REASONS[3])
+                Some(REASONS[4])
             }
-            Some(true) if f.repeat_ratio > policy.max_repeat_ratio => Some(REASONS[4]),
+            Some(true) if f.repeat_ratio > policy.max_repeat_ratio => Some(REASONS[5]),
             Some(true) => policy.seed_data.as_ref().and_then(|seed| {
                 if !f.hint_infer {
-                    Some(REASONS[5])
-                } else if f.tool_calls <= f.tool_errors {
                     Some(REASONS[6])
-                } else if !seed.baseline.contains(&f.problem_id) {
+                } else if f.tool_calls <= f.tool_errors {
                     Some(REASONS[7])
-                } else if seed.solved.contains(&f.problem_id) {
+                } else if !seed.baseline.contains(&f.problem_id) {
                     Some(REASONS[8])
+                } else if seed.solved.contains(&f.problem_id) {
+                    Some(REASONS[9])
                 } else {
                     None
                 }
@@ -245,7 +247,7 @@ pub fn select(features: Vec<Features>, policy: &Policy) -> Selection {
             continue;
         }
         if !seen_text.insert(f.text_hash) {
-            bump(&mut removed, REASONS[9]);
+            bump(&mut removed, REASONS[10]);
             continue;
         }
         if !by_problem.contains_key(&f.problem_id) {
@@ -262,7 +264,7 @@ pub fn select(features: Vec<Features>, policy: &Policy) -> Selection {
                 .iter()
                 .any(|k| similarity(&k.minhash, &f.minhash) >= policy.near_duplicate)
             {
-                bump(&mut removed, REASONS[10]);
+                bump(&mut removed, REASONS[11]);
                 continue;
             }
             kept.push(f);

@@ -131,6 +131,7 @@ pub struct DockerSpawner {
     docker: Docker,
     body: ContainerCreateBody,
     prefix: String,
+    memory_mb: u64,
     /// The image's id (`sha256:…`) as the daemon reports it: which build ran the code.
     pub image_id: String,
 }
@@ -174,6 +175,13 @@ impl DockerSpawner {
             attach_stderr: Some(true),
             tty: Some(false),
             network_disabled: Some(true),
+            env: Some(
+                config
+                    .runner_env()
+                    .into_iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect(),
+            ),
             labels: Some(HashMap::from([(LABEL.to_string(), "1".to_string())])),
             host_config: Some(host),
             ..Default::default()
@@ -182,6 +190,7 @@ impl DockerSpawner {
             docker,
             body,
             image_id,
+            memory_mb: config.container_memory_mb,
             prefix: name_prefix(
                 &std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default(),
                 std::process::id(),
@@ -249,17 +258,20 @@ impl DockerSpawner {
                 .await?;
             self.docker.start_container(&id, None).await?;
             let mut link = Link::new(attached.input, ReplySource::Docker(attached.output));
-            tokio::time::timeout(READY_TIMEOUT, link.ready())
+            let hello = tokio::time::timeout(READY_TIMEOUT, link.ready())
                 .await
                 .map_err(|_| SandboxError::Unresponsive(READY_TIMEOUT))??;
-            Ok::<_, SandboxError>(link)
+            Ok::<_, SandboxError>((link, hello))
         }
         .await;
         match started {
-            Ok(link) => Ok(Runner {
+            Ok((link, hello)) => Ok(Runner {
                 link,
                 runs: 0,
                 retire: kill(),
+                id: id.clone(),
+                hello,
+                memory_mb: self.memory_mb,
             }),
             Err(e) => {
                 kill().await;
@@ -272,6 +284,25 @@ impl DockerSpawner {
 impl Spawner for DockerSpawner {
     fn spawn(&self) -> BoxFuture<'_, Result<Runner, SandboxError>> {
         Box::pin(self.start_one())
+    }
+
+    /// The container's own cgroup is the block's: one block runs at a time in it, and the
+    /// runner's preloaded pages, shared with the block's child, are charged once.
+    fn set_memory<'a>(&'a self, id: &'a str, mb: u64) -> BoxFuture<'a, Result<bool, SandboxError>> {
+        Box::pin(async move {
+            let bytes = (mb * 1024 * 1024) as i64;
+            self.docker
+                .update_container(
+                    id,
+                    bollard::models::ContainerUpdateBody {
+                        memory: Some(bytes),
+                        memory_swap: Some(bytes),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            Ok(true)
+        })
     }
 }
 

@@ -8,7 +8,19 @@
 //! backpressure when every runner is busy, recycling after N runs and after any time-out,
 //! memory kill or crash, and replacement in the background.
 //!
-//! **Default mode: a fresh interpreter per code block.** The worker sends each block of a
+//! **Fork server.** Each runner imports the heavy modules once (numpy, sympy, …; see
+//! [`SandboxConfig::preload`]) and forks a child per block, so a sympy block costs its own
+//! work, not a second of imports, and still starts from a clean state: whatever a block
+//! defines, patches, opens or starts dies with its child. A block's memory limit is a cgroup
+//! limit (the container's, or one the process backend makes per runner), never an
+//! address-space limit. [`RunnerMode::Fresh`] keeps an interpreter per block.
+//!
+//! **Infrastructure failures are not the model's.** A runner that dies, breaks the protocol,
+//! stops answering or cannot start the block, and a Docker daemon that errors, are retried
+//! once on another runner; a second failure is [`SandboxError::Infrastructure`], never an
+//! [`ExecResult`], so it cannot be written into a trajectory as if the code had failed.
+//!
+//! **Default mode: a clean interpreter per code block.** The worker sends each block of a
 //! trajectory on its own (`session: None`). Any runner can serve any block, so a few warm
 //! containers serve many generating slots. A block's output depends on nothing but its code, so
 //! a trajectory can be re-run and re-graded. And no interpreter state can be lost between
@@ -16,6 +28,7 @@
 //! trajectory, so later blocks see earlier variables, Jupyter style. A session pins one runner
 //! until it is closed, and a session whose interpreter dies is reported lost, never replayed.
 
+pub mod cgroup;
 pub mod docker;
 pub mod pool;
 pub mod process;
@@ -33,6 +46,9 @@ pub const DEFAULT_IMAGE: &str = concat!(
     include_str!("../../sandbox-image/VERSION")
 );
 
+/// A block's memory limit unless its request says otherwise, in MiB.
+pub const DEFAULT_BLOCK_MEMORY_MB: u32 = 512;
+
 /// One execution.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExecRequest {
@@ -42,7 +58,8 @@ pub struct ExecRequest {
     pub session: Option<String>,
     /// Wall-clock limit of this run.
     pub timeout: Duration,
-    /// Address-space limit of the interpreter, in MiB.
+    /// Memory limit of the block, in MiB. Fork mode: the runner's cgroup is set to this plus
+    /// the runner's own resident size. Fresh mode and sessions: an address-space limit.
     pub memory_mb: u32,
     /// Most bytes kept of stdout and of stderr each (head and tail).
     pub max_output_bytes: usize,
@@ -57,7 +74,7 @@ impl ExecRequest {
             code: code.into(),
             session: None,
             timeout: Duration::from_secs(10),
-            memory_mb: 512,
+            memory_mb: DEFAULT_BLOCK_MEMORY_MB,
             max_output_bytes: 16 * 1024,
             stdin: None,
         }
@@ -84,7 +101,8 @@ pub struct ExecResult {
     /// The session's interpreter is gone; later blocks of the session are refused.
     #[serde(default)]
     pub session_lost: bool,
-    /// Why the code could not run (not the code's own error).
+    /// Why the code could not run (not the code's own error): set only for a session that is
+    /// lost. Any other failure of the sandbox is an [`SandboxError::Infrastructure`].
     pub error: Option<String>,
 }
 
@@ -127,6 +145,15 @@ pub enum SandboxError {
     /// The pool is shut down.
     #[error("the sandbox pool is shut down")]
     Closed,
+    /// The block could not be run: its runner failed (died, broke the protocol, stopped
+    /// answering, could not start the block, or its daemon erred) on every attempt.
+    #[error("sandbox infrastructure failed {attempts} times: {cause}")]
+    Infrastructure {
+        /// Attempts made, each on another runner.
+        attempts: u32,
+        /// What went wrong on each.
+        cause: String,
+    },
 }
 
 impl SandboxError {
@@ -140,6 +167,7 @@ impl SandboxError {
             Self::Protocol(_) => "protocol",
             Self::Unresponsive(_) => "unresponsive",
             Self::Closed => "closed",
+            Self::Infrastructure { .. } => "infrastructure",
         }
     }
 }
@@ -153,6 +181,25 @@ pub enum BackendKind {
     Docker,
     /// Child processes.
     Process,
+}
+
+/// How a runner runs a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunnerMode {
+    /// A child forked from a runner that preloaded [`SandboxConfig::preload`].
+    Fork,
+    /// A new interpreter per block (the behaviour before the fork server).
+    Fresh,
+}
+
+impl RunnerMode {
+    /// The runner's name for it (`START_SANDBOX_MODE`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fork => "fork",
+            Self::Fresh => "fresh",
+        }
+    }
 }
 
 /// Sandbox settings.
@@ -185,6 +232,30 @@ pub struct SandboxConfig {
     pub python: String,
     /// Extra time the host waits beyond a run's time-out before it declares the runner hung.
     pub grace: Duration,
+    /// Fork server or an interpreter per block.
+    pub mode: RunnerMode,
+    /// Modules the fork server imports (and warms up) once; `None` is the runner's list
+    /// (numpy, sympy, scipy, mpmath and the standard modules TIR code uses). Modules the
+    /// interpreter lacks are skipped.
+    pub preload: Option<Vec<String>>,
+}
+
+impl SandboxConfig {
+    /// The environment a runner is started with, whichever backend starts it.
+    pub(crate) fn runner_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            (
+                "START_SANDBOX_MODE".to_string(),
+                self.mode.as_str().to_string(),
+            ),
+            // Fixed before the interpreter starts, so every block hashes strings alike.
+            ("PYTHONHASHSEED".to_string(), "0".to_string()),
+        ];
+        if let Some(list) = &self.preload {
+            env.push(("START_SANDBOX_PRELOAD".to_string(), list.join(",")));
+        }
+        env
+    }
 }
 
 impl Default for SandboxConfig {
@@ -203,6 +274,8 @@ impl Default for SandboxConfig {
             tmpfs_mb: 64,
             python: "python3".into(),
             grace: Duration::from_secs(5),
+            mode: RunnerMode::Fork,
+            preload: None,
         }
     }
 }

@@ -5,6 +5,11 @@
 //! the protocol or served `max_runs_per_runner` runs is retired and replaced by a background
 //! task. Callers never wait for a container to start. Whatever a runner does, the pool answers
 //! with a result or an error, and it never panics.
+//!
+//! A fresh block whose runner fails (see [`SandboxError::Infrastructure`]) is run once more on
+//! another runner: the block starts from a clean state either way, so the retry is exactly
+//! the run that should have happened. A session's block is not retried: its state died with
+//! the runner, and replaying it would be guessing.
 
 use crate::protocol::Link;
 use crate::{ExecRequest, ExecResult, SandboxConfig, SandboxError};
@@ -27,12 +32,25 @@ pub struct Runner {
     pub runs: u32,
     /// Stops it for good (kills the container or the process); awaited once on retirement.
     pub retire: BoxFuture<'static, ()>,
+    /// Which runner this is for its spawner (a container id, a cgroup), for [`Spawner::set_memory`].
+    pub id: String,
+    /// What it said when it was ready.
+    pub hello: crate::protocol::Hello,
+    /// The memory limit its cgroup has now, in MiB; 0 until the pool sets one.
+    pub memory_mb: u64,
 }
 
 /// Starts runners of one backend.
 pub trait Spawner: Send + Sync {
     /// Starts one runner and waits until it is ready.
     fn spawn(&self) -> BoxFuture<'_, Result<Runner, SandboxError>>;
+    /// Sets the memory (and swap: none) limit of runner `id`'s cgroup to `mb` MiB; `false`
+    /// where the backend has no cgroup for it (the runner then applies an address-space
+    /// limit itself).
+    fn set_memory<'a>(&'a self, id: &'a str, mb: u64) -> BoxFuture<'a, Result<bool, SandboxError>> {
+        let _ = (id, mb);
+        Box::pin(async { Ok(false) })
+    }
     /// A warning to show once at start-up, if the backend's isolation is weak.
     fn warning(&self) -> Option<String> {
         None
@@ -52,6 +70,11 @@ pub struct PoolStats {
     pub recycled: u64,
     /// Failed attempts to start a runner.
     pub spawn_failures: u64,
+    /// Runs whose runner failed (each attempt counts; the first failure of a block is
+    /// retried on another runner).
+    pub infrastructure_failures: u64,
+    /// Blocks that failed on every attempt (each an [`SandboxError::Infrastructure`]).
+    pub infrastructure_errors: u64,
 }
 
 struct Inner {
@@ -64,10 +87,21 @@ struct Inner {
     size: usize,
     max_runs: u32,
     grace: Duration,
+    ceiling_mb: u64,
     executions: AtomicU64,
     recycled: AtomicU64,
     spawn_failures: AtomicU64,
+    infrastructure_failures: AtomicU64,
+    infrastructure_errors: AtomicU64,
 }
+
+/// How many runners a fresh block may fail on before it is an infrastructure error.
+const ATTEMPTS: u32 = 2;
+
+/// Headroom on a block's cgroup above the block's limit and the runner's resident size: the
+/// runner's pipes, the captured output, a page cache that the kernel may not yet have
+/// reclaimed.
+const CGROUP_SLACK_MB: u64 = 32;
 
 /// A pool of warm runners.
 pub struct Pool {
@@ -95,11 +129,14 @@ impl Pool {
             size,
             max_runs: config.max_runs_per_runner.max(1),
             grace: config.grace,
+            ceiling_mb: config.container_memory_mb,
             executions: AtomicU64::new(0),
             recycled: AtomicU64::new(0),
             spawn_failures: AtomicU64::new(0),
+            infrastructure_failures: AtomicU64::new(0),
+            infrastructure_errors: AtomicU64::new(0),
         });
-        let first = inner.spawner.spawn().await?;
+        let first = inner.spawn().await?;
         inner.release(first);
         for _ in 1..size {
             Inner::replace(inner.clone());
@@ -109,16 +146,38 @@ impl Pool {
 
     /// Runs one request; see [`crate::Sandbox::execute`].
     pub async fn execute(&self, req: ExecRequest) -> Result<ExecResult, SandboxError> {
+        if req.session.is_some() {
+            return self.execute_in_session(req).await;
+        }
         let inner = &self.inner;
-        if let Some(key) = &req.session {
-            if inner.lost.lock().expect("lost lock").contains(key) {
-                return Ok(lost_result(key, "an earlier block"));
+        let mut causes = Vec::new();
+        for attempt in 1..=ATTEMPTS {
+            let runner = inner.acquire().await?;
+            match inner.run_fresh(runner, &req).await {
+                Ok(result) => return Ok(result),
+                Err(cause) => {
+                    inner
+                        .infrastructure_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(attempt, %cause, "sandbox runner failed; it was replaced");
+                    causes.push(cause);
+                }
             }
         }
-        let pinned = req
-            .session
-            .as_ref()
-            .and_then(|k| inner.pinned.lock().expect("pinned lock").remove(k));
+        inner.infrastructure_errors.fetch_add(1, Ordering::Relaxed);
+        Err(SandboxError::Infrastructure {
+            attempts: ATTEMPTS,
+            cause: causes.join("; then "),
+        })
+    }
+
+    async fn execute_in_session(&self, req: ExecRequest) -> Result<ExecResult, SandboxError> {
+        let inner = &self.inner;
+        let key = req.session.clone().expect("a session request");
+        if inner.lost.lock().expect("lost lock").contains(&key) {
+            return Ok(lost_result(&key, "an earlier block"));
+        }
+        let pinned = inner.pinned.lock().expect("pinned lock").remove(&key);
         let mut runner = match pinned {
             Some(r) => r,
             None => inner.acquire().await?,
@@ -127,54 +186,33 @@ impl Pool {
         let outcome = tokio::time::timeout(deadline, runner.link.execute(&req)).await;
         inner.executions.fetch_add(1, Ordering::Relaxed);
         runner.runs += 1;
-        let result = match outcome {
+        let cause = match outcome {
             Ok(Ok(result)) => {
-                match &req.session {
-                    Some(key) if result.session_lost => {
-                        inner.lost.lock().expect("lost lock").insert(key.clone());
-                        inner.give_back(runner, false);
-                    }
-                    Some(key) => {
-                        inner
-                            .pinned
-                            .lock()
-                            .expect("pinned lock")
-                            .insert(key.clone(), runner);
-                    }
-                    None => {
-                        let healthy = !result.poisons_runner();
-                        inner.give_back(runner, healthy);
-                    }
+                if result.session_lost {
+                    inner.lost.lock().expect("lost lock").insert(key);
+                    inner.give_back(runner, false);
+                } else {
+                    inner
+                        .pinned
+                        .lock()
+                        .expect("pinned lock")
+                        .insert(key, runner);
                 }
-                result
+                return Ok(result);
             }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "sandbox runner failed; replacing it");
-                inner.give_back(runner, false);
-                self.mark_lost(&req);
-                ExecResult {
-                    error: Some(format!(
-                        "the sandbox runner died during this run ({e}); it was replaced"
-                    )),
-                    session_lost: req.session.is_some(),
-                    ..ExecResult::default()
-                }
-            }
-            Err(_) => {
-                tracing::warn!(?deadline, "sandbox runner unresponsive; replacing it");
-                inner.give_back(runner, false);
-                self.mark_lost(&req);
-                ExecResult {
-                    timed_out: true,
-                    error: Some(format!(
-                        "the sandbox runner did not answer within {deadline:?}; it was replaced"
-                    )),
-                    session_lost: req.session.is_some(),
-                    ..ExecResult::default()
-                }
-            }
+            Ok(Err(e)) => format!("the runner failed: {e}"),
+            Err(_) => format!("the runner did not answer within {deadline:?}"),
         };
-        Ok(result)
+        inner.give_back(runner, false);
+        self.mark_lost(&req);
+        inner
+            .infrastructure_failures
+            .fetch_add(1, Ordering::Relaxed);
+        inner.infrastructure_errors.fetch_add(1, Ordering::Relaxed);
+        Err(SandboxError::Infrastructure {
+            attempts: 1,
+            cause: format!("{cause}; session {key:?} is lost and not replayed"),
+        })
     }
 
     fn mark_lost(&self, req: &ExecRequest) {
@@ -209,6 +247,8 @@ impl Pool {
             executions: inner.executions.load(Ordering::Relaxed),
             recycled: inner.recycled.load(Ordering::Relaxed),
             spawn_failures: inner.spawn_failures.load(Ordering::Relaxed),
+            infrastructure_failures: inner.infrastructure_failures.load(Ordering::Relaxed),
+            infrastructure_errors: inner.infrastructure_errors.load(Ordering::Relaxed),
         }
     }
 
@@ -251,6 +291,12 @@ impl Drop for Pool {
     }
 }
 
+/// The cgroup limit that gives a block `memory_mb` of its own on `runner`, within the
+/// configured ceiling per runner ([`SandboxConfig::container_memory_mb`]).
+fn block_cgroup_mb(memory_mb: u32, runner: &Runner, ceiling_mb: u64) -> u64 {
+    (u64::from(memory_mb) + runner.hello.rss_mb + CGROUP_SLACK_MB).min(ceiling_mb)
+}
+
 fn lost_result(session: &str, when: &str) -> ExecResult {
     ExecResult {
         session_lost: true,
@@ -262,6 +308,65 @@ fn lost_result(session: &str, when: &str) -> ExecResult {
 }
 
 impl Inner {
+    /// One attempt at a fresh block on `runner`: its result, or why the runner failed (the
+    /// runner is then retired). A result the runner marks as its own failure (`error` set:
+    /// it could not start the block) is a failure too.
+    async fn run_fresh(
+        self: &Arc<Self>,
+        mut runner: Runner,
+        req: &ExecRequest,
+    ) -> Result<ExecResult, String> {
+        let wanted = block_cgroup_mb(req.memory_mb, &runner, self.ceiling_mb);
+        if runner.memory_mb != wanted {
+            match self.spawner.set_memory(&runner.id, wanted).await {
+                Ok(_) => runner.memory_mb = wanted,
+                Err(e) => {
+                    self.give_back(runner, false);
+                    return Err(format!("cannot set the runner's memory limit: {e}"));
+                }
+            }
+        }
+        let deadline = req.timeout + self.grace;
+        let outcome = tokio::time::timeout(deadline, runner.link.execute(req)).await;
+        self.executions.fetch_add(1, Ordering::Relaxed);
+        runner.runs += 1;
+        match outcome {
+            Ok(Ok(result)) if result.error.is_none() => {
+                let healthy = !result.poisons_runner();
+                self.give_back(runner, healthy);
+                Ok(result)
+            }
+            Ok(Ok(result)) => {
+                self.give_back(runner, false);
+                Err(format!(
+                    "the runner could not run the block: {}",
+                    result.error.unwrap_or_default()
+                ))
+            }
+            Ok(Err(e)) => {
+                self.give_back(runner, false);
+                Err(format!("the runner failed during the run: {e}"))
+            }
+            Err(_) => {
+                self.give_back(runner, false);
+                Err(format!("the runner did not answer within {deadline:?}"))
+            }
+        }
+    }
+
+    /// Starts a runner with its cgroup already at the default block's limit, so that the
+    /// common request pays no limit change on its way.
+    async fn spawn(&self) -> Result<Runner, SandboxError> {
+        let mut runner = self.spawner.spawn().await?;
+        let wanted = block_cgroup_mb(crate::DEFAULT_BLOCK_MEMORY_MB, &runner, self.ceiling_mb);
+        if let Err(e) = self.spawner.set_memory(&runner.id, wanted).await {
+            runner.retire.await;
+            return Err(e);
+        }
+        runner.memory_mb = wanted;
+        Ok(runner)
+    }
+
     async fn acquire(&self) -> Result<Runner, SandboxError> {
         loop {
             let permit = self
@@ -307,7 +412,7 @@ impl Inner {
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
             while !inner.closed.load(Ordering::SeqCst) {
-                match inner.spawner.spawn().await {
+                match inner.spawn().await {
                     Ok(runner) => {
                         inner.release(runner);
                         return;

@@ -1,11 +1,13 @@
 //! The process backend: the same runner as a child process, for machines without Docker.
 //!
 //! Isolation is weaker than a container's, and the backend says so at start-up. Each run
-//! still gets rlimits (address space, CPU, file size). Where the kernel allows unprivileged
-//! namespaces, the runner also gets a network namespace with no interfaces, and a PID namespace
-//! in which it is PID 1. So it can sweep away a run's leftover processes, and killing it kills
-//! them all.
+//! still gets rlimits (CPU, file size) and a memory limit: a cgroup per runner where the host
+//! lets this process make one ([`crate::cgroup`]), else an address-space limit per block.
+//! Where the kernel allows unprivileged namespaces, the runner also gets a network namespace
+//! with no interfaces, and a PID namespace in which it is PID 1. So it can sweep away a run's
+//! leftover processes, and killing it kills them all.
 
+use crate::cgroup::CgroupGroup;
 use crate::pool::{BoxFuture, Runner, Spawner};
 use crate::protocol::{Link, ReplySource};
 use crate::{SandboxConfig, SandboxError, RUNNER_PY};
@@ -32,18 +34,22 @@ pub struct ProcessSpawner {
     dir: PathBuf,
     namespaces: bool,
     counter: AtomicU64,
+    env: Vec<(String, String)>,
+    cgroups: Option<CgroupGroup>,
+    memory_mb: u64,
 }
 
 impl ProcessSpawner {
     /// Writes the runner to a private directory and probes for namespaces.
     pub fn new(config: &SandboxConfig) -> Result<Self, SandboxError> {
-        let dir = std::env::temp_dir().join(format!(
+        let name = format!(
             "start-sandbox-{}-{}",
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos())
-        ));
+        );
+        let dir = std::env::temp_dir().join(&name);
         std::fs::create_dir_all(&dir).map_err(SandboxError::Spawn)?;
         std::fs::write(dir.join("runner.py"), RUNNER_PY).map_err(SandboxError::Spawn)?;
         let namespaces = std::process::Command::new("unshare")
@@ -60,7 +66,15 @@ impl ProcessSpawner {
             dir,
             namespaces,
             counter: AtomicU64::new(0),
+            env: config.runner_env(),
+            cgroups: CgroupGroup::create(&name),
+            memory_mb: config.container_memory_mb,
         })
+    }
+
+    /// Whether runners get a memory cgroup each (else an address-space limit per block).
+    pub fn cgroups(&self) -> bool {
+        self.cgroups.is_some()
     }
 
     /// Whether runners get their own network and PID namespaces.
@@ -73,22 +87,54 @@ impl ProcessSpawner {
         let scratch = self.dir.join(format!("tmp-{n}"));
         std::fs::create_dir_all(&scratch).map_err(SandboxError::Spawn)?;
         let runner = self.dir.join("runner.py");
-        let mut cmd = if self.namespaces {
-            let mut c = Command::new("unshare");
-            c.args(UNSHARE)
-                .arg("--mount-proc")
-                .arg("--")
-                .arg(&self.python);
-            c
-        } else {
-            Command::new(&self.python)
+        let cgroup = match &self.cgroups {
+            Some(group) => {
+                let dir = group
+                    .runner(&format!("runner-{n}"))
+                    .map_err(SandboxError::Spawn)?;
+                group
+                    .set_limit(&dir, self.memory_mb)
+                    .map_err(SandboxError::Spawn)?;
+                Some(dir)
+            }
+            None => None,
         };
-        cmd.arg(&runner)
-            .env_clear()
+        let mut argv: Vec<std::ffi::OsString> = Vec::new();
+        if self.namespaces {
+            argv.push("unshare".into());
+            argv.extend(UNSHARE.iter().map(Into::into));
+            argv.push("--mount-proc".into());
+            argv.push("--".into());
+        }
+        argv.push(self.python.clone().into());
+        argv.push(runner.into_os_string());
+        let mut cmd = match &cgroup {
+            // The shell joins the cgroup, then becomes the runner: everything the runner
+            // starts is in the cgroup from its first instruction.
+            Some(dir) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(r#"echo $$ > "$0/cgroup.procs" && exec "$@""#)
+                    .arg(dir)
+                    .args(&argv);
+                c
+            }
+            None => {
+                let mut c = Command::new(&argv[0]);
+                c.args(&argv[1..]);
+                c
+            }
+        };
+        cmd.env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("START_SANDBOX_TMP", &scratch)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stderr(Stdio::null())
             .kill_on_drop(true);
+        match &cgroup {
+            Some(dir) => cmd.env("START_SANDBOX_CGROUP", dir),
+            None => cmd.env("START_SANDBOX_RLIMIT_AS", "1"),
+        };
         // The runner talks over a socket, not pipes: a socket cannot be reopened through
         // /proc/<runner>/fd, so code running as the same user cannot inject frames into it.
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(SandboxError::Spawn)?;
@@ -102,15 +148,25 @@ impl ProcessSpawner {
         let (read, write) = ours.into_split();
         let mut link = Link::new(Box::pin(write), ReplySource::Pipe(Box::pin(read)));
         let ready = tokio::time::timeout(READY_TIMEOUT, link.ready()).await;
+        let id = cgroup.as_ref().map_or_else(
+            || format!("pid:{}", child.id().unwrap_or(0)),
+            |d| d.display().to_string(),
+        );
         let retire: BoxFuture<'static, ()> = Box::pin(async move {
             let _ = child.kill().await;
             let _ = tokio::fs::remove_dir_all(&scratch).await;
+            if let Some(dir) = cgroup {
+                CgroupGroup::remove_runner(dir).await;
+            }
         });
         match ready {
-            Ok(Ok(())) => Ok(Runner {
+            Ok(Ok(hello)) => Ok(Runner {
                 link,
                 runs: 0,
                 retire,
+                id,
+                hello,
+                memory_mb: self.memory_mb,
             }),
             Ok(Err(e)) => {
                 retire.await;
@@ -129,16 +185,39 @@ impl Spawner for ProcessSpawner {
         Box::pin(self.start_one())
     }
 
+    fn set_memory<'a>(&'a self, id: &'a str, mb: u64) -> BoxFuture<'a, Result<bool, SandboxError>> {
+        Box::pin(async move {
+            match &self.cgroups {
+                Some(group) => {
+                    group
+                        .set_limit(std::path::Path::new(id), mb)
+                        .map_err(SandboxError::Spawn)?;
+                    Ok(true)
+                }
+                None => Ok(false),
+            }
+        })
+    }
+
     fn warning(&self) -> Option<String> {
-        Some(if self.namespaces {
-            "process sandbox: isolation is weaker than Docker's (rlimits, and network and PID \
-             namespaces, but the host's file system and user); use Docker for untrusted code"
-                .into()
+        let memory = if self.cgroups.is_some() {
+            "a memory cgroup per runner"
         } else {
-            "process sandbox: isolation is weak (rlimits only: no network or PID namespace was \
-             available, and code shares the host's file system, user and network); use Docker \
-             for untrusted code"
-                .into()
+            "no memory cgroup could be made, so memory is an address-space limit per block, \
+             which numpy's and OpenBLAS's start-up may exceed"
+        };
+        Some(if self.namespaces {
+            format!(
+                "process sandbox: isolation is weaker than Docker's (rlimits, {memory}, and \
+                 network and PID namespaces, but the host's file system and user); use Docker \
+                 for untrusted code"
+            )
+        } else {
+            format!(
+                "process sandbox: isolation is weak (rlimits, {memory}; no network or PID \
+                 namespace was available, and code shares the host's file system, user and \
+                 network); use Docker for untrusted code"
+            )
         })
     }
 }

@@ -21,6 +21,19 @@ pub enum ReplySource {
     Docker(Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>),
 }
 
+/// What a runner says when it is ready.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hello {
+    /// Its resident size after the preload, in MiB: what a block's cgroup limit adds to the
+    /// block's own (the preloaded pages are shared with each child and charged once).
+    pub rss_mb: u64,
+    /// `fork` (a child per block from the preloaded runner) or `fresh` (an interpreter per
+    /// block).
+    pub mode: String,
+    /// The modules the fork server imported.
+    pub preloaded: Vec<String>,
+}
+
 /// A connection to one runner.
 pub struct Link {
     writer: Pin<Box<dyn AsyncWrite + Send>>,
@@ -109,10 +122,26 @@ impl Link {
     }
 
     /// Waits for the runner's ready frame.
-    pub async fn ready(&mut self) -> Result<(), SandboxError> {
+    pub async fn ready(&mut self) -> Result<Hello, SandboxError> {
         let hello = self.read_frame().await?;
         if hello.get("ready") == Some(&Value::Bool(true)) {
-            Ok(())
+            Ok(Hello {
+                rss_mb: hello.get("rss_mb").and_then(Value::as_u64).unwrap_or(0),
+                mode: hello
+                    .get("mode")
+                    .and_then(Value::as_str)
+                    .unwrap_or("fresh")
+                    .to_string(),
+                preloaded: hello
+                    .get("preloaded")
+                    .and_then(Value::as_array)
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
         } else {
             Err(SandboxError::Protocol(format!(
                 "expected a ready frame, got {hello}"

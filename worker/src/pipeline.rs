@@ -10,7 +10,9 @@ use start_grader::Grader;
 use start_schemas::problem::{
     choice_letter, choice_permutation, Problem, ShownTests, Target, TestStyle,
 };
-use start_schemas::trajectory::{GenerationParams, HintSettings, Mode, SegmentKind, Trajectory};
+use start_schemas::trajectory::{
+    FinishReason, GenerationParams, HintSettings, Mode, SegmentKind, Trajectory,
+};
 use start_telemetry::{Counter, Histogram, Registry};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -136,6 +138,10 @@ pub struct PipelineMetrics {
     pub tool_calls: Counter,
     /// Round trip of each code execution, seconds.
     pub sandbox_latency: Histogram,
+    /// Trajectories that ended with `finish_reason = error` (infrastructure, not the model).
+    pub errored: Counter,
+    /// Of which because the sandbox could not run a block (its runners failed twice).
+    pub sandbox_errors: Counter,
 }
 
 impl PipelineMetrics {
@@ -156,6 +162,15 @@ impl PipelineMetrics {
                 "start_worker_sandbox_seconds",
                 "Round trip of one code execution.",
                 &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+            ),
+            errored: r.counter(
+                "start_worker_errored_total",
+                "Trajectories that ended with finish_reason = error (infrastructure, not the \
+                 model); not graded, never exported.",
+            ),
+            sandbox_errors: r.counter(
+                "start_worker_sandbox_errors_total",
+                "Trajectories ended because the sandbox could not run a block after a retry.",
             ),
         }
     }
@@ -358,14 +373,30 @@ impl Pipeline {
             .await
             .map_err(|_| start_engine::EngineError::Stopped)??;
         let full_text: String = out.segments.iter().map(|s| s.text.as_str()).collect();
-        let grade = self
-            .grader
-            .grade(
-                &problem,
-                &graded_text(&problem, &out),
-                permutation.as_deref(),
-            )
-            .await;
+        let grade = if out.finish_reason == FinishReason::Error {
+            // Cut short by the infrastructure (a sandbox that failed twice, a KV cache, a
+            // server's refusal), not by the model: not graded, so it counts as neither right
+            // nor wrong anywhere (D_seed's baseline included), and export leaves it out.
+            m_errored(&self.metrics, &out);
+            start_grader::Grade {
+                correct: None,
+                score: 0.0,
+                final_answer: None,
+                detail: serde_json::json!({
+                    "method": "not graded",
+                    "reason": "the trajectory ended with finish_reason = error",
+                    "cause": out.finish_detail,
+                }),
+            }
+        } else {
+            self.grader
+                .grade(
+                    &problem,
+                    &graded_text(&problem, &out),
+                    permutation.as_deref(),
+                )
+                .await
+        };
         let tool_errors = out.tool_calls.iter().filter(|c| c.failed()).count() as u32;
         tracing::debug!(
             correct = ?grade.correct,
@@ -429,10 +460,23 @@ impl Pipeline {
     }
 }
 
+/// Counts a trajectory that ended with `error`, and whether the sandbox was the cause (its last
+/// tool call then carries the failure and never got an exit code).
+fn m_errored(m: &PipelineMetrics, out: &GenOutput) {
+    m.errored.inc();
+    if out
+        .tool_calls
+        .last()
+        .is_some_and(|c| c.error.is_some() && c.exit_code.is_none() && !c.timed_out)
+    {
+        m.sandbox_errors.inc();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use start_schemas::trajectory::{FinishReason, Segment};
+    use start_schemas::trajectory::Segment;
 
     fn out(segments: Vec<Segment>, thinking_ended: Option<bool>) -> GenOutput {
         GenOutput {

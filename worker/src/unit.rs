@@ -216,6 +216,10 @@ async fn run_unit(
     report.correct = rows.iter().filter(|t| t.correct == Some(true)).count() as u64;
     report.completion_tokens = rows.iter().map(|t| u64::from(t.completion_tokens)).sum();
     report.tool_calls = rows.iter().map(|t| t.tool_calls.len() as u64).sum();
+    report.errored = rows
+        .iter()
+        .filter(|t| t.finish_reason == start_schemas::trajectory::FinishReason::Error)
+        .count() as u64;
     let dataset = store_root.join(&spec.output_uri);
     // The coordinator accepts exactly this name for the lease's attempt, so a late worker's
     // shard (another attempt) can never be mistaken for the recorded one.

@@ -1,5 +1,5 @@
 -- ARGV: prefix, worker, unit, lease, shard (encoded ShardInfo, '' when failed), error,
--- rows, correct, completion_tokens, tool_calls, max_failures. Returns {accepted, reason}.
+-- rows, correct, completion_tokens, tool_calls, max_failures, errored. Returns {accepted, reason}.
 local worker = ARGV[2]
 local now = now_ms()
 local unit = ARGV[3]
@@ -44,6 +44,7 @@ redis.call('HINCRBY', j, 'trajectories', ARGV[7])
 redis.call('HINCRBY', j, 'correct', ARGV[8])
 redis.call('HINCRBY', j, 'completion_tokens', ARGV[9])
 redis.call('HINCRBY', j, 'tool_calls', ARGV[10])
+redis.call('HINCRBY', j, 'errored', ARGV[12])
 local done = redis.call('HINCRBY', j, 'units_done', 1)
 if done >= tonumber(redis.call('HGET', j, 'units_total')) then
   redis.call('HSET', j, 'state', 'succeeded')

@@ -22,7 +22,9 @@ use crate::hints::{Hint, SampleTests};
 use crate::insertion::{ends_in_last_piece, find_last, hint_body};
 use crate::request::{EngineError, GenOutput, GenRequest};
 use crate::slot::{draw, hint_rng, kind_now, OpenFence};
-use crate::tools::{exec_request, execute, output_block, pending_call, record_result};
+use crate::tools::{
+    exec_request, execute, output_block, pending_call, record_failure, record_result,
+};
 use crate::trajectory::TrajectoryBuilder;
 use serde_json::json;
 use start_schemas::trajectory::{
@@ -627,7 +629,7 @@ impl Run<'_> {
     }
 
     /// Runs a closed block and inserts its output; the trajectory ends with `context` when
-    /// the output does not fit.
+    /// the output does not fit, and with `error` when the sandbox could not run the block.
     async fn run_tool(&mut self, code: String) -> Result<Next, EngineError> {
         let cfg = &self.s.config;
         self.tool_calls
@@ -638,8 +640,15 @@ impl Run<'_> {
             cfg.tool_memory_mb,
             cfg.max_output_chars,
         );
-        let (result, ms) = execute(self.s.sandbox.as_deref(), request).await;
+        let (outcome, ms) = execute(self.s.sandbox.as_deref(), request).await;
         let call = self.tool_calls.last_mut().expect("just pushed");
+        let result = match outcome {
+            Ok(result) => result,
+            Err(cause) => {
+                self.detail = Some(record_failure(call, &cause, ms));
+                return Ok(Next::Finish(FinishReason::Error));
+            }
+        };
         record_result(call, &result, ms);
         let (block, truncated) = output_block(&result, cfg.tool_timeout, cfg.max_output_chars);
         call.truncated |= truncated;

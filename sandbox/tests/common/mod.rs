@@ -1,4 +1,6 @@
 //! Helpers shared by the sandbox's integration tests.
+// Each test binary uses its own subset of these.
+#![allow(dead_code)]
 
 use start_sandbox::{BackendKind, ExecRequest, ExecResult, Sandbox, SandboxConfig};
 use std::time::Duration;
