@@ -2,8 +2,8 @@
 
 use crate::Outcome;
 use anyhow::Context;
+use start_dataset::Dataset;
 use start_grader::rft::{select, Features, Policy, SeedData, Select, REASONS};
-use start_schemas::dataset::Dataset;
 use start_schemas::sft::{SftRow, SftWriter};
 use start_schemas::trajectory::{Mode, Trajectory};
 use std::collections::HashSet;
@@ -35,9 +35,9 @@ enum Format {
 /// Arguments of `startctl export`.
 #[derive(clap::Args)]
 pub struct ExportArgs {
-    /// The dataset to select from.
+    /// The dataset to select from: a directory or an object-store URL.
     #[arg(long = "from")]
-    from: PathBuf,
+    from: String,
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
@@ -60,7 +60,7 @@ pub struct ExportArgs {
     /// problem's hint-infer trajectory is kept only when it is correct, made at least one
     /// successful tool call, and the baseline on that problem was wrong.
     #[arg(long)]
-    seed_data_plain: Option<PathBuf>,
+    seed_data_plain: Option<String>,
     /// Accept a baseline that was not plain greedy (temperature 0): START's baseline is.
     #[arg(long)]
     allow_sampled_baseline: bool,
@@ -71,13 +71,17 @@ pub struct ExportArgs {
 
 /// Runs `startctl export`.
 pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
-    let dataset = Dataset::open(&args.from)?;
+    crate::sandbox::runtime()?.block_on(export(args))
+}
+
+async fn export(args: ExportArgs) -> anyhow::Result<Outcome> {
+    let dataset = Dataset::open_at(&args.from).await?;
     let seed_data = match &args.seed_data_plain {
         None => None,
-        Some(path) => Some(baseline(path, args.allow_sampled_baseline)?),
+        Some(path) => Some(baseline(path, args.allow_sampled_baseline).await?),
     };
     let mut features = Vec::new();
-    for_each(&dataset, |at, t| features.push(Features::of(t, at)))?;
+    for_each(&dataset, |at, t| features.push(Features::of(t, at))).await?;
     let policy = Policy {
         select: match args.select {
             SelectArg::Correct => Select::Correct,
@@ -125,7 +129,8 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
                 write_error = Some(e);
             }
         }
-    })?;
+    })
+    .await?;
     if let Some(e) = write_error {
         return Err(e);
     }
@@ -188,8 +193,8 @@ fn flush(
 /// which it solved. START's baseline is plain greedy; a baseline that sampled, or was not
 /// generated in plain mode, is refused unless `allow_sampled`, since a lucky sample would
 /// hide a problem the model does not solve.
-fn baseline(path: &std::path::Path, allow_sampled: bool) -> anyhow::Result<SeedData> {
-    let plain = Dataset::open(path)?;
+async fn baseline(path: &str, allow_sampled: bool) -> anyhow::Result<SeedData> {
+    let plain = Dataset::open_at(path).await?;
     let mut seed = SeedData::default();
     let (mut not_plain, mut sampled) = (0u64, 0u64);
     for_each(&plain, |_, t| {
@@ -199,25 +204,26 @@ fn baseline(path: &std::path::Path, allow_sampled: bool) -> anyhow::Result<SeedD
         if t.correct == Some(true) {
             seed.solved.insert(t.problem_id.clone());
         }
-    })?;
+    })
+    .await?;
     anyhow::ensure!(
         allow_sampled || (not_plain == 0 && sampled == 0),
         "{}: the seed-data baseline must be plain greedy (mode plain, temperature 0), but \
          {not_plain} rows are another mode and {sampled} were sampled; generate it with \
          `--mode plain` (greedy by default) or pass --allow-sampled-baseline",
-        path.display()
+        path
     );
     Ok(seed)
 }
 
 /// Calls `f` with every trajectory of the dataset and its (shard, row) position.
-fn for_each(
+async fn for_each(
     dataset: &Dataset,
     mut f: impl FnMut((usize, usize), &Trajectory),
 ) -> anyhow::Result<()> {
     for (si, shard) in dataset.manifest.shards.iter().enumerate() {
         let mut row = 0;
-        for batch in dataset.read_shard(shard, 256)? {
+        for batch in dataset.read_shard(shard, 256).await? {
             for t in batch? {
                 f((si, row), &t);
                 row += 1;

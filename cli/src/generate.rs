@@ -4,14 +4,14 @@ use crate::sandbox::{runtime, start_or_warn, Backend};
 use crate::Outcome;
 use anyhow::Context;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use start_schemas::manifest::{Manifest, ShardEntry};
+use start_dataset::{CardInfo, ShardEntry, StoreRoot};
 use start_schemas::problem::Problem;
 use start_schemas::trajectory::{hint_defaults, GenerationParams, Mode};
 use start_schemas::validate::Checker;
 use start_schemas::{proto, LeaseId, UnitId};
 use start_worker::{Pipeline, PipelineOptions, PipelineUnits, Units};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -164,9 +164,9 @@ pub struct GenerateArgs {
     /// Problem files.
     #[arg(long, required = true)]
     problems: Vec<PathBuf>,
-    /// Output dataset directory.
+    /// Output dataset: a directory, or an object-store URL (`s3://bucket/prefix`, ...).
     #[arg(long)]
-    out: PathBuf,
+    out: String,
     #[command(flatten)]
     options: GenOptions,
 }
@@ -230,7 +230,7 @@ pub async fn local_pipeline(
 /// into units and each runs exactly as a leased unit runs on a worker (same checks, same
 /// pipeline, one shard per unit named `{job}.u{index}.a0`); this command only records the
 /// shards in the manifest, which the coordinator does in a cluster.
-pub async fn generate(problems: Vec<Problem>, out: &Path, o: &GenOptions) -> anyhow::Result<()> {
+pub async fn generate(problems: Vec<Problem>, out: &str, o: &GenOptions) -> anyhow::Result<()> {
     let registry = start_telemetry::Registry::default();
     let (pipeline, sandbox) = local_pipeline(o, &registry).await?;
     let spec = proto::JobSpec {
@@ -246,11 +246,18 @@ pub async fn generate(problems: Vec<Problem>, out: &Path, o: &GenOptions) -> any
         o.sampling.mode(),
         pipeline.model_name,
         o.slots,
-        out.display()
+        out
     );
+    let dataset = start_dataset::DatasetLocation::open(out)?;
+    let card = CardInfo {
+        title: o.job_id.clone(),
+        spec_text: Some(format!("{spec:#?}")),
+        model: Some((pipeline.model_name.clone(), pipeline.model_sha256.clone())),
+        counts: Vec::new(),
+    };
     let units = PipelineUnits {
         pipeline: pipeline.clone(),
-        store_root: out.to_path_buf(),
+        store_root: StoreRoot::parse(out)?,
     };
     let (progress, mut progressed) = tokio::sync::mpsc::unbounded_channel();
     let mut pending = FuturesUnordered::new();
@@ -292,8 +299,9 @@ pub async fn generate(problems: Vec<Problem>, out: &Path, o: &GenOptions) -> any
             Some(report) = pending.next() => {
                 match (&report.shard, report.error.is_empty()) {
                     (Some(shard), true) => {
-                        Manifest::record(out, ShardEntry::reported(shard))
-                            .with_context(|| format!("recording {} in the manifest", shard.path))?;
+                        start_dataset::commit(&dataset, vec![ShardEntry::reported(shard)], Some(&card))
+                            .await
+                            .with_context(|| format!("committing {} to {dataset}", shard.path))?;
                     }
                     _ => {
                         failed.get_or_insert(format!("unit {}: {}", report.unit_id, report.error));
@@ -307,13 +315,10 @@ pub async fn generate(problems: Vec<Problem>, out: &Path, o: &GenOptions) -> any
         sb.shutdown().await;
     }
     if let Some(error) = failed {
-        anyhow::bail!(
-            "{error}; the shards of the other units are in {}",
-            out.display()
-        );
+        anyhow::bail!("{error}; the shards of the other units are in {}", out);
     }
     let secs = started.elapsed().as_secs_f64();
-    crate::inspect::summarise(out)?;
+    crate::inspect::summarise(out).await?;
     println!(
         "{} trajectories, {} tokens in {:.1}s ({:.1} tok/s), {} tool calls, {} errored ({} by the sandbox) -> {}",
         metrics.trajectories.get(),
@@ -323,7 +328,7 @@ pub async fn generate(problems: Vec<Problem>, out: &Path, o: &GenOptions) -> any
         metrics.tool_calls.get(),
         metrics.errored.get(),
         metrics.sandbox_errors.get(),
-        out.display()
+        out
     );
     Ok(())
 }

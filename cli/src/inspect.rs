@@ -2,12 +2,12 @@
 
 use crate::Outcome;
 use anyhow::Context;
+use start_dataset::layout::{shard_id_of, DATA_DIR, STAGING_DIR};
+use start_dataset::Dataset;
 use start_engine::HintLibrary;
-use start_schemas::dataset::Dataset;
 use start_schemas::trajectory::{SegmentKind, Trajectory};
 use std::collections::{BTreeMap, HashSet};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 
 /// When to colour segment kinds.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -23,8 +23,8 @@ enum Color {
 /// Arguments of `startctl inspect`.
 #[derive(clap::Args)]
 pub struct InspectArgs {
-    /// Dataset directory (the one holding manifest.json).
-    dataset: PathBuf,
+    /// The dataset: a directory or an object-store URL (`s3://bucket/prefix`, ...).
+    dataset: String,
     /// Also show this many trajectories, segment by segment.
     #[arg(long, default_value_t = 0)]
     rows: usize,
@@ -140,18 +140,23 @@ fn summary(values: &mut [u32]) -> String {
 }
 
 /// Prints a dataset's summary (what `startctl inspect DIR` prints), for `startctl run`.
-pub fn summarise(dataset: &std::path::Path) -> anyhow::Result<Outcome> {
-    run(InspectArgs {
-        dataset: dataset.to_path_buf(),
+pub async fn summarise(dataset: &str) -> anyhow::Result<Outcome> {
+    inspect(InspectArgs {
+        dataset: dataset.to_string(),
         rows: 0,
         color: Color::Never,
         no_verify: false,
     })
+    .await
 }
 
 /// Runs `startctl inspect`.
 pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
-    let dataset = Dataset::open(&args.dataset)?;
+    crate::sandbox::runtime()?.block_on(inspect(args))
+}
+
+async fn inspect(args: InspectArgs) -> anyhow::Result<Outcome> {
+    let dataset = Dataset::open_at(&args.dataset).await?;
     let color = match args.color {
         Color::Always => true,
         Color::Never => false,
@@ -163,7 +168,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
     writeln!(
         out,
         "dataset {}: schema v{}, {} shards, {} rows, {} bytes",
-        dataset.root().display(),
+        dataset.location(),
         manifest.schema_version,
         manifest.shards.len(),
         manifest.rows(),
@@ -183,7 +188,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
         let check = if args.no_verify {
             "skipped".to_string()
         } else {
-            match dataset.verify(shard) {
+            match dataset.verify(shard).await {
                 Ok(()) => "ok".to_string(),
                 Err(e) => {
                     damaged += 1;
@@ -201,18 +206,35 @@ pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
         )?;
     }
     let listed: HashSet<_> = manifest.shards.iter().map(|s| s.path.clone()).collect();
-    if let Ok(entries) = std::fs::read_dir(dataset.root().join("shards")) {
-        for entry in entries.flatten() {
-            let rel = format!("shards/{}", entry.file_name().to_string_lossy());
-            if !listed.contains(&rel) {
-                writeln!(out, "note: {rel} is not in the manifest; readers ignore it")?;
-            }
+    let loc = dataset.location();
+    for rel in loc.list(DATA_DIR).await? {
+        if shard_id_of(&rel).is_some() && !listed.contains(&rel) {
+            writeln!(
+                out,
+                "note: {rel} is published but not in the manifest yet: the next commit lists it"
+            )?;
         }
+    }
+    let staged = loc.list(STAGING_DIR).await?;
+    if !staged.is_empty() {
+        writeln!(
+            out,
+            "note: {} staged upload(s) in {STAGING_DIR}/ not committed; no reader sees them",
+            staged.len()
+        )?;
+    }
+    if manifest.layout < start_dataset::layout::LAYOUT {
+        writeln!(
+            out,
+            "note: layout {} (manifest.json, shards/); the next commit migrates it",
+            manifest.layout
+        )?;
     }
     let mut rows_text = Vec::new();
     for shard in &manifest.shards {
         let batches = dataset
             .read_shard(shard, 256)
+            .await
             .with_context(|| format!("reading shard {}", shard.shard_id))?;
         for batch in batches {
             for t in batch? {

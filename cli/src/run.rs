@@ -23,9 +23,10 @@ pub struct RunArgs {
     /// Problem files; the bundled examples when absent.
     #[arg(long)]
     problems: Vec<PathBuf>,
-    /// Output dataset; `out/run-<UTC time>` when absent.
+    /// Output dataset: a directory or an object-store URL (`s3://bucket/prefix`, ...);
+    /// `out/run-<UTC time>` when absent.
     #[arg(long)]
-    out: Option<PathBuf>,
+    out: Option<String>,
     #[command(flatten)]
     options: GenOptions,
 }
@@ -90,33 +91,43 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             args.options.engine.describe()
         );
     }
-    let out = args.out.unwrap_or_else(|| {
-        PathBuf::from("out").join(format!(
-            "run-{}",
-            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-        ))
-    });
+    let out = args
+        .out
+        .unwrap_or_else(|| format!("out/run-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
     let options = args.options;
-    let job = runtime()?.block_on(run_cluster(problems, &out, &options))?;
+    let rt = runtime()?;
+    let job = rt.block_on(run_cluster(problems, &out, &options))?;
     let outcome = outcome_of(&job);
     if !job.message.is_empty() {
         println!("message: {}", job.message);
     }
-    crate::inspect::summarise(&out)?;
-    println!("read it with: startctl inspect {} --rows 3", out.display());
+    rt.block_on(crate::inspect::summarise(&out))?;
+    println!("read it with: startctl inspect {out} --rows 3");
     Ok(outcome)
 }
 
 /// The in-process cluster: coordinator, worker and client over a loopback socket.
 async fn run_cluster(
     problems: Vec<start_schemas::problem::Problem>,
-    out: &std::path::Path,
+    out: &str,
     o: &GenOptions,
 ) -> anyhow::Result<start_schemas::proto::Job> {
     use start_coordinator::{MemoryStore, ServerConfig, ServiceConfig, StorePolicy};
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
     use std::time::Duration;
+    // A URL's bucket is the store root and the rest the job's output_uri; a local --out is
+    // used as given (relative to the working directory, or absolute).
+    let (store_root, output_uri) = match out.split_once("://") {
+        Some((scheme, rest)) => {
+            let (bucket, path) = rest.split_once('/').unwrap_or((rest, ""));
+            (
+                start_dataset::StoreRoot::parse(&format!("{scheme}://{bucket}"))?,
+                path.to_string(),
+            )
+        }
+        None => (start_dataset::StoreRoot::parse(".")?, out.to_string()),
+    };
     let registry = start_telemetry::Registry::default();
     let (pipeline, sandbox) = local_pipeline(o, &registry).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -128,6 +139,7 @@ async fn run_cluster(
             lease_ttl: Duration::from_secs(600),
             // The client is this process, and --out may be any directory.
             confine_paths: false,
+            store_root: store_root.clone(),
             ..ServiceConfig::default()
         },
         token: None,
@@ -146,6 +158,7 @@ async fn run_cluster(
     let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
     let worker_config = start_worker::WorkerConfig {
         slots: o.slots.max(1) as u32,
+        store_root,
         ..start_worker::WorkerConfig::new(url.clone())
     };
     let worker = tokio::spawn(start_worker::run(
@@ -168,7 +181,7 @@ async fn run_cluster(
         // The name seeds the trajectories: the same --job-id and --seed repeat the same tokens.
         name: o.job_id.clone(),
         unit_size: 4,
-        output_uri: out.display().to_string(),
+        output_uri,
         ..o.sampling.spec()
     };
     let answer = submit_problems(&mut client, spec, problems)
@@ -181,7 +194,7 @@ async fn run_cluster(
         o.sampling.samples.max(1),
         answer.units,
         o.slots,
-        out.display()
+        out
     );
     let job = follow(&mut client, &answer.job_id, false).await?;
     let _ = stop_worker.send(());

@@ -7,8 +7,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn startctl(args: &[&str]) -> Output {
+    startctl_with(args, Vec::new())
+}
+
+/// `startctl` with extra environment variables (an object store's credentials).
+fn startctl_with(args: &[&str], env: Vec<(&'static str, String)>) -> Output {
     Command::new(env!("CARGO_BIN_EXE_startctl"))
         .args(args)
+        .envs(env)
         .current_dir(workspace())
         .output()
         .expect("startctl runs")
@@ -169,13 +175,11 @@ fn import_names_rows_it_cannot_map() {
 
 #[test]
 fn inspect_summarises_and_shows_rows() {
-    use start_schemas::shard::{ShardOptions, ShardWriter};
     let dir = tempfile::tempdir().unwrap();
     let rows: Vec<_> = (0..12).map(start_tests::trajectory).collect();
-    let mut w = ShardWriter::create(dir.path(), "unit-0", &ShardOptions::default()).unwrap();
-    w.write(&rows).unwrap();
-    w.commit().unwrap();
-    std::fs::write(dir.path().join("shards/stray.parquet"), b"orphan").unwrap();
+    write_dataset(dir.path(), &rows);
+    std::fs::create_dir_all(dir.path().join("_staging")).unwrap();
+    std::fs::write(dir.path().join("_staging/stray.parquet.staged"), b"orphan").unwrap();
     let root = dir.path().display().to_string();
     let out = startctl(&["inspect", &root, "--rows", "2", "--color", "never"]);
     let s = text(&out);
@@ -183,7 +187,7 @@ fn inspect_summarises_and_shows_rows() {
     assert!(s.contains("1 shards, 12 rows"), "{s}");
     assert!(s.contains("unit-0"), "{s}");
     assert!(
-        s.contains("note: shards/stray.parquet is not in the manifest"),
+        s.contains("note: 1 staged upload(s) in _staging/ not committed; no reader sees them"),
         "{s}"
     );
     // Fixture i: source by i % 3; graded correct when i % 3 == 0, wrong when 1, else ungraded.
@@ -207,7 +211,7 @@ fn inspect_summarises_and_shows_rows() {
     let colored = startctl(&["inspect", &root, "--rows", "1", "--color", "always"]);
     assert!(text(&colored).contains("\x1b[1;35mSo the answer is"));
 
-    let shard = dir.path().join("shards/unit-0.parquet");
+    let shard = dir.path().join("data/unit-0.parquet");
     let mut bytes = std::fs::read(&shard).unwrap();
     bytes[10] ^= 0x55;
     std::fs::write(&shard, bytes).unwrap();
@@ -217,6 +221,54 @@ fn inspect_summarises_and_shows_rows() {
     let s = text(&out);
     assert_ne!(out.status.code(), Some(0), "{s}");
     assert!(s.contains("FAILED:"), "{s}");
+}
+
+/// The README's second command: the same job, its coordinator and worker writing to an S3
+/// bucket on the local test server (moto), then read back from S3 by inspect and export.
+#[test]
+fn run_writes_the_job_to_s3_on_the_local_test_server() {
+    let server = start_tests::s3::S3Server::start("start-demo");
+    let s3 = |args: &[&str]| startctl_with(args, server.env());
+    let url = server.url("runs/one");
+    let out = s3(&[
+        "run",
+        "--out",
+        &url,
+        "--max-new-tokens",
+        "8",
+        "--slots",
+        "8",
+        "--mode",
+        "plain",
+        "--backend",
+        "process",
+    ]);
+    let s = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{s}");
+    assert!(s.contains("35 trajectories"), "{s}");
+    assert!(s.contains(&format!("dataset {url}: schema v")), "{s}");
+    let inspect = s3(&["inspect", &url]);
+    let s = text(&inspect);
+    assert_eq!(inspect.status.code(), Some(0), "{s}");
+    assert!(s.contains("35 rows") && !s.contains("FAILED"), "{s}");
+    assert!(!s.contains("staged upload"), "nothing left staged: {s}");
+    // The dataset card names the rows, the model that made them and where the data is.
+    server.export_env();
+    let loc = start_dataset::DatasetLocation::open(&url).unwrap();
+    let card = block(loc.get("README.md")).unwrap();
+    let card = String::from_utf8_lossy(&card);
+    assert!(card.contains("| rows | 35 |"), "{card}");
+    assert!(
+        card.contains(start_schemas::model::DEFAULT_MODEL_SHA256),
+        "{card}"
+    );
+    assert!(card.contains("path: data/*.parquet"), "{card}");
+    let dir = tempfile::tempdir().unwrap();
+    let sft = dir.path().join("sft").display().to_string();
+    let export = s3(&[
+        "export", "--from", &url, "--out", &sft, "--select", "correct",
+    ]);
+    assert_eq!(export.status.code(), Some(0), "{}", text(&export));
 }
 
 #[test]
@@ -464,21 +516,34 @@ fn shaped(
 
 /// Every row of the dataset at `root`, in manifest order.
 fn rows_of(root: &Path) -> Vec<start_schemas::trajectory::Trajectory> {
-    let dataset = start_schemas::dataset::Dataset::open(root).unwrap();
-    let mut rows = Vec::new();
-    for shard in &dataset.manifest.shards {
-        for batch in dataset.read_shard(shard, 64).unwrap() {
-            rows.extend(batch.unwrap());
+    block(async {
+        let loc = start_dataset::DatasetLocation::local(root).unwrap();
+        let dataset = start_dataset::Dataset::open(loc).await.unwrap();
+        let mut rows = Vec::new();
+        for shard in &dataset.manifest.shards {
+            for batch in dataset.read_shard(shard, 64).await.unwrap() {
+                rows.extend(batch.unwrap());
+            }
         }
-    }
-    rows
+        rows
+    })
+}
+
+/// Runs a future of the async dataset API to completion from a plain test.
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 fn write_dataset(root: &Path, rows: &[start_schemas::trajectory::Trajectory]) {
-    use start_schemas::shard::{ShardOptions, ShardWriter};
-    let mut w = ShardWriter::create(root, "unit-0", &ShardOptions::default()).unwrap();
+    use start_dataset::{DatasetLocation, ShardOptions, ShardWriter};
+    let mut w = ShardWriter::create("unit-0", &ShardOptions::default()).unwrap();
     w.write(rows).unwrap();
-    w.commit().unwrap();
+    let loc = DatasetLocation::local(root).unwrap();
+    block(w.finish().unwrap().commit(&loc)).unwrap();
 }
 
 #[test]
@@ -748,9 +813,7 @@ fn export_and_sandbox_name_bad_inputs() {
     let s = text(&run);
     assert_eq!(run.status.code(), Some(1), "{s}");
     assert!(
-        s.contains(
-            "manifest.json: invalid manifest: not found; is this a start dataset directory?"
-        ),
+        s.contains("_manifest.json: invalid manifest: not found; is this a start dataset?"),
         "{s}"
     );
     let run = startctl(&["sandbox", "run", "no/such/file.py", "--backend", "process"]);
@@ -897,9 +960,10 @@ fn generate_and_run_make_the_same_rows_from_the_same_options() {
         assert_eq!(x.hint_settings, y.hint_settings);
     }
     // Shards are named as a worker names them: unit, then attempt.
-    let manifest = start_schemas::manifest::Manifest::load(&local).unwrap();
+    let loc = start_dataset::DatasetLocation::local(&local).unwrap();
+    let manifest = block(start_dataset::Manifest::load(&loc)).unwrap().unwrap();
     let names: Vec<&str> = manifest.shards.iter().map(|s| s.path.as_str()).collect();
-    assert_eq!(names, ["shards/same.u00000.a0.parquet"]);
+    assert_eq!(names, ["data/same.u00000.a0.parquet"]);
 }
 
 /// The documented path from public files to a problem set: import two layouts, decontaminate

@@ -72,7 +72,7 @@ fn report_for(u: &proto::WorkUnit) -> proto::UnitReport {
         unit_id: u.unit_id.clone(),
         lease_id: u.lease_id.clone(),
         shard: Some(proto::ShardInfo {
-            path: format!("shards/{}.a{}.parquet", u.unit_id, u.attempt),
+            path: format!("data/{}.a{}.parquet", u.unit_id, u.attempt),
             rows: 1,
             sha256: "0".repeat(64),
             bytes: 1,
@@ -170,7 +170,8 @@ async fn start_server(
         service: ServiceConfig {
             verify_shards: false,
             lease_ttl: Duration::from_secs(60),
-            store_root: root.to_path_buf(),
+            store_root: start_dataset::StoreRoot::parse(root.to_str().expect("a UTF-8 temp path"))
+                .expect("a local store root"),
             ..ServiceConfig::default()
         },
         token: None,

@@ -47,9 +47,11 @@ struct Args {
     /// Failed attempts of one unit before its job fails.
     #[arg(long, env = "START_MAX_UNIT_FAILURES", default_value_t = 3)]
     max_unit_failures: u32,
-    /// Mount point of the shared dataset store; relative output and problem paths resolve here.
+    /// The shared dataset store that output and problem paths resolve against: a directory
+    /// (a mounted volume) or an object-store URL (`s3://bucket/prefix`, `gs://...`,
+    /// `az://...`; credentials from the cloud's standard environment variables).
     #[arg(long, env = "START_STORE_ROOT", default_value = ".")]
-    store_root: PathBuf,
+    store_root: String,
     /// Skip re-hashing reported shards (trust the workers' sha256).
     #[arg(long, env = "START_NO_VERIFY_SHARDS")]
     no_verify_shards: bool,
@@ -107,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
         service: ServiceConfig {
             lease_ttl: Duration::from_millis(args.lease_ttl_ms.max(100)),
             verify_shards: !args.no_verify_shards,
-            store_root: args.store_root,
+            store_root: start_dataset::StoreRoot::parse(&args.store_root)?,
             ..ServiceConfig::default()
         },
         token,

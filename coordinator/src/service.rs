@@ -35,9 +35,9 @@ pub struct ServiceConfig {
     pub max_units_per_poll: u32,
     /// How often `WatchJob` looks at the store.
     pub watch_interval: Duration,
-    /// Directory that relative `output_uri` and `problems_uri` values are resolved against:
-    /// the mount point of the shared dataset store.
-    pub store_root: PathBuf,
+    /// The shared dataset store that `output_uri` and `problems_uri` values are resolved
+    /// against: a directory (a mounted volume) or an object-store URL.
+    pub store_root: start_dataset::StoreRoot,
     /// Refuse absolute `output_uri` and `problems_uri`, so that clients can only read and
     /// write under `store_root`. Off only for `startctl run`, whose client is its own process.
     pub confine_paths: bool,
@@ -50,7 +50,7 @@ impl Default for ServiceConfig {
             verify_shards: true,
             max_units_per_poll: 16,
             watch_interval: Duration::from_millis(250),
-            store_root: PathBuf::from("."),
+            store_root: start_dataset::StoreRoot::parse(".").expect("'.' is a store root"),
             confine_paths: true,
         }
     }
@@ -96,6 +96,18 @@ impl Coordinator {
             config: Arc::new(config),
             metrics,
         }
+    }
+
+    /// `job` once its dataset is committed, if it has ended: a client never sees a job ended
+    /// before every shard the store recorded is readable in the dataset.
+    async fn settled(&self, job: proto::Job) -> Result<proto::Job, Status> {
+        self.manifests.settle(&job).await.map_err(|e| {
+            Status::unavailable(format!(
+                "job {} has ended but its dataset is not committed yet (retry): {e}",
+                job.job_id
+            ))
+        })?;
+        Ok(job)
     }
 
     /// The store, for readiness checks.
@@ -147,9 +159,16 @@ impl Coordinator {
             return Ok(refuse(format!("job {job_id} not found")));
         };
         if let (Some(shard), true) = (&report.shard, report.error.is_empty()) {
-            let dataset = self
+            let dataset = match self
                 .manifests
-                .dataset_dir(job.spec.as_ref().unwrap_or(&Default::default()));
+                .dataset(job.spec.as_ref().unwrap_or(&Default::default()))
+            {
+                Ok(d) => d,
+                Err(e) => {
+                    self.metrics.report("refused");
+                    return Ok(refuse(e.to_string()));
+                }
+            };
             if let Err(reason) =
                 crate::shard::verify(&dataset, &lease, shard, self.config.verify_shards).await
             {
@@ -171,16 +190,15 @@ impl Coordinator {
             self.metrics.tokens.add(report.completion_tokens);
             self.metrics.tool_calls.add(report.tool_calls);
             self.metrics.errored.add(report.errored);
-            // The store has the shard now; the manifest file follows within a flush interval,
-            // and at once when the job ends.
+            // The store has the shard now; the dataset commit follows within a flush
+            // interval, and at once when the job ends.
             self.manifests.mark(job_id);
             if let Some(after) = self.observe(self.store.get_job(job_id).await)? {
-                if state::is_terminal(proto::JobState::try_from(after.state).unwrap_or_default()) {
-                    // The report is recorded whatever happens here; a failed repair is retried
-                    // at the next start-up.
-                    if let Err(e) = self.manifests.sync(&after).await {
-                        tracing::error!(job = %job_id, error = %e, "manifest sync at job end failed");
-                    }
+                // The report is recorded whatever happens here; a failed commit is retried by
+                // the flush, by the next GetJob/WatchJob of the ended job, and at start-up.
+                if let Err(e) = self.manifests.settle(&after).await {
+                    tracing::error!(job = %job_id, error = %e, "dataset commit at job end failed");
+                    self.manifests.mark(job_id);
                 }
             }
         } else {
@@ -291,7 +309,15 @@ impl Coordinator {
             return Err(Status::invalid_argument(errors.join("\n")));
         }
         if !spec.problems_uri.is_empty() {
-            let path = self.config.store_root.join(&spec.problems_uri);
+            let root = &self.config.store_root;
+            // A problems file in an object store is fetched into a temp file of the same name
+            // (the name's extension says its format); a local one is read in place.
+            let fetched = match root.local_dir() {
+                Some(dir) => Ok((dir.join(&spec.problems_uri), None)),
+                None => fetch_problems(root, &spec.problems_uri).await,
+            };
+            let (path, _keep) =
+                fetched.map_err(|e| Status::invalid_argument(format!("spec.problems_uri: {e}")))?;
             intake = tokio::task::spawn_blocking(move || {
                 intake.add_file(&path);
                 intake
@@ -368,9 +394,10 @@ impl JobService for Coordinator {
         request: Request<proto::GetJobRequest>,
     ) -> Result<Response<proto::Job>, Status> {
         let id = request.into_inner().job_id;
-        self.observe(self.store.get_job(&id).await)?
-            .map(Response::new)
-            .ok_or_else(|| NotFound::Job.status(format!("job {id} not found")))
+        let job = self
+            .observe(self.store.get_job(&id).await)?
+            .ok_or_else(|| NotFound::Job.status(format!("job {id} not found")))?;
+        self.settled(job).await.map(Response::new)
     }
 
     type WatchJobStream = EventStream;
@@ -383,6 +410,7 @@ impl JobService for Coordinator {
         let first = self
             .observe(self.store.get_job(&id).await)?
             .ok_or_else(|| NotFound::Job.status(format!("job {id} not found")))?;
+        let first = self.settled(first).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let me = self.clone();
         tokio::spawn(async move {
@@ -410,6 +438,15 @@ impl JobService for Coordinator {
                     // A store outage is waited out; the client sees no event meanwhile.
                     Err(e) => {
                         tracing::warn!(error = %e, "watch: store");
+                        continue;
+                    }
+                };
+                // An ended job is shown once its dataset is committed; until then (an object
+                // store outage, say) the client keeps seeing it running.
+                let now = match me.settled(now).await {
+                    Ok(j) => j,
+                    Err(e) => {
+                        tracing::warn!(error = %e.message(), "watch: dataset commit");
                         continue;
                     }
                 };
@@ -511,4 +548,23 @@ impl WorkerService for Coordinator {
         let workers = self.observe(self.store.list_workers().await)?;
         Ok(Response::new(proto::ListWorkersResponse { workers }))
     }
+}
+
+/// Fetches `rel` from an object-store root into a temp file of the same name; the temp
+/// directory lives as long as the returned guard.
+async fn fetch_problems(
+    root: &start_dataset::StoreRoot,
+    rel: &str,
+) -> Result<(PathBuf, Option<tempfile::TempDir>), String> {
+    let bytes = root.read(rel).await.map_err(|e| e.to_string())?;
+    let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    let name = Path::new(rel)
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "problems.jsonl".into());
+    let path = dir.path().join(name);
+    tokio::fs::write(&path, &bytes)
+        .await
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((path, Some(dir)))
 }

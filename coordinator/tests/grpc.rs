@@ -8,12 +8,11 @@
 use start_coordinator::{
     serve, MemoryStore, RedisStore, ServerConfig, ServiceConfig, Store, StorePolicy,
 };
+use start_dataset::{DatasetLocation, Manifest, ShardOptions, ShardWriter, StoreRoot};
 use start_schemas::client::NotFound;
-use start_schemas::manifest::Manifest;
 use start_schemas::proto::{
     self, job_service_client::JobServiceClient, worker_service_client::WorkerServiceClient,
 };
-use start_schemas::shard::{ShardOptions, ShardWriter};
 use start_schemas::PROTOCOL_VERSION;
 use start_tests::redis::RedisServer;
 use std::path::{Path, PathBuf};
@@ -44,7 +43,7 @@ async fn start(store: Arc<dyn Store>, root: &Path, ttl_ms: u64, token: Option<&s
     let config = ServerConfig {
         service: ServiceConfig {
             lease_ttl: Duration::from_millis(ttl_ms),
-            store_root: root.to_path_buf(),
+            store_root: StoreRoot::parse(root.to_str().unwrap()).unwrap(),
             watch_interval: Duration::from_millis(50),
             ..ServiceConfig::default()
         },
@@ -149,8 +148,9 @@ async fn poll(
     .into_inner()
 }
 
-/// Writes a unit's shard the way a worker does (fixture rows) and returns its report.
-fn write_unit(dataset: &Path, unit: &proto::WorkUnit) -> proto::UnitReport {
+/// Writes and stages a unit's shard the way a worker does (fixture rows) and returns its
+/// report.
+async fn write_unit(dataset: &Path, unit: &proto::WorkUnit) -> proto::UnitReport {
     let rows: Vec<_> = unit
         .problems
         .iter()
@@ -163,13 +163,13 @@ fn write_unit(dataset: &Path, unit: &proto::WorkUnit) -> proto::UnitReport {
         })
         .collect();
     let mut w = ShardWriter::create(
-        dataset,
         &format!("{}.a{}", unit.unit_id, unit.attempt),
         &ShardOptions::default(),
     )
     .unwrap();
     w.write(&rows).unwrap();
-    let e = w.finish().unwrap();
+    let loc = DatasetLocation::local(dataset).unwrap();
+    let e = w.finish().unwrap().stage(&loc).await.unwrap();
     proto::UnitReport {
         unit_id: unit.unit_id.clone(),
         lease_id: unit.lease_id.clone(),
@@ -209,7 +209,7 @@ async fn exactly_once(store: Arc<dyn Store>) {
     // A leases one unit (free_slots 2 = one unit of 2 problems), writes it, then goes silent.
     let first = poll(&mut a, &wa, 2, vec![], vec![]).await.units;
     assert_eq!(first.len(), 1);
-    let stale = write_unit(&dataset, &first[0]);
+    let stale = write_unit(&dataset, &first[0]).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     // B takes the expired unit (attempt 1) and everything else.
     let mut b_units = poll(&mut b, &wb, 100, vec![], vec![]).await.units;
@@ -217,7 +217,7 @@ async fn exactly_once(store: Arc<dyn Store>) {
     assert_eq!(b_units[0].unit_id, first[0].unit_id);
     assert_eq!(b_units[0].attempt, 1);
     // A corrupted report (sha256 that does not match the file) is refused and changes nothing.
-    let mut forged = write_unit(&dataset, &b_units[0]);
+    let mut forged = write_unit(&dataset, &b_units[0]).await;
     let good = forged.clone();
     forged.shard.as_mut().unwrap().sha256 = "0".repeat(64);
     let r = poll(&mut b, &wb, 0, vec![], vec![forged]).await;
@@ -235,10 +235,10 @@ async fn exactly_once(store: Arc<dyn Store>) {
     // B reports the same unit again (a retry after a lost answer): accepted, recorded once.
     let r = poll(&mut b, &wb, 0, vec![], vec![good]).await;
     assert!(r.report_outcomes[0].accepted);
-    let rest: Vec<_> = b_units
-        .drain(1..)
-        .map(|u| write_unit(&dataset, &u))
-        .collect();
+    let mut rest = Vec::new();
+    for u in b_units.drain(1..) {
+        rest.push(write_unit(&dataset, &u).await);
+    }
     let r = poll(&mut b, &wb, 0, vec![], rest).await;
     assert!(
         r.report_outcomes.iter().all(|o| o.accepted),
@@ -255,17 +255,29 @@ async fn exactly_once(store: Arc<dyn Store>) {
     assert_eq!(done.state, proto::JobState::Succeeded as i32);
     let c = done.counters.unwrap();
     assert_eq!((c.trajectories, c.lease_expirations), (5, 1));
-    let manifest = Manifest::load(&dataset).unwrap();
+    let loc = DatasetLocation::local(&dataset).unwrap();
+    let manifest = Manifest::load(&loc).await.unwrap().unwrap();
     assert_eq!(manifest.shards.len(), 3);
     assert_eq!(manifest.rows(), 5);
     assert!(manifest
         .shards
         .iter()
         .all(|s| !s.path.ends_with(".a0.parquet") || !s.path.contains(".u00000.")));
-    // The stale attempt's file exists on disk but is no part of the dataset.
-    let orphan = dataset.join(format!("shards/{}.a0.parquet", first[0].unit_id));
-    assert!(orphan.is_file());
-    let ds = start_schemas::dataset::Dataset::open(&dataset).unwrap();
+    // The stale attempt's upload stays staged (its worker deletes it on the refusal), out of
+    // the data path: no reader sees it. Every committed shard is in data/, staged no more.
+    let staged: Vec<String> = loc.list("_staging").await.unwrap();
+    assert_eq!(
+        staged,
+        vec![format!("_staging/{}.a0.parquet.staged", first[0].unit_id)]
+    );
+    let data: Vec<String> = loc.list("data").await.unwrap();
+    let listed: Vec<String> = manifest.shards.iter().map(|s| s.path.clone()).collect();
+    assert_eq!(data, {
+        let mut l = listed.clone();
+        l.sort();
+        l
+    });
+    let ds = start_dataset::Dataset::open(loc).await.unwrap();
     assert_eq!(ds.manifest.rows(), 5);
     // Watch of an ended job yields its final state and ends.
     let mut events = jobs
@@ -480,7 +492,7 @@ async fn a_restarted_coordinator_carries_on_from_redis() {
     let mut w = WorkerServiceClient::new(ch);
     let id = register(&mut w).await;
     let units = poll(&mut w, &id, 1, vec![], vec![]).await.units;
-    let report = write_unit(&root.path().join("data"), &units[0]);
+    let report = write_unit(&root.path().join("data"), &units[0]).await;
     first.stop().await;
     // A second coordinator (a restart, or a replica) on the same store knows the job, the
     // worker and its lease.

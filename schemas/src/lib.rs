@@ -10,15 +10,13 @@
 
 pub mod answer;
 pub mod client;
-pub mod dataset;
+pub mod file;
 pub mod ids;
-pub mod manifest;
 pub mod model;
 pub mod problem;
 pub mod proto;
 pub mod rows;
 pub mod sft;
-pub mod shard;
 pub mod trajectory;
 pub mod validate;
 

@@ -9,8 +9,7 @@
 //! segments, as sharegpt `observation` turns and as a token-level mask.
 //! schemas/README.md ("SFT export") says which trainer reads which columns.
 
-use crate::dataset::DatasetError;
-use crate::manifest::sync_dir;
+use crate::file::FileError;
 use crate::trajectory::{SegmentKind, Trajectory};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
@@ -315,22 +314,22 @@ pub struct SftWriter {
 
 impl SftWriter {
     /// Starts `path`.
-    pub fn create(path: &Path) -> Result<Self, DatasetError> {
+    pub fn create(path: &Path) -> Result<Self, FileError> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| DatasetError::io(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| FileError::io(dir.display(), e))?;
         let tmp = dir.join(format!(
             ".{}.{}.tmp",
             path.file_name()
                 .map_or("sft".into(), |n| n.to_string_lossy()),
             std::process::id()
         ));
-        let file = File::create(&tmp).map_err(|e| DatasetError::io(&tmp, e))?;
+        let file = File::create(&tmp).map_err(|e| FileError::io(tmp.display(), e))?;
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .set_max_row_group_row_count(Some(512))
             .build();
         let writer = ArrowWriter::try_new(file, schema(), Some(props))
-            .map_err(|e| DatasetError::parquet(&tmp, e))?;
+            .map_err(|e| FileError::parquet(tmp.display(), e))?;
         Ok(Self {
             path: path.to_path_buf(),
             tmp,
@@ -340,11 +339,11 @@ impl SftWriter {
     }
 
     /// Appends rows.
-    pub fn write(&mut self, rows: &[SftRow]) -> Result<(), DatasetError> {
+    pub fn write(&mut self, rows: &[SftRow]) -> Result<(), FileError> {
         if rows.is_empty() {
             return Ok(());
         }
-        let arrow = |e| DatasetError::Arrow {
+        let arrow = |e| FileError::Arrow {
             path: self.tmp.display().to_string(),
             source: e,
         };
@@ -358,21 +357,22 @@ impl SftWriter {
                 .as_mut()
                 .expect("open until finish")
                 .write(&batch)
-                .map_err(|e| DatasetError::parquet(&self.tmp, e))?;
+                .map_err(|e| FileError::parquet(self.tmp.display(), e))?;
         }
         self.rows += rows.len() as u64;
         Ok(())
     }
 
     /// Closes, fsyncs and renames the file; returns the rows written.
-    pub fn finish(mut self) -> Result<u64, DatasetError> {
+    pub fn finish(mut self) -> Result<u64, FileError> {
         let writer = self.writer.take().expect("finish is called once");
         let file = writer
             .into_inner()
-            .map_err(|e| DatasetError::parquet(&self.tmp, e))?;
+            .map_err(|e| FileError::parquet(self.tmp.display(), e))?;
         file.sync_all()
-            .map_err(|e| DatasetError::io(&self.tmp, e))?;
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| DatasetError::io(&self.path, e))?;
+            .map_err(|e| FileError::io(self.tmp.display(), e))?;
+        std::fs::rename(&self.tmp, &self.path)
+            .map_err(|e| FileError::io(self.path.display(), e))?;
         sync_dir(self.path.parent().unwrap_or(Path::new(".")))?;
         Ok(self.rows)
     }
@@ -391,6 +391,13 @@ pub fn chatml_user_turn(prompt: &str) -> Option<&str> {
     let start = prompt.rfind("<|im_start|>user\n")? + "<|im_start|>user\n".len();
     let end = prompt[start..].find("<|im_end|>")? + start;
     Some(&prompt[start..end])
+}
+
+/// fsyncs a directory so that a rename inside it survives a crash.
+fn sync_dir(dir: &Path) -> Result<(), FileError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| FileError::io(dir.display(), e))
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ def main():
     root, expected_path = sys.argv[1], sys.argv[2]
     with open(expected_path, encoding="utf-8") as f:
         expected = json.load(f)
-    with open(os.path.join(root, "manifest.json"), encoding="utf-8") as f:
+    with open(os.path.join(root, "_manifest.json"), encoding="utf-8") as f:
         manifest = json.load(f)
     if manifest["format"] != "start.dataset":
         fail(f"manifest format is {manifest['format']!r}")

@@ -7,6 +7,7 @@
 pub mod grpc;
 pub mod llama_server;
 pub mod redis;
+pub mod s3;
 
 use chrono::DateTime;
 use start_schemas::problem::ProblemKind;

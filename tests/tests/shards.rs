@@ -1,193 +1,291 @@
-//! Shards written by start, read back by start and by real outside readers (pyarrow, DuckDB),
-//! and the commit rules that keep a dataset exact: atomic files, a manifest that records each
-//! shard once, and refusal of anything inconsistent.
+//! Shards written by start, read back by start and by real outside readers (pyarrow, DuckDB,
+//! polars, Hugging Face datasets), and the commit rules that keep a dataset exact: staged
+//! uploads, a manifest that records each shard once through a conditional write, refusal of
+//! anything inconsistent, and datasets of the layout before object storage. The same rules
+//! on a real S3 server are in object_store.rs.
 
-use start_schemas::dataset::{Dataset, DatasetError};
-use start_schemas::manifest::Manifest;
-use start_schemas::shard::{ShardOptions, ShardWriter};
+use start_dataset::{
+    commit, Dataset, DatasetError, DatasetLocation, Manifest, ShardEntry, ShardOptions, ShardWriter,
+};
 use start_schemas::trajectory::Trajectory;
 use start_tests::trajectory;
 use std::path::Path;
 use std::process::Command;
 
-/// Writes `rows` as shards of `per_shard` rows each with small row groups.
-fn write_dataset(root: &Path, rows: &[Trajectory], per_shard: usize) {
+/// Writes `rows` as committed shards of `per_shard` rows each, with small row groups.
+async fn write_dataset(loc: &DatasetLocation, rows: &[Trajectory], per_shard: usize) {
     let options = ShardOptions {
         row_group_rows: 4,
         ..ShardOptions::default()
     };
     for (n, chunk) in rows.chunks(per_shard).enumerate() {
-        let mut writer = ShardWriter::create(root, &format!("unit-{n:05}"), &options).unwrap();
+        let mut writer = ShardWriter::create(&format!("unit-{n:05}"), &options).unwrap();
         // Two calls per shard, to cover appends.
         let (a, b) = chunk.split_at(chunk.len() / 2);
         writer.write(a).unwrap();
         writer.write(b).unwrap();
-        let entry = writer.commit().unwrap();
+        let entry = writer.finish().unwrap().commit(loc).await.unwrap();
         assert_eq!(entry.rows, chunk.len() as u64);
     }
 }
 
-fn read_all(root: &Path) -> Vec<Trajectory> {
-    let dataset = Dataset::open(root).unwrap();
+/// Stages a shard without committing it: an upload whose report never made it.
+async fn stage_only(loc: &DatasetLocation, id: &str, rows: &[Trajectory]) -> ShardEntry {
+    let mut writer = ShardWriter::create(id, &ShardOptions::default()).unwrap();
+    writer.write(rows).unwrap();
+    writer.finish().unwrap().stage(loc).await.unwrap()
+}
+
+async fn read_all(loc: &DatasetLocation) -> Vec<Trajectory> {
+    let dataset = Dataset::open(loc.clone()).await.unwrap();
     let mut out = Vec::new();
     for shard in &dataset.manifest.shards {
-        dataset.verify(shard).unwrap();
-        for batch in dataset.read_shard(shard, 3).unwrap() {
+        dataset.verify(shard).await.unwrap();
+        for batch in dataset.read_shard(shard, 3).await.unwrap() {
             out.extend(batch.unwrap());
         }
     }
     out
 }
 
-#[test]
-fn shards_round_trip_through_start_itself() {
-    let dir = tempfile::tempdir().unwrap();
-    let rows: Vec<_> = (0..23).map(trajectory).collect();
-    write_dataset(dir.path(), &rows, 10);
-    let manifest = Manifest::load(dir.path()).unwrap();
-    assert_eq!(manifest.shards.len(), 3);
-    assert_eq!(manifest.rows(), 23);
-    assert_eq!(read_all(dir.path()), rows);
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("shards"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".tmp"))
-        .collect();
-    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
-}
-
-#[test]
-fn pyarrow_and_duckdb_read_the_same_values() {
-    let dir = tempfile::tempdir().unwrap();
-    let rows: Vec<_> = (0..17).map(trajectory).collect();
-    write_dataset(dir.path(), &rows, 8);
-    let expected = dir.path().join("expected.json");
-    std::fs::write(&expected, serde_json::to_vec(&rows).unwrap()).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/read_shard.py");
+fn python(script: &str, args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join(script);
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let out = Command::new(&python)
         .arg(&script)
-        .arg(dir.path())
-        .arg(&expected)
+        .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {python} (run scripts/setup): {e}"));
     assert!(
         out.status.success(),
-        "the python readers disagree (run scripts/setup if pyarrow or duckdb is missing):\n{}{}",
+        "{} failed (run scripts/setup if a reader is missing):\n{}{}",
+        script.display(),
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("pyarrow: 17 rows equal"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[test]
-fn an_abandoned_writer_leaves_nothing_visible() {
+#[tokio::test]
+async fn shards_round_trip_through_start_itself_in_the_committed_layout() {
     let dir = tempfile::tempdir().unwrap();
-    write_dataset(dir.path(), &[trajectory(0), trajectory(1)], 2);
-    let mut writer =
-        ShardWriter::create(dir.path(), "unit-crashed", &ShardOptions::default()).unwrap();
-    writer.write(&[trajectory(5)]).unwrap();
-    drop(writer);
-    let manifest = Manifest::load(dir.path()).unwrap();
-    assert_eq!(manifest.rows(), 2);
-    assert!(!dir.path().join("shards/unit-crashed.parquet").exists());
+    let loc = DatasetLocation::local(dir.path()).unwrap();
+    let rows: Vec<_> = (0..23).map(trajectory).collect();
+    write_dataset(&loc, &rows, 10).await;
+    let manifest = Manifest::load(&loc).await.unwrap().unwrap();
+    assert_eq!(
+        (manifest.shards.len(), manifest.rows(), manifest.layout),
+        (3, 23, 2)
+    );
+    assert_eq!(read_all(&loc).await, rows);
+    // data/ holds the committed shards and nothing else; nothing stays staged.
+    assert_eq!(
+        loc.list("data").await.unwrap(),
+        [
+            "data/unit-00000.parquet",
+            "data/unit-00001.parquet",
+            "data/unit-00002.parquet"
+        ]
+    );
+    assert!(loc.list("_staging").await.unwrap().is_empty());
+    let mut top: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    top.sort();
+    assert_eq!(
+        top,
+        [
+            "README.md",
+            "_manifest.json",
+            "_manifest.lock",
+            "_staging",
+            "data"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn pyarrow_and_duckdb_read_the_same_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = DatasetLocation::local(dir.path()).unwrap();
+    let rows: Vec<_> = (0..17).map(trajectory).collect();
+    write_dataset(&loc, &rows, 8).await;
+    let expected = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(expected.path(), serde_json::to_vec(&rows).unwrap()).unwrap();
+    let out = python(
+        "read_shard.py",
+        &[
+            dir.path().to_str().unwrap(),
+            expected.path().to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("pyarrow: 17 rows equal"), "{out}");
+}
+
+#[tokio::test]
+async fn four_outside_readers_read_exactly_the_committed_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("dataset");
+    let loc = DatasetLocation::local(&root).unwrap();
+    let rows: Vec<_> = (0..11).map(trajectory).collect();
+    write_dataset(&loc, &rows, 4).await;
+    // What must never be read: an upload never committed, and a second copy of a committed
+    // shard under its staged name (a publisher that died before deleting it).
+    stage_only(
+        &loc,
+        "unit-never",
+        &(20..25).map(trajectory).collect::<Vec<_>>(),
+    )
+    .await;
+    stage_only(&loc, "unit-00000", &rows[..4]).await;
+    assert_eq!(loc.list("_staging").await.unwrap().len(), 2);
+    let card = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(
+        card.starts_with("---\n") && card.contains("path: data/*.parquet"),
+        "{card}"
+    );
+    let out = python("outside_readers.py", &[root.to_str().unwrap(), "11"]);
+    assert!(
+        out.contains("all 7 readers: exactly 11 committed rows"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn an_upload_that_is_never_committed_leaves_nothing_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = DatasetLocation::local(dir.path()).unwrap();
+    write_dataset(&loc, &[trajectory(0), trajectory(1)], 2).await;
+    // A writer dropped before finishing, and one staged but never committed.
+    let mut dropped = ShardWriter::create("unit-crashed", &ShardOptions::default()).unwrap();
+    dropped.write(&[trajectory(5)]).unwrap();
+    drop(dropped);
+    stage_only(&loc, "unit-staged", &[trajectory(6)]).await;
+    let dataset = Dataset::open(loc.clone()).await.unwrap();
+    assert_eq!(dataset.manifest.rows(), 2);
+    assert_eq!(loc.list("data").await.unwrap(), ["data/unit-00000.parquet"]);
+    // Committing another shard does not sweep the staged one in.
+    let mut w = ShardWriter::create("unit-later", &ShardOptions::default()).unwrap();
+    w.write(&[trajectory(7)]).unwrap();
+    w.finish().unwrap().commit(&loc).await.unwrap();
+    assert_eq!(read_all(&loc).await.len(), 3);
 }
 
 #[test]
 fn inconsistent_rows_are_refused_with_their_index() {
-    let dir = tempfile::tempdir().unwrap();
     let mut bad = trajectory(3);
     bad.full_text.push_str(" edited after the fact");
-    let mut writer = ShardWriter::create(dir.path(), "unit-bad", &ShardOptions::default()).unwrap();
+    let mut writer = ShardWriter::create("unit-bad", &ShardOptions::default()).unwrap();
     let err = writer.write(&[trajectory(2), bad]).unwrap_err();
     assert_eq!(
         err.to_string(),
         "row 1 (problem problem-1): full_text is not the concatenation of the segments' texts"
     );
     assert_eq!(writer.rows(), 0, "nothing of a refused call is written");
-}
-
-#[test]
-fn shards_are_written_once_and_recorded_once() {
-    let dir = tempfile::tempdir().unwrap();
-    write_dataset(dir.path(), &[trajectory(0)], 1);
-    // Same id again: the file exists, so the second writer is refused and the first kept.
-    let mut again =
-        ShardWriter::create(dir.path(), "unit-00000", &ShardOptions::default()).unwrap();
-    again.write(&[trajectory(1)]).unwrap();
-    assert!(matches!(again.commit(), Err(DatasetError::ShardExists(_))));
-    assert_eq!(read_all(dir.path()), vec![trajectory(0)]);
-    // Recording the same entry twice is a no-op; another hash under the same id is refused.
-    let entry = Manifest::load(dir.path()).unwrap().shards[0].clone();
-    assert!(!Manifest::record(dir.path(), entry.clone()).unwrap());
-    let mut forged = entry;
-    forged.sha256 = "0".repeat(64);
     assert!(matches!(
-        Manifest::record(dir.path(), forged),
-        Err(DatasetError::ShardConflict { .. })
+        ShardWriter::create("_hidden", &ShardOptions::default()),
+        Err(DatasetError::InvalidShardId(_))
     ));
-    assert_eq!(Manifest::load(dir.path()).unwrap().shards.len(), 1);
 }
 
-#[test]
-fn damaged_shards_and_manifests_are_named() {
+#[tokio::test]
+async fn shards_are_committed_once() {
     let dir = tempfile::tempdir().unwrap();
-    write_dataset(dir.path(), &[trajectory(0), trajectory(1)], 2);
-    let dataset = Dataset::open(dir.path()).unwrap();
+    let loc = DatasetLocation::local(dir.path()).unwrap();
+    write_dataset(&loc, &[trajectory(0)], 1).await;
+    let entry = Manifest::load(&loc).await.unwrap().unwrap().shards[0].clone();
+    // The same entry again (a retried commit, a second coordinator): a no-op.
+    let again = commit(&loc, vec![entry.clone()], None).await.unwrap();
+    assert_eq!(again.added, 0);
+    // Another shard under the same id: refused, the first kept.
+    let mut other = ShardWriter::create("unit-00000", &ShardOptions::default()).unwrap();
+    other.write(&[trajectory(1)]).unwrap();
+    let err = other.finish().unwrap().commit(&loc).await.unwrap_err();
+    assert!(matches!(err, DatasetError::ShardConflict { .. }), "{err}");
+    assert_eq!(read_all(&loc).await, vec![trajectory(0)]);
+    // A shard neither staged nor published cannot be committed.
+    let mut ghost = entry;
+    ghost.shard_id = "unit-ghost".into();
+    ghost.path = "data/unit-ghost.parquet".into();
+    let err = commit(&loc, vec![ghost], None).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("_staging/unit-ghost.parquet.staged: the shard to commit is not staged"),
+        "{err}"
+    );
+    assert_eq!(Manifest::load(&loc).await.unwrap().unwrap().shards.len(), 1);
+}
+
+#[tokio::test]
+async fn damaged_shards_and_manifests_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = DatasetLocation::local(dir.path()).unwrap();
+    write_dataset(&loc, &[trajectory(0), trajectory(1)], 2).await;
+    let dataset = Dataset::open(loc.clone()).await.unwrap();
     let shard = &dataset.manifest.shards[0];
-    let path = dataset.shard_path(shard);
+    let path = dir.path().join(&shard.path);
     let mut bytes = std::fs::read(&path).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
-    let err = dataset.verify(shard).unwrap_err().to_string();
-    assert!(err.contains("unit-00000.parquet: sha256 is"), "{err}");
+    let err = dataset.verify(shard).await.unwrap_err().to_string();
+    assert!(err.contains("data/unit-00000.parquet: sha256 is"), "{err}");
 
-    std::fs::write(dir.path().join("manifest.json"), b"{\"format\": 3").unwrap();
-    let err = Dataset::open(dir.path()).err().unwrap().to_string();
-    assert!(err.contains("manifest.json: invalid manifest:"), "{err}");
+    std::fs::write(dir.path().join("_manifest.json"), b"{\"format\": 3").unwrap();
+    let err = Dataset::open(loc.clone()).await.err().unwrap().to_string();
+    assert!(err.contains("_manifest.json: invalid manifest:"), "{err}");
     let missing = tempfile::tempdir().unwrap();
-    let err = Dataset::open(missing.path()).err().unwrap().to_string();
-    assert!(
-        err.contains("not found; is this a start dataset directory?"),
-        "{err}"
-    );
+    let err = Dataset::open(DatasetLocation::local(missing.path()).unwrap())
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("not found; is this a start dataset?"), "{err}");
 }
 
-#[test]
-fn concurrent_committers_lose_no_manifest_entry() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_committers_lose_no_manifest_entry() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().to_path_buf();
-    let handles: Vec<_> = (0..8)
+    let tasks: Vec<_> = (0..8)
         .map(|t| {
-            let root = root.clone();
-            std::thread::spawn(move || {
+            // Each committer opens the dataset itself, as separate processes would.
+            let loc = DatasetLocation::local(dir.path()).unwrap();
+            tokio::spawn(async move {
                 for k in 0..4 {
                     let mut w =
-                        ShardWriter::create(&root, &format!("t{t}-k{k}"), &ShardOptions::default())
+                        ShardWriter::create(&format!("t{t}-k{k}"), &ShardOptions::default())
                             .unwrap();
                     w.write(&[trajectory(t * 4 + k)]).unwrap();
-                    w.commit().unwrap();
+                    w.finish().unwrap().commit(&loc).await.unwrap();
                 }
             })
         })
         .collect();
-    for h in handles {
-        h.join().unwrap();
+    for t in tasks {
+        t.await.unwrap();
     }
-    let manifest = Manifest::load(&root).unwrap();
+    let loc = DatasetLocation::local(dir.path()).unwrap();
+    let manifest = Manifest::load(&loc).await.unwrap().unwrap();
     assert_eq!(manifest.shards.len(), 32);
-    assert_eq!(read_all(&root).len(), 32);
+    assert_eq!(read_all(&loc).await.len(), 32);
+    assert_eq!(loc.list("data").await.unwrap().len(), 32);
 }
 
-#[test]
-fn a_version_1_dataset_still_reads_its_new_columns_at_their_defaults() {
-    // A shard of schema version 1, written by start before the hint provenance existed (a
-    // unit of a real `startctl run` on the bundled problems).
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/v1-dataset");
-    let dataset = Dataset::open(&root).unwrap();
+#[tokio::test]
+async fn a_layout_1_dataset_still_reads_and_migrates_on_its_next_commit() {
+    // A dataset of layout 1 and schema version 1, written by start before object storage and
+    // before the hint provenance existed (a unit of a real `startctl run` on the bundled
+    // problems).
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/v1-dataset");
+    let dataset = Dataset::open(DatasetLocation::local(&fixture).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(dataset.manifest.layout, 1);
     assert_eq!(dataset.manifest.shards[0].schema_version, 1);
-    let rows = read_all(&root);
+    let rows = read_all(&DatasetLocation::local(&fixture).unwrap()).await;
     assert_eq!(rows.len(), 4);
     for t in &rows {
         t.check().unwrap();
@@ -205,15 +303,26 @@ fn a_version_1_dataset_still_reads_its_new_columns_at_their_defaults() {
             .any(|t| t.finish_reason == start_schemas::trajectory::FinishReason::ToolLimit),
         "version 1 ended trajectories at the tool limit"
     );
-    // Rows of both versions go into one dataset, and read back together.
+    // A copy of it, with an orphan of a crashed layout-1 writer, takes a new commit: it is
+    // migrated, and rows of both schema versions read back together.
     let dir = tempfile::tempdir().unwrap();
-    let mixed = dir.path().join("mixed");
-    std::fs::create_dir_all(mixed.join("shards")).unwrap();
+    let copy = dir.path().join("old");
+    std::fs::create_dir_all(copy.join("shards")).unwrap();
+    std::fs::copy(fixture.join("manifest.json"), copy.join("manifest.json")).unwrap();
     let old = &dataset.manifest.shards[0];
-    std::fs::copy(root.join(&old.path), mixed.join(&old.path)).unwrap();
-    Manifest::record(&mixed, old.clone()).unwrap();
-    write_dataset(&mixed, &[trajectory(0), trajectory(1)], 2);
-    let all = read_all(&mixed);
+    std::fs::copy(fixture.join(&old.path), copy.join(&old.path)).unwrap();
+    std::fs::copy(fixture.join(&old.path), copy.join("shards/orphan.parquet")).unwrap();
+    let loc = DatasetLocation::local(&copy).unwrap();
+    write_dataset(&loc, &[trajectory(0), trajectory(1)], 2).await;
+    let manifest = Manifest::load(&loc).await.unwrap().unwrap();
+    assert_eq!(manifest.layout, 2);
+    assert!(manifest.shards.iter().all(|s| s.path.starts_with("data/")));
+    assert!(!copy.join("manifest.json").exists() && !copy.join("shards").exists());
+    assert!(
+        copy.join("_orphans/orphan.parquet.orphan").is_file(),
+        "orphans are kept, out of every reader's sight"
+    );
+    let all = read_all(&loc).await;
     assert_eq!(all.len(), 6);
     assert_eq!(all[4], trajectory(0));
 }

@@ -70,9 +70,11 @@ struct Args {
     /// image (a Docker-in-Docker sidecar starts empty). The worker image carries one.
     #[arg(long, env = "START_SANDBOX_IMAGE_ARCHIVE")]
     sandbox_image_archive: Option<PathBuf>,
-    /// Mount point of the shared dataset store.
+    /// The shared dataset store: a directory (a mounted volume) or an object-store URL
+    /// (`s3://bucket/prefix`, `gs://...`, `az://...`; credentials from the cloud's standard
+    /// environment variables).
     #[arg(long, env = "START_STORE_ROOT", default_value = ".")]
-    store_root: PathBuf,
+    store_root: String,
     /// Seconds a SIGTERM drain may take before the remaining leases are given back.
     #[arg(long, env = "START_DRAIN_TIMEOUT_S", default_value_t = 120)]
     drain_timeout_s: u64,
@@ -167,7 +169,7 @@ async fn main() -> anyhow::Result<()> {
         slots: args.slots.max(1),
         sandbox_capacity: args.sandbox_pool as u32,
         drain_timeout: Duration::from_secs(args.drain_timeout_s),
-        store_root: args.store_root,
+        store_root: start_dataset::StoreRoot::parse(&args.store_root)?,
         ..WorkerConfig::new(args.coordinator)
     };
     let summary = start_worker::run(

@@ -5,12 +5,11 @@
 use crate::pipeline::{JobParams, Pipeline};
 use futures_util::future::{BoxFuture, FutureExt};
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use start_dataset::{ShardOptions, ShardWriter, StoreRoot};
 use start_schemas::rows::{Location, Position};
-use start_schemas::shard::{ShardOptions, ShardWriter};
 use start_schemas::trajectory::{GenerationParams, HintSettings, Mode};
 use start_schemas::{proto, UnitId};
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -45,8 +44,9 @@ pub trait Units: Send + Sync + 'static {
 pub struct PipelineUnits {
     /// The engine, grader and row facts.
     pub pipeline: Arc<Pipeline>,
-    /// Mount point of the shared dataset store; relative output paths resolve here.
-    pub store_root: PathBuf,
+    /// The shared dataset store (a directory or an object-store URL); output paths resolve
+    /// under it.
+    pub store_root: StoreRoot,
 }
 
 impl Units for PipelineUnits {
@@ -153,7 +153,7 @@ pub fn job_params(job_id: &str, spec: &proto::JobSpec, library_probability: f64)
 async fn run_unit(
     pipeline: Arc<Pipeline>,
     unit: proto::WorkUnit,
-    store_root: PathBuf,
+    store_root: StoreRoot,
     progress: ProgressTx,
 ) -> proto::UnitReport {
     let mut report = proto::UnitReport {
@@ -220,7 +220,13 @@ async fn run_unit(
         .iter()
         .filter(|t| t.finish_reason == start_schemas::trajectory::FinishReason::Error)
         .count() as u64;
-    let dataset = store_root.join(&spec.output_uri);
+    let dataset = match store_root.dataset(&spec.output_uri) {
+        Ok(d) => d,
+        Err(e) => {
+            report.error = format!("shard: {e}");
+            return report;
+        }
+    };
     // The coordinator accepts exactly this name for the lease's attempt, so a late worker's
     // shard (another attempt) can never be mistaken for the recorded one.
     let shard = match UnitId::parse(&unit.unit_id) {
@@ -231,27 +237,29 @@ async fn run_unit(
         }
     };
     let span = tracing::info_span!("shard", shard = %shard, rows = rows.len());
-    let written = tokio::task::spawn_blocking(move || {
-        let _in_shard = span.enter();
-        let mut w = ShardWriter::create(&dataset, &shard, &ShardOptions::default())?;
+    let encode_span = span.clone();
+    let encoded = tokio::task::spawn_blocking(move || {
+        let _in_shard = encode_span.enter();
+        let mut w = ShardWriter::create(&shard, &ShardOptions::default())?;
         w.write(&rows)?;
-        let entry = w.finish()?;
-        tracing::info!(bytes = entry.bytes, sha256 = %entry.sha256, "shard committed");
-        Ok::<_, start_schemas::dataset::DatasetError>(entry)
+        w.finish()
     })
     .await;
-    match written {
-        Ok(Ok(entry)) => {
-            report.shard = Some(proto::ShardInfo {
-                path: entry.path,
-                rows: entry.rows,
-                sha256: entry.sha256,
-                bytes: entry.bytes,
-                schema_version: entry.schema_version,
-            })
+    // Staged, not committed: the coordinator commits it once it has checked the lease.
+    let staged = match encoded {
+        Ok(Ok(encoded)) => encoded.stage(&dataset).instrument(span.clone()).await,
+        Ok(Err(e)) => Err(e),
+        Err(e) => {
+            report.error = format!("shard writer: {e}");
+            return report;
         }
-        Ok(Err(e)) => report.error = format!("shard: {e}"),
-        Err(e) => report.error = format!("shard writer: {e}"),
+    };
+    match staged {
+        Ok(entry) => {
+            span.in_scope(|| tracing::info!(bytes = entry.bytes, sha256 = %entry.sha256, dataset = %dataset, "shard staged"));
+            report.shard = Some(entry.info());
+        }
+        Err(e) => report.error = format!("shard: {e}"),
     }
     report
 }

@@ -13,7 +13,6 @@ use start_schemas::PROTOCOL_VERSION;
 use start_telemetry::{Counter, Gauge, Registry};
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,8 +40,9 @@ pub struct WorkerConfig {
     pub backlog_per_slot: u32,
     /// How long a draining worker may finish its units before giving the rest back.
     pub drain_timeout: Duration,
-    /// Mount point of the shared dataset store; relative output paths resolve here.
-    pub store_root: PathBuf,
+    /// The shared dataset store (a directory or an object-store URL); output paths resolve
+    /// under it.
+    pub store_root: start_dataset::StoreRoot,
 }
 
 impl WorkerConfig {
@@ -57,7 +57,7 @@ impl WorkerConfig {
             sandbox_capacity: 4,
             backlog_per_slot: 2,
             drain_timeout: Duration::from_secs(120),
-            store_root: PathBuf::from("."),
+            store_root: start_dataset::StoreRoot::parse(".").expect("'.' is a store root"),
         }
     }
 }
@@ -224,7 +224,7 @@ struct PollLoop {
     /// Finished units' reports not yet acknowledged; sent again until they are.
     reports: Vec<proto::UnitReport>,
     /// Each running or reported lease's dataset directory, to remove a refused report's shard.
-    datasets: HashMap<String, PathBuf>,
+    datasets: HashMap<String, start_dataset::DatasetLocation>,
     /// This worker's id and lease TTL, once registered (again after a coordinator whose store
     /// forgot it).
     registered: Option<(String, Duration)>,
@@ -453,11 +453,18 @@ impl PollLoop {
                 self.summary.units_refused += 1;
                 self.metrics.units_refused.inc();
                 tracing::warn!(unit = %report.unit_id, reason = %outcome.reason, "report refused");
-                // Never in the manifest, so nobody reads it: remove the orphan.
-                if let (Some(shard), Some(dir)) =
+                // Never committed, so nobody reads it: remove the staged upload.
+                if let (Some(shard), Some(dataset)) =
                     (&report.shard, self.datasets.get(&report.lease_id))
                 {
-                    let _ = std::fs::remove_file(dir.join(&shard.path));
+                    if let Some(id) = start_dataset::layout::shard_id_of(&shard.path) {
+                        let (dataset, id) = (dataset.clone(), id.to_string());
+                        tokio::spawn(async move {
+                            if let Err(e) = start_dataset::discard(&dataset, &id).await {
+                                tracing::warn!(error = %e, "cannot delete a refused shard");
+                            }
+                        });
+                    }
                 }
             }
             self.datasets.remove(&report.lease_id);
@@ -485,9 +492,12 @@ impl PollLoop {
             let lease = unit.lease_id.clone();
             let unit_id = unit.unit_id.clone();
             tracing::info!(unit = %unit_id, attempt = unit.attempt, trajectories, "unit leased");
-            if let Some(spec) = &unit.spec {
-                self.datasets
-                    .insert(lease.clone(), self.config.store_root.join(&spec.output_uri));
+            if let Some(dataset) = unit
+                .spec
+                .as_ref()
+                .and_then(|spec| self.config.store_root.dataset(&spec.output_uri).ok())
+            {
+                self.datasets.insert(lease.clone(), dataset);
             }
             let work = self.units.run(unit.clone(), self.progress_tx.clone());
             let done = self.done_tx.clone();

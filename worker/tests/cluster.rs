@@ -58,6 +58,8 @@ struct Cluster {
     redis: RedisServer,
     port: u16,
     procs: Vec<String>,
+    /// The dataset store on S3 instead of the temp directory.
+    s3: Option<start_tests::s3::S3Server>,
 }
 
 impl Cluster {
@@ -72,7 +74,29 @@ impl Cluster {
             redis,
             port: free_port(),
             procs: Vec::new(),
+            s3: None,
         }
+    }
+
+    /// A cluster whose dataset store is a bucket on an S3 server on loopback.
+    fn on_s3() -> Self {
+        Self {
+            s3: Some(start_tests::s3::S3Server::start("start-cluster")),
+            ..Self::new()
+        }
+    }
+
+    /// What `--store-root` says: the temp directory, or the bucket.
+    fn store_root(&self) -> String {
+        match &self.s3 {
+            Some(s3) => s3.url(""),
+            None => self.root().display().to_string(),
+        }
+    }
+
+    /// The environment the store needs (S3's credentials and endpoint).
+    fn store_env(&self) -> Vec<(&'static str, String)> {
+        self.s3.as_ref().map(|s| s.env()).unwrap_or_default()
     }
 
     fn root(&self) -> &Path {
@@ -81,6 +105,16 @@ impl Cluster {
 
     fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The jobs' dataset (`spec` writes to `data` under the store root).
+    fn dataset(&self) -> start_dataset::DatasetLocation {
+        if let Some(s3) = &self.s3 {
+            s3.export_env();
+        }
+        start_dataset::StoreRoot::parse(&self.store_root())
+            .and_then(|r| r.dataset("data"))
+            .unwrap()
     }
 
     fn spawn(&mut self, name: &str, mut cmd: Command) -> Proc {
@@ -105,12 +139,19 @@ impl Cluster {
 
     /// A coordinator on `store` (a Redis URL or `memory`) with leases of `ttl_ms`.
     fn coordinator_on(&mut self, name: &str, store: &str, ttl_ms: u32) -> Proc {
+        let port = self.port;
+        self.coordinator_at(name, store, ttl_ms, port)
+    }
+
+    /// A coordinator listening on `port` (a second one beside the first, on the same store).
+    fn coordinator_at(&mut self, name: &str, store: &str, ttl_ms: u32, port: u16) -> Proc {
         let mut cmd = Command::new(coordinator_bin());
-        cmd.args(["--listen", &format!("127.0.0.1:{}", self.port)])
+        cmd.args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--metrics-listen", "", "--redis", store])
             .args(["--lease-ttl-ms", &ttl_ms.to_string()])
             .arg("--store-root")
-            .arg(self.root());
+            .arg(self.store_root())
+            .envs(self.store_env());
         self.spawn(name, cmd)
     }
 
@@ -125,30 +166,29 @@ impl Cluster {
     }
 
     fn worker_cmd(&self, name: &str, drain_s: u32) -> Command {
+        self.worker_cmd_to(name, drain_s, &self.url())
+    }
+
+    /// A worker of the coordinator at `url`.
+    fn worker_cmd_to(&self, name: &str, drain_s: u32, url: &str) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_start-worker"));
-        cmd.args([
-            "--coordinator",
-            &self.url(),
-            "--slots",
-            "2",
-            "--ctx",
-            "1024",
-        ])
-        .args([
-            "--sandbox",
-            "process",
-            "--sandbox-pool",
-            "1",
-            "--metrics-listen",
-            "",
-            "--drain-timeout-s",
-            &drain_s.to_string(),
-        ])
-        .arg("--model")
-        .arg(model())
-        .arg("--store-root")
-        .arg(self.root())
-        .env("HOSTNAME", name);
+        cmd.args(["--coordinator", url, "--slots", "2", "--ctx", "1024"])
+            .args([
+                "--sandbox",
+                "process",
+                "--sandbox-pool",
+                "1",
+                "--metrics-listen",
+                "",
+                "--drain-timeout-s",
+                &drain_s.to_string(),
+            ])
+            .arg("--model")
+            .arg(model())
+            .arg("--store-root")
+            .arg(self.store_root())
+            .envs(self.store_env())
+            .env("HOSTNAME", name);
         cmd
     }
 }
@@ -255,7 +295,7 @@ async fn json_logs_follow_one_lease_through_coordinator_and_worker() {
         "{coordinator:?}"
     );
     // The worker's lines of that unit all carry the lease: its start, every trajectory, every
-    // tool call (inside its trajectory), the shard commit and the end.
+    // tool call (inside its trajectory), the shard staged for the coordinator's commit, and the end.
     let mine = under(&worker, "unit", "lease", lease);
     let said = |m: &str| mine.iter().filter(|l| message(l) == m).count();
     assert_eq!(said("unit started"), 1, "{mine:?}");
@@ -265,7 +305,7 @@ async fn json_logs_follow_one_lease_through_coordinator_and_worker() {
         2,
         "the engine's lines too: {mine:?}"
     );
-    assert_eq!(said("shard committed"), 1, "{mine:?}");
+    assert_eq!(said("shard staged"), 1, "{mine:?}");
     assert_eq!(said("unit done"), 1, "{mine:?}");
     assert!(mine
         .iter()
@@ -337,7 +377,7 @@ async fn the_job_survives_killed_frozen_and_restarted_processes() {
         "w1's and w2's leases expired: {counters:?}"
     );
     assert_eq!(counters.trajectories, 12);
-    check_dataset(c.root(), &problems, counters.units_total);
+    check_dataset(&c.dataset(), &problems, counters.units_total).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -404,7 +444,7 @@ async fn sigterm_drains_a_worker_without_losing_its_unit() {
         .counters
         .unwrap()
         .units_total;
-    check_dataset(c.root(), &problems, units);
+    check_dataset(&c.dataset(), &problems, units).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -485,21 +525,9 @@ async fn a_worker_on_an_openai_server_outlives_the_server_being_killed_mid_job()
     .await;
     let counters = client.job(&job_id).await.unwrap().counters.unwrap();
     assert_eq!(counters.trajectories, 8);
-    // The coordinator records the last shard in its store (the job is then `succeeded`) and
-    // writes manifest.json right after: wait for the file to follow (a known window, see the
-    // coordinator's manifest module).
-    let data = c.root().join("data");
-    wait_for(
-        "the manifest to list every unit's shard",
-        Duration::from_secs(30),
-        &[&coordinator, &w],
-        || async {
-            start_schemas::manifest::Manifest::load(&data)
-                .is_ok_and(|m| m.shards.len() as u64 == counters.units_total)
-        },
-    )
-    .await;
-    check_dataset(c.root(), &problems, counters.units_total);
+    // A job is shown `succeeded` only once its dataset is committed: no wait for the
+    // manifest to follow (check_dataset reads it at once).
+    check_dataset(&c.dataset(), &problems, counters.units_total).await;
     // The unit in flight when the server died waited for it, failed past the outage, and was
     // done again once the server was back (the dataset check above: nothing lost or doubled).
     let log = std::fs::read_to_string(&w.log).unwrap();
@@ -511,10 +539,12 @@ async fn a_worker_on_an_openai_server_outlives_the_server_being_killed_mid_job()
     // Every row says where it came from: the backend, the served model and the server's
     // identity (whose sha256 is the row's model_sha256), token ids as the server sampled them.
     let dir = c.root().join("data");
-    let ds = start_schemas::dataset::Dataset::open(&dir).unwrap();
+    let ds = start_dataset::Dataset::open(start_dataset::DatasetLocation::local(&dir).unwrap())
+        .await
+        .unwrap();
     let mut rows = 0;
     for shard in &ds.manifest.shards {
-        for batch in ds.read_shard(shard, 64).unwrap() {
+        for batch in ds.read_shard(shard, 64).await.unwrap() {
             for t in batch.unwrap() {
                 assert_eq!(t.backend, "openai");
                 assert_eq!(t.token_ids_source, "server");
@@ -561,4 +591,53 @@ async fn a_wrong_endpoint_stops_the_worker_at_start_up_naming_it() {
         log.contains(&endpoint) && log.contains("health"),
         "the error names the endpoint and what failed: {log}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_on_s3_survives_a_killed_worker_with_two_coordinators_committing() {
+    // Two coordinators on one Redis and one bucket, each with its own worker; one worker is
+    // killed -9 while it holds a unit (mid-generation or mid-upload), so its unit is redone
+    // by the other. Both coordinators commit the same dataset on S3: nothing lost, nothing
+    // doubled, and data/ holds exactly the committed shards.
+    let mut c = Cluster::on_s3();
+    let redis = c.redis.url();
+    let other = free_port();
+    let a = c.coordinator("coordinator-a");
+    let b = c.coordinator_at("coordinator-b", &redis, 3000, other);
+    let client = Client::new(&c.url(), None);
+    let problems = math_problems(10);
+    let job_id = client
+        .submit(
+            spec("on-s3", proto::GenerationMode::Plain, 48, 2),
+            problems.clone(),
+        )
+        .await;
+    let mut w1 = c.worker("w1");
+    let w2_cmd = c.worker_cmd_to("w2", 60, &format!("http://127.0.0.1:{other}"));
+    let w2 = c.spawn("w2", w2_cmd);
+    wait_for(
+        "w1 to lease a unit",
+        Duration::from_secs(120),
+        &[&w1, &a],
+        || async { client.leases_of("w1").await >= 1 },
+    )
+    .await;
+    w1.kill9();
+    wait_for(
+        "the job to succeed",
+        Duration::from_secs(600),
+        &[&a, &b, &w2],
+        || client.succeeded(&job_id),
+    )
+    .await;
+    let counters = client.job(&job_id).await.unwrap().counters.unwrap();
+    assert!(counters.lease_expirations >= 1, "{counters:?}");
+    assert_eq!(counters.trajectories, 10);
+    let b_log = std::fs::read_to_string(&b.log).unwrap();
+    assert!(
+        b_log.contains("shard recorded"),
+        "coordinator b committed too: {}",
+        b.tail()
+    );
+    check_dataset(&c.dataset(), &problems, counters.units_total).await;
 }

@@ -505,7 +505,8 @@ async fn the_job_survives_a_killed_worker_a_partition_and_a_restarted_coordinato
         "w1's and w2's leases expired: {counters:?}"
     );
     assert_eq!(counters.trajectories, 12);
-    check_dataset(&d.store(), &problems, counters.units_total);
+    let dataset = start_dataset::DatasetLocation::local(&d.store().join("data")).unwrap();
+    check_dataset(&dataset, &problems, counters.units_total).await;
     // Both workers are still up, and came through on the Docker sandbox.
     for w in [&w1, &w2] {
         let state = docker(&["inspect", "-f", "{{.State.Running}}", &w.name]);

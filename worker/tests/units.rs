@@ -49,7 +49,8 @@ async fn a_unit_that_panics_is_reported_and_its_job_fails_instead_of_hanging() {
     let config = ServerConfig {
         service: ServiceConfig {
             lease_ttl: Duration::from_secs(5),
-            store_root: store_root.path().to_path_buf(),
+            store_root: start_dataset::StoreRoot::parse(store_root.path().to_str().unwrap())
+                .unwrap(),
             ..ServiceConfig::default()
         },
         token: None,
@@ -74,7 +75,8 @@ async fn a_unit_that_panics_is_reported_and_its_job_fails_instead_of_hanging() {
     let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = tokio::spawn(run_units(
         WorkerConfig {
-            store_root: store_root.path().to_path_buf(),
+            store_root: start_dataset::StoreRoot::parse(store_root.path().to_str().unwrap())
+                .unwrap(),
             ..WorkerConfig::new(url.clone())
         },
         units.clone(),

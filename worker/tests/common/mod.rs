@@ -4,9 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+use start_dataset::{Dataset, DatasetLocation};
 use start_schemas::client::Bearer;
-use start_schemas::dataset::Dataset;
-use start_schemas::manifest::Manifest;
 use start_schemas::proto::{
     self, job_service_client::JobServiceClient, worker_service_client::WorkerServiceClient,
 };
@@ -217,21 +216,28 @@ impl Client {
 }
 
 /// Every trajectory of the job exactly once among the manifest's shards (one shard per unit),
-/// every shard's sha256 verified and every row readable.
-pub fn check_dataset(root: &Path, problems: &[proto::Problem], units: u64) {
-    let dir = root.join("data");
-    let manifest = Manifest::load(&dir).unwrap();
+/// every shard's sha256 verified and every row readable, and the data path holding exactly
+/// the listed shards.
+pub async fn check_dataset(loc: &DatasetLocation, problems: &[proto::Problem], units: u64) {
+    let ds = Dataset::open(loc.clone()).await.unwrap();
+    let manifest = ds.manifest.clone();
+    let mut listed: Vec<String> = manifest.shards.iter().map(|s| s.path.clone()).collect();
+    listed.sort();
+    assert_eq!(
+        loc.list("data").await.unwrap(),
+        listed,
+        "data/ holds exactly the listed shards"
+    );
     assert_eq!(
         manifest.shards.len() as u64,
         units,
         "one shard per unit: {:?}",
         manifest.shards
     );
-    let ds = Dataset::open(&dir).unwrap();
     let mut seen = HashSet::new();
     for shard in &manifest.shards {
-        ds.verify(shard).unwrap();
-        for batch in ds.read_shard(shard, 64).unwrap() {
+        ds.verify(shard).await.unwrap();
+        for batch in ds.read_shard(shard, 64).await.unwrap() {
             for t in batch.unwrap() {
                 assert!(
                     seen.insert((t.problem_id.clone(), t.sample_index)),

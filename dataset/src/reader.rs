@@ -1,0 +1,129 @@
+//! Reading a dataset back: the manifest, then each listed shard in record batches. Only listed
+//! shards exist for this reader; anything else under the dataset (staged uploads, orphans of
+//! layout 1) is ignored.
+
+use crate::manifest::{Manifest, ShardEntry};
+use crate::{DatasetError, DatasetLocation};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use sha2::{Digest, Sha256};
+use start_schemas::trajectory::{
+    from_record_batch, Trajectory, READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION_KEY,
+};
+
+/// A dataset opened for reading.
+pub struct Dataset {
+    loc: DatasetLocation,
+    /// Its manifest as loaded.
+    pub manifest: Manifest,
+}
+
+impl Dataset {
+    /// Opens the dataset at `loc`; it must have a manifest (of either layout).
+    pub async fn open(loc: DatasetLocation) -> Result<Self, DatasetError> {
+        match Manifest::load(&loc).await? {
+            Some(manifest) => Ok(Self { loc, manifest }),
+            None => Err(DatasetError::Manifest {
+                path: loc.name(crate::layout::MANIFEST),
+                message: "not found; is this a start dataset?".into(),
+            }),
+        }
+    }
+
+    /// Opens a dataset given as a local path or URL.
+    pub async fn open_at(spec: &str) -> Result<Self, DatasetError> {
+        Self::open(DatasetLocation::open(spec)?).await
+    }
+
+    /// Where it is.
+    pub fn location(&self) -> &DatasetLocation {
+        &self.loc
+    }
+
+    /// A shard's full name.
+    pub fn shard_name(&self, shard: &ShardEntry) -> String {
+        self.loc.name(&shard.path)
+    }
+
+    /// The model (file name, sha256) of the first row of the first shard: what made the
+    /// dataset, for its card when the job did not pin one. `None` for an empty dataset.
+    pub async fn model(&self) -> Result<Option<(String, String)>, DatasetError> {
+        let Some(first) = self.manifest.shards.first() else {
+            return Ok(None);
+        };
+        for batch in self.read_shard(first, 1).await? {
+            if let Some(t) = batch?.into_iter().next() {
+                return Ok(Some((t.model_name, t.model_sha256)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Fetches a shard's bytes.
+    pub async fn fetch(&self, shard: &ShardEntry) -> Result<bytes::Bytes, DatasetError> {
+        self.loc.get(&shard.path).await
+    }
+
+    /// Fetches a shard and compares its sha256 and size with the manifest.
+    pub async fn verify(&self, shard: &ShardEntry) -> Result<(), DatasetError> {
+        let bytes = self.fetch(shard).await?;
+        check(&self.shard_name(shard), shard, &bytes)
+    }
+
+    /// Reads a shard in batches of at most `batch_rows` trajectories.
+    pub async fn read_shard(
+        &self,
+        shard: &ShardEntry,
+        batch_rows: usize,
+    ) -> Result<impl Iterator<Item = Result<Vec<Trajectory>, DatasetError>>, DatasetError> {
+        let bytes = self.fetch(shard).await?;
+        batches(self.shard_name(shard), bytes, batch_rows)
+    }
+}
+
+/// Compares bytes with their manifest entry.
+pub fn check(name: &str, shard: &ShardEntry, bytes: &[u8]) -> Result<(), DatasetError> {
+    let actual = hex::encode(Sha256::digest(bytes));
+    if actual == shard.sha256 && bytes.len() as u64 == shard.bytes {
+        Ok(())
+    } else {
+        Err(DatasetError::ChecksumMismatch {
+            path: name.to_string(),
+            expected: shard.sha256.clone(),
+            actual,
+        })
+    }
+}
+
+/// Decodes a shard's bytes into batches of trajectories, refusing unknown schema versions.
+pub fn batches(
+    name: String,
+    bytes: bytes::Bytes,
+    batch_rows: usize,
+) -> Result<impl Iterator<Item = Result<Vec<Trajectory>, DatasetError>>, DatasetError> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(|e| DatasetError::parquet(&name, e))?;
+    let version = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|k| k.key == SCHEMA_VERSION_KEY))
+        .and_then(|k| k.value.clone())
+        .unwrap_or_default();
+    if !READABLE_SCHEMA_VERSIONS
+        .iter()
+        .any(|v| v.to_string() == version)
+    {
+        return Err(DatasetError::SchemaVersion {
+            path: name,
+            found: version,
+        });
+    }
+    let reader = builder
+        .with_batch_size(batch_rows.max(1))
+        .build()
+        .map_err(|e| DatasetError::parquet(&name, e))?;
+    Ok(reader.map(move |batch| {
+        let batch = batch.map_err(|e| DatasetError::arrow(name.clone(), e))?;
+        from_record_batch(&batch).map_err(|e| DatasetError::arrow(name.clone(), e))
+    }))
+}

@@ -1,0 +1,60 @@
+//! The errors of reading and writing one Parquet file, each naming the file (a local path or an
+//! object's URL): shared by the SFT export here and the dataset store (`start-dataset`), so
+//! that both name a bad file the same way.
+
+use std::fmt::Display;
+
+/// What can go wrong with one file, naming it.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// A file-system call failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Parquet encoding or decoding failed.
+    #[error("{path}: Parquet: {source}")]
+    Parquet {
+        /// The file.
+        path: String,
+        /// The Parquet error.
+        source: parquet::errors::ParquetError,
+    },
+    /// Arrow conversion failed.
+    #[error("{path}: Arrow: {source}")]
+    Arrow {
+        /// The file.
+        path: String,
+        /// The Arrow error.
+        source: arrow_schema::ArrowError,
+    },
+}
+
+impl FileError {
+    /// An I/O error at `path`.
+    pub fn io(path: impl Display, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_string(),
+            source,
+        }
+    }
+
+    /// A Parquet error at `path`.
+    pub fn parquet(path: impl Display, source: parquet::errors::ParquetError) -> Self {
+        Self::Parquet {
+            path: path.to_string(),
+            source,
+        }
+    }
+
+    /// An Arrow error at `path`.
+    pub fn arrow(path: impl Display, source: arrow_schema::ArrowError) -> Self {
+        Self::Arrow {
+            path: path.to_string(),
+            source,
+        }
+    }
+}
