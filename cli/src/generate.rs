@@ -248,7 +248,9 @@ pub async fn generate(problems: Vec<Problem>, out: &str, o: &GenOptions) -> anyh
         o.slots,
         out
     );
-    let dataset = start_dataset::DatasetLocation::open(out)?;
+    // One client for the units' uploads and this command's commits.
+    let store_root = StoreRoot::parse(out)?;
+    let dataset = store_root.dataset("")?;
     let card = CardInfo {
         title: o.job_id.clone(),
         spec_text: Some(format!("{spec:#?}")),
@@ -257,7 +259,7 @@ pub async fn generate(problems: Vec<Problem>, out: &str, o: &GenOptions) -> anyh
     };
     let units = PipelineUnits {
         pipeline: pipeline.clone(),
-        store_root: StoreRoot::parse(out)?,
+        store_root,
     };
     let (progress, mut progressed) = tokio::sync::mpsc::unbounded_channel();
     let mut pending = FuturesUnordered::new();

@@ -19,21 +19,32 @@ use object_store::ObjectStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The root of a dataset store: every job's `output_uri` is a dataset under it.
+/// The root of a dataset store: every job's `output_uri` is a dataset under it. A remote
+/// root builds its client once, so every dataset under it shares one connection pool.
 #[derive(Clone, Debug)]
 pub struct StoreRoot {
     spec: String,
     kind: Kind,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 enum Kind {
     Local(PathBuf),
-    /// Scheme and bucket/container (`s3://bucket`), and the prefix inside it.
+    /// Scheme and bucket/container (`s3://bucket`), the prefix inside it, and the client.
     Remote {
         base: String,
         prefix: String,
+        store: Arc<dyn ObjectStore>,
     },
+}
+
+impl std::fmt::Debug for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Kind::Local(p) => write!(f, "Local({})", p.display()),
+            Kind::Remote { base, prefix, .. } => write!(f, "Remote({base}/{prefix})"),
+        }
+    }
 }
 
 impl StoreRoot {
@@ -51,8 +62,10 @@ impl StoreRoot {
                 if bucket.is_empty() {
                     return Err(bad("no bucket or container after the scheme".into()));
                 }
+                let base = format!("{scheme}://{bucket}");
                 Kind::Remote {
-                    base: format!("{scheme}://{bucket}"),
+                    store: client(&base).map_err(|e| bad(e.to_string()))?,
+                    base,
                     prefix: prefix.trim_matches('/').to_string(),
                 }
             }
@@ -86,7 +99,11 @@ impl StoreRoot {
     pub fn dataset(&self, rel: &str) -> Result<DatasetLocation, DatasetError> {
         match &self.kind {
             Kind::Local(root) => DatasetLocation::local(&root.join(rel)),
-            Kind::Remote { base, prefix } => {
+            Kind::Remote {
+                base,
+                prefix,
+                store,
+            } => {
                 let rel = rel.trim_matches('/');
                 if rel.split('/').any(|c| c == ".." || c == ".") {
                     return Err(DatasetError::Location {
@@ -100,7 +117,12 @@ impl StoreRoot {
                     .copied()
                     .collect::<Vec<_>>()
                     .join("/");
-                DatasetLocation::remote(base, &joined)
+                Ok(DatasetLocation {
+                    store: store.clone(),
+                    prefix: ObjectPath::from(joined.as_str()),
+                    display: format!("{base}/{joined}").trim_end_matches('/').to_string(),
+                    local: None,
+                })
             }
         }
     }
@@ -128,6 +150,24 @@ impl std::fmt::Display for StoreRoot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.spec)
     }
+}
+
+/// The client of a bucket or container (`s3://bucket`), from the cloud's standard environment.
+fn client(base: &str) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
+    Ok(match base.split_once("://").map(|(s, _)| s) {
+        Some("s3" | "s3a") => Arc::new(
+            AmazonS3Builder::from_env()
+                .with_url(base)
+                .with_conditional_put(S3ConditionalPut::ETagMatch)
+                .build()?,
+        ),
+        Some("gs") => Arc::new(
+            GoogleCloudStorageBuilder::from_env()
+                .with_url(base)
+                .build()?,
+        ),
+        _ => Arc::new(MicrosoftAzureBuilder::from_env().with_url(base).build()?),
+    })
 }
 
 /// One dataset: an object store and the prefix of the dataset in it.
@@ -170,50 +210,6 @@ impl DatasetLocation {
             display: dir.display().to_string(),
             local: Some(dir.to_path_buf()),
         })
-    }
-
-    fn remote(base: &str, prefix: &str) -> Result<Self, DatasetError> {
-        let url = format!("{base}/{prefix}");
-        let bad = |e: object_store::Error| DatasetError::Location {
-            location: url.clone(),
-            message: e.to_string(),
-        };
-        let store: Arc<dyn ObjectStore> = match base.split_once("://").map(|(s, _)| s) {
-            Some("s3" | "s3a") => Arc::new(
-                AmazonS3Builder::from_env()
-                    .with_url(base)
-                    .with_conditional_put(S3ConditionalPut::ETagMatch)
-                    .build()
-                    .map_err(bad)?,
-            ),
-            Some("gs") => Arc::new(
-                GoogleCloudStorageBuilder::from_env()
-                    .with_url(base)
-                    .build()
-                    .map_err(bad)?,
-            ),
-            _ => Arc::new(
-                MicrosoftAzureBuilder::from_env()
-                    .with_url(base)
-                    .build()
-                    .map_err(bad)?,
-            ),
-        };
-        Ok(Self {
-            store,
-            prefix: ObjectPath::from(prefix),
-            display: url.trim_end_matches('/').to_string(),
-            local: None,
-        })
-    }
-
-    /// The same dataset through another store: for tests that put a fault-injecting store in
-    /// front of a real one.
-    pub fn with_store(&self, store: Arc<dyn ObjectStore>) -> Self {
-        Self {
-            store,
-            ..self.clone()
-        }
     }
 
     /// The object store.
