@@ -305,6 +305,14 @@ impl Coordinator {
                 }
             }
         }
+        if errors.is_empty() {
+            // A job whose dataset cannot be addressed (a `.` component in an object-store
+            // path, a local directory that cannot be created) would run and then never be
+            // shown ended: refuse it now.
+            if let Err(e) = self.manifests.dataset(&spec) {
+                errors.push(format!("spec.output_uri: {e}"));
+            }
+        }
         if !errors.is_empty() {
             return Err(Status::invalid_argument(errors.join("\n")));
         }

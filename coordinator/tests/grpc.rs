@@ -37,13 +37,24 @@ impl Running {
 }
 
 async fn start(store: Arc<dyn Store>, root: &Path, ttl_ms: u64, token: Option<&str>) -> Running {
+    let root = StoreRoot::parse(root.to_str().unwrap()).unwrap();
+    start_on(store, root, ttl_ms, token).await
+}
+
+/// A coordinator on `store` whose dataset store is `root`.
+async fn start_on(
+    store: Arc<dyn Store>,
+    root: StoreRoot,
+    ttl_ms: u64,
+    token: Option<&str>,
+) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let config = ServerConfig {
         service: ServiceConfig {
             lease_ttl: Duration::from_millis(ttl_ms),
-            store_root: StoreRoot::parse(root.to_str().unwrap()).unwrap(),
+            store_root: root,
             watch_interval: Duration::from_millis(50),
             ..ServiceConfig::default()
         },
@@ -290,6 +301,38 @@ async fn exactly_once(store: Arc<dyn Store>) {
     let e = events.message().await.unwrap().unwrap();
     assert_eq!(e.job.unwrap().state, proto::JobState::Succeeded as i32);
     assert!(events.message().await.unwrap().is_none());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_dataset_cannot_be_addressed_is_refused_at_submit() {
+    // An object-store root (its client is built without a request). `..` is refused by the
+    // spec check already; a `.` component has no object name, so the dataset cannot be
+    // addressed and the job is refused before it runs, instead of never being shown ended.
+    let root = StoreRoot::parse("s3://start-unreachable/jobs").unwrap();
+    let server = start_on(
+        Arc::new(MemoryStore::new(StorePolicy::default())),
+        root,
+        300,
+        None,
+    )
+    .await;
+    let mut jobs = JobServiceClient::new(channel(&server.url).await);
+    let e = jobs
+        .submit_job(futures_util::stream::iter(submission(
+            spec("runs/./elsewhere", 2),
+            vec![problem(1)],
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message().contains("spec.output_uri:")
+            && e.message()
+                .contains("s3://start-unreachable/jobs/runs/./elsewhere"),
+        "{}",
+        e.message()
+    );
     server.stop().await;
 }
 
