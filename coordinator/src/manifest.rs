@@ -106,9 +106,7 @@ impl Manifests {
             // The first commit of a job: read the model off its first row, once, and put it
             // on the card (rows are the truth of what made them; workers may differ by file
             // name, never by sha256, which the lease checks when the job pins one).
-            let dataset = start_dataset::Dataset::open(loc.clone())
-                .await
-                .map_err(failed)?;
+            let dataset = start_dataset::Dataset::with_manifest(loc.clone(), committed.manifest);
             if let Some(model) = dataset.model().await.map_err(failed)? {
                 self.models
                     .lock()

@@ -16,7 +16,6 @@ use crate::manifest::{Manifest, ShardEntry};
 use crate::{DatasetError, DatasetLocation};
 use futures_util::future::{join_all, try_join_all};
 use object_store::{PutMode, PutOptions, PutPayload};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -135,14 +134,7 @@ async fn publish(loc: &DatasetLocation, entry: &ShardEntry) -> Result<(), Datase
             path: loc.name(&staged),
         });
     };
-    let actual = hex::encode(Sha256::digest(&bytes));
-    if actual != entry.sha256 {
-        return Err(DatasetError::ChecksumMismatch {
-            path: loc.name(&staged),
-            expected: entry.sha256.clone(),
-            actual,
-        });
-    }
+    crate::reader::check(&loc.name(&staged), entry, &bytes)?;
     match loc
         .store()
         .put_opts(

@@ -5,7 +5,7 @@
 //! Unlisted `.parquet` files in `shards/` (orphans of crashed writers, which no start reader
 //! ever counted) are moved to `_orphans/<name>.orphan`, out of every glob, not deleted.
 
-use crate::layout::{data_path, LEGACY_MANIFEST, LEGACY_SHARDS_DIR, MANIFEST};
+use crate::layout::{data_path, LEGACY_MANIFEST, LEGACY_SHARDS_DIR};
 use crate::manifest::{Manifest, Version};
 use crate::{DatasetError, DatasetLocation};
 use object_store::{PutMode, PutOptions, PutPayload};
@@ -50,14 +50,15 @@ pub async fn migrate(loc: &DatasetLocation) -> Result<bool, DatasetError> {
     if let Some(dir) = loc.local_dir() {
         let _ = std::fs::remove_dir(dir.join(LEGACY_SHARDS_DIR));
     }
-    debug_assert!(loc.get_opt(MANIFEST).await?.is_some());
     Ok(true)
 }
 
 /// Copies `from` to `to` unless `to` exists (a retried migration).
 async fn copy_once(loc: &DatasetLocation, from: &str, to: &str) -> Result<(), DatasetError> {
-    if loc.get_opt(to).await?.is_some() {
-        return Ok(());
+    match loc.store().head(&loc.path(to)).await {
+        Ok(_) => return Ok(()),
+        Err(object_store::Error::NotFound { .. }) => {}
+        Err(e) => return Err(DatasetError::store(loc.name(to), e)),
     }
     let bytes = loc.get(from).await?;
     match loc

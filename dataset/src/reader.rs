@@ -29,6 +29,12 @@ impl Dataset {
         }
     }
 
+    /// The dataset at `loc` with a manifest already in hand (one a commit just wrote), without
+    /// reading it again.
+    pub fn with_manifest(loc: DatasetLocation, manifest: Manifest) -> Self {
+        Self { loc, manifest }
+    }
+
     /// Opens a dataset given as a local path or URL.
     pub async fn open_at(spec: &str) -> Result<Self, DatasetError> {
         Self::open(DatasetLocation::open(spec)?).await
