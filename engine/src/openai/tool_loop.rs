@@ -80,29 +80,21 @@ pub(crate) async fn generate(
     abandoned: impl Fn() -> bool,
 ) -> Result<GenOutput, EngineError> {
     let started = Instant::now();
-    let unavailable = |e: ClientError| EngineError::Backend(e.to_string());
-    let template = s
-        .client
-        .render(&req.user_message)
-        .await
-        .map_err(unavailable)?;
+    // The prompt's requests wait out a restarting server as the stream's do: a server killed
+    // before a trajectory's first token costs a pause, not the unit.
+    let template = patiently(s, || s.client.render(&req.user_message)).await?;
     // As in the engine: the template with its special tokens, then the think prefix on its
     // own, so that an SFT export marks exactly the fed prefix tokens as the assistant's.
-    let mut prompt_ids: Vec<i32> = s
-        .client
-        .tokenize(&template, true)
-        .await
-        .map_err(unavailable)?
+    let mut prompt_ids: Vec<i32> = patiently(s, || s.client.tokenize(&template, true))
+        .await?
         .into_iter()
         .map(|t| t.0)
         .collect();
     let prefix: Vec<i32> = if s.config.think_prefix.is_empty() {
         Vec::new()
     } else {
-        s.client
-            .tokenize(&s.config.think_prefix, false)
-            .await
-            .map_err(unavailable)?
+        patiently(s, || s.client.tokenize(&s.config.think_prefix, false))
+            .await?
             .into_iter()
             .map(|t| t.0)
             .collect()
@@ -373,20 +365,7 @@ impl Run<'_> {
     /// `/health` answers again, so that a restarting server costs a pause and not the work so
     /// far; past the configured outage, an [`EngineError::Backend`].
     async fn wait_for_server(&self, e: ClientError) -> Result<(), EngineError> {
-        let since = Instant::now();
-        tracing::warn!(error = %e, "the inference server failed; waiting for it");
-        loop {
-            if since.elapsed() >= self.s.config.outage_timeout {
-                return Err(EngineError::Backend(format!(
-                    "{e} (and no answer to /health for {:.0} s)",
-                    self.s.config.outage_timeout.as_secs_f64()
-                )));
-            }
-            tokio::time::sleep(self.s.backoff.max(Duration::from_millis(100))).await;
-            if self.s.client.health().await.is_ok() {
-                return Ok(());
-            }
-        }
+        wait_for_server(self.s, e).await
     }
 
     /// The model ended its turn (`eog`: the token and its text, where the server sent it):
@@ -534,13 +513,7 @@ impl Run<'_> {
 
     /// Tokens of inserted text, with their bytes.
     async fn tokenize(&self, text: &str) -> Result<Vec<(i32, Vec<u8>)>, EngineError> {
-        loop {
-            match self.s.client.tokenize(text, false).await {
-                Ok(t) => return Ok(t),
-                Err(e) if e.retryable() => self.wait_for_server(e).await?,
-                Err(e) => return Err(EngineError::Backend(e.to_string())),
-            }
-        }
+        patiently(self.s, || self.s.client.tokenize(text, false)).await
     }
 
     /// As [`crate::insertion::trigger_hint_allowed`].
@@ -705,6 +678,42 @@ impl Run<'_> {
                 "server"
             },
             finish_detail: self.detail,
+        }
+    }
+}
+
+/// After a request failed in a way a retry may fix (`e`): waits until the server's `/health`
+/// answers again; past the configured outage, an [`EngineError::Backend`].
+async fn wait_for_server(s: &Shared, e: ClientError) -> Result<(), EngineError> {
+    let since = Instant::now();
+    tracing::warn!(error = %e, "the inference server failed; waiting for it");
+    loop {
+        if since.elapsed() >= s.config.outage_timeout {
+            return Err(EngineError::Backend(format!(
+                "{e} (and no answer to /health for {:.0} s)",
+                s.config.outage_timeout.as_secs_f64()
+            )));
+        }
+        tokio::time::sleep(s.backoff.max(Duration::from_millis(100))).await;
+        if s.client.health().await.is_ok() {
+            return Ok(());
+        }
+    }
+}
+
+/// `request`, sent again after each retryable failure once the server is back
+/// ([`wait_for_server`]); a refusal (4xx) or an outage past the limit is an
+/// [`EngineError::Backend`].
+async fn patiently<T, F, Fut>(s: &Shared, mut request: F) -> Result<T, EngineError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ClientError>>,
+{
+    loop {
+        match request().await {
+            Ok(t) => return Ok(t),
+            Err(e) if e.retryable() => wait_for_server(s, e).await?,
+            Err(e) => return Err(EngineError::Backend(e.to_string())),
         }
     }
 }
