@@ -13,6 +13,7 @@ mod grade;
 mod import;
 mod inspect;
 mod mix;
+mod report;
 mod run;
 mod sandbox;
 mod sandbox_bench;
@@ -52,6 +53,8 @@ enum Command {
     Mix(mix::MixArgs),
     /// Summarise a trajectory dataset: shards, accuracy, tool calls, tokens; show rows.
     Inspect(inspect::InspectArgs),
+    /// Write a dataset's HTML report: summary, plots and a trajectory viewer in one file.
+    Report(report::ReportArgs),
     /// Generate trajectories locally: engine, sandbox and grading, into a Parquet dataset.
     Generate(generate::GenerateArgs),
     /// Grade responses produced anywhere against their problems; accuracy by source and kind.
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
         Command::Decontaminate(args) => decontaminate::run(args),
         Command::Mix(args) => mix::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Report(args) => report::run(args),
         Command::Sandbox(command) => sandbox::run(command),
         Command::Grade(args) => grade::run(args),
         Command::Generate(args) => generate::run(args),

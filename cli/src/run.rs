@@ -102,6 +102,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         println!("message: {}", job.message);
     }
     rt.block_on(crate::inspect::summarise(&out))?;
+    println!("{}", rt.block_on(crate::report::beside(&out))?);
     println!("read it with: startctl inspect {out} --rows 3");
     Ok(outcome)
 }

@@ -263,6 +263,14 @@ fn run_writes_the_job_to_s3_on_the_local_test_server() {
         "{card}"
     );
     assert!(card.contains("path: data/*.parquet"), "{card}");
+    // The report went into the bucket beside the dataset, and `run` named it.
+    let report = block(loc.get("report.html")).unwrap();
+    assert!(String::from_utf8_lossy(&report).contains("35 of the 35 rows"));
+    assert!(
+        text(&out).contains(&format!("report: {url}/report.html (35 rows")),
+        "{}",
+        text(&out)
+    );
     let dir = tempfile::tempdir().unwrap();
     let sft = dir.path().join("sft").display().to_string();
     let export = s3(&[

@@ -36,13 +36,31 @@ pub struct CoordinatorMetrics {
     pub active_jobs: Gauge,
     /// Committed-trajectory accuracy over active and recent jobs, in per mille.
     pub accuracy_permille: Gauge,
+    /// Units of the active jobs (with `units_done`, their progress; with the rate of
+    /// accepted reports, an ETA).
+    pub units_total: Gauge,
+    /// Of which done.
+    pub units_done: Gauge,
 }
+
+/// Outcomes of a unit report; each is registered at start so a rate reads 0 before the
+/// first report of its kind.
+pub const REPORT_OUTCOMES: [&str; 3] = ["accepted", "refused", "failed"];
+
+/// Types of [`crate::store::StoreError::error_type`], registered at start like the outcomes.
+pub const STORE_ERROR_TYPES: [&str; 5] = [
+    "backend",
+    "unknown_worker",
+    "unknown_job",
+    "job_exists",
+    "corrupt",
+];
 
 impl CoordinatorMetrics {
     /// Registers the series in `registry`.
     pub fn new(registry: Registry) -> Self {
         let r = &registry;
-        Self {
+        let m = Self {
             jobs_submitted: r.counter("start_jobs_submitted_total", "Jobs accepted."),
             leases: r.counter(
                 "start_leases_granted_total",
@@ -80,30 +98,49 @@ impl CoordinatorMetrics {
                 "start_accuracy_permille",
                 "Accuracy of committed trajectories over recent jobs, per mille.",
             ),
+            units_total: r.gauge(
+                "start_job_units",
+                "Work units of the queued and running jobs.",
+            ),
+            units_done: r.gauge(
+                "start_job_units_done",
+                "Of which done (their shards accepted).",
+            ),
             registry,
+        };
+        for outcome in REPORT_OUTCOMES {
+            m.report_counter(outcome);
         }
+        for error_type in STORE_ERROR_TYPES {
+            m.store_error_counter(error_type);
+        }
+        m
     }
 
     /// Counts a report by outcome (`accepted`, `refused`, `failed`).
     pub fn report(&self, outcome: &str) {
-        self.registry
-            .counter_with(
-                "start_reports_total",
-                "Unit reports by outcome.",
-                Some(("outcome", outcome)),
-            )
-            .inc();
+        self.report_counter(outcome).inc();
+    }
+
+    fn report_counter(&self, outcome: &str) -> Counter {
+        self.registry.counter_with(
+            "start_reports_total",
+            "Unit reports by outcome.",
+            Some(("outcome", outcome)),
+        )
     }
 
     /// Counts a store error by type.
     pub fn store_error(&self, error_type: &str) {
-        self.registry
-            .counter_with(
-                "start_store_errors_total",
-                "Store errors by type.",
-                Some(("type", error_type)),
-            )
-            .inc();
+        self.store_error_counter(error_type).inc();
+    }
+
+    fn store_error_counter(&self, error_type: &str) -> Counter {
+        self.registry.counter_with(
+            "start_store_errors_total",
+            "Store errors by type.",
+            Some(("type", error_type)),
+        )
     }
 
     /// Refreshes the gauges from the store every `every` until the task is dropped.
@@ -112,6 +149,7 @@ impl CoordinatorMetrics {
             if let Ok(jobs) = store.list_jobs(200).await {
                 let (mut queued, mut leased, mut expired, mut active, mut n, mut ok) =
                     (0i64, 0i64, 0i64, 0i64, 0u64, 0u64);
+                let (mut units, mut done) = (0i64, 0i64);
                 for j in &jobs {
                     let c = j.counters.unwrap_or_default();
                     expired += c.lease_expirations as i64;
@@ -119,6 +157,8 @@ impl CoordinatorMetrics {
                     ok += c.correct;
                     if !state::is_terminal(JobState::try_from(j.state).unwrap_or_default()) {
                         active += 1;
+                        units += c.units_total as i64;
+                        done += c.units_done.min(c.units_total) as i64;
                         leased += c.units_leased as i64;
                         queued += (c.units_total - c.units_done.min(c.units_total)) as i64
                             - c.units_leased as i64;
@@ -128,6 +168,8 @@ impl CoordinatorMetrics {
                 self.leased.set(leased);
                 self.expirations.set(expired);
                 self.active_jobs.set(active);
+                self.units_total.set(units);
+                self.units_done.set(done);
                 if let Some(permille) = (ok * 1000).checked_div(n) {
                     self.accuracy_permille.set(permille as i64);
                 }

@@ -6,7 +6,6 @@
 use crate::layout::{CARD, DATA_DIR};
 use crate::manifest::Manifest;
 use crate::{DatasetError, DatasetLocation};
-use object_store::PutPayload;
 use std::fmt::Write;
 
 /// What the card says beyond the manifest.
@@ -99,10 +98,5 @@ pub async fn write(
     manifest: &Manifest,
     info: &CardInfo,
 ) -> Result<(), DatasetError> {
-    let text = render(manifest, info);
-    loc.store()
-        .put(&loc.path(CARD), PutPayload::from(text.into_bytes()))
-        .await
-        .map(|_| ())
-        .map_err(|e| DatasetError::store(loc.name(CARD), e))
+    loc.put(CARD, render(manifest, info).into_bytes()).await
 }

@@ -98,6 +98,8 @@ impl StoreRoot {
     /// local `rel` is taken as is, as before object storage; `..` never leaves a remote root.
     pub fn dataset(&self, rel: &str) -> Result<DatasetLocation, DatasetError> {
         match &self.kind {
+            // `join("")` would add a trailing `/` to every name built from it.
+            Kind::Local(root) if rel.is_empty() => DatasetLocation::local(root),
             Kind::Local(root) => DatasetLocation::local(&root.join(rel)),
             Kind::Remote {
                 base,
@@ -247,6 +249,16 @@ impl DatasetLocation {
             .map_err(|e| DatasetError::store(self.name(rel), e))?;
         got.bytes()
             .await
+            .map_err(|e| DatasetError::store(self.name(rel), e))
+    }
+
+    /// Writes `rel` whole, replacing what was there (the card, the report: files the
+    /// manifest does not list, so a last writer wins).
+    pub async fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<(), DatasetError> {
+        self.store
+            .put(&self.path(rel), object_store::PutPayload::from(bytes))
+            .await
+            .map(|_| ())
             .map_err(|e| DatasetError::store(self.name(rel), e))
     }
 

@@ -36,22 +36,27 @@ pub struct Features {
     pub tool_errors: u32,
     /// Whether it was generated with hints (the seed-data rule keeps only those).
     pub hint_infer: bool,
-    /// sha256 of the normalised text (lower case, whitespace collapsed).
+    /// sha256 of the normalised text (lower case, whitespace collapsed); of the empty text
+    /// for a row that is not correct and finished (the text checks never see it).
     pub text_hash: [u8; 32],
-    /// MinHash signature of the word shingles.
+    /// MinHash signature of the word shingles; empty for such a row.
     pub minhash: Vec<u64>,
-    /// Share of repeated word n-grams in [0, 1].
+    /// Share of repeated word n-grams in [0, 1]; 0 for such a row.
     pub repeat_ratio: f32,
 }
 
-fn hash64(bytes: &[u8], seed: u64) -> u64 {
-    // FNV-1a with a seed: fast, stable across runs and platforms.
-    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h ^ (h >> 29)
+/// FNV-1a's offset basis: fast, stable across runs and platforms.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv_step(h: u64, b: u8) -> u64 {
+    (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+}
+
+/// splitmix64's finaliser: every input bit moves every output bit.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Share of word n-grams that repeat an earlier one: near 0 for prose, near 1 for a loop.
@@ -73,10 +78,18 @@ pub fn minhash(words: &[&str]) -> Vec<u64> {
         Box::new(std::iter::once(words))
     };
     for shingle in shingles {
-        let joined = shingle.join(" ");
-        let base = hash64(joined.as_bytes(), 0);
+        // The shingle's words joined by spaces, hashed without building the string.
+        let mut base = FNV_OFFSET;
+        for (k, w) in shingle.iter().enumerate() {
+            if k > 0 {
+                base = fnv_step(base, b' ');
+            }
+            base = w.bytes().fold(base, fnv_step);
+        }
+        // One permutation each: the shingle's hash mixed with the permutation's seed
+        // (splitmix64's finaliser), a few multiplies where rehashing the bytes took eight.
         for (i, slot) in sig.iter_mut().enumerate() {
-            let h = hash64(&base.to_le_bytes(), i as u64 + 1);
+            let h = mix64(base ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
             *slot = (*slot).min(h);
         }
     }
@@ -92,7 +105,15 @@ pub fn similarity(a: &[u64], b: &[u64]) -> f32 {
 impl Features {
     /// Computes the features of one trajectory.
     pub fn of(t: &Trajectory, at: (usize, usize)) -> Self {
-        let lower = t.full_text.to_lowercase();
+        // The first filters of [`select`] drop every row that is not correct and finished,
+        // whatever the policy, before its text is looked at: such rows skip the text features
+        // (hash, MinHash, repetition), most of the cost on long, mostly wrong trajectories.
+        let text_checked = t.correct == Some(true) && t.finish_reason == FinishReason::Stop;
+        let lower = if text_checked {
+            t.full_text.to_lowercase()
+        } else {
+            String::new()
+        };
         let words: Vec<&str> = lower.split_whitespace().collect();
         let normalised = words.join(" ");
         Self {
@@ -106,7 +127,11 @@ impl Features {
             tool_errors: t.tool_errors,
             hint_infer: t.mode == Mode::HintInfer,
             text_hash: Sha256::digest(normalised.as_bytes()).into(),
-            minhash: minhash(&words),
+            minhash: if text_checked {
+                minhash(&words)
+            } else {
+                Vec::new()
+            },
             repeat_ratio: repeat_ratio(&words),
         }
     }

@@ -361,7 +361,60 @@ pub struct ToolCall {
 impl ToolCall {
     /// Whether the call failed: a non-zero exit, a time-out, a memory kill or a sandbox error.
     pub fn failed(&self) -> bool {
-        self.timed_out || self.memory_exceeded || self.error.is_some() || self.exit_code != Some(0)
+        self.outcome() != ToolOutcome::Ok
+    }
+
+    /// How it ended; a sandbox failure first, since it says nothing of the program.
+    pub fn outcome(&self) -> ToolOutcome {
+        if self.error.is_some() {
+            ToolOutcome::Sandbox
+        } else if self.timed_out {
+            ToolOutcome::Timeout
+        } else if self.memory_exceeded {
+            ToolOutcome::Memory
+        } else if self.exit_code == Some(0) {
+            ToolOutcome::Ok
+        } else {
+            ToolOutcome::Error
+        }
+    }
+}
+
+/// How one code execution ended: what the report plots and the workers' failure series are
+/// labelled by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ToolOutcome {
+    /// Exit code 0.
+    Ok,
+    /// The program failed: a non-zero exit, or none reported.
+    Error,
+    /// The wall-clock limit killed it.
+    Timeout,
+    /// The memory limit killed it.
+    Memory,
+    /// The sandbox could not run it (not the program's doing).
+    Sandbox,
+}
+
+impl ToolOutcome {
+    /// Every outcome, `Ok` first.
+    pub const ALL: [ToolOutcome; 5] = [
+        Self::Ok,
+        Self::Error,
+        Self::Timeout,
+        Self::Memory,
+        Self::Sandbox,
+    ];
+
+    /// Its name (`ok`, `error`, `timeout`, `memory`, `sandbox`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Timeout => "timeout",
+            Self::Memory => "memory",
+            Self::Sandbox => "sandbox",
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! values), not generated data: they exist so that a shard can be written and read back by
 //! other readers with every value checked.
 
+pub mod chromium;
 pub mod grpc;
 pub mod llama_server;
 pub mod redis;

@@ -11,9 +11,9 @@ use start_schemas::problem::{
     choice_letter, choice_permutation, Problem, ShownTests, Target, TestStyle,
 };
 use start_schemas::trajectory::{
-    FinishReason, GenerationParams, HintSettings, Mode, SegmentKind, Trajectory,
+    FinishReason, GenerationParams, HintSettings, Mode, SegmentKind, ToolOutcome, Trajectory,
 };
-use start_telemetry::{Counter, Histogram, Registry};
+use start_telemetry::{Counter, Gauge, Histogram, Registry};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -142,6 +142,9 @@ pub struct PipelineMetrics {
     pub errored: Counter,
     /// Of which because the sandbox could not run a block (its runners failed twice).
     pub sandbox_errors: Counter,
+    /// Code executions that failed, by outcome (`error`, `timeout`, `memory`, `sandbox`);
+    /// every label is registered at start, so a rate reads 0 before the first failure.
+    pub tool_failures: Vec<(ToolOutcome, Counter)>,
 }
 
 impl PipelineMetrics {
@@ -172,7 +175,87 @@ impl PipelineMetrics {
                 "start_worker_sandbox_errors_total",
                 "Trajectories ended because the sandbox could not run a block after a retry.",
             ),
+            tool_failures: ToolOutcome::ALL[1..]
+                .iter()
+                .map(|o| {
+                    let c = r.counter_with(
+                        "start_worker_tool_call_failures_total",
+                        "Code executions that failed, by outcome: the program's error, the \
+                         time or memory limit, or the sandbox itself.",
+                        Some(("outcome", o.as_str())),
+                    );
+                    (*o, c)
+                })
+                .collect(),
         }
+    }
+}
+
+/// The sandbox pool's health as series, copied from its counters every few seconds (the
+/// pool keeps plain atomics; the registry is the worker's).
+struct SandboxSeries {
+    runners: Gauge,
+    idle: Gauge,
+    executions: Counter,
+    recycled: Counter,
+    spawn_failures: Counter,
+    runner_failures: Counter,
+}
+
+impl SandboxSeries {
+    fn new(r: &Registry) -> Self {
+        Self {
+            runners: r.gauge(
+                "start_worker_sandbox_runners",
+                "Sandbox runners the pool keeps (0: no sandbox).",
+            ),
+            idle: r.gauge(
+                "start_worker_sandbox_runners_idle",
+                "Sandbox runners idle now.",
+            ),
+            executions: r.counter(
+                "start_worker_sandbox_executions_total",
+                "Executions the sandbox pool answered.",
+            ),
+            recycled: r.counter(
+                "start_worker_sandbox_runners_recycled_total",
+                "Sandbox runners retired and replaced.",
+            ),
+            spawn_failures: r.counter(
+                "start_worker_sandbox_spawn_failures_total",
+                "Failed attempts to start a sandbox runner.",
+            ),
+            runner_failures: r.counter(
+                "start_worker_sandbox_runner_failures_total",
+                "Runs whose runner failed (retried once on another runner).",
+            ),
+        }
+    }
+
+    /// Follows `sandbox` until it is dropped.
+    fn watch(self, sandbox: std::sync::Weak<start_sandbox::Sandbox>) {
+        tokio::spawn(async move {
+            let mut last = start_sandbox::pool::PoolStats::default();
+            loop {
+                let Some(sb) = sandbox.upgrade() else { return };
+                let now = sb.stats();
+                drop(sb);
+                self.runners.set(now.size as i64);
+                self.idle.set(now.idle as i64);
+                self.executions
+                    .add(now.executions.saturating_sub(last.executions));
+                self.recycled
+                    .add(now.recycled.saturating_sub(last.recycled));
+                self.spawn_failures
+                    .add(now.spawn_failures.saturating_sub(last.spawn_failures));
+                self.runner_failures.add(
+                    now.infrastructure_failures
+                        .saturating_sub(last.infrastructure_failures),
+                );
+                last = now;
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        });
     }
 }
 
@@ -314,6 +397,10 @@ impl Pipeline {
                 )
             }
         };
+        let series = SandboxSeries::new(registry);
+        if let Some(sb) = &sandbox {
+            series.watch(Arc::downgrade(sb));
+        }
         Ok(Self {
             model_name: engine.info().name.clone(),
             engine,
@@ -413,6 +500,10 @@ impl Pipeline {
         m.tool_calls.add(out.tool_calls.len() as u64);
         for c in &out.tool_calls {
             m.sandbox_latency.observe(c.duration_ms / 1000.0);
+            let outcome = c.outcome();
+            if let Some((_, n)) = m.tool_failures.iter().find(|(o, _)| *o == outcome) {
+                n.inc();
+            }
         }
         Ok(Trajectory {
             job_id: job.job_id.clone(),

@@ -6,52 +6,14 @@
 
 mod common;
 
-use common::{check_dataset, coordinator_bin, math_problems, model, spec, wait_for, Client, Tail};
+use common::{
+    check_dataset, coordinator_bin, math_problems, model, spec, wait_for, Client, Proc, Tail,
+};
 use start_schemas::proto;
 use start_tests::redis::{free_port, RedisServer};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Proc {
-    name: String,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "kill -{sig} {}", self.name);
-    }
-
-    fn kill9(&mut self) {
-        self.signal("KILL");
-        let _ = self.child.wait();
-    }
-}
-
-impl Tail for Proc {
-    fn tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        format!(
-            "--- {} ---\n{}",
-            self.name,
-            lines[lines.len().saturating_sub(25)..].join("\n")
-        )
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 struct Cluster {
     dir: tempfile::TempDir,

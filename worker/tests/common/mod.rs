@@ -13,6 +13,7 @@ use start_schemas::rows::{read_jsonl, ReadOptions};
 use start_schemas::validate::check_row;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -249,4 +250,50 @@ pub async fn check_dataset(loc: &DatasetLocation, problems: &[proto::Problem], u
     }
     let want: HashSet<_> = problems.iter().map(|p| (p.id.clone(), 0u32)).collect();
     assert_eq!(seen, want);
+}
+
+/// A service process of a test, its stderr in `log`; killed on drop.
+pub struct Proc {
+    /// Its name in failure messages.
+    pub name: String,
+    /// The process.
+    pub child: Child,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// Sends `sig` (`TERM`, `STOP`, ...).
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill -{sig} {}", self.name);
+    }
+
+    /// Kills it with SIGKILL and reaps it.
+    pub fn kill9(&mut self) {
+        self.signal("KILL");
+        let _ = self.child.wait();
+    }
+}
+
+impl Tail for Proc {
+    fn tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        format!(
+            "--- {} ---\n{}",
+            self.name,
+            lines[lines.len().saturating_sub(25)..].join("\n")
+        )
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

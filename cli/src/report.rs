@@ -1,0 +1,57 @@
+//! `startctl report`: the dataset's HTML report ([`start_report`]), beside the dataset or in
+//! a file of the caller's choosing. `startctl run` writes the same report beside its dataset.
+
+use crate::Outcome;
+use start_dataset::Dataset;
+use std::path::PathBuf;
+
+/// Arguments of `startctl report`.
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// The dataset: a directory or an object-store URL (`s3://bucket/prefix`, ...).
+    dataset: String,
+    /// Where to write the report (a local file); by default beside the dataset, as
+    /// `DATASET/report.html` (an object in its bucket for a remote dataset).
+    #[arg(short = 'o', long)]
+    out: Option<PathBuf>,
+    /// Trajectories the viewer embeds at most (aggregates are over every row regardless).
+    #[arg(long, default_value_t = start_report::Options::default().sample_rows)]
+    sample: usize,
+}
+
+/// Runs `startctl report`.
+pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
+    crate::sandbox::runtime()?.block_on(async {
+        let dataset = Dataset::open_at(&args.dataset).await?;
+        let options = start_report::Options {
+            sample_rows: args.sample,
+        };
+        let report = start_report::build(&dataset, &options).await?;
+        let name = match &args.out {
+            Some(path) => {
+                start_report::write_to(path, &report)?;
+                path.display().to_string()
+            }
+            None => start_report::write_beside(&dataset, &report).await?,
+        };
+        println!("{}", line(&name, &report));
+        Ok(Outcome::Ok)
+    })
+}
+
+/// Writes the report of the dataset at `spec` beside it; returns the line that names it.
+pub async fn beside(spec: &str) -> anyhow::Result<String> {
+    let dataset = Dataset::open_at(spec).await?;
+    let report = start_report::build(&dataset, &start_report::Options::default()).await?;
+    let name = start_report::write_beside(&dataset, &report).await?;
+    Ok(line(&name, &report))
+}
+
+fn line(name: &str, report: &start_report::Report) -> String {
+    format!(
+        "report: {name} ({} rows, {} in its viewer, {} KiB; open it in a browser)",
+        report.rows,
+        report.sampled,
+        report.html.len().div_ceil(1024)
+    )
+}
