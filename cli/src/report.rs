@@ -22,28 +22,39 @@ pub struct ReportArgs {
 /// Runs `startctl report`.
 pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     crate::sandbox::runtime()?.block_on(async {
-        let dataset = Dataset::open_at(&args.dataset).await?;
         let options = start_report::Options {
             sample_rows: args.sample,
         };
-        let report = start_report::build(&dataset, &options).await?;
-        let name = match &args.out {
-            Some(path) => {
-                start_report::write_to(path, &report)?;
-                path.display().to_string()
-            }
-            None => start_report::write_beside(&dataset, &report).await?,
-        };
-        println!("{}", line(&name, &report));
+        println!(
+            "{}",
+            write(&args.dataset, &options, args.out.as_deref()).await?
+        );
         Ok(Outcome::Ok)
     })
 }
 
-/// Writes the report of the dataset at `spec` beside it; returns the line that names it.
+/// Writes the report of the dataset at `spec` beside it (what `startctl run` ends with);
+/// returns the line that names it.
 pub async fn beside(spec: &str) -> anyhow::Result<String> {
+    write(spec, &start_report::Options::default(), None).await
+}
+
+/// Builds the report of the dataset at `spec` and writes it to `out`, else beside the
+/// dataset; returns the line that names it.
+async fn write(
+    spec: &str,
+    options: &start_report::Options,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<String> {
     let dataset = Dataset::open_at(spec).await?;
-    let report = start_report::build(&dataset, &start_report::Options::default()).await?;
-    let name = start_report::write_beside(&dataset, &report).await?;
+    let report = start_report::build(&dataset, options).await?;
+    let name = match out {
+        Some(path) => {
+            start_report::write_to(path, &report)?;
+            path.display().to_string()
+        }
+        None => start_report::write_beside(&dataset, &report).await?,
+    };
     Ok(line(&name, &report))
 }
 
