@@ -8,14 +8,39 @@ user cannot open /proc/<runner>/fd/1. No output of user code can be mistaken for
 whatever it prints.
 
 Requests:
-  {"id": 7, "op": "exec", "code": "...", "session": null | "name", "timeout_s": 10,
-   "memory_mb": 512, "max_output_bytes": 16384, "stdin": ""}
-  {"id": 8, "op": "close", "session": "name"}
-  {"id": 9, "op": "ping"}
+  {"id": 7, "op": "exec", "code": "...", "language": "python" | "sql",
+   "files": [{"name": "sales.csv", "sha256": "..."}], "session": null | "name",
+   "timeout_s": 10, "memory_mb": 512, "max_output_bytes": 16384, "stdin": ""}
+  {"id": 8, "op": "put_file", "sha256": "...", "data": "<base64>"}
+  {"id": 9, "op": "close", "session": "name"}
+  {"id": 10, "op": "ping"}
 Reply to exec:
   {"id": 7, "stdout": "...", "stderr": "...", "exit_code": 0 | null, "timed_out": false,
    "memory_exceeded": false, "truncated": false, "duration_ms": 12.3,
-   "session_lost": false, "error": null}
+   "session_lost": false, "error": null,
+   "figures": [{"png": "<base64>", "width": 640, "height": 480}], "figures_dropped": 0}
+Reply to put_file:
+  {"id": 8, "stored": "<sha256>", "bytes": 1234, "evicted": ["<sha256>", ...]}
+
+Attached files (a problem's data: CSV, Parquet, SQLite) are sent once per runner with put_file,
+checked against their sha256 and kept, read-only, in the data directory (START_SANDBOX_DATA,
+outside the scratch directory; least recently used files are evicted past START_SANDBOX_DATA_MB).
+An exec that names files finds them in its working directory under their names, as symbolic
+links into that directory. A block may write only beneath its scratch directory and /dev: the
+kernel's Landlock confines it (ABI in the ready frame), so no block can change a cached file
+for the blocks after it. Where Landlock is missing, each file is re-hashed before every use
+instead, and a changed one is refused.
+
+Languages: "python" runs the code as a script; "sql" runs it against the attached files with
+SQLite from the standard library (CSV and Parquet files loaded as tables named after the file,
+SQLite files attached read-only under that name), under the same limits, and prints each
+statement's rows as a text table. Statements that would reach outside the attached data
+(ATTACH, VACUUM [INTO], extensions, writes to the data, pragmas that change anything) are
+refused by SQLite's authorizer, and the refusal is the block's error. Scratch tables go in temp.
+
+Figures: in fork mode a block that draws with matplotlib gets its figures captured as PNG (at
+plt.show(), and those still open when it ends), at most MAX_FIGURES of at most MAX_FIGURE_BYTES
+each; the reply carries them.
 
 Without a session every exec starts from a clean interpreter. By default (START_SANDBOX_MODE=fork)
 the runner is a fork server: it imports the heavy modules once (START_SANDBOX_PRELOAD, a comma
@@ -42,9 +67,12 @@ keeps the address-space limit it always had.
 """
 
 import atexit
+import base64
+import collections
 import ctypes
 import fcntl
 import gc
+import hashlib
 import io
 import json
 import os
@@ -52,6 +80,7 @@ import resource
 import select
 import shutil
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -70,7 +99,7 @@ SCRATCH = os.environ.get("START_SANDBOX_TMP", tempfile.gettempdir())
 OWN_SCRATCH = "START_SANDBOX_TMP" in os.environ or os.getpid() == 1
 MODE = os.environ.get("START_SANDBOX_MODE", "fork")
 DEFAULT_PRELOAD = "numpy,sympy,scipy,mpmath,math,cmath,itertools,functools,fractions,decimal," \
-    "collections,statistics,random,re,heapq,bisect"
+    "collections,statistics,random,re,heapq,bisect,pandas,matplotlib.pyplot,sqlite3,csv"
 PRELOAD = [m.strip() for m in os.environ.get("START_SANDBOX_PRELOAD", DEFAULT_PRELOAD).split(",")
            if m.strip()]
 # The process backend names the cgroup it made for this runner; a container's is found in /proc.
@@ -78,6 +107,19 @@ CGROUP = os.environ.get("START_SANDBOX_CGROUP")
 # Set by the process backend where it could make no cgroup: then a forked block gets the
 # address-space limit that fresh mode has, the only memory limit left.
 RLIMIT_AS = os.environ.get("START_SANDBOX_RLIMIT_AS") == "1"
+# Where attached files are kept between blocks: a directory of the runner's own, outside the
+# scratch directory (the host names it; None: this runner takes no files).
+DATA_DIR = os.environ.get("START_SANDBOX_DATA")
+DATA_BUDGET = int(os.environ.get("START_SANDBOX_DATA_MB", "256")) << 20
+# Figures a block may bring back, and the largest PNG kept.
+MAX_FIGURES = 8
+MAX_FIGURE_BYTES = 1 << 20
+# Largest figure rendered, in pixels: a block asking for a poster gets it at a lower dpi.
+MAX_FIGURE_PIXELS = 4_000_000
+FIGURE_DIR = ".start-figures"
+RUNNER_FILE = os.path.abspath(__file__)
+# Rows of a statement's result printed by the SQL tool; the count of the rest follows.
+SQL_ROWS = 50
 
 # Run once in the fork server after the preload, so that the lazy imports and the pattern
 # tables that sympy and numpy build on first use are paid once, not by every block. Written to
@@ -93,6 +135,16 @@ sp.solve(a**2 - 5 * a + 6, a); sp.integrate(sp.exp(a) * a, a); sp.diff(sp.log(a)
 sp.Matrix([[1, 2], [3, 4]]).det(); sp.nsimplify(0.5); sp.Rational(3, 4) + 1; sp.isprime(97)
 sp.limit(sp.sin(a) / a, a, 0); sp.series(sp.exp(a), a, 0, 4); str(sp.sqrt(8)); sp.latex(a**2)
 sp.core.cache.clear_cache()
+""",
+    "matplotlib.pyplot": r"""
+import io
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots()
+ax.plot([0, 1, 2], [2, 0, 1], label="warm"); ax.bar([0, 1], [1, 2]); ax.set_title("w"); ax.legend()
+fig.savefig(io.BytesIO(), format="png")
+plt.close("all")
 """,
     "numpy": r"""
 import numpy as np
@@ -238,6 +290,8 @@ def limits(memory_mb, cpu_s):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        if LANDLOCK_ABI:
+            confine_writes(writable_paths())
     return apply
 
 
@@ -301,6 +355,544 @@ def rss_mb():
                     return int(line.split()[1]) // 1024 + 1
     except (OSError, ValueError, IndexError):
         pass
+    return 0
+
+
+# --- Landlock: a block writes only beneath its scratch directory --------------------------------
+
+# Landlock's file-system rights that change something (linux/landlock.h), by the ABI that added
+# them: reads are left alone, every kind of write is confined.
+LANDLOCK_WRITES = (
+    (1, (1 << 1) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10)
+     | (1 << 11) | (1 << 12)),  # write_file, remove_dir/file, make_char/dir/reg/sock/fifo/block/sym
+    (2, 1 << 13),  # refer (link and rename across directories)
+    (3, 1 << 14),  # truncate
+)
+SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
+PR_SET_NO_NEW_PRIVS = 38
+
+
+def landlock_abi():
+    """The kernel's Landlock ABI version; 0 where it has none or a seccomp filter refuses it."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        abi = libc.syscall(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0),
+                           ctypes.c_uint32(1))
+    except (OSError, AttributeError):
+        return 0
+    return abi if abi > 0 else 0
+
+
+LANDLOCK_ABI = landlock_abi()
+
+
+def confine_writes(paths):
+    """From here on, this process and everything it starts may write only beneath `paths`
+    (Landlock; irrevocable). Reads are not restricted. Raises OSError where it cannot."""
+    if not LANDLOCK_ABI:
+        raise OSError("Landlock is not available")
+    libc = ctypes.CDLL(None, use_errno=True)
+    handled = 0
+    for abi, rights in LANDLOCK_WRITES:
+        if LANDLOCK_ABI >= abi:
+            handled |= rights
+    attr = ctypes.create_string_buffer(struct.pack("QQQ", handled, 0, 0))
+    ruleset = libc.syscall(SYS_LANDLOCK_CREATE_RULESET, attr, ctypes.c_size_t(8 if LANDLOCK_ABI < 4 else 24),
+                           ctypes.c_uint32(0))
+    if ruleset < 0:
+        raise OSError(ctypes.get_errno(), "landlock_create_ruleset")
+    try:
+        for path in paths:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            try:
+                rule = ctypes.create_string_buffer(struct.pack("=Qi", handled, fd))
+                if libc.syscall(SYS_LANDLOCK_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(1), rule,
+                                ctypes.c_uint32(0)) != 0:
+                    raise OSError(ctypes.get_errno(), "landlock_add_rule %s" % path)
+            finally:
+                os.close(fd)
+        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+        if libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
+            raise OSError(ctypes.get_errno(), "landlock_restrict_self")
+    finally:
+        os.close(ruleset)
+
+
+def landlock_works():
+    """Whether a child can confine itself (a seccomp filter may allow the ABI query and
+    refuse the rest): tried once at start, in a throwaway child."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            confine_writes(writable_paths())
+            os._exit(0)
+        except BaseException:  # noqa: BLE001
+            os._exit(1)
+    return os.waitpid(pid, 0)[1] == 0
+
+
+def writable_paths():
+    """Where a block may write: its scratch directory, and /dev (null, shm)."""
+    return [SCRATCH, "/dev"]
+
+
+# --- Attached files ----------------------------------------------------------------------------
+
+
+def safe_name(name):
+    """A file name a block may see: no directories, no hidden files, nothing odd."""
+    return (isinstance(name, str) and 0 < len(name) <= 128 and not name.startswith(".")
+            and all(c.isalnum() or c in "._-" for c in name))
+
+
+class DataCache:
+    """Attached files by sha256, written once per runner (put_file) and read-only to blocks;
+    the least recently used are evicted past the budget."""
+
+    def __init__(self, root, budget):
+        self.root = root
+        self.budget = budget
+        self.files = collections.OrderedDict()  # sha256 -> size, least recently used first
+        if root:
+            os.makedirs(root, exist_ok=True)
+
+    def path(self, sha):
+        return os.path.join(self.root, sha)
+
+    def put(self, sha, data):
+        """Stores `data` as `sha`; returns the evicted shas. Raises ValueError when it cannot."""
+        if not self.root:
+            raise ValueError("this runner has no data directory (START_SANDBOX_DATA)")
+        if not (len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+            raise ValueError("sha256 %r is not 64 lower-case hex digits" % (sha,))
+        got = hashlib.sha256(data).hexdigest()
+        if got != sha:
+            raise ValueError("the file sent as %s has sha256 %s" % (sha, got))
+        if len(data) > self.budget:
+            raise ValueError("a file of %d bytes is over the runner's data budget of %d bytes"
+                             % (len(data), self.budget))
+        evicted = []
+        if sha in self.files:
+            self.files.move_to_end(sha)
+            return evicted
+        while self.files and sum(self.files.values()) + len(data) > self.budget:
+            old, _ = self.files.popitem(last=False)
+            try:
+                os.chmod(self.path(old), 0o600)
+                os.unlink(self.path(old))
+            except OSError:
+                pass
+            evicted.append(old)
+        tmp = self.path(".incoming-" + sha)
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, self.path(sha))
+        self.files[sha] = len(data)
+        return evicted
+
+    def link(self, files, into):
+        """Makes each file of `files` ([{name, sha256}]) appear in `into` under its name. Raises
+        ValueError for a file never sent or (without Landlock) changed since."""
+        for f in files or []:
+            name, sha = f.get("name"), f.get("sha256")
+            if not safe_name(name):
+                raise ValueError("attached file name %r is not allowed" % (name,))
+            if sha not in self.files:
+                raise ValueError("attached file %s (%s) was never sent to this runner" % (name, sha))
+            self.files.move_to_end(sha)
+            src = self.path(sha)
+            if not LANDLOCK_ABI:
+                with open(src, "rb") as fh:
+                    if hashlib.sha256(fh.read()).hexdigest() != sha:
+                        raise ValueError("attached file %s changed since it was sent" % name)
+            dst = os.path.join(into, name)
+            if os.path.lexists(dst):
+                os.unlink(dst)
+            os.symlink(src, dst)
+
+
+# --- Figures -----------------------------------------------------------------------------------
+
+INLINE_BACKEND = "start_inline"
+
+
+class InlineBackend:
+    """A matplotlib backend (module://start_inline) that saves every figure as PNG into the
+    scratch directory's FIGURE_DIR at plt.show(), as a notebook shows it, and closes it. Made
+    on import by a finder, so a block that never draws pays nothing."""
+
+    saved = 0
+
+    def find_spec(self, name, path=None, target=None):  # importlib's MetaPathFinder
+        if name != INLINE_BACKEND:
+            return None
+        import importlib.util
+        return importlib.util.spec_from_loader(name, self)
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        from matplotlib.backend_bases import FigureManagerBase
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        module.FigureCanvas = FigureCanvasAgg
+        module.FigureManager = FigureManagerBase
+        module.show = lambda *args, **kwargs: InlineBackend.flush()
+
+    @staticmethod
+    def flush():
+        """Saves and closes every open figure."""
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is None:
+            return
+        out = os.path.join(SCRATCH, FIGURE_DIR)
+        os.makedirs(out, exist_ok=True)
+        for num in plt.get_fignums():
+            fig = plt.figure(num)
+            w, h = fig.get_size_inches()
+            dpi = min(fig.dpi, (MAX_FIGURE_PIXELS / max(w * h, 1e-6)) ** 0.5)
+            InlineBackend.saved += 1
+            fig.savefig(os.path.join(out, "fig-%04d.png" % InlineBackend.saved), format="png",
+                        dpi=dpi)
+        plt.close("all")
+
+
+def install_inline_backend():
+    """In a forked block: figures drawn from here on are captured (see InlineBackend)."""
+    sys.meta_path.insert(0, InlineBackend())
+    os.environ["MPLBACKEND"] = "module://" + INLINE_BACKEND
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        try:
+            plt.switch_backend("module://" + INLINE_BACKEND)
+        except Exception:  # noqa: BLE001 - a block that draws will say what is wrong
+            pass
+
+
+def png_size(head):
+    """(width, height) of a PNG from its first 24 bytes, or None when it is not one."""
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+def collect_figures():
+    """The figures a block saved (its FIGURE_DIR, in order): at most MAX_FIGURES regular PNG
+    files of at most MAX_FIGURE_BYTES; returns (figures, how many more were left out)."""
+    d = os.path.join(SCRATCH, FIGURE_DIR)
+    try:
+        names = sorted(os.listdir(d))
+    except OSError:
+        return [], 0
+    figures, dropped = [], 0
+    for name in names:
+        if len(figures) == MAX_FIGURES:
+            dropped += 1
+            continue
+        try:
+            # No symlinks, no FIFOs: a block could plant either to hang or fool the runner.
+            fd = os.open(os.path.join(d, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            dropped += 1
+            continue
+        try:
+            st = os.fstat(fd)
+            data = os.read(fd, MAX_FIGURE_BYTES + 1) if stat.S_ISREG(st.st_mode) else b""
+        finally:
+            os.close(fd)
+        size = png_size(data[:24])
+        if size is None or len(data) > MAX_FIGURE_BYTES:
+            dropped += 1
+            continue
+        figures.append({"png": base64.b64encode(data).decode("ascii"),
+                        "width": size[0], "height": size[1]})
+    return figures, dropped
+
+
+# --- SQL ---------------------------------------------------------------------------------------
+
+# SQLite's authorizer action codes (sqlite3.h).
+(SQL_CREATE_INDEX, SQL_CREATE_TABLE, SQL_CREATE_TEMP_INDEX, SQL_CREATE_TEMP_TABLE,
+ SQL_CREATE_TEMP_TRIGGER, SQL_CREATE_TEMP_VIEW, SQL_CREATE_TRIGGER, SQL_CREATE_VIEW, SQL_DELETE,
+ SQL_DROP_INDEX, SQL_DROP_TABLE, SQL_DROP_TEMP_INDEX, SQL_DROP_TEMP_TABLE, SQL_DROP_TEMP_TRIGGER,
+ SQL_DROP_TEMP_VIEW, SQL_DROP_TRIGGER, SQL_DROP_VIEW, SQL_INSERT, SQL_PRAGMA, SQL_READ, SQL_SELECT,
+ SQL_TRANSACTION, SQL_UPDATE, SQL_ATTACH, SQL_DETACH, SQL_ALTER_TABLE, SQL_REINDEX, SQL_ANALYZE,
+ SQL_CREATE_VTABLE, SQL_DROP_VTABLE, SQL_FUNCTION, SQL_SAVEPOINT, SQL_RECURSIVE) = range(1, 34)
+SQL_ALWAYS = {SQL_SELECT, SQL_READ, SQL_RECURSIVE, SQL_TRANSACTION, SQL_SAVEPOINT,
+              SQL_CREATE_TEMP_TABLE, SQL_CREATE_TEMP_VIEW, SQL_CREATE_TEMP_INDEX,
+              SQL_DROP_TEMP_TABLE, SQL_DROP_TEMP_VIEW, SQL_DROP_TEMP_INDEX}
+SQL_WRITES = {SQL_INSERT: "inserting into", SQL_UPDATE: "updating", SQL_DELETE: "deleting from"}
+# Pragmas that only describe: anything else could change the connection or reach a file.
+SQL_PRAGMAS = {"table_info", "table_xinfo", "table_list", "index_list", "index_info",
+               "index_xinfo", "foreign_key_list", "database_list", "collation_list",
+               "function_list", "pragma_list"}
+SQL_FUNCTIONS_REFUSED = {"load_extension", "fts3_tokenizer", "readfile", "writefile", "edit"}
+SQL_REFUSED = {
+    SQL_ATTACH: "ATTACH (and VACUUM, which attaches its output) would reach outside the "
+                "attached data",
+    SQL_DETACH: "DETACH would change the attached data",
+    SQL_CREATE_VTABLE: "virtual tables can reach outside the attached data",
+    SQL_ANALYZE: "ANALYZE writes to the data",
+    SQL_REINDEX: "REINDEX writes to the data",
+}
+SQL_FILE_FORMATS = {"csv": "csv", "parquet": "parquet", "sqlite": "sqlite", "sqlite3": "sqlite",
+                    "db": "sqlite"}
+
+
+def sql_table_name(file_name):
+    """The table (or, for a SQLite file, the schema) a file is queried as: its name without
+    the extension, every character other than a letter, digit or '_' made '_'."""
+    stem = file_name.rsplit(".", 1)[0]
+    name = "".join(c if c.isalnum() or c == "_" else "_" for c in stem)
+    return name if name and not name[0].isdigit() else "t_" + name
+
+
+def sql_quote(ident):
+    return '"' + ident.replace('"', '""') + '"'
+
+
+def sql_split(text):
+    """The statements of `text`, split at semicolons outside strings, quoted names and
+    comments; empty statements are dropped."""
+    out, cur, i, n = [], [], 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in "'\"`[":
+            end = "]" if c == "[" else c
+            j = i + 1
+            while j < n:
+                if text[j] == end:
+                    if end != "]" and j + 1 < n and text[j + 1] == end:
+                        j += 2
+                        continue
+                    break
+                j += 1
+            cur.append(text[i:j + 1])
+            i = j + 1
+        elif text.startswith("--", i):
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            cur.append(text[i:j])
+            i = j
+        elif text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+            cur.append(text[i:j])
+            i = j
+        elif c == ";":
+            out.append("".join(cur))
+            cur = []
+            i += 1
+        else:
+            cur.append(c)
+            i += 1
+    out.append("".join(cur))
+    # A statement of comments and blanks alone is no statement.
+    return [stmt.strip() for stmt in out if sql_meaningful(stmt)]
+
+
+def sql_meaningful(stmt):
+    i, n = 0, len(stmt)
+    while i < n:
+        if stmt[i].isspace():
+            i += 1
+        elif stmt.startswith("--", i):
+            j = stmt.find("\n", i)
+            i = n if j < 0 else j
+        elif stmt.startswith("/*", i):
+            j = stmt.find("*/", i + 2)
+            i = n if j < 0 else j + 2
+        else:
+            return True
+    return False
+
+
+def sql_infer(values):
+    """The column type of CSV values: INTEGER, REAL or TEXT (empty cells are NULL)."""
+    kind = "INTEGER"
+    for v in values:
+        if v == "":
+            continue
+        if kind == "INTEGER":
+            try:
+                int(v)
+                continue
+            except ValueError:
+                kind = "REAL"
+        if kind == "REAL":
+            try:
+                float(v)
+                continue
+            except ValueError:
+                return "TEXT"
+    return kind
+
+
+def sql_cell(v, kind):
+    if v == "":
+        return None
+    if kind == "INTEGER":
+        return int(v)
+    if kind == "REAL":
+        return float(v)
+    return v
+
+
+def sql_load_csv(con, table, name):
+    import csv
+    with open(name, newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        raise ValueError("%s is empty: a CSV file needs a header row" % name)
+    header, body = rows[0], rows[1:]
+    width = len(header)
+    body = [r + [""] * (width - len(r)) if len(r) < width else r[:width] for r in body]
+    kinds = [sql_infer(r[i] for r in body) for i in range(width)]
+    cols = ", ".join("%s %s" % (sql_quote(h or "column%d" % (i + 1)), k)
+                     for i, (h, k) in enumerate(zip(header, kinds)))
+    con.execute("CREATE TABLE %s (%s)" % (sql_quote(table), cols))
+    con.executemany("INSERT INTO %s VALUES (%s)" % (sql_quote(table), ", ".join("?" * width)),
+                    ([sql_cell(v, k) for v, k in zip(r, kinds)] for r in body))
+
+
+def sql_load_parquet(con, table, name):
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ValueError("%s: reading Parquet needs pyarrow, which this sandbox's Python lacks"
+                         % name)
+    import datetime
+    import decimal
+    t = pq.read_table(name)
+
+    def affinity(typ):
+        import pyarrow.types as pt
+        if pt.is_integer(typ) or pt.is_boolean(typ):
+            return "INTEGER"
+        if pt.is_floating(typ) or pt.is_decimal(typ):
+            return "REAL"
+        if pt.is_binary(typ) or pt.is_large_binary(typ):
+            return "BLOB"
+        return "TEXT"
+
+    def value(v):
+        if isinstance(v, bool):
+            return int(v)
+        if isinstance(v, decimal.Decimal):
+            return float(v)
+        if isinstance(v, (datetime.date, datetime.datetime, datetime.time)):
+            return v.isoformat(sep=" ") if isinstance(v, datetime.datetime) else v.isoformat()
+        if isinstance(v, (list, dict)):
+            return json.dumps(v, default=str)
+        return v
+
+    cols = ", ".join("%s %s" % (sql_quote(f.name), affinity(f.type)) for f in t.schema)
+    con.execute("CREATE TABLE %s (%s)" % (sql_quote(table), cols))
+    names = t.schema.names
+    con.executemany("INSERT INTO %s VALUES (%s)" % (sql_quote(table), ", ".join("?" * len(names))),
+                    ([value(r[n]) for n in names] for r in t.to_pylist()))
+
+
+def sql_format(value):
+    if value is None:
+        return "NULL"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, bytes):
+        return "<%d bytes>" % len(value)
+    return str(value)
+
+
+def sql_table(names, rows, more):
+    """A result as a text table: a header, a rule, the rows, then how many rows in all."""
+    cells = [[sql_format(v) for v in r] for r in rows]
+    widths = [max([len(n)] + [len(r[i]) for r in cells]) for i, n in enumerate(names)]
+    line = lambda vals: " | ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()
+    out = [line(names), "-+-".join("-" * w for w in widths)]
+    out += [line(r) for r in cells]
+    total = len(rows) + more
+    if more:
+        out.append("... %d more rows (%d rows in all)" % (more, total))
+    else:
+        out.append("(%d row%s)" % (total, "" if total == 1 else "s"))
+    return "\n".join(out)
+
+
+def sql_main(code, names):
+    """Runs SQL against the attached files `names` (in the working directory); prints each
+    statement's result. Returns the exit status: 0, or 1 after the first failed statement."""
+    import sqlite3
+    con = sqlite3.connect(":memory:", uri=True, isolation_level=None)
+    con.execute("PRAGMA temp_store = MEMORY")
+    attached = 0
+    try:
+        for name in names:
+            fmt = SQL_FILE_FORMATS.get(name.rsplit(".", 1)[-1].lower())
+            table = sql_table_name(name)
+            if fmt == "csv":
+                sql_load_csv(con, table, name)
+            elif fmt == "parquet":
+                sql_load_parquet(con, table, name)
+            elif fmt == "sqlite":
+                from urllib.parse import quote
+                con.execute("ATTACH DATABASE ? AS %s" % sql_quote(table),
+                            ("file:%s?mode=ro&immutable=1" % quote(os.path.realpath(name)),))
+                attached += 1
+    except (ValueError, OSError, sqlite3.Error, UnicodeDecodeError) as e:
+        print("Error: cannot load the attached data: %s" % e, file=sys.stderr)
+        return 1
+    # Past here no database can be attached whatever the authorizer says (VACUUM INTO too).
+    con.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, attached)
+    refused = []
+
+    def authorize(action, arg1, arg2, db, _source):
+        if action in SQL_ALWAYS:
+            return sqlite3.SQLITE_OK
+        if action == SQL_FUNCTION:
+            if (arg2 or "").lower() in SQL_FUNCTIONS_REFUSED:
+                refused.append("%s() is not allowed" % arg2)
+                return sqlite3.SQLITE_DENY
+            return sqlite3.SQLITE_OK
+        if action in SQL_WRITES:
+            if db == "temp":
+                return sqlite3.SQLITE_OK
+            if (arg1 or "").lower() in ("sqlite_master", "sqlite_schema"):
+                refused.append("the statement would change the attached data's tables (only "
+                               "queries and temp objects are allowed)")
+            else:
+                refused.append("%s %s: the attached data is read-only (CREATE TEMP TABLE makes "
+                               "a scratch table)" % (SQL_WRITES[action], arg1))
+            return sqlite3.SQLITE_DENY
+        if action == SQL_PRAGMA:
+            if (arg1 or "").lower() in SQL_PRAGMAS:
+                return sqlite3.SQLITE_OK
+            refused.append("PRAGMA %s is not allowed" % arg1)
+            return sqlite3.SQLITE_DENY
+        refused.append(SQL_REFUSED.get(action, "the statement would change the attached data "
+                                               "(only queries and temp objects are allowed)"))
+        return sqlite3.SQLITE_DENY
+
+    con.set_authorizer(authorize)
+    for i, stmt in enumerate(sql_split(code)):
+        del refused[:]
+        try:
+            cur = con.execute(stmt)
+            if cur.description is None:
+                rows = []
+            else:
+                rows = cur.fetchmany(SQL_ROWS)
+                more = sum(1 for _ in cur)
+        except sqlite3.Error as e:
+            why = ("refused: " + refused[0]) if refused else str(e)
+            print("Error in statement %d: %s" % (i + 1, why), file=sys.stderr)
+            return 1
+        if cur.description is not None:
+            print(sql_table([d[0] for d in cur.description], rows, more))
+        elif cur.rowcount >= 0:
+            print("(%d row%s changed)" % (cur.rowcount, "" if cur.rowcount == 1 else "s"))
+    sys.stdout.flush()
     return 0
 
 
@@ -475,9 +1067,10 @@ def exit_status(e):
     return 1
 
 
-def run_child(code, timeout, memory_mb, fds):
+def run_child(code, language, names, timeout, memory_mb, fds):
     """In a forked child: becomes the block's own process, runs `code` the way `python3 -I`
-    would run it as a script, and exits. Never returns."""
+    would run it as a script (or, for "sql", against the attached files `names`), and exits.
+    Never returns."""
     in_r, out_w, err_w = fds
     status = 1
     try:
@@ -500,8 +1093,12 @@ def run_child(code, timeout, memory_mb, fds):
             pass
         fork_limits(int(timeout) + 1, memory_mb)
         os.chdir(SCRATCH)
+        if LANDLOCK_ABI:
+            # The runner made sure at start that this works; a failure here is not the block's.
+            confine_writes(writable_paths())
         os.environ.clear()
         os.environ.update(child_env())
+        install_inline_backend()
         sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)),
                                      encoding="utf-8")
         sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)),
@@ -521,14 +1118,22 @@ def run_child(code, timeout, memory_mb, fds):
         main = types.ModuleType("__main__")
         sys.modules["__main__"] = main
         try:
-            exec(compile(code, "<cell>", "exec"), main.__dict__)
-            status = 0
+            if language == "sql":
+                status = sql_main(code, names)
+            else:
+                exec(compile(code, "<cell>", "exec"), main.__dict__)
+                status = 0
         except SystemExit as e:
             status = exit_status(e)
         except BaseException as e:  # noqa: BLE001 - reported as the interpreter would
             # Skip this harness's own frame: the user sees only their cell.
             traceback.print_exception(type(e), e, e.__traceback__.tb_next)
             status = 1
+        try:
+            # Figures still open when the block ends are shown, as a notebook shows them.
+            InlineBackend.flush()
+        except BaseException as e:  # noqa: BLE001
+            traceback.print_exception(type(e), e, e.__traceback__)
         # What an interpreter does on its way out: wait for non-daemon threads, run atexit.
         try:
             threading._shutdown()
@@ -583,8 +1188,9 @@ class Runner:
     def __init__(self, oom_file=None):
         self.sessions = {}
         self.oom_file = oom_file
+        self.data = DataCache(DATA_DIR, DATA_BUDGET)
 
-    def exec_fork(self, req, out, err):
+    def exec_fork(self, req, language, names, out, err):
         """Runs a block in a child forked from the preloaded runner."""
         timeout = float(req.get("timeout_s", 10))
         in_r, in_w = os.pipe()
@@ -593,8 +1199,8 @@ class Runner:
         oom_before = oom_kills(self.oom_file)
         pid = os.fork()
         if pid == 0:
-            run_child(req.get("code", ""), timeout, int(req.get("memory_mb", 512)),
-                      (in_r, out_w, err_w))
+            run_child(req.get("code", ""), language, names, timeout,
+                      int(req.get("memory_mb", 512)), (in_r, out_w, err_w))
         for fd in (in_r, out_w, err_w):
             os.close(fd)
         feed_fd(in_w, (req.get("stdin") or "").encode())
@@ -623,14 +1229,17 @@ class Runner:
         oom_killed = None if oom_before is None or oom_after is None else oom_after > oom_before
         return code, not finished, oom_killed
 
-    def exec_fresh(self, req, out, err):
+    def exec_fresh(self, req, language, names, out, err):
         timeout = float(req.get("timeout_s", 10))
         memory_mb = int(req.get("memory_mb", 512))
         code_path = os.path.join(SCRATCH, ".start-cell-%d.py" % req["id"])
         with open(code_path, "w", encoding="utf-8") as f:
             f.write(req.get("code", ""))
+        argv = [sys.executable, "-I", code_path]
+        if language == "sql":
+            argv = [sys.executable, "-I", RUNNER_FILE, "--sql", code_path] + names
         proc = subprocess.Popen(
-            [sys.executable, "-I", code_path],
+            argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -700,8 +1309,28 @@ class Runner:
                 session.close()
             self.cleanup()
             return {"id": rid, "closed": session is not None}
+        if op == "put_file":
+            sha = req.get("sha256") or ""
+            try:
+                data = base64.b64decode(req.get("data") or "", validate=True)
+                evicted = self.data.put(sha, data)
+            except (ValueError, OSError) as e:
+                return {"id": rid, "error": "put_file: %s" % e}
+            return {"id": rid, "stored": sha, "bytes": len(data), "evicted": evicted}
         if op != "exec":
             return {"id": rid, "error": "unknown op %r" % (op,)}
+        language = req.get("language") or "python"
+        if language not in ("python", "sql"):
+            return {"id": rid, "error": "unknown language %r" % (language,)}
+        if language != "python" and req.get("session"):
+            return {"id": rid, "error": "sessions run python only, not %r" % (language,)}
+        files = req.get("files") or []
+        try:
+            self.data.link(files, SCRATCH)
+        except (ValueError, OSError) as e:
+            self.cleanup()
+            return {"id": rid, "error": "attached files: %s" % e}
+        names = [f["name"] for f in files]
         limit = int(req.get("max_output_bytes", 16384))
         out, err = Capture(limit), Capture(limit)
         started = time.monotonic()
@@ -715,14 +1344,15 @@ class Runner:
                     lost = self.sessions[req["session"]].lost
                     error = "session %r is lost (%s); it is not replayed" % (req["session"], lost)
             elif MODE == "fork":
-                code, timed_out, oom_killed = self.exec_fork(req, out, err)
+                code, timed_out, oom_killed = self.exec_fork(req, language, names, out, err)
             else:
-                code, timed_out, oom_killed = self.exec_fresh(req, out, err)
+                code, timed_out, oom_killed = self.exec_fresh(req, language, names, out, err)
         except OSError as e:
             code, timed_out, error = None, False, "could not start the interpreter: %s" % e
         duration_ms = (time.monotonic() - started) * 1000.0
         stdout, cut_out = out.text()
         stderr, cut_err = err.text()
+        figures, figures_dropped = collect_figures()
         self.cleanup()
         memory = (not timed_out) and code is not None and code != 0 and \
             memory_verdict(code, stderr, oom_killed)
@@ -742,6 +1372,8 @@ class Runner:
             "duration_ms": duration_ms,
             "session_lost": session_lost,
             "error": error,
+            "figures": figures,
+            "figures_dropped": figures_dropped,
         }
 
     def cleanup(self):
@@ -768,6 +1400,9 @@ def main():
     except (OSError, AttributeError):
         pass
     os.makedirs(SCRATCH, exist_ok=True)
+    global LANDLOCK_ABI
+    if LANDLOCK_ABI and not landlock_works():
+        LANDLOCK_ABI = 0
     stdin = sys.stdin.buffer
     # Nothing else may write to the reply channel: point fd 1 of the runner elsewhere, before
     # the preload (whose imports may print).
@@ -778,7 +1413,8 @@ def main():
     runner = Runner(cgroup_oom_file())
     write_frame(replies, {"id": 0, "ready": True, "pid": os.getpid(), "mode": MODE,
                           "preloaded": loaded, "rss_mb": rss_mb(),
-                          "oom_counter": runner.oom_file is not None})
+                          "oom_counter": runner.oom_file is not None,
+                          "landlock": LANDLOCK_ABI, "data": DATA_DIR is not None})
     while True:
         try:
             req = read_frame(stdin)
@@ -798,4 +1434,8 @@ def main():
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--sql"]:
+        # Fresh mode's SQL block: runner.py --sql CODE-FILE NAME..., run as its own interpreter.
+        with open(sys.argv[2], encoding="utf-8") as f:
+            sys.exit(sql_main(f.read(), sys.argv[3:]))
     main()

@@ -12,6 +12,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .file_descriptor_set_path(&descriptor)
         .build_server(true)
         .build_client(true)
+        // Attached files' bytes are shared, not copied, on their way from a client to a unit.
+        .bytes(".start.v1.DataFile.content")
+        .bytes(".start.v1.FileChunk.data")
         .compile_protos(&protos, &["proto"])?;
     Ok(())
 }

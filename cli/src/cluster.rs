@@ -280,24 +280,14 @@ pub async fn follow(client: &mut Client, job_id: &str, quiet: bool) -> anyhow::R
     last.ok_or_else(|| anyhow::anyhow!("watch {job_id}: no event"))
 }
 
-/// Streams a checked spec and problems; returns the submission's answer.
+/// Streams a checked spec, the files its problems attach, and the problems; returns the
+/// submission's answer.
 pub async fn submit_problems(
     client: &mut Client,
     spec: proto::JobSpec,
     problems: Vec<start_schemas::problem::Problem>,
 ) -> Result<proto::SubmitJobResponse, tonic::Status> {
-    let mut messages = vec![proto::SubmitJobRequest {
-        item: Some(proto::submit_job_request::Item::Spec(spec)),
-    }];
-    for chunk in problems.chunks(500) {
-        messages.push(proto::SubmitJobRequest {
-            item: Some(proto::submit_job_request::Item::Problems(
-                proto::ProblemBatch {
-                    problems: chunk.iter().map(proto::Problem::from).collect(),
-                },
-            )),
-        });
-    }
+    let messages = start_schemas::client::submission(spec, &problems);
     Ok(client
         .submit_job(futures_util::stream::iter(messages))
         .await?

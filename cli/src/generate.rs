@@ -6,6 +6,7 @@ use anyhow::Context;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use start_dataset::{CardInfo, ShardEntry, StoreRoot};
 use start_schemas::problem::Problem;
+use start_schemas::tool::{ToolName, ToolSet};
 use start_schemas::trajectory::{hint_defaults, GenerationParams, Mode};
 use start_schemas::validate::Checker;
 use start_schemas::{proto, LeaseId, UnitId};
@@ -79,6 +80,15 @@ pub struct SamplingArgs {
     /// Execute code written after the end of thinking (in the final answer).
     #[arg(long)]
     pub run_answer_code: bool,
+    /// Tools the model may call, by the fence's language (python, sql); a block in another
+    /// language stays text. Default: python (`startctl run`: python,sql, for its bundled
+    /// data-analysis problems).
+    #[arg(long, value_delimiter = ',', value_parser = parse_tool)]
+    pub tools: Vec<ToolName>,
+}
+
+fn parse_tool(s: &str) -> Result<ToolName, String> {
+    s.parse()
 }
 
 impl SamplingArgs {
@@ -120,12 +130,22 @@ impl SamplingArgs {
         }
     }
 
+    /// The tools enabled: those given, else Python alone.
+    pub fn tool_set(&self) -> ToolSet {
+        if self.tools.is_empty() {
+            ToolSet::PYTHON
+        } else {
+            ToolSet::of(self.tools.iter().copied())
+        }
+    }
+
     /// The job spec these arguments ask for, to be completed with where it goes.
     pub fn spec(&self) -> start_schemas::proto::JobSpec {
         start_schemas::proto::JobSpec {
             mode: start_schemas::proto::GenerationMode::from(self.mode()) as i32,
             params: Some(self.params().to_proto(self.samples.max(1))),
             hints: Some(self.hints_proto()),
+            tools: self.tool_set().names(),
             ..Default::default()
         }
     }

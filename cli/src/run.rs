@@ -12,8 +12,10 @@ use crate::generate::{local_pipeline, GenOptions};
 use crate::sandbox::runtime;
 use crate::validate::print_counts;
 use crate::Outcome;
+use start_schemas::attachment::AttachmentRoot;
 use start_schemas::model::{default_model_path, sha256_file, DEFAULT_MODEL_SHA256};
 use start_schemas::rows::{read_jsonl, ReadOptions};
+use start_schemas::tool::ToolSet;
 use start_schemas::validate::Checker;
 use std::path::PathBuf;
 
@@ -41,6 +43,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             "problems: the bundled examples ({} files)",
             examples::FILES.len()
         );
+        checker.attachments = Some(AttachmentRoot::Embedded(examples::ATTACHMENTS));
         for (name, text) in examples::FILES {
             for item in read_jsonl(name, text.as_bytes(), &ReadOptions::default()) {
                 checker.rows += 1;
@@ -94,7 +97,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let out = args
         .out
         .unwrap_or_else(|| format!("out/run-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
-    let options = args.options;
+    let mut options = args.options;
+    if options.sampling.tools.is_empty() {
+        // The bundled problems include the data-analysis set: SQL as well as Python.
+        options.sampling.tools = ToolSet::all().iter().collect();
+    }
+    println!("tools: {}", options.sampling.tool_set());
     let rt = runtime()?;
     let job = rt.block_on(run_cluster(problems, &out, &options))?;
     let outcome = outcome_of(&job);

@@ -587,6 +587,7 @@ fn export_filters_and_selects_with_a_table_of_reasons() {
         t.full_text = t.segments.iter().map(|s| s.text.as_str()).collect();
         t.trajectory_sha256 = start_schemas::trajectory::Trajectory::compute_sha256(&t.full_text);
         t.tool_calls = vec![start_schemas::trajectory::ToolCall {
+            tool: "python".into(),
             segment: 0,
             exit_code: Some(exit),
             timed_out: false,
@@ -727,6 +728,7 @@ fn export_keeps_seed_data_the_way_start_does() {
         t.full_text = t.segments.iter().map(|s| s.text.as_str()).collect();
         t.trajectory_sha256 = start_schemas::trajectory::Trajectory::compute_sha256(&t.full_text);
         t.tool_calls = vec![ToolCall {
+            tool: "python".into(),
             segment: 0,
             exit_code: Some(exit),
             timed_out: false,

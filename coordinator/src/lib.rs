@@ -11,6 +11,7 @@
 //! - [`server`]: gRPC with health and reflection, metrics and probes, graceful shutdown.
 
 pub mod auth;
+pub mod inputs;
 pub mod lease;
 pub mod manifest;
 pub mod memory;

@@ -319,25 +319,37 @@ impl Coordinator {
         if !spec.problems_uri.is_empty() {
             let root = &self.config.store_root;
             // A problems file in an object store is fetched into a temp file of the same name
-            // (the name's extension says its format); a local one is read in place.
+            // (the name's extension says its format); a local one is read in place, with its
+            // attached files beside it. A fetched one's files must be kept in the dataset
+            // already (`inputs::settle` checks).
             let fetched = match root.local_dir() {
                 Some(dir) => Ok((dir.join(&spec.problems_uri), None)),
                 None => fetch_problems(root, &spec.problems_uri).await,
             };
-            let (path, _keep) =
+            let (path, keep) =
                 fetched.map_err(|e| Status::invalid_argument(format!("spec.problems_uri: {e}")))?;
+            let beside = keep.is_none();
             intake = tokio::task::spawn_blocking(move || {
-                intake.add_file(&path);
+                intake.add_file(&path, beside);
                 intake
             })
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
         }
-        let problems = intake.finish().map_err(Status::invalid_argument)?;
+        let mut problems = intake.finish().map_err(Status::invalid_argument)?;
         if problems.is_empty() {
             return Err(Status::invalid_argument(
                 "the job has no problems: stream some or name problems_uri",
             ));
+        }
+        if problems.iter().any(|p| !p.files.is_empty()) {
+            let dataset = self
+                .manifests
+                .dataset(&spec)
+                .map_err(|e| Status::invalid_argument(format!("spec.output_uri: {e}")))?;
+            crate::inputs::settle(&dataset, &mut problems)
+                .await
+                .map_err(Status::invalid_argument)?;
         }
         let units = split_units(&problems, spec.unit_size);
         let job_id = new_job_id();
@@ -389,6 +401,14 @@ impl JobService for Coordinator {
                         ));
                     }
                     intake.add_batch(&batch);
+                }
+                Some(proto::submit_job_request::Item::File(chunk)) => {
+                    if spec.is_none() {
+                        return Err(Status::invalid_argument(
+                            "submit: the first message must be the spec",
+                        ));
+                    }
+                    intake.add_chunk(&chunk).map_err(Status::invalid_argument)?;
                 }
                 None => return Err(Status::invalid_argument("submit: empty message")),
             }

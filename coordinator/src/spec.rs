@@ -1,13 +1,22 @@
 //! Checking what clients send: job specs and inline problems get the same scrutiny as files,
-//! with every error naming its place (`spec.params.top_p`, `submit:message 3 problem 17`).
+//! with every error naming its place (`spec.params.top_p`, `submit:message 3 problem 17`);
+//! the files the problems attach are assembled from their pieces and checked against what
+//! each problem says of them.
 
+use start_schemas::attachment::MAX_FILE_BYTES;
 use start_schemas::problem::Problem;
 use start_schemas::proto;
 use start_schemas::rows::{Diagnostic, Location, Position};
+use start_schemas::tool::ToolSet;
 use start_schemas::validate::Checker;
+use std::collections::HashMap;
 
 /// Most problem diagnostics returned in one refusal; the count of the rest is added.
 const MAX_REPORTED: usize = 20;
+
+/// Most bytes of attached files one submission may send (they are held until the job is
+/// stored).
+pub const MAX_SUBMISSION_FILE_BYTES: u64 = 1 << 30;
 
 /// Checks a job spec; returns every problem found as `field: message`.
 pub fn check_spec(spec: &proto::JobSpec) -> Vec<String> {
@@ -120,15 +129,23 @@ pub fn check_spec(spec: &proto::JobSpec) -> Vec<String> {
     if !(sha.is_empty() || sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit())) {
         err("model_sha256", "must be 64 hex digits or empty".into());
     }
+    if let Err(e) = ToolSet::from_names(&spec.tools) {
+        err("tools", e);
+    }
     errors
 }
 
-/// Collects a job's problems, checking each like a file row and refusing duplicates.
+/// Collects a job's problems, checking each like a file row and refusing duplicates, and the
+/// files they attach.
 pub struct ProblemIntake {
     checker: Checker,
-    problems: Vec<Problem>,
+    problems: Vec<(Problem, Location)>,
     diagnostics: Vec<Diagnostic>,
     message: u64,
+    /// Attached files received as pieces, by sha256: (their size, the bytes so far).
+    files: HashMap<String, (u64, Vec<u8>)>,
+    /// Bytes of attached files announced so far (sizes of the files begun).
+    file_bytes: u64,
 }
 
 impl Default for ProblemIntake {
@@ -145,41 +162,153 @@ impl ProblemIntake {
             problems: Vec::new(),
             diagnostics: Vec::new(),
             message: 0,
+            files: HashMap::new(),
+            file_bytes: 0,
         }
     }
 
     /// Checks one streamed batch; rows are located as `submit:message M` plus the problem index.
+    /// Files a problem carries inline are checked here; the others come as pieces
+    /// ([`ProblemIntake::add_chunk`]) or are in the dataset store already.
     pub fn add_batch(&mut self, batch: &proto::ProblemBatch) {
         self.message += 1;
-        for (i, p) in batch.problems.iter().enumerate() {
+        for (i, wire) in batch.problems.iter().enumerate() {
             let location = Location {
                 file: format!("submit:message {} problem", self.message),
                 at: Position::Row(i as u64),
             };
-            let row = p.to_row();
-            let (problems, diagnostics) = (&mut self.problems, &mut self.diagnostics);
+            let row = wire.to_row();
+            let diagnostics = &mut self.diagnostics;
+            let mut accepted = None;
             self.checker.check_value(
                 &row,
                 &location,
                 &mut |d| diagnostics.push(d.clone()),
-                &mut |p| problems.push(p),
+                &mut |p| accepted = Some(p),
             );
+            let Some(mut problem) = accepted else {
+                continue;
+            };
+            let errors = problem.load_inline_files(wire);
+            for (field, message) in &errors {
+                self.diagnostics.push(Diagnostic::new(
+                    location.clone(),
+                    field.as_str(),
+                    message.as_str(),
+                ));
+            }
+            if errors.is_empty() {
+                self.problems.push((problem, location));
+            }
         }
     }
 
-    /// Reads a problem file from the shared store.
-    pub fn add_file(&mut self, path: &std::path::Path) {
-        let (problems, diagnostics) = (&mut self.problems, &mut self.diagnostics);
-        self.checker
-            .check_file(path, &mut |d| diagnostics.push(d.clone()), &mut |p| {
-                problems.push(p)
-            });
+    /// Takes one piece of an attached file; pieces of a file come in order. An error says
+    /// which file and what is wrong.
+    pub fn add_chunk(&mut self, chunk: &proto::FileChunk) -> Result<(), String> {
+        let sha = chunk.sha256.to_ascii_lowercase();
+        let at = format!("submit: file {sha}");
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("{at}: sha256 must be 64 hex digits"));
+        }
+        if chunk.size > MAX_FILE_BYTES {
+            return Err(format!(
+                "{at}: {} bytes, over the {} MiB limit for an attached file",
+                chunk.size,
+                MAX_FILE_BYTES >> 20
+            ));
+        }
+        if !self.files.contains_key(&sha) {
+            if chunk.offset != 0 {
+                return Err(format!(
+                    "{at}: its first piece is at offset {}, not 0",
+                    chunk.offset
+                ));
+            }
+            self.file_bytes += chunk.size;
+            if self.file_bytes > MAX_SUBMISSION_FILE_BYTES {
+                return Err(format!(
+                    "{at}: the job's files pass the {} MiB one submission may send",
+                    MAX_SUBMISSION_FILE_BYTES >> 20
+                ));
+            }
+        }
+        let (size, data) = self
+            .files
+            .entry(sha)
+            .or_insert_with(|| (chunk.size, Vec::with_capacity(chunk.size as usize)));
+        if chunk.size != *size {
+            return Err(format!(
+                "{at}: a piece says the file has {} bytes, an earlier one {size}",
+                chunk.size
+            ));
+        }
+        if chunk.offset != data.len() as u64 {
+            return Err(format!(
+                "{at}: a piece at offset {} where {} bytes have come (pieces come in order, once)",
+                chunk.offset,
+                data.len()
+            ));
+        }
+        if data.len() as u64 + chunk.data.len() as u64 > *size {
+            return Err(format!("{at}: more bytes than the {size} the file has"));
+        }
+        data.extend_from_slice(&chunk.data);
+        Ok(())
     }
 
-    /// The problems, or the errors (at most [`MAX_REPORTED`], then a count).
-    pub fn finish(self) -> Result<Vec<Problem>, String> {
+    /// Reads a problem file from the shared store, with its attached files beside it when
+    /// `attachments` (a local store); without, they must come otherwise (pieces, or the
+    /// dataset store).
+    pub fn add_file(&mut self, path: &std::path::Path, attachments: bool) {
+        let (problems, diagnostics) = (&mut self.problems, &mut self.diagnostics);
+        let at = Location::file(path.display().to_string());
+        let mut accept = |p: Problem| problems.push((p, at.clone()));
+        let mut report = |d: &Diagnostic| diagnostics.push(d.clone());
+        if attachments {
+            self.checker.check_file(path, &mut report, &mut accept);
+        } else {
+            self.checker
+                .check_file_without_attachments(path, &mut report, &mut accept);
+        }
+    }
+
+    /// The problems, or the errors (at most [`MAX_REPORTED`], then a count). A file sent in
+    /// pieces is given to each problem that names it, checked against what the problem says;
+    /// a file named but neither sent nor inline is left without bytes (the dataset store may
+    /// keep it: [`crate::inputs`] decides).
+    pub fn finish(mut self) -> Result<Vec<Problem>, String> {
+        let mut received = HashMap::new();
+        for (sha, (size, data)) in std::mem::take(&mut self.files) {
+            if data.len() as u64 != size {
+                self.diagnostics.push(Diagnostic::new(
+                    Location::file("submit"),
+                    format!("file {sha}"),
+                    format!("{} of its {size} bytes came", data.len()),
+                ));
+            }
+            received.insert(sha, bytes::Bytes::from(data));
+        }
+        for (problem, location) in &mut self.problems {
+            let id = problem.id.to_string();
+            for (i, file) in problem.files.iter_mut().enumerate() {
+                let Some(bytes) = received
+                    .get(&file.sha256)
+                    .filter(|_| file.content.is_none())
+                else {
+                    continue;
+                };
+                if let Err(e) = file.load(bytes.clone()) {
+                    self.diagnostics.push(Diagnostic::new(
+                        location.clone(),
+                        format!("files[{i}]"),
+                        format!("problem {id:?}: file {}: {e}", file.name),
+                    ));
+                }
+            }
+        }
         if self.diagnostics.is_empty() {
-            return Ok(self.problems);
+            return Ok(self.problems.into_iter().map(|(p, _)| p).collect());
         }
         let mut text: Vec<String> = self
             .diagnostics

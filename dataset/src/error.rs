@@ -82,6 +82,15 @@ pub enum DatasetError {
         /// Attempts made.
         attempts: u32,
     },
+    /// An attached file the dataset keeps for its jobs is missing its bytes or is not what its
+    /// problem says.
+    #[error("{path}: {message}")]
+    Input {
+        /// The object.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A shard written by a newer, unknown schema.
     #[error(
         "{path}: schema version {found:?} is not supported (this build reads 1 to {SCHEMA_VERSION})"

@@ -9,11 +9,13 @@
 //! - [`manifest`]: the manifest and its conditional update.
 //! - [`reader`]: reading a dataset back.
 //! - [`card`]: the `README.md` dataset card.
+//! - [`inputs`]: the larger files its jobs' problems attach, kept by sha256 for the workers.
 //! - [`migrate`]: datasets of the layout before object storage.
 
 pub mod card;
 pub mod commit;
 mod error;
+pub mod inputs;
 pub mod layout;
 pub mod location;
 pub mod manifest;

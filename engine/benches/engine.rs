@@ -157,6 +157,8 @@ fn request(tokens: u32, seed: u64) -> GenRequest {
         },
         seed,
         hints: HintSettings::from_proto(None, 0.0).for_mode(Mode::Plain),
+        tools: start_schemas::tool::ToolSet::PYTHON,
+        files: Vec::new(),
     }
 }
 

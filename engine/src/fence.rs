@@ -1,22 +1,23 @@
-//! Finding the code a model writes: a fenced python block, whose fence may arrive split across
-//! several tokens, or may have been opened by a hint.
+//! Finding the code a model writes: a fenced block in the language of an enabled tool
+//! ([`crate::tool`]), whose fence may arrive split across several tokens, or may have been
+//! opened by a hint.
 //!
 //! The engine looks at the bytes of the current segment after each token. A fence counts as
-//! opened at the token that completes its opening line (` ```python\n `), found once; it counts
-//! as closed at the first ` ``` ` after its body starts.
+//! opened at the token that completes its opening line (` ```python\n `, ` ```sql\n `), found
+//! once; it counts as closed at the first ` ``` ` after its body starts.
 
-/// Whether `lang` (the text after an opening ` ``` `) names Python.
-fn is_python(lang: &str) -> bool {
-    matches!(
-        lang.trim().to_ascii_lowercase().as_str(),
-        "python" | "py" | "python3"
-    )
-}
+use crate::tool;
+use start_schemas::tool::{ToolName, ToolSet};
 
-/// A python fence whose opening line was completed by the last `new_len` bytes of `text`:
-/// `(where its "```" starts, where its body starts)`, byte offsets into `text`. A fence
-/// completed earlier is not found again, so a block left as text is never reopened.
-pub fn opened_by_last(text: &[u8], new_len: usize) -> Option<(usize, usize)> {
+/// A tool's fence whose opening line was completed by the last `new_len` bytes of `text`:
+/// `(where its "```" starts, where its body starts, the tool)`, byte offsets into `text`. Only
+/// fences of `enabled` tools count. A fence completed earlier is not found again, so a block
+/// left as text is never reopened.
+pub fn opened_by_last(
+    text: &[u8],
+    new_len: usize,
+    enabled: ToolSet,
+) -> Option<(usize, usize, ToolName)> {
     let new_from = text.len().saturating_sub(new_len);
     let mut from = 0;
     while let Some(i) = find(&text[from..], b"```") {
@@ -24,8 +25,10 @@ pub fn opened_by_last(text: &[u8], new_len: usize) -> Option<(usize, usize)> {
         let rest = &text[at + 3..];
         let nl = rest.iter().position(|&b| b == b'\n')?;
         let line_end = at + 3 + nl;
-        if line_end >= new_from && is_python(&String::from_utf8_lossy(&rest[..nl])) {
-            return Some((at, line_end + 1));
+        if line_end >= new_from {
+            if let Some(t) = tool::enabled_for_tag(&String::from_utf8_lossy(&rest[..nl]), enabled) {
+                return Some((at, line_end + 1, t.name));
+            }
         }
         from = at + 3;
     }
@@ -44,16 +47,16 @@ pub fn code_of(body: &[u8], close: usize) -> String {
     code.trim_end_matches('\n').to_string() + "\n"
 }
 
-/// Whether `text` ends inside a python block it opened: an opening ` ```python ` line with
-/// nothing after it. Hints that end so make the next tokens code.
-pub fn ends_with_open_python_fence(text: &str) -> bool {
-    let Some(body) = text.strip_suffix('\n') else {
-        return false;
-    };
-    match body.rfind("```") {
-        Some(at) => is_python(&body[at + 3..]) && !body[at + 3..].contains('\n'),
-        None => false,
+/// The tool whose block `text` ends inside: an opening fence line (` ```python `, ` ```sql `)
+/// with nothing after it. Hints that end so make the next tokens that tool's code.
+pub fn ends_with_open_fence(text: &str) -> Option<ToolName> {
+    let body = text.strip_suffix('\n')?;
+    let at = body.rfind("```")?;
+    let lang = &body[at + 3..];
+    if lang.contains('\n') {
+        return None;
     }
+    tool::for_tag(lang).map(|t| t.name)
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -81,7 +84,8 @@ mod tests {
         ];
         for piece in pieces {
             text.extend_from_slice(piece.as_bytes());
-            if let Some((at, body)) = opened_by_last(&text, piece.len()) {
+            if let Some((at, body, tool)) = opened_by_last(&text, piece.len(), ToolSet::PYTHON) {
+                assert_eq!(tool, ToolName::Python);
                 opened.push((at, body));
             }
             if let Some(&(_, body)) = opened.first() {
@@ -101,12 +105,27 @@ mod tests {
     #[test]
     fn other_languages_are_not_code_and_a_hint_may_end_with_an_open_fence() {
         let t = b"```text\nhello\n```";
-        assert_eq!(opened_by_last(t, t.len()), None);
-        assert!(ends_with_open_python_fence(
-            "Wait, I can use Python to check this.\n```python\n"
-        ));
-        assert!(!ends_with_open_python_fence("Wait, use Python.\n"));
-        assert!(!ends_with_open_python_fence("```python\nx = 1\n"));
-        assert!(!ends_with_open_python_fence("```output\n"));
+        assert_eq!(opened_by_last(t, t.len(), ToolSet::all()), None);
+        let sql = b"Let me query.\n```sql\nSELECT 1;\n```";
+        assert_eq!(
+            opened_by_last(&sql[..21], 7, ToolSet::PYTHON),
+            None,
+            "sql not enabled"
+        );
+        assert_eq!(
+            opened_by_last(&sql[..21], 7, ToolSet::all()),
+            Some((14, 21, ToolName::Sql))
+        );
+        assert_eq!(
+            ends_with_open_fence("Wait, I can use Python to check this.\n```python\n"),
+            Some(ToolName::Python)
+        );
+        assert_eq!(
+            ends_with_open_fence("Wait, let me query the data.\n```sql\n"),
+            Some(ToolName::Sql)
+        );
+        assert_eq!(ends_with_open_fence("Wait, use Python.\n"), None);
+        assert_eq!(ends_with_open_fence("```python\nx = 1\n"), None);
+        assert_eq!(ends_with_open_fence("```output\n"), None);
     }
 }

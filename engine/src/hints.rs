@@ -3,12 +3,15 @@
 //!
 //! START cuts the model's response at a trigger word ("Wait", "Alternatively") or where its
 //! thinking would end, and the hint begins there: the hint replaces the word, it does not
-//! follow it. Every built-in hint ends by opening a Python block, so the model's next tokens
-//! are code. The code-debug hint is filled per problem with the tests the problem shows, in
-//! the template for stdin programs or for functions.
+//! follow it. Every built-in hint ends by opening a tool's block (Python, or SQL for a
+//! problem with data), so the model's next tokens are code. The code-debug hint is filled
+//! per problem with the tests the problem shows, in the template for stdin programs or for
+//! functions. A problem with attached data gets the data hints (a SQL query, a pandas look,
+//! a plot), those of enabled tools only.
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use start_schemas::tool::{ToolName, ToolSet};
 use std::collections::BTreeMap;
 
 /// The built-in library, `engine/data/hints.json`.
@@ -26,6 +29,10 @@ pub struct HintLibrary {
     pub math: BTreeMap<String, Vec<String>>,
     /// Code hints by kind (debug), each with a template for stdin programs and for functions.
     pub code: BTreeMap<String, CodeHint>,
+    /// Hints for problems with attached data, by kind (sql_query, data_analysis, plot), each
+    /// opening the block of the tool it asks for.
+    #[serde(default)]
+    pub data: BTreeMap<String, Vec<String>>,
     /// How a problem's shown tests are written into a code hint's `{samples}`.
     pub samples: SampleFormat,
     /// Hex sha256 of the library's text, recorded on every row.
@@ -77,9 +84,29 @@ pub struct Hint {
 }
 
 impl Hint {
-    /// Whether the hint ends by opening a Python block: the tokens after it are code.
-    pub fn opens_code(&self) -> bool {
-        crate::fence::ends_with_open_python_fence(&self.text)
+    /// The tool whose block the hint ends by opening: the tokens after it are that tool's
+    /// code. `None` for a hint that opens no block.
+    pub fn opens(&self) -> Option<ToolName> {
+        crate::fence::ends_with_open_fence(&self.text)
+    }
+}
+
+/// What a hint is picked for: the problem's shown tests (code problems), whether it has
+/// attached data, and which tools the job enabled.
+#[derive(Clone, Copy, Debug)]
+pub struct HintContext<'a> {
+    /// A code problem's shown tests, for the debug hint.
+    pub tests: Option<&'a SampleTests>,
+    /// The problem has attached files: the data hints apply.
+    pub data: bool,
+    /// The job's tools: a hint that opens another tool's block is never picked.
+    pub tools: ToolSet,
+}
+
+impl HintContext<'_> {
+    /// The same context with other tools.
+    pub fn with_tools(self, tools: ToolSet) -> Self {
+        Self { tools, ..self }
     }
 }
 
@@ -130,25 +157,46 @@ impl HintLibrary {
                 "code needs at least one kind, each with non-empty stdio and function hints".into(),
             );
         }
+        if let Some((kind, hint)) = lib
+            .data
+            .iter()
+            .flat_map(|(k, v)| v.iter().map(move |h| (k, h)))
+            .find(|(_, h)| crate::fence::ends_with_open_fence(h).is_none())
+        {
+            return invalid(format!(
+                "data.{kind}: {hint:?} must end by opening a tool's block (```python or ```sql)"
+            ));
+        }
         // Longest first, so that "But wait" is found before "Wait" would match its tail.
         lib.triggers.sort_by_key(|t| std::cmp::Reverse(t.len()));
         Ok(lib)
     }
 
-    /// Picks a hint with a random number in [0, 1): a code hint filled with `tests` for a code
-    /// problem, else a math hint.
-    pub fn pick(&self, tests: Option<&SampleTests>, r: f64) -> Hint {
-        let (kind, template) = match tests {
-            None => {
-                let all: Vec<(&String, &String)> = self
-                    .math
-                    .iter()
-                    .flat_map(|(k, v)| v.iter().map(move |h| (k, h)))
-                    .collect();
-                all[((r * all.len() as f64) as usize).min(all.len() - 1)]
-            }
-            Some(tests) => {
-                let all: Vec<(&String, &String)> = self
+    /// Picks a hint with a random number in [0, 1): a data hint for a problem with attached
+    /// files, a code hint filled with the shown tests for a code problem, else a math hint;
+    /// always one that opens an enabled tool's block (or none). `None` when no such hint
+    /// exists (every tool its kind's hints open is disabled).
+    pub fn pick(&self, ctx: &HintContext<'_>, r: f64) -> Option<Hint> {
+        let usable = |h: &String| {
+            crate::fence::ends_with_open_fence(h).is_none_or(|t| ctx.tools.contains(t))
+        };
+        let flat = |m: &'_ BTreeMap<String, Vec<String>>| -> Vec<(String, String)> {
+            m.iter()
+                .flat_map(|(k, v)| {
+                    v.iter()
+                        .filter(|h| usable(h))
+                        .map(move |h| (k.clone(), h.clone()))
+                })
+                .collect()
+        };
+        let mut all = Vec::new();
+        if ctx.data {
+            all = flat(&self.data);
+        }
+        if all.is_empty() {
+            all = match ctx.tests {
+                None => flat(&self.math),
+                Some(tests) => self
                     .code
                     .iter()
                     .flat_map(|(k, c)| {
@@ -156,20 +204,21 @@ impl HintLibrary {
                             SampleTests::Stdio(_) => &c.stdio,
                             SampleTests::Function(_) => &c.function,
                         };
-                        v.iter().map(move |h| (k, h))
+                        v.iter().filter(|h| usable(h)).map(move |h| {
+                            (
+                                k.clone(),
+                                h.replace("{samples}", &self.render_samples(tests)),
+                            )
+                        })
                     })
-                    .collect();
-                all[((r * all.len() as f64) as usize).min(all.len() - 1)]
-            }
-        };
-        let text = match tests {
-            None => template.clone(),
-            Some(tests) => template.replace("{samples}", &self.render_samples(tests)),
-        };
-        Hint {
-            kind: kind.clone(),
-            text,
+                    .collect(),
+            };
         }
+        if all.is_empty() {
+            return None;
+        }
+        let (kind, text) = all.swap_remove(((r * all.len() as f64) as usize).min(all.len() - 1));
+        Some(Hint { kind, text })
     }
 
     /// The `{samples}` text for a problem's shown tests.
@@ -276,6 +325,14 @@ pub fn py_str(s: &str) -> String {
 mod tests {
     use super::*;
 
+    fn ctx(tests: Option<&SampleTests>) -> HintContext<'_> {
+        HintContext {
+            tests,
+            data: false,
+            tools: ToolSet::PYTHON,
+        }
+    }
+
     #[test]
     fn the_builtin_library_has_the_papers_six_math_kinds_and_a_debug_hint_that_open_code() {
         let lib = HintLibrary::builtin();
@@ -298,18 +355,58 @@ mod tests {
             .flatten()
             .any(|h| h == "Wait, maybe using Python here is a good idea.\n```python\n"));
         for r in [0.0, 0.3, 0.6, 0.99] {
-            assert!(lib.pick(None, r).opens_code());
+            assert_eq!(
+                lib.pick(&ctx(None), r).unwrap().opens(),
+                Some(ToolName::Python)
+            );
             for tests in [
                 SampleTests::Stdio(vec![]),
                 SampleTests::Function(vec![("f(1)".into(), "2".into())]),
             ] {
-                let hint = lib.pick(Some(&tests), r);
-                assert!(hint.opens_code(), "{hint:?}");
+                let hint = lib.pick(&ctx(Some(&tests)), r).unwrap();
+                assert_eq!(hint.opens(), Some(ToolName::Python), "{hint:?}");
                 assert_eq!(hint.kind, "debug");
                 assert!(!hint.text.contains("{samples}"));
             }
         }
         assert_eq!(lib.sha256.len(), 64);
+    }
+
+    #[test]
+    fn problems_with_data_get_data_hints_of_enabled_tools_only() {
+        let lib = HintLibrary::builtin();
+        assert_eq!(
+            lib.data.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["data_analysis", "plot", "sql_query"]
+        );
+        let data = |tools| HintContext {
+            tests: None,
+            data: true,
+            tools,
+        };
+        let draws: Vec<Hint> = (0..50)
+            .filter_map(|i| lib.pick(&data(ToolSet::all()), f64::from(i) / 50.0))
+            .collect();
+        assert_eq!(draws.len(), 50);
+        assert!(draws.iter().any(|h| h.opens() == Some(ToolName::Sql)));
+        assert!(draws.iter().any(|h| h.opens() == Some(ToolName::Python)));
+        assert!(
+            draws.iter().all(|h| lib.data.contains_key(&h.kind)),
+            "{draws:?}"
+        );
+        for i in 0..50 {
+            let h = lib
+                .pick(&data(ToolSet::PYTHON), f64::from(i) / 50.0)
+                .unwrap();
+            assert_eq!(h.opens(), Some(ToolName::Python), "{h:?}");
+            let h = lib
+                .pick(&data(ToolSet::of([ToolName::Sql])), f64::from(i) / 50.0)
+                .unwrap();
+            assert_eq!(h.opens(), Some(ToolName::Sql), "{h:?}");
+        }
+        // No tool enabled: no hint opens anything, so none is picked.
+        assert_eq!(lib.pick(&data(ToolSet::NONE), 0.5), None);
+        assert_eq!(lib.pick(&ctx(None).with_tools(ToolSet::NONE), 0.5), None);
     }
 
     #[test]
@@ -320,7 +417,7 @@ mod tests {
             ("x".repeat(500), "y".into()),
             ("it's\t".into(), "ok".into()),
         ]);
-        let hint = lib.pick(Some(&stdio), 0.0);
+        let hint = lib.pick(&ctx(Some(&stdio)), 0.0).unwrap();
         assert!(hint.text.contains("program"), "{}", hint.text);
         assert!(
             hint.text
@@ -334,14 +431,16 @@ mod tests {
             hint.text
         );
         let function = SampleTests::Function(vec![("add(2, 3)".into(), "5".into())]);
-        let hint = lib.pick(Some(&function), 0.0);
+        let hint = lib.pick(&ctx(Some(&function)), 0.0).unwrap();
         assert!(hint.text.contains("function"), "{}", hint.text);
         assert!(
             hint.text.contains("\nadd(2, 3) should be 5"),
             "{}",
             hint.text
         );
-        let hint = lib.pick(Some(&SampleTests::Stdio(vec![])), 0.0);
+        let hint = lib
+            .pick(&ctx(Some(&SampleTests::Stdio(vec![]))), 0.0)
+            .unwrap();
         assert!(hint.text.contains("no sample tests"), "{}", hint.text);
     }
 
@@ -383,5 +482,10 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("stdio and function"));
+        let bad = BUILTIN.replace("\"sql_query\": [", "\"sql_query\": [\"Wait, query it.\", ");
+        assert!(HintLibrary::parse(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("data.sql_query"));
     }
 }

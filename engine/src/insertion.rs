@@ -53,8 +53,8 @@ pub(crate) fn end_hint(
         return None;
     }
     let r = slot.random();
-    let hint = e.config.hints.pick(slot.code_tests.as_ref(), r);
-    if hint.opens_code() && slot.tool_calls_left() == 0 {
+    let hint = e.config.hints.pick(&slot.hint_context(), r)?;
+    if hint.opens().is_some() && slot.tool_calls_left() == 0 {
         return None;
     }
     let sep = if line_start { "" } else { "\n\n" };
@@ -114,11 +114,12 @@ pub(crate) fn insert_hint(
         trigger,
         replaced,
     });
-    if hint.opens_code() {
+    if let Some(tool) = hint.opens() {
         // The next tokens are the block's body, in a code segment of their own.
         slot.fence = Some(OpenFence {
             run: true,
             body_start: 0,
+            tool,
         });
     }
     slot.state = State::Feed(feed);

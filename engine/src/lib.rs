@@ -13,7 +13,7 @@
 //! [`slot`] (a sequence slot and its states), [`sharing`] (admission and prompt sharing),
 //! [`step`] (a slot's next token and what it means), [`insertion`] (where hints go and the
 //! rollback they need), [`hints`] (the hint library), [`fence`] (finding code blocks),
-//! [`tools`] (tool dispatch and resumption), [`trajectory`] (the trajectory builder),
+//! [`tool`] (the tool registry: Python, SQL), [`tools`] (tool dispatch and resumption), [`trajectory`] (the trajectory builder),
 //! [`llama`] (the llama.cpp calls); [`openai`] drives an OpenAI-compatible server with the same
 //! loop, and [`backend`] is what a caller holds: either of the two.
 
@@ -33,13 +33,14 @@ pub mod script;
 mod sharing;
 mod slot;
 mod step;
+pub mod tool;
 mod tools;
 mod trajectory;
 
 pub use backend::Backend;
 pub use config::EngineConfig;
 pub use engine::{Engine, ModelInfo, Stats};
-pub use hints::HintLibrary;
+pub use hints::{HintContext, HintLibrary};
 pub use llama::backend;
 pub use llama_cpp_2;
 pub use openai::{OpenAiConfig, OpenAiEngine, ServerIdentity};

@@ -2,8 +2,10 @@
 //! wrong.
 
 use crate::hints::SampleTests;
+use start_sandbox::SandboxFile;
+use start_schemas::tool::ToolSet;
 use start_schemas::trajectory::{
-    FinishReason, GenerationParams, HintSettings, Mode, Segment, ToolCall,
+    Figure, FinishReason, GenerationParams, HintSettings, Mode, Segment, ToolCall,
 };
 
 /// One trajectory to generate.
@@ -23,6 +25,11 @@ pub struct GenRequest {
     /// Where and how often hints go in (hint-infer mode only), and whether code in the final
     /// answer runs (every mode).
     pub hints: HintSettings,
+    /// The tools the job enabled: a block in another language stays text.
+    pub tools: ToolSet,
+    /// The problem's attached files, which every code block sees (and which make the data
+    /// hints apply).
+    pub files: Vec<SandboxFile>,
 }
 
 /// A generated trajectory, before grading.
@@ -50,6 +57,8 @@ pub struct GenOutput {
     pub segments: Vec<Segment>,
     /// Code executions.
     pub tool_calls: Vec<ToolCall>,
+    /// Figures the code drew, each on the segment of the block that drew it.
+    pub figures: Vec<Figure>,
     /// Why it stopped.
     pub finish_reason: FinishReason,
     /// Tokens after the prompt.

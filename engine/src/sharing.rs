@@ -157,6 +157,8 @@ pub(crate) fn admit(
     slot.mode = req.mode;
     slot.code_tests = req.code_tests.clone();
     slot.hints = req.hints.for_mode(req.mode);
+    slot.tools = req.tools;
+    slot.files = req.files.clone();
     slot.max_new_tokens = req.params.max_new_tokens;
     slot.max_tool_calls = req.params.max_tool_calls;
     slot.reply = Some(reply);

@@ -1,13 +1,15 @@
 //! A sequence slot: one trajectory in flight, its state (idle, feeding, waiting on the
 //! sandbox), its place in the KV cache, its limits and hint budget, and how it ends.
 
-use crate::hints::SampleTests;
+use crate::hints::{HintContext, SampleTests};
 use crate::llama::Ctx;
 use crate::request::{GenOutput, Reply};
 use crate::trajectory::TrajectoryBuilder;
 use llama_cpp_2::sampling::LlamaSampler;
+use start_sandbox::SandboxFile;
 use start_schemas::problem::splitmix64;
-use start_schemas::trajectory::{FinishReason, HintSettings, Mode, SegmentKind, ToolCall};
+use start_schemas::tool::{ToolName, ToolSet};
+use start_schemas::trajectory::{Figure, FinishReason, HintSettings, Mode, SegmentKind, ToolCall};
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -21,7 +23,7 @@ pub(crate) enum State {
     Tool,
 }
 
-/// A python block the model is inside.
+/// A tool's block the model is inside.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct OpenFence {
     /// Whether it runs when it closes; a block past the tool limit, or in the final answer,
@@ -29,6 +31,8 @@ pub(crate) struct OpenFence {
     pub run: bool,
     /// Where its body starts in the current segment's bytes.
     pub body_start: usize,
+    /// The tool that runs it.
+    pub tool: ToolName,
 }
 
 pub(crate) struct Slot {
@@ -36,6 +40,10 @@ pub(crate) struct Slot {
     pub mode: Mode,
     pub code_tests: Option<SampleTests>,
     pub hints: HintSettings,
+    /// The tools the job enabled.
+    pub tools: ToolSet,
+    /// The problem's attached files, sent with every block.
+    pub files: Vec<SandboxFile>,
     pub max_new_tokens: u32,
     pub max_tool_calls: u32,
     pub reply: Option<Reply>,
@@ -53,9 +61,11 @@ pub(crate) struct Slot {
     pub generated: u32,
     pub end_hints_used: u32,
     pub trigger_hints_used: u32,
-    /// The python block being written, if any.
+    /// The block being written, if any.
     pub fence: Option<OpenFence>,
     pub tool_calls: Vec<ToolCall>,
+    /// Figures the blocks drew, on their code segments.
+    pub figures: Vec<Figure>,
     pub tool_limit_reached: bool,
     pub end_of_turn: Option<(i32, String)>,
     /// Tokens still to "sample" from a test script (the `scripted` feature's engine only).
@@ -84,6 +94,8 @@ impl Slot {
             mode: Mode::Plain,
             code_tests: None,
             hints: HintSettings::from_proto(None, 0.0).for_mode(Mode::Plain),
+            tools: ToolSet::PYTHON,
+            files: Vec::new(),
             max_new_tokens: 0,
             max_tool_calls: 0,
             reply: None,
@@ -100,6 +112,7 @@ impl Slot {
             trigger_hints_used: 0,
             fence: None,
             tool_calls: Vec::new(),
+            figures: Vec::new(),
             tool_limit_reached: false,
             end_of_turn: None,
             pending_after_tool: None,
@@ -122,6 +135,15 @@ impl Slot {
     pub fn tool_calls_left(&self) -> u32 {
         self.max_tool_calls
             .saturating_sub(self.tool_calls.len() as u32)
+    }
+
+    /// What a hint for this slot is picked by.
+    pub fn hint_context(&self) -> HintContext<'_> {
+        HintContext {
+            tests: self.code_tests.as_ref(),
+            data: !self.files.is_empty(),
+            tools: self.tools,
+        }
     }
 
     /// The kind the next generated token belongs to.
@@ -180,6 +202,10 @@ pub(crate) fn finish(e: &Ctx, slot: &mut Slot, reason: FinishReason) {
     for call in &mut tool_calls {
         call.segment = new_index[call.segment as usize] as u32;
     }
+    let mut figures = done.figures;
+    for fig in &mut figures {
+        fig.segment = new_index[fig.segment as usize] as u32;
+    }
     // Entered (not named as parent) so that the event carries the whole chain of spans.
     span.in_scope(|| {
         tracing::debug!(
@@ -200,6 +226,7 @@ pub(crate) fn finish(e: &Ctx, slot: &mut Slot, reason: FinishReason) {
         tool_limit_reached: done.tool_limit_reached,
         segments,
         tool_calls,
+        figures,
         finish_reason: reason,
         completion_tokens,
         wall_time_s: done.started.elapsed().as_secs_f64(),

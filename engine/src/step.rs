@@ -67,7 +67,9 @@ pub(crate) fn step(
             let code = fence::code_of(body, close);
             slot.fence = None;
             if open.run {
-                run_tool(e, i, slot, token, code, sandbox, runtime, tool_tx);
+                run_tool(
+                    e, i, slot, token, open.tool, code, sandbox, runtime, tool_tx,
+                );
                 return;
             }
         }
@@ -92,7 +94,7 @@ pub(crate) fn step(
         }
         let (seg_len, opened, trigger) = {
             let bytes = slot.builder.current_bytes();
-            let opened = fence::opened_by_last(bytes, piece.len());
+            let opened = fence::opened_by_last(bytes, piece.len(), slot.tools);
             let before = &bytes[..bytes.len() - piece.len()];
             let trigger = match opened {
                 None => e.config.hints.trigger_before(before, &piece).map(str::len),
@@ -100,8 +102,8 @@ pub(crate) fn step(
             };
             (bytes.len(), opened, trigger)
         };
-        if let Some((at, body_start)) = opened {
-            // The model opens a python block. It runs when it closes, unless the tool limit
+        if let Some((at, body_start, tool)) = opened {
+            // The model opens a tool's block. It runs when it closes, unless the tool limit
             // is reached (the model goes on, the block stays text) or it is part of the final
             // answer (a program run without its input only writes a traceback).
             let limit = slot.tool_calls_left() == 0;
@@ -117,14 +119,20 @@ pub(crate) fn step(
             } else {
                 body_start
             };
-            slot.fence = Some(OpenFence { run, body_start });
+            slot.fence = Some(OpenFence {
+                run,
+                body_start,
+                tool,
+            });
         } else if let Some(word_len) = trigger {
             if trigger_hint_allowed(e, slot) && slot.random() < slot.hints.trigger_probability {
                 // A trigger word, and the dice say a hint: the word (with the token that
                 // ended it) leaves the trajectory and the KV cache, and the hint starts where
-                // the word did.
+                // the word did. No hint when none opens an enabled tool.
                 let r = slot.random();
-                let hint = e.config.hints.pick(slot.code_tests.as_ref(), r);
+                let Some(hint) = e.config.hints.pick(&slot.hint_context(), r) else {
+                    return keep_going(e, slot, token);
+                };
                 let cut = seg_len - piece.len() - word_len;
                 let kept = slot.builder.kept_before(cut, |t| e.llama.piece(t));
                 let text = format!("{}{}", String::from_utf8_lossy(&kept), hint_body(&hint));
@@ -140,6 +148,11 @@ pub(crate) fn step(
             }
         }
     }
+    keep_going(e, slot, token);
+}
+
+/// The sampled `token` is fed next, unless a limit ends the trajectory here.
+fn keep_going(e: &Ctx, slot: &mut Slot, token: i32) {
     if slot.generated >= slot.max_new_tokens {
         finish(e, slot, FinishReason::MaxNewTokens);
         return;

@@ -1,6 +1,8 @@
-//! Tool dispatch and resumption: a closed code block goes to the sandbox while its slot waits
-//! and the others keep decoding; the result comes back as a fenced output block (truncated to
-//! its limit, head and tail kept, time-outs and memory kills marked), and the slot resumes.
+//! Tool dispatch and resumption: a closed code block goes to the sandbox, as its tool's
+//! language with the problem's files, while its slot waits and the others keep decoding; the
+//! result comes back written the tool's way ([`crate::tool::Tool::output_block`]: truncated
+//! to its limit, time-outs and memory kills marked, figures listed), the figures go on the
+//! row, and the slot resumes.
 //!
 //! A block the sandbox could not run (its runners failed twice: [`ToolOutcome`]'s `Err`) is
 //! not the model's doing and never becomes an output block: the trajectory ends with
@@ -9,8 +11,10 @@
 use crate::insertion::record_insertion;
 use crate::llama::Ctx;
 use crate::slot::{finish, Slot, State};
-use start_sandbox::{ExecRequest, ExecResult, Sandbox};
-use start_schemas::trajectory::{FinishReason, SegmentKind, ToolCall};
+use crate::tool;
+use start_sandbox::{ExecRequest, ExecResult, Sandbox, SandboxFile};
+use start_schemas::tool::ToolName;
+use start_schemas::trajectory::{Figure, FinishReason, SegmentKind, ToolCall};
 use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -30,6 +34,7 @@ pub(crate) fn run_tool(
     i: usize,
     slot: &mut Slot,
     closing_token: i32,
+    tool: ToolName,
     code: String,
     sandbox: &Option<Arc<Sandbox>>,
     runtime: &tokio::runtime::Handle,
@@ -39,11 +44,13 @@ pub(crate) fn run_tool(
     // The closing token still has to be fed; it goes first when the output comes back.
     slot.pending_after_tool = Some(closing_token);
     slot.tool_calls
-        .push(pending_call(slot.builder.segments.len() - 1));
+        .push(pending_call(slot.builder.segments.len() - 1, tool));
     let tx = tool_tx.clone();
     let sandbox = sandbox.clone();
     let request = exec_request(
+        tool,
         code,
+        &slot.files,
         e.config.tool_timeout,
         e.config.tool_memory_mb,
         e.config.max_output_chars,
@@ -81,10 +88,14 @@ pub(crate) fn resume_after_tool(e: &Ctx, slot: &mut Slot, outcome: &ToolOutcome,
         }
     };
     record_result(call, result, ms);
-    let (block, truncated) = output_block(result, e.config.tool_timeout, e.config.max_output_chars);
-    if let Some(c) = slot.tool_calls.last_mut() {
-        c.truncated |= truncated;
-    }
+    let (block, truncated) = tool::of(tool_of(call)).output_block(
+        result,
+        e.config.tool_timeout,
+        e.config.max_output_chars,
+    );
+    call.truncated |= truncated;
+    let segment = call.segment;
+    slot.figures.extend(figures_of(result, segment));
     let tokens = e.llama.tokenize(&block, false);
     let mut feed: VecDeque<(i32, SegmentKind)> = slot
         .pending_after_tool
@@ -100,57 +111,36 @@ pub(crate) fn resume_after_tool(e: &Ctx, slot: &mut Slot, outcome: &ToolOutcome,
     slot.state = State::Feed(feed);
 }
 
-/// The output block a tool result becomes in the trajectory: stdout then stderr, time-outs,
-/// memory kills and a lost session marked, cut to `max_chars` characters with head and tail
-/// kept; and whether it was cut. Both backends write results through this.
-pub(crate) fn output_block(
-    result: &ExecResult,
-    timeout: std::time::Duration,
-    max_chars: usize,
-) -> (String, bool) {
-    let mut out = String::new();
-    out.push_str(&result.stdout);
-    if !result.stderr.is_empty() {
-        out.push_str(&result.stderr);
-    }
-    if result.timed_out {
-        out.push_str(&format!(
-            "\n[timed out after {:.0} s]",
-            timeout.as_secs_f64()
-        ));
-    }
-    if result.memory_exceeded {
-        out.push_str("\n[memory limit exceeded]");
-    }
-    if let Some(err) = &result.error {
-        // Only a session that is lost: its state is gone, which the model should be told.
-        out.push_str(&format!("\n[sandbox: {err}]"));
-    }
-    let mut truncated = false;
-    if out.chars().count() > max_chars {
-        let head: String = out.chars().take(max_chars / 2).collect();
-        let tail: String = out
-            .chars()
-            .rev()
-            .take(max_chars / 2)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        out = format!("{head}\n...[truncated]...\n{tail}");
-        truncated = true;
-    }
-    (format!("```output\n{}\n```\n", out.trim_end()), truncated)
+/// The tool a call was made to (a name this build wrote, so always a known one).
+pub(crate) fn tool_of(call: &ToolCall) -> ToolName {
+    call.tool.parse().unwrap_or(ToolName::Python)
 }
 
-/// The sandbox request for one block, under the engine's limits.
+/// The figures of a result, as the row keeps them: on the code segment that drew them.
+pub(crate) fn figures_of(result: &ExecResult, segment: u32) -> impl Iterator<Item = Figure> + '_ {
+    result.figures.iter().enumerate().map(move |(i, f)| Figure {
+        segment,
+        index: i as u32,
+        width: f.width,
+        height: f.height,
+        size: f.png.len() as u64,
+        png: f.png.clone(),
+    })
+}
+
+/// The sandbox request for one block of `tool`, with the problem's files, under the engine's
+/// limits.
 pub(crate) fn exec_request(
+    tool: ToolName,
     code: String,
+    files: &[SandboxFile],
     timeout: std::time::Duration,
     memory_mb: u32,
     max_output_chars: usize,
 ) -> ExecRequest {
     ExecRequest {
+        language: tool::of(tool).language,
+        files: files.to_vec(),
         timeout,
         memory_mb,
         max_output_bytes: max_output_chars,
@@ -188,10 +178,11 @@ pub(crate) fn record_failure(call: &mut ToolCall, cause: &str, ms: f64) -> Strin
     format!("sandbox: {cause}")
 }
 
-/// A tool call on code segment `segment`, its result still to come.
-pub(crate) fn pending_call(segment: usize) -> ToolCall {
+/// A call to `tool` on code segment `segment`, its result still to come.
+pub(crate) fn pending_call(segment: usize, tool: ToolName) -> ToolCall {
     ToolCall {
         segment: segment as u32,
+        tool: tool.as_str().to_string(),
         exit_code: None,
         timed_out: false,
         memory_exceeded: false,

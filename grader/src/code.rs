@@ -1,7 +1,7 @@
 //! Code: the program a response gives, run against the problem's tests in the sandbox.
 
 use serde::Serialize;
-use start_sandbox::{ExecRequest, Sandbox};
+use start_sandbox::{ExecRequest, Sandbox, SandboxFile};
 use start_schemas::problem::{CodeTests, Judge, StdioCase, TestStyle};
 use std::time::Duration;
 
@@ -242,8 +242,14 @@ async fn judge(
 }
 
 /// Runs `program` against `tests`; one verdict per test (one for a check program). Each run
-/// gets the problem's time and memory limits; every case is run, shown or hidden.
-pub async fn run_tests(sandbox: &Sandbox, program: &str, tests: &CodeTests) -> Vec<TestVerdict> {
+/// gets the problem's time and memory limits and its attached `files`; every case is run,
+/// shown or hidden.
+pub async fn run_tests(
+    sandbox: &Sandbox,
+    program: &str,
+    tests: &CodeTests,
+    files: &[SandboxFile],
+) -> Vec<TestVerdict> {
     let timeout = tests
         .time_limit_s
         .map_or(DEFAULT_TIME_LIMIT, Duration::from_secs_f64);
@@ -253,6 +259,7 @@ pub async fn run_tests(sandbox: &Sandbox, program: &str, tests: &CodeTests) -> V
         memory_mb,
         stdin,
         max_output_bytes: 64 * 1024,
+        files: files.to_vec(),
         ..ExecRequest::new(code)
     };
     match &tests.style {

@@ -15,7 +15,7 @@ pub mod math;
 pub mod rft;
 
 use serde_json::json;
-use start_sandbox::{ExecRequest, Sandbox};
+use start_sandbox::{ExecRequest, Sandbox, SandboxFile};
 use start_schemas::problem::{choice_letter, Problem, Target};
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,7 +65,10 @@ impl Grader {
                 choices,
                 answer_index,
             } => grade_choice(choices.len(), *answer_index, response, permutation),
-            Target::Code { tests } => self.grade_code(tests, response).await,
+            Target::Code { tests } => {
+                self.grade_code(tests, &sandbox_files(problem), response)
+                    .await
+            }
         }
     }
 
@@ -134,7 +137,12 @@ print("EQUAL" if same else "DIFFERENT")
         }
     }
 
-    async fn grade_code(&self, tests: &start_schemas::problem::CodeTests, response: &str) -> Grade {
+    async fn grade_code(
+        &self,
+        tests: &start_schemas::problem::CodeTests,
+        files: &[SandboxFile],
+        response: &str,
+    ) -> Grade {
         let Some(program) = code::final_program(response) else {
             return Grade {
                 correct: Some(false),
@@ -151,7 +159,7 @@ print("EQUAL" if same else "DIFFERENT")
                 detail: json!({"method": "none", "reason": "no sandbox to run the tests"}),
             };
         };
-        let verdicts = code::run_tests(sandbox, &program, tests).await;
+        let verdicts = code::run_tests(sandbox, &program, tests, files).await;
         let passed = verdicts.iter().filter(|v| v.passed).count();
         let total = verdicts.len().max(1);
         let count = |public: bool, pass: bool| {
@@ -189,6 +197,22 @@ print("EQUAL" if same else "DIFFERENT")
             }),
         }
     }
+}
+
+/// The files of `problem` as its code sees them in the sandbox: those whose bytes are loaded
+/// (a problem whose files were never read gets none, and its code finds them missing).
+pub fn sandbox_files(problem: &Problem) -> Vec<SandboxFile> {
+    problem
+        .files
+        .iter()
+        .filter_map(|f| {
+            Some(SandboxFile {
+                name: f.name.clone(),
+                sha256: f.sha256.clone(),
+                content: f.content.clone()?,
+            })
+        })
+        .collect()
 }
 
 /// Grades a choice response; the letter refers to the order shown (`permutation`).

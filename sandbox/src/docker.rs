@@ -1,6 +1,7 @@
 //! The Docker backend: warm, locked-down containers, each running the runner as PID 1.
 //!
-//! Every container gets: no network, a read-only root, a size-capped tmpfs at /tmp, memory
+//! Every container gets: no network, a read-only root, a size-capped tmpfs at /tmp (and one at
+//! /data for the attached files it is sent, read-only to its blocks), memory
 //! equal to memory+swap (no swap), a pids limit, a CPU quota, every capability dropped,
 //! no-new-privileges, an unprivileged user, and auto-remove. Because the runner is PID 1, it
 //! can sweep away any process a run leaves behind.
@@ -23,6 +24,9 @@ pub const LABEL: &str = "start.sandbox";
 
 /// Numbers container names uniquely within this process, across every spawner.
 static CONTAINERS: AtomicU64 = AtomicU64::new(0);
+
+/// Where a container keeps its attached files (a tmpfs of its own).
+const DATA_DIR: &str = "/data";
 
 /// How long a new container may take to say it is ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -150,10 +154,21 @@ impl DockerSpawner {
         let host = HostConfig {
             network_mode: Some("none".into()),
             readonly_rootfs: Some(true),
-            tmpfs: Some(HashMap::from([(
-                "/tmp".to_string(),
-                format!("rw,nosuid,nodev,size={}m,mode=1777", config.tmpfs_mb),
-            )])),
+            tmpfs: Some(HashMap::from([
+                (
+                    "/tmp".to_string(),
+                    format!("rw,nosuid,nodev,size={}m,mode=1777", config.tmpfs_mb),
+                ),
+                // The runner's attached files: its own (uid 10001), and read-only to every
+                // block, which may write only beneath /tmp (Landlock).
+                (
+                    DATA_DIR.to_string(),
+                    format!(
+                        "rw,nosuid,nodev,noexec,size={}m,uid=10001,gid=10001,mode=0700",
+                        config.data_mb.max(1)
+                    ),
+                ),
+            ])),
             memory: Some(memory),
             memory_swap: Some(memory),
             pids_limit: Some(config.pids_limit),
@@ -179,6 +194,7 @@ impl DockerSpawner {
                 config
                     .runner_env()
                     .into_iter()
+                    .chain([("START_SANDBOX_DATA".to_string(), DATA_DIR.to_string())])
                     .map(|(k, v)| format!("{k}={v}"))
                     .collect(),
             ),
@@ -265,14 +281,7 @@ impl DockerSpawner {
         }
         .await;
         match started {
-            Ok((link, hello)) => Ok(Runner {
-                link,
-                runs: 0,
-                retire: kill(),
-                id: id.clone(),
-                hello,
-                memory_mb: self.memory_mb,
-            }),
+            Ok((link, hello)) => Ok(Runner::new(link, kill(), id.clone(), hello, self.memory_mb)),
             Err(e) => {
                 kill().await;
                 Err(e)

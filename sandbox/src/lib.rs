@@ -20,6 +20,13 @@
 //! once on another runner; a second failure is [`SandboxError::Infrastructure`], never an
 //! [`ExecResult`], so it cannot be written into a trajectory as if the code had failed.
 //!
+//! **Languages and attached files.** A request says which language its code is
+//! ([`Language`]: Python, or SQL run by the runner against the attached files with SQLite) and
+//! which files it sees ([`SandboxFile`]: a problem's data). Each runner receives a file once,
+//! checks its sha256 and keeps it read-only; a block finds it in its working directory under its
+//! name, and may write nowhere but its scratch directory (Landlock). A Python block that draws
+//! with matplotlib brings its figures back as PNG ([`Figure`]).
+//!
 //! **Default mode: a clean interpreter per code block.** The worker sends each block of a
 //! trajectory on its own (`session: None`). Any runner can serve any block, so a few warm
 //! containers serve many generating slots. A block's output depends on nothing but its code, so
@@ -49,11 +56,58 @@ pub const DEFAULT_IMAGE: &str = concat!(
 /// A block's memory limit unless its request says otherwise, in MiB.
 pub const DEFAULT_BLOCK_MEMORY_MB: u32 = 512;
 
+/// What a block's code is, and so how the runner runs it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Language {
+    /// A Python script.
+    #[default]
+    Python,
+    /// SQL statements against the attached files (SQLite from Python's standard library: CSV
+    /// and Parquet files loaded as tables, SQLite files attached read-only), printed as text
+    /// tables; statements that would reach outside that data are refused.
+    Sql,
+}
+
+impl Language {
+    /// The runner's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Python => "python",
+            Self::Sql => "sql",
+        }
+    }
+}
+
+/// A file a block sees in its working directory, read-only: a problem's attached data.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SandboxFile {
+    /// Its name in the working directory (no directories).
+    pub name: String,
+    /// Hex sha256 of `content`: how runners keep and check it.
+    pub sha256: String,
+    /// The bytes; shared, so that every block of a problem holds one copy.
+    pub content: bytes::Bytes,
+}
+
+impl std::fmt::Debug for SandboxFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxFile")
+            .field("name", &self.name)
+            .field("sha256", &self.sha256)
+            .field("bytes", &self.content.len())
+            .finish()
+    }
+}
+
 /// One execution.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExecRequest {
-    /// Python source.
+    /// The source.
     pub code: String,
+    /// What the source is.
+    pub language: Language,
+    /// Files the block sees in its working directory, read-only.
+    pub files: Vec<SandboxFile>,
     /// Session key: blocks with the same key share one live interpreter; `None` runs fresh.
     pub session: Option<String>,
     /// Wall-clock limit of this run.
@@ -68,10 +122,12 @@ pub struct ExecRequest {
 }
 
 impl ExecRequest {
-    /// A fresh run of `code` with the default limits.
+    /// A fresh run of Python `code` with the default limits.
     pub fn new(code: impl Into<String>) -> Self {
         Self {
             code: code.into(),
+            language: Language::Python,
+            files: Vec::new(),
             session: None,
             timeout: Duration::from_secs(10),
             memory_mb: DEFAULT_BLOCK_MEMORY_MB,
@@ -104,6 +160,53 @@ pub struct ExecResult {
     /// Why the code could not run (not the code's own error): set only for a session that is
     /// lost. Any other failure of the sandbox is an [`SandboxError::Infrastructure`].
     pub error: Option<String>,
+    /// Figures the block drew with matplotlib (fork mode), in the order shown.
+    #[serde(default)]
+    pub figures: Vec<Figure>,
+    /// Figures left out: past the count limit, too large, or not PNG.
+    #[serde(default)]
+    pub figures_dropped: u32,
+}
+
+/// A figure a block drew, as PNG.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Figure {
+    /// The PNG file's bytes (base64 on the runner's wire).
+    #[serde(with = "base64_bytes")]
+    pub png: Vec<u8>,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+impl std::fmt::Debug for Figure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Figure({}x{}, {} bytes)",
+            self.width,
+            self.height,
+            self.png.len()
+        )
+    }
+}
+
+/// Bytes as base64 text, the runner's form for binary data.
+mod base64_bytes {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 impl ExecResult {
@@ -235,9 +338,12 @@ pub struct SandboxConfig {
     /// Fork server or an interpreter per block.
     pub mode: RunnerMode,
     /// Modules the fork server imports (and warms up) once; `None` is the runner's list
-    /// (numpy, sympy, scipy, mpmath and the standard modules TIR code uses). Modules the
-    /// interpreter lacks are skipped.
+    /// (numpy, sympy, scipy, mpmath, pandas, matplotlib and the standard modules TIR code
+    /// uses). Modules the interpreter lacks are skipped.
     pub preload: Option<Vec<String>>,
+    /// Attached files each runner keeps, in MiB (least recently used evicted past it); in a
+    /// container also the size of its `/data` tmpfs. Counted into each block's cgroup limit.
+    pub data_mb: u64,
 }
 
 impl SandboxConfig {
@@ -250,6 +356,10 @@ impl SandboxConfig {
             ),
             // Fixed before the interpreter starts, so every block hashes strings alike.
             ("PYTHONHASHSEED".to_string(), "0".to_string()),
+            (
+                "START_SANDBOX_DATA_MB".to_string(),
+                self.data_mb.to_string(),
+            ),
         ];
         if let Some(list) = &self.preload {
             env.push(("START_SANDBOX_PRELOAD".to_string(), list.join(",")));
@@ -276,6 +386,7 @@ impl Default for SandboxConfig {
             grace: Duration::from_secs(5),
             mode: RunnerMode::Fork,
             preload: None,
+            data_mb: 256,
         }
     }
 }

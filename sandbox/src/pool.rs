@@ -12,7 +12,7 @@
 //! the runner, and replaying it would be guessing.
 
 use crate::protocol::Link;
-use crate::{ExecRequest, ExecResult, SandboxConfig, SandboxError};
+use crate::{ExecRequest, ExecResult, SandboxConfig, SandboxError, SandboxFile};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -38,6 +38,51 @@ pub struct Runner {
     pub hello: crate::protocol::Hello,
     /// The memory limit its cgroup has now, in MiB; 0 until the pool sets one.
     pub memory_mb: u64,
+    /// The attached files it holds (sha256 -> bytes), as its `put_file` replies said: sent
+    /// once per runner, and counted into its blocks' cgroup limit (a container keeps them in
+    /// a tmpfs, which the cgroup is charged for).
+    pub files: HashMap<String, u64>,
+}
+
+impl Runner {
+    /// A runner just started: no runs, no files.
+    pub fn new(
+        link: Link,
+        retire: BoxFuture<'static, ()>,
+        id: String,
+        hello: crate::protocol::Hello,
+        memory_mb: u64,
+    ) -> Self {
+        Self {
+            link,
+            runs: 0,
+            retire,
+            id,
+            hello,
+            memory_mb,
+            files: HashMap::new(),
+        }
+    }
+
+    /// MiB of attached files it holds, rounded up.
+    fn files_mb(&self) -> u64 {
+        self.files.values().sum::<u64>().div_ceil(1 << 20)
+    }
+
+    /// Gives it the request's files it does not hold yet.
+    async fn sync_files(&mut self, files: &[SandboxFile]) -> Result<(), SandboxError> {
+        for file in files {
+            if self.files.contains_key(&file.sha256) {
+                continue;
+            }
+            for evicted in self.link.put_file(file).await? {
+                self.files.remove(&evicted);
+            }
+            self.files
+                .insert(file.sha256.clone(), file.content.len() as u64);
+        }
+        Ok(())
+    }
 }
 
 /// Starts runners of one backend.
@@ -97,6 +142,10 @@ struct Inner {
 
 /// How many runners a fresh block may fail on before it is an infrastructure error.
 const ATTEMPTS: u32 = 2;
+
+/// How long giving a runner a request's attached files may take (tens of MiB over a Docker
+/// attach stream, decoded and hashed by the runner).
+const FILES_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Headroom on a block's cgroup above the block's limit and the runner's resident size: the
 /// runner's pipes, the captured output, a page cache that the kernel may not yet have
@@ -183,7 +232,12 @@ impl Pool {
             None => inner.acquire().await?,
         };
         let deadline = req.timeout + inner.grace;
-        let outcome = tokio::time::timeout(deadline, runner.link.execute(&req)).await;
+        let outcome = match tokio::time::timeout(FILES_TIMEOUT, runner.sync_files(&req.files)).await
+        {
+            Ok(Ok(())) => tokio::time::timeout(deadline, runner.link.execute(&req)).await,
+            Ok(Err(e)) => Ok(Err(e)),
+            Err(_) => Ok(Err(SandboxError::Unresponsive(FILES_TIMEOUT))),
+        };
         inner.executions.fetch_add(1, Ordering::Relaxed);
         runner.runs += 1;
         let cause = match outcome {
@@ -291,10 +345,12 @@ impl Drop for Pool {
     }
 }
 
-/// The cgroup limit that gives a block `memory_mb` of its own on `runner`, within the
-/// configured ceiling per runner ([`SandboxConfig::container_memory_mb`]).
+/// The cgroup limit that gives a block `memory_mb` of its own on `runner` (beside the runner
+/// itself and the attached files it keeps), within the configured ceiling per runner
+/// ([`SandboxConfig::container_memory_mb`]).
 fn block_cgroup_mb(memory_mb: u32, runner: &Runner, ceiling_mb: u64) -> u64 {
-    (u64::from(memory_mb) + runner.hello.rss_mb + CGROUP_SLACK_MB).min(ceiling_mb)
+    (u64::from(memory_mb) + runner.hello.rss_mb + runner.files_mb() + CGROUP_SLACK_MB)
+        .min(ceiling_mb)
 }
 
 fn lost_result(session: &str, when: &str) -> ExecResult {
@@ -316,6 +372,19 @@ impl Inner {
         mut runner: Runner,
         req: &ExecRequest,
     ) -> Result<ExecResult, String> {
+        match tokio::time::timeout(FILES_TIMEOUT, runner.sync_files(&req.files)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                self.give_back(runner, false);
+                return Err(format!("cannot give the runner the attached files: {e}"));
+            }
+            Err(_) => {
+                self.give_back(runner, false);
+                return Err(format!(
+                    "the runner did not take the attached files within {FILES_TIMEOUT:?}"
+                ));
+            }
+        }
         let wanted = block_cgroup_mb(req.memory_mb, &runner, self.ceiling_mb);
         if runner.memory_mb != wanted {
             match self.spawner.set_memory(&runner.id, wanted).await {

@@ -86,6 +86,10 @@ impl ProcessSpawner {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let scratch = self.dir.join(format!("tmp-{n}"));
         std::fs::create_dir_all(&scratch).map_err(SandboxError::Spawn)?;
+        // Attached files live beside the scratch directory, not in it: blocks may write only
+        // beneath their scratch directory (Landlock), so these stay as they were sent.
+        let data = self.dir.join(format!("data-{n}"));
+        std::fs::create_dir_all(&data).map_err(SandboxError::Spawn)?;
         let runner = self.dir.join("runner.py");
         let cgroup = match &self.cgroups {
             Some(group) => {
@@ -128,6 +132,7 @@ impl ProcessSpawner {
         cmd.env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("START_SANDBOX_TMP", &scratch)
+            .env("START_SANDBOX_DATA", &data)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stderr(Stdio::null())
             .kill_on_drop(true);
@@ -155,19 +160,13 @@ impl ProcessSpawner {
         let retire: BoxFuture<'static, ()> = Box::pin(async move {
             let _ = child.kill().await;
             let _ = tokio::fs::remove_dir_all(&scratch).await;
+            let _ = tokio::fs::remove_dir_all(&data).await;
             if let Some(dir) = cgroup {
                 CgroupGroup::remove_runner(dir).await;
             }
         });
         match ready {
-            Ok(Ok(hello)) => Ok(Runner {
-                link,
-                runs: 0,
-                retire,
-                id,
-                hello,
-                memory_mb: self.memory_mb,
-            }),
+            Ok(Ok(hello)) => Ok(Runner::new(link, retire, id, hello, self.memory_mb)),
             Ok(Err(e)) => {
                 retire.await;
                 Err(e)

@@ -3,7 +3,7 @@
 //! The runner's stdout carries only frames, so the host never parses user output as a reply;
 //! replies also echo the request id, and a reply with another id is a protocol error.
 
-use crate::{ExecRequest, ExecResult, SandboxError};
+use crate::{ExecRequest, ExecResult, SandboxError, SandboxFile};
 use bollard::container::LogOutput;
 use futures_util::{Stream, StreamExt};
 use serde_json::{json, Value};
@@ -32,6 +32,9 @@ pub struct Hello {
     pub mode: String,
     /// The modules the fork server imported.
     pub preloaded: Vec<String>,
+    /// The kernel's Landlock ABI the runner confines each block's writes with; 0 where it has
+    /// none (each attached file is then re-hashed before every use instead).
+    pub landlock: u32,
 }
 
 /// A connection to one runner.
@@ -141,6 +144,7 @@ impl Link {
                             .collect()
                     })
                     .unwrap_or_default(),
+                landlock: hello.get("landlock").and_then(Value::as_u64).unwrap_or(0) as u32,
             })
         } else {
             Err(SandboxError::Protocol(format!(
@@ -170,6 +174,12 @@ impl Link {
             .call(json!({
                 "op": "exec",
                 "code": req.code,
+                "language": req.language.as_str(),
+                "files": req
+                    .files
+                    .iter()
+                    .map(|f| json!({"name": f.name, "sha256": f.sha256}))
+                    .collect::<Vec<_>>(),
                 "session": req.session,
                 "timeout_s": req.timeout.as_secs_f64(),
                 "memory_mb": req.memory_mb,
@@ -184,6 +194,36 @@ impl Link {
             )));
         }
         serde_json::from_value(reply).map_err(|e| SandboxError::Protocol(format!("bad reply: {e}")))
+    }
+
+    /// Gives the runner an attached file to keep; returns the files it evicted to make room
+    /// (their sha256s).
+    pub async fn put_file(&mut self, file: &SandboxFile) -> Result<Vec<String>, SandboxError> {
+        use base64::Engine;
+        let reply = self
+            .call(json!({
+                "op": "put_file",
+                "sha256": file.sha256,
+                "data": base64::engine::general_purpose::STANDARD.encode(&file.content),
+            }))
+            .await?;
+        if reply.get("stored").and_then(Value::as_str) != Some(file.sha256.as_str()) {
+            return Err(SandboxError::Protocol(format!(
+                "the runner did not keep {} ({}): {}",
+                file.name,
+                file.sha256,
+                reply.get("error").unwrap_or(&reply)
+            )));
+        }
+        Ok(reply
+            .get("evicted")
+            .and_then(Value::as_array)
+            .map(|v| {
+                v.iter()
+                    .filter_map(|e| e.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     /// Closes a session in the runner.

@@ -1,5 +1,6 @@
-//! How clients reach a coordinator: a lazily connected channel (TLS when a CA is given) and an
-//! interceptor that puts the bearer token on every call. Shared by workers and startctl.
+//! How clients reach a coordinator: a lazily connected channel (TLS when a CA is given), an
+//! interceptor that puts the bearer token on every call, and what a submission streams. Shared
+//! by workers and startctl.
 
 use std::path::Path;
 use std::time::Duration;
@@ -120,6 +121,56 @@ impl NotFound {
             _ => None,
         }
     }
+}
+
+/// Bytes of an attached file per submit message (tonic accepts 4 MiB messages by default).
+pub const FILE_CHUNK: usize = 1 << 20;
+
+/// What a client streams to submit a job: the spec, each attached file once, in order, in
+/// pieces of [`FILE_CHUNK`] bytes, then the problems in batches of 500, without their files'
+/// bytes (the coordinator decides how those reach the workers). Files whose bytes were never
+/// read are named only: the job's dataset must keep them already.
+pub fn submission(
+    spec: crate::proto::JobSpec,
+    problems: &[crate::problem::Problem],
+) -> Vec<crate::proto::SubmitJobRequest> {
+    use crate::proto::{self, submit_job_request::Item};
+    let mut messages = vec![proto::SubmitJobRequest {
+        item: Some(Item::Spec(spec)),
+    }];
+    let mut sent = std::collections::HashSet::new();
+    for file in problems.iter().flat_map(|p| &p.files) {
+        let Some(bytes) = &file.content else { continue };
+        if !sent.insert(file.sha256.clone()) {
+            continue;
+        }
+        for at in (0..bytes.len()).step_by(FILE_CHUNK) {
+            messages.push(proto::SubmitJobRequest {
+                item: Some(Item::File(proto::FileChunk {
+                    sha256: file.sha256.clone(),
+                    offset: at as u64,
+                    data: bytes.slice(at..(at + FILE_CHUNK).min(bytes.len())),
+                    size: bytes.len() as u64,
+                })),
+            });
+        }
+    }
+    for chunk in problems.chunks(500) {
+        let problems = chunk
+            .iter()
+            .map(|p| {
+                let mut wire = proto::Problem::from(p);
+                for f in &mut wire.files {
+                    f.content = Default::default();
+                }
+                wire
+            })
+            .collect();
+        messages.push(proto::SubmitJobRequest {
+            item: Some(Item::Problems(proto::ProblemBatch { problems })),
+        });
+    }
+    messages
 }
 
 #[cfg(test)]

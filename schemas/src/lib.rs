@@ -3,12 +3,15 @@
 //! - [`proto`]: the gRPC messages and services of `proto/start/v1`, the wire contract between
 //!   startctl, the coordinator and the workers.
 //! - [`problem`] and [`validate`]: the input, one problem a row, read as a stream from JSONL
-//!   (optionally gzipped) or Parquet, with every error located as `file:line: field: message`.
+//!   (optionally gzipped) or Parquet, with every error located as `file:line: field: message`;
+//!   [`attachment`]: the data files a problem may bring (CSV, Parquet, SQLite).
+//! - [`tool`]: the names of the tools a model can call (`python`, `sql`), as jobs enable them.
 //! - [`trajectory`], [`shard`] and [`manifest`]: the output, one trajectory a row, written as zstd
 //!   Parquet shards committed atomically and listed in a dataset's `manifest.json`.
 //! - [`dataset`]: reads a dataset back, shard by shard, for `startctl inspect` and export.
 
 pub mod answer;
+pub mod attachment;
 pub mod client;
 pub mod file;
 pub mod ids;
@@ -17,6 +20,7 @@ pub mod problem;
 pub mod proto;
 pub mod rows;
 pub mod sft;
+pub mod tool;
 pub mod trajectory;
 pub mod validate;
 

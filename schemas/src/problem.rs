@@ -3,6 +3,7 @@
 //! Rows are parsed and checked by [`crate::validate`]; this module holds the typed result and
 //! its canonical row form. schemas/README.md documents every field.
 
+use crate::attachment::Attachment;
 use crate::ids::ProblemId;
 use crate::proto;
 use serde::{Deserialize, Serialize};
@@ -198,6 +199,9 @@ pub struct Problem {
     pub solution: Option<String>,
     /// Free-form metadata carried through to the output.
     pub metadata: Option<Map<String, Value>>,
+    /// Files the question is about, shown read-only to every code block of the problem
+    /// ([`crate::attachment`]).
+    pub files: Vec<Attachment>,
 }
 
 /// The letter of a zero-based option index (`0` → `A`).
@@ -250,16 +254,50 @@ impl Problem {
         if let Some(metadata) = &self.metadata {
             obj.insert("metadata".into(), Value::Object(metadata.clone()));
         }
+        if !self.files.is_empty() {
+            let files: Vec<Value> = self
+                .files
+                .iter()
+                .map(|f| {
+                    let mut file = Map::new();
+                    match &f.path {
+                        Some(path) => {
+                            file.insert("path".into(), json!(path));
+                            if path.rsplit('/').next() != Some(f.name.as_str()) {
+                                file.insert("name".into(), json!(f.name));
+                            }
+                        }
+                        None => {
+                            file.insert("name".into(), json!(f.name));
+                        }
+                    }
+                    file.insert("sha256".into(), json!(f.sha256));
+                    if let Some(size) = f.size {
+                        file.insert("size".into(), json!(size));
+                    }
+                    Value::Object(file)
+                })
+                .collect();
+            obj.insert("files".into(), Value::Array(files));
+        }
         row
     }
 
-    /// The fields that make two problems the same problem: kind, question and target.
-    /// Id, source, solution and metadata are left out, so the same question imported from two
-    /// sets is caught as a duplicate.
+    /// The fields that make two problems the same problem: kind, question, target and the
+    /// attached files (by name and sha256). Id, source, solution and metadata are left out, so
+    /// the same question imported from two sets is caught as a duplicate.
     fn content_row(&self) -> Value {
         let mut obj = Map::new();
         obj.insert("kind".into(), json!(self.kind().as_str()));
         obj.insert("question".into(), json!(self.question));
+        if !self.files.is_empty() {
+            let files: Vec<Value> = self
+                .files
+                .iter()
+                .map(|f| json!({"name": f.name, "sha256": f.sha256}))
+                .collect();
+            obj.insert("files".into(), Value::Array(files));
+        }
         match &self.target {
             Target::Math { answer } => {
                 obj.insert("answer".into(), json!(answer));
@@ -349,6 +387,16 @@ impl From<&Problem> for proto::Problem {
                 .as_ref()
                 .map(|m| Value::Object(m.clone()).to_string())
                 .unwrap_or_default(),
+            files: p
+                .files
+                .iter()
+                .map(|f| proto::DataFile {
+                    name: f.name.clone(),
+                    sha256: f.sha256.clone(),
+                    size: f.size.unwrap_or(0),
+                    content: f.content.clone().unwrap_or_default(),
+                })
+                .collect(),
             ..Default::default()
         };
         match &p.target {
@@ -504,7 +552,38 @@ impl proto::Problem {
                 .unwrap_or_else(|_| json!(self.metadata_json));
             obj.insert("metadata".into(), meta);
         }
+        if !self.files.is_empty() {
+            let files: Vec<Value> = self
+                .files
+                .iter()
+                .map(|f| json!({"name": f.name, "sha256": f.sha256, "size": f.size}))
+                .collect();
+            obj.insert("files".into(), Value::Array(files));
+        }
         Value::Object(obj)
+    }
+}
+
+impl Problem {
+    /// Loads the bytes of the files that `wire` (this problem as received) carries inline,
+    /// checking each; a file without them is left for the caller to fetch (a job's large
+    /// files travel through the dataset store). Each error names the file's field, the
+    /// problem and the file.
+    pub fn load_inline_files(&mut self, wire: &proto::Problem) -> Vec<(String, String)> {
+        let id = self.id.to_string();
+        let mut errors = Vec::new();
+        for (i, (file, sent)) in self.files.iter_mut().zip(&wire.files).enumerate() {
+            if sent.content.is_empty() {
+                continue;
+            }
+            if let Err(e) = file.load(sent.content.clone()) {
+                errors.push((
+                    format!("files[{i}]"),
+                    format!("problem {id:?}: file {}: {e}", file.name),
+                ));
+            }
+        }
+        errors
     }
 }
 

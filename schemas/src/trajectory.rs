@@ -20,12 +20,14 @@ use std::sync::{Arc, OnceLock};
 /// Version of the trajectory schema; bumped on any change of columns or meaning, recorded in
 /// every shard's Parquet metadata and in the manifest. Version 2 added the hint provenance, the
 /// exact user turn, the generation prefix, the end-of-turn token, the prompt's token ids, the
-/// hint settings and the tool-limit flag (schemas/README.md, "Migration").
-pub const SCHEMA_VERSION: u32 = 3;
+/// hint settings and the tool-limit flag (schemas/README.md, "Migration"). Version 3 added the
+/// backend, the server's identity and where token ids come from; version 4 the enabled tools,
+/// each tool call's tool and the figures code drew.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Every schema version this build reads: a shard of an older version reads with the columns
-/// it lacks at their defaults (empty, absent, false).
-pub const READABLE_SCHEMA_VERSIONS: [u32; 3] = [1, 2, 3];
+/// it lacks at their defaults (empty, absent, false; tools: python).
+pub const READABLE_SCHEMA_VERSIONS: [u32; 4] = [1, 2, 3, 4];
 
 /// Time zone of `created_at`. An offset rather than the name "UTC" because arrow-rs parses
 /// named zones only with chrono-tz compiled in; every reader (pyarrow, DuckDB, polars) reads it
@@ -344,6 +346,9 @@ impl HintSettings {
 pub struct ToolCall {
     /// Index in `segments` of the code segment that was run.
     pub segment: u32,
+    /// Which tool ran it (`python`, `sql`); version-1 to -3 shards read as `python`.
+    #[serde(default = "default_tool")]
+    pub tool: String,
     /// Exit code of the run; absent when it never finished.
     pub exit_code: Option<i32>,
     /// The wall-clock limit killed it.
@@ -476,6 +481,13 @@ pub struct Trajectory {
     pub segments: Vec<Segment>,
     /// Code executions, in order.
     pub tool_calls: Vec<ToolCall>,
+    /// The tools the job enabled (`python`, `sql`): a block in another language stayed text.
+    /// Version-1 to -3 shards read as `["python"]`.
+    #[serde(default = "default_tools")]
+    pub tools: Vec<String>,
+    /// Figures the code drew, in order.
+    #[serde(default)]
+    pub figures: Vec<Figure>,
     /// How many tool calls failed.
     pub tool_errors: u32,
     /// Why generation stopped.
@@ -527,6 +539,56 @@ pub struct Trajectory {
     pub created_at: DateTime<Utc>,
 }
 
+/// A figure a code block drew, kept as PNG so that a multimodal trainer or the report's viewer
+/// can show it.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figure {
+    /// Index in `segments` of the code segment that drew it (its tool call's `segment`).
+    pub segment: u32,
+    /// Its place among that block's figures, from 0.
+    pub index: u32,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Size of the PNG in bytes.
+    pub size: u64,
+    /// The PNG file (a binary column; hex text on the serde path Arrow's JSON codec takes).
+    #[serde(with = "hex_bytes")]
+    pub png: Vec<u8>,
+}
+
+impl std::fmt::Debug for Figure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Figure(segment {}, #{}, {}x{}, {} bytes)",
+            self.segment, self.index, self.width, self.height, self.size
+        )
+    }
+}
+
+/// Bytes as hex text: how `arrow_json` reads and writes a binary column.
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        hex::decode(String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+fn default_tool() -> String {
+    "python".into()
+}
+
+fn default_tools() -> Vec<String> {
+    vec![default_tool()]
+}
+
 fn default_backend() -> String {
     "llama.cpp".into()
 }
@@ -570,6 +632,17 @@ impl Trajectory {
                         call.segment
                     ))
                 }
+            }
+        }
+        for (i, fig) in self.figures.iter().enumerate() {
+            if !self.tool_calls.iter().any(|c| c.segment == fig.segment) {
+                return Err(format!(
+                    "figures[{i}].segment = {} is not the segment of a tool call",
+                    fig.segment
+                ));
+            }
+            if fig.size != fig.png.len() as u64 {
+                return Err(format!("figures[{i}].size is not the PNG's size"));
             }
         }
         let failed = self.tool_calls.iter().filter(|c| c.failed()).count();
@@ -656,12 +729,21 @@ pub fn schema() -> SchemaRef {
             ]);
             let tool_call = Fields::from(vec![
                 Field::new("segment", DataType::UInt32, false),
+                utf8("tool", false),
                 Field::new("exit_code", DataType::Int32, true),
                 Field::new("timed_out", DataType::Boolean, false),
                 Field::new("memory_exceeded", DataType::Boolean, false),
                 Field::new("truncated", DataType::Boolean, false),
                 Field::new("duration_ms", DataType::Float64, false),
                 utf8("error", true),
+            ]);
+            let figure = Fields::from(vec![
+                Field::new("segment", DataType::UInt32, false),
+                Field::new("index", DataType::UInt32, false),
+                Field::new("width", DataType::UInt32, false),
+                Field::new("height", DataType::UInt32, false),
+                Field::new("size", DataType::UInt64, false),
+                Field::new("png", DataType::Binary, false),
             ]);
             let fields = vec![
                 utf8("job_id", false),
@@ -695,6 +777,16 @@ pub fn schema() -> SchemaRef {
                 Field::new(
                     "tool_calls",
                     list_of(Field::new("item", DataType::Struct(tool_call), false)),
+                    false,
+                ),
+                Field::new(
+                    "tools",
+                    list_of(Field::new("item", DataType::Utf8, false)),
+                    false,
+                ),
+                Field::new(
+                    "figures",
+                    list_of(Field::new("item", DataType::Struct(figure), false)),
                     false,
                 ),
                 Field::new("tool_errors", DataType::UInt32, false),
@@ -821,12 +913,22 @@ pub(crate) mod tests {
             segments,
             tool_calls: vec![ToolCall {
                 segment: 2,
+                tool: "python".into(),
                 exit_code: Some(0),
                 timed_out: false,
                 memory_exceeded: false,
                 truncated: false,
                 duration_ms: 12.5,
                 error: None,
+            }],
+            tools: vec!["python".into(), "sql".into()],
+            figures: vec![Figure {
+                segment: 2,
+                index: 0,
+                width: 2,
+                height: 1,
+                size: 9,
+                png: b"\x89PNG\r\n\x1a\n\x00".to_vec(),
             }],
             tool_errors: 0,
             finish_reason: FinishReason::Stop,
@@ -886,8 +988,17 @@ pub(crate) mod tests {
         let mut bad = ok.clone();
         bad.tool_errors = 1;
         assert!(bad.check().unwrap_err().contains("tool_errors"));
-        let mut bad = ok;
+        let mut bad = ok.clone();
         bad.tool_calls[0].segment = 0;
         assert!(bad.check().unwrap_err().contains("not a code segment"));
+        let mut bad = ok.clone();
+        bad.figures[0].segment = 4;
+        assert!(bad
+            .check()
+            .unwrap_err()
+            .contains("not the segment of a tool call"));
+        let mut bad = ok;
+        bad.figures[0].size = 1;
+        assert!(bad.check().unwrap_err().contains("not the PNG's size"));
     }
 }

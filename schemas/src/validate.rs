@@ -9,6 +9,7 @@
 //! row and the file-level rules built on them; split by field, one format's rules would be
 //! scattered over many files.
 
+use crate::attachment::{self, Attachment, AttachmentRoot};
 use crate::ids::ProblemId;
 use crate::problem::{
     normalise_whitespace, CallExample, CodeTests, Judge, Problem, ProblemKind, StdioCase, Target,
@@ -17,11 +18,11 @@ use crate::problem::{
 use crate::rows::{json_type_name, read_rows, Diagnostic, Location, ReadOptions};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Top-level fields a problem row may have.
-pub const ROW_FIELDS: [&str; 8] = [
-    "id", "source", "kind", "question", "answer", "choices", "tests", "solution",
+pub const ROW_FIELDS: [&str; 9] = [
+    "id", "source", "kind", "question", "answer", "choices", "tests", "solution", "files",
 ];
 const METADATA: &str = "metadata";
 
@@ -167,6 +168,7 @@ pub fn check_row(value: &Value, location: &Location) -> Result<Problem, Vec<Diag
         }
     };
 
+    let files = check_files(&mut c, obj);
     let target = match kind {
         Some(ProblemKind::Math) => check_math(&mut c, obj, source.as_deref()),
         Some(ProblemKind::Choice) => check_choice(&mut c, obj),
@@ -174,8 +176,8 @@ pub fn check_row(value: &Value, location: &Location) -> Result<Problem, Vec<Diag
         None => None,
     };
 
-    match (source, question, target) {
-        (Some(source), Some(question), Some(target)) if c.errors.is_empty() => {
+    match (source, question, target, files) {
+        (Some(source), Some(question), Some(target), Some(files)) if c.errors.is_empty() => {
             let mut problem = Problem {
                 id: ProblemId::new(""),
                 source,
@@ -183,6 +185,7 @@ pub fn check_row(value: &Value, location: &Location) -> Result<Problem, Vec<Diag
                 target,
                 solution,
                 metadata,
+                files,
             };
             problem.id =
                 ProblemId::new(id.unwrap_or_else(|| hex::encode(problem.content_sha256())));
@@ -190,6 +193,165 @@ pub fn check_row(value: &Value, location: &Location) -> Result<Problem, Vec<Diag
         }
         _ => Err(c.errors),
     }
+}
+
+/// The files a row attaches: `[{path, name, sha256, size}]`, each with a path (relative to the
+/// problem file) or a name or both, a sha256, and optionally its size; names plain, unique, of
+/// a format start reads, and distinct as SQL tables.
+fn check_files(c: &mut RowCheck, obj: &Map<String, Value>) -> Option<Vec<Attachment>> {
+    let items = match RowCheck::get(obj, "files") {
+        None => return Some(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            c.error(
+                "files",
+                format!(
+                    "expected a list of {{path, sha256}} objects, got {}",
+                    json_type_name(other)
+                ),
+            );
+            return None;
+        }
+    };
+    if items.len() > attachment::MAX_FILES {
+        c.error(
+            "files",
+            format!(
+                "has {} files; a problem attaches at most {}",
+                items.len(),
+                attachment::MAX_FILES
+            ),
+        );
+        return None;
+    }
+    let before = c.errors.len();
+    let mut files: Vec<Attachment> = Vec::with_capacity(items.len());
+    let mut declared = 0u64;
+    for (i, item) in items.iter().enumerate() {
+        let field = format!("files[{i}]");
+        let Some(f) = item.as_object() else {
+            c.error(
+                &field,
+                format!("expected an object, got {}", json_type_name(item)),
+            );
+            continue;
+        };
+        c.unknown_fields(f, &["path", "name", "sha256", "size"], &format!("{field}."));
+        let path = RowCheck::get(f, "path").and_then(|v| {
+            let p = c.string(v, &format!("{field}.path"), true)?;
+            match attachment::check_path(&p) {
+                Ok(()) => Some(p),
+                Err(e) => {
+                    c.error(&format!("{field}.path"), e);
+                    None
+                }
+            }
+        });
+        let named =
+            RowCheck::get(f, "name").and_then(|v| c.string(v, &format!("{field}.name"), true));
+        let name = match (named, &path) {
+            (Some(n), _) => Some(n),
+            (None, Some(p)) => p.rsplit('/').next().map(str::to_string),
+            (None, None) => {
+                if RowCheck::get(f, "path").is_none() {
+                    c.error(
+                        &format!("{field}.path"),
+                        "missing; give the file's path relative to the problem file",
+                    );
+                }
+                None
+            }
+        };
+        let name = name.and_then(|n| match attachment::check_name(&n) {
+            Ok(()) => Some(n),
+            Err(e) => {
+                c.error(&format!("{field}.name"), e);
+                None
+            }
+        });
+        let sha256 = match RowCheck::get(f, "sha256") {
+            None => {
+                c.error(
+                    &format!("{field}.sha256"),
+                    "missing; the file's hex sha256 (sha256sum prints it)",
+                );
+                None
+            }
+            Some(v) => c.string(v, &format!("{field}.sha256"), true).and_then(|h| {
+                let h = h.to_ascii_lowercase();
+                if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    Some(h)
+                } else {
+                    c.error(
+                        &format!("{field}.sha256"),
+                        format!("{h:?} is not 64 hex digits"),
+                    );
+                    None
+                }
+            }),
+        };
+        let size = match RowCheck::get(f, "size") {
+            None => Some(None),
+            Some(v) => match v.as_u64() {
+                Some(n) if n <= attachment::MAX_FILE_BYTES => {
+                    declared += n;
+                    Some(Some(n))
+                }
+                _ => {
+                    c.error(
+                        &format!("{field}.size"),
+                        format!(
+                            "expected bytes from 0 to {} ({} MiB), got {v}",
+                            attachment::MAX_FILE_BYTES,
+                            attachment::MAX_FILE_BYTES >> 20
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let (Some(name), Some(sha256), Some(size)) = (name, sha256, size) else {
+            continue;
+        };
+        if let Some(j) = files.iter().position(|o| o.name == name) {
+            c.error(
+                &format!("{field}.name"),
+                format!("{name:?} is attached already, as files[{j}]"),
+            );
+            continue;
+        }
+        let table = attachment::sql_table_name(&name);
+        if let Some(j) = files
+            .iter()
+            .position(|o| attachment::sql_table_name(&o.name) == table)
+        {
+            c.error(
+                &format!("{field}.name"),
+                format!(
+                    "{name:?} would be SQL table {table:?}, as {:?} (files[{j}]) is: rename one",
+                    files[j].name
+                ),
+            );
+            continue;
+        }
+        files.push(Attachment {
+            name,
+            path,
+            sha256,
+            size,
+            content: None,
+        });
+    }
+    if declared > attachment::MAX_PROBLEM_BYTES {
+        c.error(
+            "files",
+            format!(
+                "the files hold {declared} bytes, over the {} MiB a problem may attach",
+                attachment::MAX_PROBLEM_BYTES >> 20
+            ),
+        );
+    }
+    (c.errors.len() == before).then_some(files)
 }
 
 fn check_math(c: &mut RowCheck, obj: &Map<String, Value>, source: Option<&str>) -> Option<Target> {
@@ -631,6 +793,12 @@ fn check_examples(c: &mut RowCheck, tests: &Map<String, Value>) -> Option<Vec<Ca
 pub struct Checker {
     /// Row-reading limits.
     pub options: ReadOptions,
+    /// Where the attached files of the rows given to [`Checker::check_value`] are read from;
+    /// `None` leaves them unread (rows received over gRPC, whose files travel with the job).
+    /// [`Checker::check_file`] reads them beside the file it checks.
+    pub attachments: Option<AttachmentRoot>,
+    /// Attached files read so far, by path, so that a file many problems share is read once.
+    attachment_cache: HashMap<PathBuf, bytes::Bytes>,
     ids: HashMap<String, Location>,
     contents: HashMap<[u8; 32], (Location, String)>,
     /// Valid problems by (source, kind).
@@ -645,10 +813,31 @@ pub struct Checker {
 
 impl Checker {
     /// Checks one file, handing every diagnostic to `report` as soon as it is found and every
-    /// valid problem to `accept`.
+    /// valid problem to `accept`; attached files are read beside it.
     pub fn check_file(
         &mut self,
         path: &Path,
+        report: &mut dyn FnMut(&Diagnostic),
+        accept: &mut dyn FnMut(Problem),
+    ) {
+        self.check_file_from(path, Some(AttachmentRoot::beside(path)), report, accept);
+    }
+
+    /// As [`Checker::check_file`], leaving attached files unread (a copy of a problem file
+    /// fetched from elsewhere, whose files are not beside it).
+    pub fn check_file_without_attachments(
+        &mut self,
+        path: &Path,
+        report: &mut dyn FnMut(&Diagnostic),
+        accept: &mut dyn FnMut(Problem),
+    ) {
+        self.check_file_from(path, None, report, accept);
+    }
+
+    fn check_file_from(
+        &mut self,
+        path: &Path,
+        attachments: Option<AttachmentRoot>,
         report: &mut dyn FnMut(&Diagnostic),
         accept: &mut dyn FnMut(Problem),
     ) {
@@ -660,6 +849,7 @@ impl Checker {
                 return;
             }
         };
+        let outer = std::mem::replace(&mut self.attachments, attachments);
         for item in rows {
             self.rows += 1;
             let value = match item.value {
@@ -672,6 +862,7 @@ impl Checker {
             };
             self.check_value(&value, &item.location, report, accept);
         }
+        self.attachments = outer;
     }
 
     /// Checks one row already read: its fields, then duplicates against every row before it.
@@ -682,12 +873,12 @@ impl Checker {
         report: &mut dyn FnMut(&Diagnostic),
         accept: &mut dyn FnMut(Problem),
     ) {
-        let result = check_row(value, location).and_then(|problem| {
-            match self.duplicate(&problem, location) {
+        let result = check_row(value, location)
+            .and_then(|problem| self.load_attachments(problem, location))
+            .and_then(|problem| match self.duplicate(&problem, location) {
                 Some(diag) => Err(vec![diag]),
                 None => Ok(problem),
-            }
-        });
+            });
         match result {
             Ok(problem) => {
                 self.valid += 1;
@@ -704,6 +895,25 @@ impl Checker {
                 }
             }
         }
+    }
+
+    /// Reads and checks the problem's attached files from [`Checker::attachments`], if set.
+    fn load_attachments(
+        &mut self,
+        mut problem: Problem,
+        location: &Location,
+    ) -> Result<Problem, Vec<Diagnostic>> {
+        let Some(root) = &self.attachments else {
+            return Ok(problem);
+        };
+        let errors = root.load(&mut problem, &mut self.attachment_cache);
+        if errors.is_empty() {
+            return Ok(problem);
+        }
+        Err(errors
+            .into_iter()
+            .map(|(field, message)| Diagnostic::new(location.clone(), field, message))
+            .collect())
     }
 
     /// Records the problem's id and content; a diagnostic when either was seen before.

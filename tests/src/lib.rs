@@ -7,6 +7,7 @@
 pub mod chromium;
 pub mod grpc;
 pub mod llama_server;
+pub mod python;
 pub mod redis;
 pub mod s3;
 
@@ -46,6 +47,7 @@ pub fn trajectory(i: u32) -> Trajectory {
         });
         tool_calls.push(ToolCall {
             segment: segments.len() as u32,
+            tool: "python".into(),
             exit_code: if call == 2 {
                 None
             } else {
@@ -110,6 +112,8 @@ pub fn trajectory(i: u32) -> Trajectory {
         full_text,
         segments,
         tool_calls,
+        tools: vec!["python".into()],
+        figures: Vec::new(),
         tool_errors,
         finish_reason: if i % 5 == 4 {
             FinishReason::MaxNewTokens

@@ -10,7 +10,6 @@ use start_dataset::{
 use start_schemas::trajectory::Trajectory;
 use start_tests::trajectory;
 use std::path::Path;
-use std::process::Command;
 
 /// Writes `rows` as committed shards of `per_shard` rows each, with small row groups.
 async fn write_dataset(loc: &DatasetLocation, rows: &[Trajectory], per_shard: usize) {
@@ -46,26 +45,6 @@ async fn read_all(loc: &DatasetLocation) -> Vec<Trajectory> {
         }
     }
     out
-}
-
-fn python(script: &str, args: &[&str]) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("python")
-        .join(script);
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(&python)
-        .arg(&script)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {python} (run scripts/setup): {e}"));
-    assert!(
-        out.status.success(),
-        "{} failed (run scripts/setup if a reader is missing):\n{}{}",
-        script.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[tokio::test]
@@ -115,7 +94,7 @@ async fn pyarrow_and_duckdb_read_the_same_values() {
     write_dataset(&loc, &rows, 8).await;
     let expected = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(expected.path(), serde_json::to_vec(&rows).unwrap()).unwrap();
-    let out = python(
+    let out = start_tests::python::reader(
         "read_shard.py",
         &[
             dir.path().to_str().unwrap(),
@@ -147,7 +126,7 @@ async fn four_outside_readers_read_exactly_the_committed_rows() {
         card.starts_with("---\n") && card.contains("path: data/*.parquet"),
         "{card}"
     );
-    let out = python("outside_readers.py", &[root.to_str().unwrap(), "11"]);
+    let out = start_tests::python::reader("outside_readers.py", &[root.to_str().unwrap(), "11"]);
     assert!(
         out.contains("all 7 readers: exactly 11 committed rows"),
         "{out}"

@@ -7,9 +7,11 @@ use start_engine::{
     Backend, Engine, EngineConfig, GenOutput, GenRequest, OpenAiConfig, OpenAiEngine,
 };
 use start_grader::Grader;
+use start_schemas::attachment::sql_table_name;
 use start_schemas::problem::{
     choice_letter, choice_permutation, Problem, ShownTests, Target, TestStyle,
 };
+use start_schemas::tool::{ToolName, ToolSet};
 use start_schemas::trajectory::{
     FinishReason, GenerationParams, HintSettings, Mode, SegmentKind, ToolOutcome, Trajectory,
 };
@@ -18,8 +20,41 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tracing::Instrument;
 
-/// The user message for a problem, with the option order for choice problems.
-pub fn user_message(problem: &Problem, permutation: Option<&[u32]>) -> String {
+/// The user message for a problem, with the option order for choice problems and, for a
+/// problem with attached files, what they are and how the enabled tools reach them.
+pub fn user_message(problem: &Problem, permutation: Option<&[u32]>, tools: ToolSet) -> String {
+    let message = task_message(problem, permutation);
+    match data_note(problem, tools) {
+        Some(note) => format!("{note}\n\n{message}"),
+        None => message,
+    }
+}
+
+/// What a problem's attached files are, said before its question: each file's name, format and
+/// size, that code finds them in its working directory (read-only), and, with the SQL tool,
+/// the table each file is queried as. `None` for a problem without files.
+fn data_note(problem: &Problem, tools: ToolSet) -> Option<String> {
+    if problem.files.is_empty() {
+        return None;
+    }
+    let mut note =
+        String::from("Attached data (read-only, in the working directory of every code block):");
+    for f in &problem.files {
+        note.push_str(&format!(
+            "\n- {} ({}, {} bytes)",
+            f.name,
+            f.format().as_str(),
+            f.size.unwrap_or(0)
+        ));
+        if tools.contains(ToolName::Sql) {
+            note.push_str(&format!("; in ```sql blocks: {}", sql_table_name(&f.name)));
+        }
+    }
+    Some(note)
+}
+
+/// The question with what the answer must look like.
+fn task_message(problem: &Problem, permutation: Option<&[u32]>) -> String {
     match &problem.target {
         Target::Math { .. } => format!(
             "{}\n\nPlease reason step by step, and put your final answer within \\boxed{{}}.",
@@ -81,6 +116,8 @@ pub struct JobParams {
     pub params: GenerationParams,
     /// Hint placement (hint-infer mode) and whether answer code runs.
     pub hints: HintSettings,
+    /// The tools the model may call.
+    pub tools: ToolSet,
 }
 
 /// The tests a code problem shows the model, for the debug hint; `None` for other kinds.
@@ -444,7 +481,7 @@ impl Pipeline {
             Target::Choice { choices, .. } => Some(choice_permutation(seed, choices.len())),
             _ => None,
         };
-        let user_message = user_message(&problem, permutation.as_deref());
+        let user_message = user_message(&problem, permutation.as_deref(), job.tools);
         let hints = job.hints.for_mode(job.mode);
         let request = GenRequest {
             user_message: user_message.clone(),
@@ -453,6 +490,8 @@ impl Pipeline {
             params: job.params.clone(),
             seed,
             hints: hints.clone(),
+            tools: job.tools,
+            files: start_grader::sandbox_files(&problem),
         };
         let out = self
             .engine
@@ -528,6 +567,8 @@ impl Pipeline {
             full_text,
             segments: out.segments,
             tool_calls: out.tool_calls,
+            tools: job.tools.names(),
+            figures: out.figures,
             tool_errors,
             finish_reason: out.finish_reason,
             finish_detail: out.finish_detail,
@@ -581,6 +622,7 @@ mod tests {
             tool_limit_reached: false,
             segments,
             tool_calls: Vec::new(),
+            figures: Vec::new(),
             finish_reason: FinishReason::Stop,
             completion_tokens: 0,
             wall_time_s: 0.0,

@@ -5,10 +5,13 @@
 use crate::pipeline::{JobParams, Pipeline};
 use futures_util::future::{BoxFuture, FutureExt};
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use start_dataset::{ShardOptions, ShardWriter, StoreRoot};
+use start_dataset::{DatasetLocation, ShardOptions, ShardWriter, StoreRoot};
+use start_schemas::problem::Problem;
 use start_schemas::rows::{Location, Position};
+use start_schemas::tool::ToolSet;
 use start_schemas::trajectory::{GenerationParams, HintSettings, Mode};
 use start_schemas::{proto, UnitId};
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -146,6 +149,9 @@ pub fn job_params(job_id: &str, spec: &proto::JobSpec, library_probability: f64)
         mode: Mode::from_proto(spec.mode()).unwrap_or(Mode::HintInfer),
         params: GenerationParams::from(&p),
         hints: HintSettings::from_proto(spec.hints.as_ref(), library_probability),
+        // Specs are checked on submission; a name this worker does not know would be a newer
+        // coordinator's, and python alone is then the safe reading.
+        tools: ToolSet::from_names(&spec.tools).unwrap_or_default(),
     }
 }
 
@@ -168,24 +174,20 @@ async fn run_unit(
         pipeline.engine.info().default_trigger_probability,
     );
     let samples = spec.params.as_ref().map_or(1, |p| p.samples.max(1));
-    let mut problems = Vec::new();
-    for (i, p) in unit.problems.iter().enumerate() {
-        let location = Location {
-            file: format!("unit {}", unit.unit_id),
-            at: Position::Row(i as u64),
-        };
-        match start_schemas::validate::check_row(&p.to_row(), &location) {
-            Ok(problem) => problems.push(Arc::new(problem)),
-            Err(d) => {
-                report.error = d
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                return report;
-            }
+    let dataset = match store_root.dataset(&spec.output_uri) {
+        Ok(d) => d,
+        Err(e) => {
+            report.error = format!("shard: {e}");
+            return report;
         }
-    }
+    };
+    let problems = match unit_problems(&unit, &dataset).await {
+        Ok(p) => p,
+        Err(e) => {
+            report.error = e;
+            return report;
+        }
+    };
     tracing::info!(
         problems = problems.len(),
         samples,
@@ -220,13 +222,6 @@ async fn run_unit(
         .iter()
         .filter(|t| t.finish_reason == start_schemas::trajectory::FinishReason::Error)
         .count() as u64;
-    let dataset = match store_root.dataset(&spec.output_uri) {
-        Ok(d) => d,
-        Err(e) => {
-            report.error = format!("shard: {e}");
-            return report;
-        }
-    };
     // The coordinator accepts exactly this name for the lease's attempt, so a late worker's
     // shard (another attempt) can never be mistaken for the recorded one.
     let shard = match UnitId::parse(&unit.unit_id) {
@@ -264,12 +259,108 @@ async fn run_unit(
     report
 }
 
+/// The unit's problems, checked like file rows, with the bytes of their attached files: those
+/// the unit carries, and the others fetched from the job's dataset (each file once), every one
+/// checked against what its problem says. An error names the problem and the file.
+async fn unit_problems(
+    unit: &proto::WorkUnit,
+    dataset: &DatasetLocation,
+) -> Result<Vec<Arc<Problem>>, String> {
+    let mut fetched: HashMap<String, bytes::Bytes> = HashMap::new();
+    let mut problems = Vec::with_capacity(unit.problems.len());
+    for (i, wire) in unit.problems.iter().enumerate() {
+        let location = Location {
+            file: format!("unit {}", unit.unit_id),
+            at: Position::Row(i as u64),
+        };
+        let joined = |errors: Vec<String>| errors.join("; ");
+        let mut problem = start_schemas::validate::check_row(&wire.to_row(), &location)
+            .map_err(|d| joined(d.iter().map(ToString::to_string).collect()))?;
+        let errors = problem.load_inline_files(wire);
+        if !errors.is_empty() {
+            return Err(joined(
+                errors
+                    .into_iter()
+                    .map(|(field, message)| format!("{location}: {field}: {message}"))
+                    .collect(),
+            ));
+        }
+        let id = problem.id.to_string();
+        for file in problem.files.iter_mut().filter(|f| f.content.is_none()) {
+            let name = file.name.clone();
+            let at = |e: String| format!("{location}: problem {id:?}: file {name}: {e}");
+            match fetched.get(&file.sha256) {
+                Some(bytes) => file.load(bytes.clone()).map_err(at)?,
+                None => {
+                    start_dataset::inputs::fetch(dataset, file)
+                        .await
+                        .map_err(|e| at(e.to_string()))?;
+                    let bytes = file.content.clone().expect("fetch keeps the bytes");
+                    fetched.insert(file.sha256.clone(), bytes);
+                }
+            }
+        }
+        problems.push(Arc::new(problem));
+    }
+    Ok(problems)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn unit_panics() -> bool {
         true
+    }
+
+    /// A unit whose problem names a file of `bytes` kept in the dataset store (no bytes inline).
+    fn unit_naming(bytes: &[u8]) -> (proto::WorkUnit, String) {
+        use sha2::Digest;
+        let sha = hex::encode(sha2::Sha256::digest(bytes));
+        let problem = proto::Problem {
+            id: "q1".into(),
+            source: "t".into(),
+            kind: proto::ProblemKind::Math as i32,
+            question: "How many rows?".into(),
+            answer: "1".into(),
+            files: vec![proto::DataFile {
+                name: "t.csv".into(),
+                sha256: sha.clone(),
+                size: bytes.len() as u64,
+                content: Default::default(),
+            }],
+            ..Default::default()
+        };
+        let unit = proto::WorkUnit {
+            unit_id: "j.u0".into(),
+            problems: vec![problem],
+            ..Default::default()
+        };
+        (unit, sha)
+    }
+
+    #[tokio::test]
+    async fn a_file_the_store_lacks_or_holds_changed_fails_the_unit_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let dataset = DatasetLocation::local(dir.path()).unwrap();
+        let csv = b"a,b\n1,2\n";
+        let (unit, sha) = unit_naming(csv);
+        let e = unit_problems(&unit, &dataset).await.unwrap_err();
+        assert!(
+            e.starts_with("unit j.u0:row 0: problem \"q1\": file t.csv: ")
+                && e.contains(&format!("_inputs/{sha}")),
+            "{e}"
+        );
+        std::fs::create_dir_all(dir.path().join("_inputs")).unwrap();
+        std::fs::write(dir.path().join("_inputs").join(&sha), b"a,b\n1,3\n").unwrap();
+        let e = unit_problems(&unit, &dataset).await.unwrap_err();
+        assert!(
+            e.contains("problem \"q1\": file t.csv: ") && e.contains("t.csv: has sha256"),
+            "{e}"
+        );
+        std::fs::write(dir.path().join("_inputs").join(&sha), csv).unwrap();
+        let problems = unit_problems(&unit, &dataset).await.unwrap();
+        assert_eq!(problems[0].files[0].content.as_deref(), Some(&csv[..]));
     }
 
     #[tokio::test]

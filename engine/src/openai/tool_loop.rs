@@ -18,17 +18,20 @@
 use super::client::{ClientError, Event, Token};
 use super::Shared;
 use crate::fence;
-use crate::hints::{Hint, SampleTests};
+use crate::hints::{Hint, HintContext, SampleTests};
 use crate::insertion::{ends_in_last_piece, find_last, hint_body};
 use crate::request::{EngineError, GenOutput, GenRequest};
 use crate::slot::{draw, hint_rng, kind_now, OpenFence};
+use crate::tool;
 use crate::tools::{
-    exec_request, execute, output_block, pending_call, record_failure, record_result,
+    exec_request, execute, figures_of, pending_call, record_failure, record_result,
 };
 use crate::trajectory::TrajectoryBuilder;
 use serde_json::json;
+use start_sandbox::SandboxFile;
+use start_schemas::tool::{ToolName, ToolSet};
 use start_schemas::trajectory::{
-    FinishReason, HintOrigin, HintSettings, HintTrigger, Mode, SegmentKind, ToolCall,
+    Figure, FinishReason, HintOrigin, HintSettings, HintTrigger, Mode, SegmentKind, ToolCall,
 };
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -51,6 +54,8 @@ struct Run<'a> {
     mode: Mode,
     code_tests: Option<SampleTests>,
     hints: HintSettings,
+    tools: ToolSet,
+    files: Vec<SandboxFile>,
     max_new_tokens: u32,
     max_tool_calls: u32,
     prompt_ids: Vec<i32>,
@@ -63,6 +68,7 @@ struct Run<'a> {
     end_hints_used: u32,
     trigger_hints_used: u32,
     tool_calls: Vec<ToolCall>,
+    figures: Vec<Figure>,
     tool_limit_reached: bool,
     end_of_turn: Option<(i32, String)>,
     rng: u64,
@@ -115,6 +121,8 @@ pub(crate) async fn generate(
         mode: req.mode,
         code_tests: req.code_tests.clone(),
         hints: req.hints.for_mode(req.mode),
+        tools: req.tools,
+        files: req.files.clone(),
         max_new_tokens: req.params.max_new_tokens,
         max_tool_calls: req.params.max_tool_calls,
         prompt_ids,
@@ -127,6 +135,7 @@ pub(crate) async fn generate(
         end_hints_used: 0,
         trigger_hints_used: 0,
         tool_calls: Vec::new(),
+        figures: Vec::new(),
         tool_limit_reached: false,
         end_of_turn: None,
         rng: hint_rng(req.seed),
@@ -171,6 +180,15 @@ impl Run<'_> {
 
     fn kind_now(&self) -> SegmentKind {
         kind_now(self.fence, self.thinking_done)
+    }
+
+    /// As [`crate::slot::Slot::hint_context`].
+    fn hint_context(&self) -> HintContext<'_> {
+        HintContext {
+            tests: self.code_tests.as_ref(),
+            data: !self.files.is_empty(),
+            tools: self.tools,
+        }
     }
 
     fn fits(&self, n: usize) -> bool {
@@ -423,7 +441,7 @@ impl Run<'_> {
                 let code = fence::code_of(body, close);
                 self.fence = None;
                 if open.run {
-                    return self.run_tool(code).await;
+                    return self.run_tool(open.tool, code).await;
                 }
             }
         } else {
@@ -445,7 +463,7 @@ impl Run<'_> {
             }
             let (seg_len, opened, trigger) = {
                 let bytes = self.builder.current_bytes();
-                let opened = fence::opened_by_last(bytes, piece.len());
+                let opened = fence::opened_by_last(bytes, piece.len(), self.tools);
                 let before = &bytes[..bytes.len() - piece.len()];
                 let trigger = match opened {
                     None => self
@@ -458,7 +476,7 @@ impl Run<'_> {
                 };
                 (bytes.len(), opened, trigger)
             };
-            if let Some((at, body_start)) = opened {
+            if let Some((at, body_start, tool)) = opened {
                 let limit = self.tool_calls_left() == 0;
                 let answer = self.thinking_done && !self.hints.run_answer_code;
                 self.tool_limit_reached |= limit && !answer;
@@ -472,11 +490,21 @@ impl Run<'_> {
                 } else {
                     body_start
                 };
-                self.fence = Some(OpenFence { run, body_start });
+                self.fence = Some(OpenFence {
+                    run,
+                    body_start,
+                    tool,
+                });
             } else if let Some(word_len) = trigger {
-                if self.trigger_hint_allowed() && self.random() < self.hints.trigger_probability {
+                let hint = if self.trigger_hint_allowed()
+                    && self.random() < self.hints.trigger_probability
+                {
                     let r = self.random();
-                    let hint = self.s.config.hints.pick(self.code_tests.as_ref(), r);
+                    self.s.config.hints.pick(&self.hint_context(), r)
+                } else {
+                    None
+                };
+                if let Some(hint) = hint {
                     let cut = seg_len - piece.len() - word_len;
                     let kept = self.builder.kept_before(cut, self.piece_of());
                     let text = format!("{}{}", String::from_utf8_lossy(&kept), hint_body(&hint));
@@ -542,8 +570,10 @@ impl Run<'_> {
             return Ok(None);
         }
         let r = self.random();
-        let hint = self.s.config.hints.pick(self.code_tests.as_ref(), r);
-        if hint.opens_code() && self.tool_calls_left() == 0 {
+        let Some(hint) = self.s.config.hints.pick(&self.hint_context(), r) else {
+            return Ok(None);
+        };
+        if hint.opens().is_some() && self.tool_calls_left() == 0 {
             return Ok(None);
         }
         let sep = if line_start { "" } else { "\n\n" };
@@ -593,22 +623,25 @@ impl Run<'_> {
             trigger,
             replaced,
         });
-        if hint.opens_code() {
+        if let Some(tool) = hint.opens() {
             self.fence = Some(OpenFence {
                 run: true,
                 body_start: 0,
+                tool,
             });
         }
     }
 
     /// Runs a closed block and inserts its output; the trajectory ends with `context` when
     /// the output does not fit, and with `error` when the sandbox could not run the block.
-    async fn run_tool(&mut self, code: String) -> Result<Next, EngineError> {
+    async fn run_tool(&mut self, tool: ToolName, code: String) -> Result<Next, EngineError> {
         let cfg = &self.s.config;
         self.tool_calls
-            .push(pending_call(self.builder.segments.len() - 1));
+            .push(pending_call(self.builder.segments.len() - 1, tool));
         let request = exec_request(
+            tool,
             code,
+            &self.files,
             cfg.tool_timeout,
             cfg.tool_memory_mb,
             cfg.max_output_chars,
@@ -623,8 +656,11 @@ impl Run<'_> {
             }
         };
         record_result(call, &result, ms);
-        let (block, truncated) = output_block(&result, cfg.tool_timeout, cfg.max_output_chars);
+        let (block, truncated) =
+            tool::of(tool).output_block(&result, cfg.tool_timeout, cfg.max_output_chars);
         call.truncated |= truncated;
+        let segment = call.segment;
+        self.figures.extend(figures_of(&result, segment));
         let tokens = self.tokenize(&block).await?;
         if !self.fits(tokens.len()) {
             return Ok(Next::Finish(FinishReason::Context));
@@ -656,6 +692,10 @@ impl Run<'_> {
         for call in &mut tool_calls {
             call.segment = new_index[call.segment as usize] as u32;
         }
+        let mut figures = self.figures;
+        for fig in &mut figures {
+            fig.segment = new_index[fig.segment as usize] as u32;
+        }
         let mut prompt_token_ids = self.prompt_ids;
         prompt_token_ids.shrink_to_fit();
         GenOutput {
@@ -669,6 +709,7 @@ impl Run<'_> {
             tool_limit_reached: self.tool_limit_reached,
             segments,
             tool_calls,
+            figures,
             finish_reason: reason,
             completion_tokens,
             wall_time_s: started.elapsed().as_secs_f64(),

@@ -71,6 +71,8 @@ pub fn request(question: &str, opening: &str, mode: Mode, max_new: u32, seed: u6
                 end_hints: 0,
                 ..HintSettings::from_proto(None, HintLibrary::builtin().trigger_probability)
             },
+            tools: start_schemas::tool::ToolSet::PYTHON,
+            files: Vec::new(),
         },
         opening: opening.into(),
     }
@@ -168,6 +170,20 @@ pub async fn sandbox() -> Arc<Sandbox> {
         })
         .await
         .unwrap(),
+    )
+}
+
+/// The Docker sandbox (the image has pandas, pyarrow and matplotlib, which the host's Python
+/// the process backend runs need not).
+pub async fn docker_sandbox() -> Arc<Sandbox> {
+    Arc::new(
+        Sandbox::start(SandboxConfig {
+            backend: BackendKind::Docker,
+            pool_size: 1,
+            ..SandboxConfig::default()
+        })
+        .await
+        .expect("the Docker sandbox (run scripts/setup)"),
     )
 }
 
