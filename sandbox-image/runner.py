@@ -560,9 +560,11 @@ class InlineBackend:
 
 
 def install_inline_backend():
-    """In a forked block: figures drawn from here on are captured (see InlineBackend)."""
+    """In the fork server, once, after the preload: figures drawn in its children are captured
+    (see InlineBackend). The finder and a preloaded pyplot's backend are inherited by every
+    child, so a block pays nothing for them; a child that imports pyplot itself finds the
+    backend through MPLBACKEND (child_env)."""
     sys.meta_path.insert(0, InlineBackend())
-    os.environ["MPLBACKEND"] = "module://" + INLINE_BACKEND
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is not None:
         try:
@@ -1098,7 +1100,8 @@ def run_child(code, language, names, timeout, memory_mb, fds):
             confine_writes(writable_paths())
         os.environ.clear()
         os.environ.update(child_env())
-        install_inline_backend()
+        # Figures go to the runner's inline backend, installed in the fork server.
+        os.environ["MPLBACKEND"] = "module://" + INLINE_BACKEND
         sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)),
                                      encoding="utf-8")
         sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)),
@@ -1410,6 +1413,8 @@ def main():
     os.dup2(2, 1)
     replies = os.fdopen(reply_fd, "wb", buffering=0)
     loaded = preload() if MODE == "fork" else []
+    if MODE == "fork":
+        install_inline_backend()
     runner = Runner(cgroup_oom_file())
     write_frame(replies, {"id": 0, "ready": True, "pid": os.getpid(), "mode": MODE,
                           "preloaded": loaded, "rss_mb": rss_mb(),

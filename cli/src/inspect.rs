@@ -50,6 +50,10 @@ struct Stats {
     by_group: BTreeMap<(String, String), Tally>,
     tool_calls: BTreeMap<usize, u64>,
     tool_errors: u64,
+    /// Tool calls by tool (`python`, `sql`).
+    by_tool: BTreeMap<String, u64>,
+    /// Figures kept on the rows.
+    figures: u64,
     finish: BTreeMap<String, u64>,
     prompt_tokens: Vec<u32>,
     completion_tokens: Vec<u32>,
@@ -112,6 +116,10 @@ impl Stats {
         }
         *self.tool_calls.entry(t.tool_calls.len()).or_default() += 1;
         self.tool_errors += u64::from(t.tool_errors);
+        for call in &t.tool_calls {
+            *self.by_tool.entry(call.tool.clone()).or_default() += 1;
+        }
+        self.figures += t.figures.len() as u64;
         *self
             .finish
             .entry(t.finish_reason.as_str().to_string())
@@ -281,6 +289,15 @@ fn print_stats(out: &mut impl Write, stats: &mut Stats) -> std::io::Result<()> {
         writeln!(out, "  {calls:>3}  {n:>8}  {bar}")?;
     }
     writeln!(out, "  failed tool calls: {}", stats.tool_errors)?;
+    if !stats.by_tool.is_empty() {
+        let by: Vec<String> = stats
+            .by_tool
+            .iter()
+            .map(|(tool, n)| format!("{tool} {n}"))
+            .collect();
+        writeln!(out, "  by tool: {}", by.join(", "))?;
+    }
+    writeln!(out, "  figures kept: {}", stats.figures)?;
     writeln!(out, "\nfinish reasons:")?;
     for (reason, n) in &stats.finish {
         writeln!(out, "  {reason:<16} {n:>8}")?;

@@ -5,28 +5,92 @@
 use crate::sandbox::{measure, BenchArgs};
 use crate::Outcome;
 use anyhow::Context;
-use start_sandbox::{BackendKind, ExecRequest, RunnerMode, Sandbox, SandboxConfig};
+use start_sandbox::{
+    BackendKind, ExecRequest, Language, RunnerMode, Sandbox, SandboxConfig, SandboxFile,
+};
 use std::sync::Arc;
 
-/// The workloads: (name, code, expected stdout). TIR code is mostly sympy and numpy.
-const WORKLOADS: [(&str, &str, &str); 4] = [
-    ("print(1+1)", "print(1+1)", "2\n"),
-    (
+/// One workload: what runs, with the bundled sales table attached or not, and the stdout it
+/// must give.
+struct Workload {
+    name: &'static str,
+    language: Language,
+    code: &'static str,
+    sales: bool,
+    expected: &'static str,
+}
+
+const fn python(name: &'static str, code: &'static str, expected: &'static str) -> Workload {
+    Workload {
+        name,
+        language: Language::Python,
+        code,
+        sales: false,
+        expected,
+    }
+}
+
+/// The workloads. TIR code is mostly sympy and numpy; a data-analysis problem's blocks query
+/// its attached table with SQL, read it with pandas, or plot it.
+const WORKLOADS: [Workload; 7] = [
+    python("print(1+1)", "print(1+1)", "2\n"),
+    python(
         "sympy",
         "import sympy as sp\nx = sp.symbols('x')\nprint(sp.simplify(sp.sin(x)**2 + sp.cos(x)**2))",
         "1\n",
     ),
-    (
+    python(
         "numpy",
         "import numpy as np\nprint(int(np.arange(1_000_000).sum()))",
         "499999500000\n",
     ),
-    (
+    python(
         "numpy+sympy",
         "import numpy as np\nimport sympy as sp\nx = sp.symbols('x')\nr = sp.solve(x**2 - 5*x + 6, x)\nprint(int(np.prod(np.array(r, dtype=np.int64))))",
         "6\n",
     ),
+    Workload {
+        name: "sql+csv",
+        language: Language::Sql,
+        code: "SELECT SUM(revenue) AS revenue FROM sales WHERE date LIKE '2024-11%';",
+        sales: true,
+        expected: "revenue\n-------\n243109\n(1 row)\n",
+    },
+    Workload {
+        name: "pandas+csv",
+        language: Language::Python,
+        code: "import pandas as pd\ndf = pd.read_csv('sales.csv')\nprint(df[df.date.str.startswith('2024-11')].revenue.sum())",
+        sales: true,
+        expected: "243109\n",
+    },
+    Workload {
+        name: "plot+csv",
+        language: Language::Python,
+        code: "import pandas as pd\nimport matplotlib.pyplot as plt\ndf = pd.read_csv('sales.csv')\ndf.groupby(df.date.str[:7]).revenue.sum().plot()\nplt.show()\nprint('drawn')",
+        sales: true,
+        expected: "drawn\n",
+    },
 ];
+
+impl Workload {
+    fn request(&self) -> ExecRequest {
+        ExecRequest {
+            language: self.language,
+            files: if self.sales {
+                vec![sales()]
+            } else {
+                Vec::new()
+            },
+            ..ExecRequest::new(self.code)
+        }
+    }
+}
+
+/// The bundled data-analysis set's sales table (138 KB).
+fn sales() -> SandboxFile {
+    let (name, bytes) = crate::examples::ATTACHMENTS[0];
+    SandboxFile::new(name, bytes)
+}
 
 /// Runs the benchmark: the fork server against an interpreter per block (the runner before
 /// it), same backend, same pool size, same workloads, in one command.
@@ -58,9 +122,9 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<Outcome> {
     );
     // Untimed rounds until every runner of both pools is up and has run each workload once.
     for _ in 0..fork_config.pool_size {
-        for (_, code, _) in WORKLOADS {
-            fork.execute(ExecRequest::new(code)).await?;
-            fresh.execute(ExecRequest::new(code)).await?;
+        for w in &WORKLOADS {
+            fork.execute(w.request()).await?;
+            fresh.execute(w.request()).await?;
         }
     }
     println!(
@@ -77,11 +141,13 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<Outcome> {
         "cold p50",
     );
     println!("{}", "-".repeat(112));
-    for (name, code, expected) in WORKLOADS {
+    for w in &WORKLOADS {
+        let name = w.name;
         for &callers in args.callers() {
-            let mut f = cell(&fork, args.runs(), callers, code, expected).await?;
-            let mut o = cell(&fresh, args.runs(), callers, code, expected).await?;
-            let cold = if args.cold_runs() > 0 && backend == "docker" {
+            let mut f = cell(&fork, args.runs(), callers, w).await?;
+            let mut o = cell(&fresh, args.runs(), callers, w).await?;
+            let (code, expected) = (w.code, w.expected);
+            let cold = if args.cold_runs() > 0 && backend == "docker" && !w.sales {
                 let image = image.clone();
                 let mut c = measure(args.cold_runs(), callers, move || {
                     let image = image.clone();
@@ -121,15 +187,18 @@ async fn cell(
     sb: &Arc<Sandbox>,
     runs: usize,
     callers: usize,
-    code: &'static str,
-    expected: &'static str,
+    w: &'static Workload,
 ) -> anyhow::Result<crate::sandbox::Samples> {
     let sb = sb.clone();
     measure(runs, callers, move || {
         let sb = sb.clone();
         async move {
-            let r = sb.execute(ExecRequest::new(code)).await?;
-            anyhow::ensure!(r.stdout == expected, "the sandbox answered {r:?}");
+            let r = sb.execute(w.request()).await?;
+            anyhow::ensure!(
+                r.stdout == w.expected,
+                "{}: the sandbox answered {r:?}",
+                w.name
+            );
             Ok(())
         }
     })

@@ -245,19 +245,19 @@ fn run_writes_the_job_to_s3_on_the_local_test_server() {
     ]);
     let s = text(&out);
     assert_eq!(out.status.code(), Some(0), "{s}");
-    assert!(s.contains("35 trajectories"), "{s}");
+    assert!(s.contains("44 trajectories"), "{s}");
     assert!(s.contains(&format!("dataset {url}: schema v")), "{s}");
     let inspect = s3(&["inspect", &url]);
     let s = text(&inspect);
     assert_eq!(inspect.status.code(), Some(0), "{s}");
-    assert!(s.contains("35 rows") && !s.contains("FAILED"), "{s}");
+    assert!(s.contains("44 rows") && !s.contains("FAILED"), "{s}");
     assert!(!s.contains("staged upload"), "nothing left staged: {s}");
     // The dataset card names the rows, the model that made them and where the data is.
     server.export_env();
     let loc = start_dataset::DatasetLocation::open(&url).unwrap();
     let card = block(loc.get("README.md")).unwrap();
     let card = String::from_utf8_lossy(&card);
-    assert!(card.contains("| rows | 35 |"), "{card}");
+    assert!(card.contains("| rows | 44 |"), "{card}");
     assert!(
         card.contains(start_schemas::model::DEFAULT_MODEL_SHA256),
         "{card}"
@@ -265,9 +265,9 @@ fn run_writes_the_job_to_s3_on_the_local_test_server() {
     assert!(card.contains("path: data/*.parquet"), "{card}");
     // The report went into the bucket beside the dataset, and `run` named it.
     let report = block(loc.get("report.html")).unwrap();
-    assert!(String::from_utf8_lossy(&report).contains("35 of the 35 rows"));
+    assert!(String::from_utf8_lossy(&report).contains("44 of the 44 rows"));
     assert!(
-        text(&out).contains(&format!("report: {url}/report.html (35 rows")),
+        text(&out).contains(&format!("report: {url}/report.html (44 rows")),
         "{}",
         text(&out)
     );
@@ -299,14 +299,26 @@ fn run_generates_the_embedded_problems_into_a_dataset() {
     ]);
     let s = text(&out);
     assert_eq!(out.status.code(), Some(0), "run scripts/setup first: {s}");
-    assert!(s.contains("35 problems, 0 errors"), "{s}");
+    assert!(s.contains("44 problems, 0 errors"), "{s}");
     assert!(s.contains("the default model"), "{s}");
-    assert!(s.contains("35 trajectories"), "{s}");
+    assert!(s.contains("tools: python,sql"), "{s}");
+    assert!(s.contains("44 trajectories"), "{s}");
+    // The data-analysis set's large file went through the dataset store, once.
+    let sales_sha = {
+        use sha2::Digest;
+        let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data-analysis/sales.csv");
+        hex::encode(sha2::Sha256::digest(std::fs::read(csv).unwrap()))
+    };
+    let kept: Vec<_> = std::fs::read_dir(Path::new(&data).join("_inputs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(kept, [sales_sha]);
     let inspect = startctl(&["inspect", &data]);
     let s = text(&inspect);
     assert_eq!(inspect.status.code(), Some(0), "{s}");
-    assert!(s.contains("35 rows"), "{s}");
-    assert!(s.contains("problems: 35"), "{s}");
+    assert!(s.contains("44 rows"), "{s}");
+    assert!(s.contains("problems: 44"), "{s}");
 
     // Every row says what the model was shown and what made it.
     let rows = rows_of(Path::new(&data));
@@ -322,7 +334,20 @@ fn run_generates_the_embedded_problems_into_a_dataset() {
             .expect("hint settings on every row");
         assert_eq!(settings.end_hints, 0, "plain mode has no hints");
         assert_eq!(t.params.temperature, 0.0, "plain mode is greedy by default");
+        assert_eq!(t.tools, ["python", "sql"]);
+        assert_eq!(
+            t.source == "data-analysis",
+            t.user_message.starts_with(
+                "Attached data (read-only, in the working directory of every code block):\n"
+            ),
+            "{}",
+            t.user_message
+        );
     }
+    assert_eq!(
+        rows.iter().filter(|t| t.source == "data-analysis").count(),
+        9
+    );
     // An export of the choice rows finds each row's options in its user turn. (Which rows
     // the grader judged right is not the point here: they are all marked kept.)
     let choices: Vec<_> = rows
@@ -833,6 +858,59 @@ fn export_and_sandbox_name_bad_inputs() {
 }
 
 #[test]
+fn sandbox_run_queries_attached_files_with_sql_and_names_a_bad_attachment() {
+    let dir = tempfile::tempdir().unwrap();
+    let query = dir.path().join("q.sql");
+    std::fs::write(
+        &query,
+        "SELECT region, COUNT(*) AS stores FROM stores GROUP BY region ORDER BY region;\n",
+    )
+    .unwrap();
+    let q = query.display().to_string();
+    let out = startctl(&[
+        "sandbox",
+        "run",
+        &q,
+        "--language",
+        "sql",
+        "--attach",
+        "examples/data-analysis/stores.sqlite",
+        "--backend",
+        "process",
+    ]);
+    let s = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{s}");
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        reply["stdout"],
+        "region | stores\n-------+-------\nEast   | 3\nNorth  | 3\nSouth  | 2\nWest   | 2\n(4 rows)\n",
+        "{s}"
+    );
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "x").unwrap();
+    let out = startctl(&[
+        "sandbox",
+        "run",
+        &q,
+        "--language",
+        "sql",
+        "--attach",
+        &notes.display().to_string(),
+        "--backend",
+        "process",
+    ]);
+    let s = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{s}");
+    assert!(
+        s.contains(&format!(
+            "--attach {}: \"notes.txt\" is not a data file start reads",
+            notes.display()
+        )),
+        "{s}"
+    );
+}
+
+#[test]
 fn generate_refuses_invalid_problem_files_before_loading_anything() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.jsonl");
@@ -1137,7 +1215,7 @@ fn the_report_of_a_run_renders_its_plots_and_filters_its_viewer_in_chromium() {
     assert_eq!(out.status.code(), Some(0), "run scripts/setup first: {s}");
     let report = data.join("report.html");
     assert!(
-        s.contains(&format!("report: {} (35 rows", report.display())),
+        s.contains(&format!("report: {} (44 rows", report.display())),
         "run names its report: {s}"
     );
     let html = std::fs::read_to_string(&report).unwrap();
@@ -1212,13 +1290,13 @@ fn the_report_of_a_run_renders_its_plots_and_filters_its_viewer_in_chromium() {
     let all = cards(&mut b, "data-kind");
     assert_eq!(
         all.len(),
-        35,
-        "the 35 rows are all in the sample, on one page"
+        44,
+        "the 44 rows are all in the sample, on one page"
     );
     let shown = b.eval("document.getElementById('shown').textContent");
     assert_eq!(
         shown,
-        serde_json::Value::from("35 of 35 sampled trajectories")
+        serde_json::Value::from("44 of 44 sampled trajectories")
     );
     b.eval(
         "(() => { const f = document.getElementById('f-kind'); f.value = 'code';
@@ -1272,7 +1350,7 @@ fn the_report_of_a_run_renders_its_plots_and_filters_its_viewer_in_chromium() {
         "(() => { const p = document.getElementById('f-problem'); p.value = '';
          p.dispatchEvent(new Event('input')); window.scrollTo(0, 0); return true; })()",
     );
-    assert_eq!(cards(&mut b, "data-kind").len(), 35);
+    assert_eq!(cards(&mut b, "data-kind").len(), 44);
     // A row that ran code shows each run's outcome, exit status and time under its block.
     let tools = b.eval(
         "(() => { const d = document.querySelector('#list details.row:not([data-tools=\"0\"])');
@@ -1290,7 +1368,9 @@ fn the_report_of_a_run_renders_its_plots_and_filters_its_viewer_in_chromium() {
         for l in lines {
             let l = l.as_str().unwrap();
             assert!(
-                l.starts_with("ran: ") && l.contains(" · exit ") && l.contains(" ms"),
+                (l.starts_with("ran (python): ") || l.starts_with("ran (sql): "))
+                    && l.contains(" · exit ")
+                    && l.contains(" ms"),
                 "{l}"
             );
         }

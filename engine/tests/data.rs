@@ -10,19 +10,10 @@ use start_sandbox::SandboxFile;
 use start_schemas::tool::{ToolName, ToolSet};
 use start_schemas::trajectory::{Mode, SegmentKind};
 
-fn attached(name: &str, bytes: &'static [u8]) -> SandboxFile {
-    use sha2::Digest;
-    SandboxFile {
-        name: name.into(),
-        sha256: hex::encode(sha2::Sha256::digest(bytes)),
-        content: bytes::Bytes::from_static(bytes),
-    }
-}
-
 fn sales() -> SandboxFile {
-    attached(
+    SandboxFile::new(
         "sales.csv",
-        include_bytes!("../../examples/data-analysis/sales.csv"),
+        &include_bytes!("../../examples/data-analysis/sales.csv")[..],
     )
 }
 

@@ -16,6 +16,11 @@ pub const SEGMENT_CHARS: usize = 3000;
 pub const ROW_CHARS: usize = 24_000;
 /// Characters of the user turn and of the grader's detail shown at most.
 pub const SIDE_CHARS: usize = 2000;
+/// The largest figure the viewer embeds (a plot from matplotlib is 20 to 40 KiB); each row
+/// shows its first figure at most, so the rows a draw holds stay small.
+pub const FIGURE_BYTES: usize = 64 << 10;
+/// Bytes of figures one report embeds at most; rows past it say their figures are not shown.
+pub const REPORT_FIGURE_BYTES: usize = 4 << 20;
 
 /// One trajectory as the viewer shows it (short keys: there are hundreds in the page).
 #[derive(Clone, Debug, Serialize)]
@@ -74,6 +79,8 @@ pub struct ViewerSegment {
 /// A code execution as shown.
 #[derive(Clone, Debug, Serialize)]
 pub struct ViewerTool {
+    /// Which tool ran it (`python`, `sql`).
+    pub name: String,
     /// `ok`, `error`, `timeout`, `memory`, `sandbox`.
     pub outcome: &'static str,
     /// Exit code.
@@ -84,6 +91,11 @@ pub struct ViewerTool {
     pub truncated: bool,
     /// The sandbox's error.
     pub error: Option<String>,
+    /// The first figure the block drew, as a `data:image/png;base64,` URL, when it is small
+    /// enough ([`FIGURE_BYTES`]) and the report's budget allows ([`REPORT_FIGURE_BYTES`]).
+    pub figure: Option<String>,
+    /// Figures the block drew that are not shown.
+    pub figures_hidden: usize,
 }
 
 /// `s` cut to about `max` characters: its head and tail around a marker; with the count cut.
@@ -105,6 +117,7 @@ impl ViewerRow {
     /// The viewer's form of `t`.
     pub fn of(t: &Trajectory) -> Self {
         let mut budget = ROW_CHARS;
+        let mut figure_shown = false;
         let segments = t
             .segments
             .iter()
@@ -121,12 +134,33 @@ impl ViewerRow {
                     .tool_calls
                     .iter()
                     .find(|c| c.segment as usize == i)
-                    .map(|c| ViewerTool {
-                        outcome: c.outcome().as_str(),
-                        exit: c.exit_code,
-                        ms: (c.duration_ms * 10.0).round() / 10.0,
-                        truncated: c.truncated,
-                        error: c.error.clone(),
+                    .map(|c| {
+                        let drawn: Vec<_> = t
+                            .figures
+                            .iter()
+                            .filter(|f| f.segment as usize == i)
+                            .collect();
+                        let figure = drawn
+                            .first()
+                            .filter(|f| f.png.len() <= FIGURE_BYTES && !figure_shown)
+                            .map(|f| {
+                                use base64::Engine;
+                                format!(
+                                    "data:image/png;base64,{}",
+                                    base64::engine::general_purpose::STANDARD.encode(&f.png)
+                                )
+                            });
+                        figure_shown |= figure.is_some();
+                        ViewerTool {
+                            name: c.tool.clone(),
+                            outcome: c.outcome().as_str(),
+                            exit: c.exit_code,
+                            ms: (c.duration_ms * 10.0).round() / 10.0,
+                            truncated: c.truncated,
+                            error: c.error.clone(),
+                            figures_hidden: drawn.len() - usize::from(figure.is_some()),
+                            figure,
+                        }
                     });
                 ViewerSegment {
                     kind: s.kind.as_str(),
@@ -271,6 +305,21 @@ impl Sampler {
         out.sort_by(|a, b| {
             (&a.source, &a.problem, a.sample).cmp(&(&b.source, &b.problem, b.sample))
         });
+        // The figures, in display order, while the report's budget lasts.
+        let mut left = REPORT_FIGURE_BYTES;
+        for tool in out
+            .iter_mut()
+            .flat_map(|r| &mut r.segments)
+            .filter_map(|s| s.tool.as_mut())
+        {
+            let Some(url) = &tool.figure else { continue };
+            if url.len() <= left {
+                left -= url.len();
+            } else {
+                tool.figure = None;
+                tool.figures_hidden += 1;
+            }
+        }
         out
     }
 }
@@ -340,6 +389,52 @@ mod tests {
             a, b,
             "the same rows, read in another order, give the same sample"
         );
+    }
+
+    #[test]
+    fn a_rows_first_small_figure_is_embedded_within_the_reports_budget() {
+        let mut t = start_tests::trajectory(1);
+        let code = t.tool_calls[0].segment;
+        let figure = |bytes: usize| start_schemas::trajectory::Figure {
+            segment: code,
+            index: 0,
+            width: 4,
+            height: 3,
+            size: bytes as u64,
+            png: vec![7; bytes],
+        };
+        t.figures = vec![figure(100), figure(200), figure(FIGURE_BYTES + 1)];
+        let row = ViewerRow::of(&t);
+        let tool = row.segments[code as usize].tool.as_ref().unwrap();
+        assert_eq!(tool.name, "python");
+        let url = tool.figure.as_deref().unwrap();
+        assert!(url.starts_with("data:image/png;base64,BwcH"), "{url}");
+        assert_eq!(tool.figures_hidden, 2);
+        // 70 rows of 60 KiB figures pass the 4 MiB budget: the later ones are counted hidden.
+        let mut sampler = Sampler::new(100);
+        for i in 0..70 {
+            let mut t = start_tests::trajectory(4 * i + 1);
+            t.figures = vec![figure(60 << 10)];
+            sampler.offer(&t);
+        }
+        let rows = sampler.finish();
+        let tools: Vec<&ViewerTool> = rows
+            .iter()
+            .flat_map(|r| &r.segments)
+            .filter_map(|s| s.tool.as_ref())
+            .filter(|t| t.figure.is_some() || t.figures_hidden > 0)
+            .collect();
+        let shown = tools.iter().filter(|t| t.figure.is_some()).count();
+        let bytes: usize = tools
+            .iter()
+            .filter_map(|t| t.figure.as_ref())
+            .map(String::len)
+            .sum();
+        assert!(bytes <= REPORT_FIGURE_BYTES, "{bytes}");
+        // A data URL is its 22-byte prefix and the base64 of the PNG.
+        let url_len = (60usize << 10).div_ceil(3) * 4 + 22;
+        assert_eq!(shown, REPORT_FIGURE_BYTES / url_len);
+        assert_eq!(tools.len() - shown, 70 - shown);
     }
 
     #[test]

@@ -69,10 +69,18 @@
       b.appendChild(el("pre", "seg seg-" + s.kind, s.text));
       if (s.tool) {
         var t = s.tool;
-        var line = "ran: " + t.outcome + " · exit " + (t.exit === null ? "none" : t.exit) +
-          " · " + t.ms + " ms" + (t.truncated ? " · output truncated" : "") +
-          (t.error ? " · sandbox: " + t.error : "");
+        var line = "ran (" + t.name + "): " + t.outcome + " · exit " +
+          (t.exit === null ? "none" : t.exit) + " · " + t.ms + " ms" +
+          (t.truncated ? " · output truncated" : "") +
+          (t.error ? " · sandbox: " + t.error : "") +
+          (t.figures_hidden ? " · " + t.figures_hidden + " figures not shown" : "");
         b.appendChild(el("div", "tool" + (t.outcome === "ok" ? "" : " failed"), line));
+        if (t.figure) {
+          var img = el("img", "figure");
+          img.src = t.figure;
+          img.alt = "a figure the block drew";
+          b.appendChild(img);
+        }
       }
     });
     var verdict = el("div", "side");

@@ -89,6 +89,19 @@ pub struct SandboxFile {
     pub content: bytes::Bytes,
 }
 
+impl SandboxFile {
+    /// The file `name` holding `content`, its sha256 computed.
+    pub fn new(name: impl Into<String>, content: impl Into<bytes::Bytes>) -> Self {
+        use sha2::Digest;
+        let content = content.into();
+        Self {
+            name: name.into(),
+            sha256: hex::encode(sha2::Sha256::digest(&content)),
+            content,
+        }
+    }
+}
+
 impl std::fmt::Debug for SandboxFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SandboxFile")

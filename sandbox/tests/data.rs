@@ -9,33 +9,24 @@ use common::{one_runner, still_works};
 use start_sandbox::{BackendKind, ExecRequest, ExecResult, Language, Sandbox, SandboxFile};
 use std::time::Duration;
 
-fn attached(name: &str, bytes: &'static [u8]) -> SandboxFile {
-    use sha2::Digest;
-    SandboxFile {
-        name: name.into(),
-        sha256: hex::encode(sha2::Sha256::digest(bytes)),
-        content: bytes::Bytes::from_static(bytes),
-    }
-}
-
 fn sales() -> SandboxFile {
-    attached(
+    SandboxFile::new(
         "sales.csv",
-        include_bytes!("../../examples/data-analysis/sales.csv"),
+        &include_bytes!("../../examples/data-analysis/sales.csv")[..],
     )
 }
 
 fn returns() -> SandboxFile {
-    attached(
+    SandboxFile::new(
         "returns.parquet",
-        include_bytes!("../../examples/data-analysis/returns.parquet"),
+        &include_bytes!("../../examples/data-analysis/returns.parquet")[..],
     )
 }
 
 fn stores() -> SandboxFile {
-    attached(
+    SandboxFile::new(
         "stores.sqlite",
-        include_bytes!("../../examples/data-analysis/stores.sqlite"),
+        &include_bytes!("../../examples/data-analysis/stores.sqlite")[..],
     )
 }
 

@@ -1,6 +1,6 @@
-"""Reads the figures and tools of a start dataset with pyarrow and DuckDB, as a dataset builder
-would, and prints them as JSON (one object per row) for the Rust test to check. Used by
-worker/tests/data.rs.
+"""Reads the figures and tools of a start dataset with pyarrow, DuckDB and Hugging Face
+`datasets`, as a dataset builder would, and prints them as JSON (one object per row) for the
+Rust test to check. Used by worker/tests/data.rs.
 
     python3 read_figures.py DATASET
 """
@@ -9,9 +9,15 @@ import hashlib
 import json
 import os
 import sys
+import warnings
 
-import duckdb
-import pyarrow.dataset as ds
+warnings.filterwarnings("ignore")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+
+import duckdb  # noqa: E402
+import pyarrow.dataset as ds  # noqa: E402
 
 
 def main():
@@ -35,8 +41,14 @@ def main():
     duck = duckdb.sql(
         f"select count(*), sum(octet_length(f.png)) from "
         f"(select unnest(figures) as f from read_parquet('{glob}'))").fetchall()[0]
+    import datasets
+    hf = datasets.load_dataset("parquet", data_files=os.path.join(root, "data", "*.parquet"),
+                               split="train")
+    hf_pngs = [f["png"] for r in hf for f in r["figures"]]
     print(json.dumps({"png_type": str(png_type), "rows": rows,
-                      "duckdb_figures": duck[0], "duckdb_png_bytes": duck[1]}))
+                      "duckdb_figures": duck[0], "duckdb_png_bytes": duck[1],
+                      "hf_figures": len(hf_pngs),
+                      "hf_png_sha256": [hashlib.sha256(p).hexdigest() for p in hf_pngs]}))
 
 
 if __name__ == "__main__":

@@ -215,7 +215,7 @@ fn wrong_types_and_missing_fields_are_all_reported_per_row() {
     assert_eq!(
         diags,
         [
-            at(&f, ":1: anwser: unknown field; expected one of: id, source, kind, question, answer, choices, tests, solution, metadata"),
+            at(&f, ":1: anwser: unknown field; expected one of: id, source, kind, question, answer, choices, tests, solution, files, metadata"),
             at(&f, ":1: kind: missing; this field is required"),
             at(&f, ":1: question: expected a string, got a number"),
             at(&f, ":2: metadata: expected an object, got a string"),
@@ -466,4 +466,114 @@ fn problem_files_are_never_read_whole_even_when_named_json() {
         "{}",
         diags[5]
     );
+}
+
+/// Hex sha256 of `bytes`.
+fn sha_of(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn attached_files_are_checked_and_every_error_names_the_problem_and_the_file() {
+    let d = Dir::new();
+    let csv = b"region,revenue\nNorth,10\n";
+    d.write("sales.csv", csv);
+    std::fs::create_dir_all(d.0.path().join("data")).unwrap();
+    d.write("data/ok.csv", csv);
+    d.write("data/not-parquet.parquet", csv);
+    d.write("data/changed.csv", b"region,revenue\nNorth,11\n");
+    // Measured before it is read: a 40 MiB file is refused without loading it.
+    let big = std::fs::File::create(d.0.path().join("big.csv")).unwrap();
+    big.set_len(40 << 20).unwrap();
+    let sha = sha_of(csv);
+    let row = |id: &str, files: &str| {
+        format!(
+            r#"{{"id":"{id}","source":"t","kind":"math","question":"{id}?","answer":"1","files":{files}}}"#
+        )
+    };
+    let rows = [
+        row(
+            "ok",
+            &format!(
+                r#"[{{"path":"sales.csv","sha256":"{sha}"}},{{"path":"data/ok.csv","name":"other.csv","sha256":"{sha}","size":{}}}]"#,
+                csv.len()
+            ),
+        ),
+        row(
+            "missing",
+            &format!(r#"[{{"path":"data/none.csv","sha256":"{sha}"}}]"#),
+        ),
+        row(
+            "changed",
+            &format!(r#"[{{"path":"data/changed.csv","sha256":"{sha}"}}]"#),
+        ),
+        row(
+            "format",
+            &format!(r#"[{{"path":"data/not-parquet.parquet","sha256":"{sha}"}}]"#),
+        ),
+        row(
+            "big",
+            &format!(r#"[{{"path":"big.csv","sha256":"{sha}"}}]"#),
+        ),
+        row(
+            "size",
+            &format!(r#"[{{"path":"sales.csv","sha256":"{sha}","size":3}}]"#),
+        ),
+        row("escape", r#"[{"path":"../secret.csv","sha256":"00"}]"#),
+        row(
+            "names",
+            &format!(
+                r#"[{{"path":"sales.csv","sha256":"{sha}"}},{{"path":"data/ok.csv","name":"sales.csv","sha256":"{sha}"}},{{"path":"sales.csv","name":"notes.txt","sha256":"{sha}"}},{{"path":"sales.csv","name":"sales.db","sha256":"{sha}"}}]"#
+            ),
+        ),
+        row(
+            "shape",
+            r#"[{"sha256":"x"}, "sales.csv", {"path":"sales.csv","sha256":"AB","mode":"ro"}]"#,
+        ),
+        row(
+            "many",
+            &format!(
+                "[{}]",
+                (0..9)
+                    .map(|i| format!(
+                        r#"{{"path":"sales.csv","name":"s{i}.csv","sha256":"{sha}"}}"#
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        ),
+        row(
+            "declared",
+            r#"[{"path":"sales.csv","sha256":"0000000000000000000000000000000000000000000000000000000000000000","size":33554433}]"#,
+        ),
+    ];
+    let f = d.write("p.jsonl", rows.join("\n").as_bytes());
+    let (diags, checker) = check(&[&f]);
+    let line = |n: usize, rest: &str| at(&f, &format!(":{n}: {rest}"));
+    let full = |name: &str| d.0.path().join(name).display().to_string();
+    let expected = [
+        line(2, &format!("files[0]: problem \"missing\": file data/none.csv: cannot open {}: No such file or directory (os error 2)", full("data/none.csv"))),
+        line(3, &format!("files[0]: problem \"changed\": file data/changed.csv: has sha256 {}, but the row says {sha}", sha_of(b"region,revenue\nNorth,11\n"))),
+        line(4, "files[0]: problem \"format\": file data/not-parquet.parquet: is not a Parquet file (it does not begin and end with PAR1)"),
+        line(5, "files[0]: problem \"big\": file big.csv: is 41943040 bytes, over the 32 MiB limit for an attached file"),
+        line(6, &format!("files[0]: problem \"size\": file sales.csv: is {} bytes, but the row says 3", csv.len())),
+        line(7, "files[0].path: \"../secret.csv\" must stay below the problem file's directory (no '..' or '.')"),
+        line(7, "files[0].sha256: \"00\" is not 64 hex digits"),
+        line(8, "files[1].name: \"sales.csv\" is attached already, as files[0]"),
+        line(8, "files[2].name: \"notes.txt\" is not a data file start reads: name it .csv, .parquet, .sqlite, .sqlite3 or .db"),
+        line(8, "files[3].name: \"sales.db\" would be SQL table \"sales\", as \"sales.csv\" (files[0]) is: rename one"),
+        line(9, "files[0].path: missing; give the file's path relative to the problem file"),
+        line(9, "files[0].sha256: \"x\" is not 64 hex digits"),
+        line(9, "files[1]: expected an object, got a string"),
+        line(9, "files[2].mode: unknown field; expected one of: path, name, sha256, size"),
+        line(9, "files[2].sha256: \"ab\" is not 64 hex digits"),
+        line(10, "files: has 9 files; a problem attaches at most 8"),
+        line(11, "files[0].size: expected bytes from 0 to 33554432 (32 MiB), got 33554433"),
+    ];
+    assert_eq!(diags.len(), expected.len(), "{diags:#?}");
+    for (got, want) in diags.iter().zip(&expected) {
+        assert!(got.starts_with(want.as_str()), "got  {got}\nwant {want}");
+    }
+    assert_eq!(checker.valid, 1, "only the first row is valid");
 }

@@ -144,6 +144,8 @@ async fn a_figure_and_a_sql_table_land_on_the_row_and_read_back_with_pyarrow() {
     assert_eq!(fig["sha256"], hex::encode(sha2::Sha256::digest(&want.png)));
     assert_eq!(read["duckdb_figures"], 1);
     assert_eq!(read["duckdb_png_bytes"], want.png.len());
+    assert_eq!(read["hf_figures"], 1);
+    assert_eq!(read["hf_png_sha256"][0], fig["sha256"]);
     // And start's own reader gives the row back as it was written, figure bytes and all.
     let back = start_dataset::Dataset::open(dataset).await.unwrap();
     let shard = back.manifest.shards[0].clone();
