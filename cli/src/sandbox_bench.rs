@@ -18,6 +18,8 @@ struct Workload {
     code: &'static str,
     sales: bool,
     expected: &'static str,
+    /// The block's memory limit, MiB.
+    memory_mb: u32,
 }
 
 const fn python(name: &'static str, code: &'static str, expected: &'static str) -> Workload {
@@ -27,6 +29,7 @@ const fn python(name: &'static str, code: &'static str, expected: &'static str) 
         code,
         sales: false,
         expected,
+        memory_mb: start_sandbox::DEFAULT_BLOCK_MEMORY_MB,
     }
 }
 
@@ -55,6 +58,7 @@ const WORKLOADS: [Workload; 7] = [
         code: "SELECT SUM(revenue) AS revenue FROM sales WHERE date LIKE '2024-11%';",
         sales: true,
         expected: "revenue\n-------\n243109\n(1 row)\n",
+        memory_mb: start_sandbox::DEFAULT_BLOCK_MEMORY_MB,
     },
     Workload {
         name: "pandas+csv",
@@ -62,6 +66,7 @@ const WORKLOADS: [Workload; 7] = [
         code: "import pandas as pd\ndf = pd.read_csv('sales.csv')\nprint(df[df.date.str.startswith('2024-11')].revenue.sum())",
         sales: true,
         expected: "243109\n",
+        memory_mb: start_sandbox::DEFAULT_BLOCK_MEMORY_MB,
     },
     Workload {
         name: "plot+csv",
@@ -69,6 +74,10 @@ const WORKLOADS: [Workload; 7] = [
         code: "import pandas as pd\nimport matplotlib.pyplot as plt\ndf = pd.read_csv('sales.csv')\ndf.groupby(df.date.str[:7]).revenue.sum().plot()\nplt.show()\nprint('drawn')",
         sales: true,
         expected: "drawn\n",
+        // A fresh interpreter's memory limit is an address-space limit, which pandas, pyarrow
+        // and matplotlib together fill past 512 MiB with reservations (OpenBLAS then spins in
+        // its first allocation): the plot gets 1 GiB, in both pools alike.
+        memory_mb: 1024,
     },
 ];
 
@@ -81,6 +90,7 @@ impl Workload {
             } else {
                 Vec::new()
             },
+            memory_mb: self.memory_mb,
             ..ExecRequest::new(self.code)
         }
     }

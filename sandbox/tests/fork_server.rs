@@ -142,3 +142,56 @@ async fn docker_memory_limits_are_cgroup_limits_that_numpy_can_live_under() {
     still_works(&sb).await;
     sb.shutdown().await;
 }
+
+/// Where the process backend can make no memory cgroup, a forked block gets an address-space
+/// limit instead: `memory_mb` beyond the mappings it holds already (the fork server's preloaded
+/// numpy, sympy, pandas: hundreds of MiB), as a cgroup limit adds the runner's own size. The
+/// runner is started here as the process backend starts it on such a host
+/// (`START_SANDBOX_RLIMIT_AS=1`), on the Python of this test's PATH, which has those modules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_cgroup_a_block_gets_its_memory_beyond_the_fork_servers() {
+    use start_sandbox::protocol::{Link, ReplySource};
+    use start_sandbox::ExecRequest;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let runner = dir.path().join("runner.py");
+    std::fs::write(&runner, start_sandbox::RUNNER_PY).unwrap();
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut child = tokio::process::Command::new(&python)
+        .arg(&runner)
+        .env("START_SANDBOX_TMP", dir.path().join("tmp"))
+        .env("START_SANDBOX_DATA", dir.path().join("data"))
+        .env("START_SANDBOX_RLIMIT_AS", "1")
+        .env("START_SANDBOX_PRELOAD", "numpy,sympy,pandas")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {python} (run scripts/setup): {e}"));
+    let mut link = Link::new(
+        Box::pin(child.stdin.take().unwrap()),
+        ReplySource::Pipe(Box::pin(child.stdout.take().unwrap())),
+    );
+    let hello = link.ready().await.unwrap();
+    assert_eq!(hello.preloaded, ["numpy", "sympy", "pandas"], "{hello:?}");
+    let block = |code: &str| ExecRequest {
+        memory_mb: 256,
+        timeout: std::time::Duration::from_secs(20),
+        ..ExecRequest::new(code)
+    };
+    let r = link
+        .execute(&block(
+            "import numpy as np\nkept = bytearray(200 << 20)\n\
+             print(np.linalg.inv(np.eye(3) * 2).trace(), len(kept) >> 20)",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.stdout, "1.5 200\n", "{r:?}");
+    let r = link
+        .execute(&block("kept = bytearray(400 << 20)"))
+        .await
+        .unwrap();
+    assert!(r.memory_exceeded, "400 MiB over a 256 MiB block: {r:?}");
+    let _ = child.kill().await;
+}
