@@ -98,10 +98,9 @@ impl Tool {
             notes.push(format!("[figure {}: {}x{} PNG]", i + 1, f.width, f.height));
         }
         if result.figures_dropped > 0 {
-            notes.push(format!(
-                "[{} more figures not kept]",
-                result.figures_dropped
-            ));
+            let n = result.figures_dropped;
+            let s = if n == 1 { "" } else { "s" };
+            notes.push(format!("[{n} more figure{s} not kept]"));
         }
         let mut body = out.trim_end().to_string();
         for note in notes {
