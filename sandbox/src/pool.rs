@@ -69,19 +69,24 @@ impl Runner {
         self.files.values().sum::<u64>().div_ceil(1 << 20)
     }
 
-    /// Gives it the request's files it does not hold yet.
+    /// Gives it the request's files it does not hold yet, within [`FILES_TIMEOUT`].
     async fn sync_files(&mut self, files: &[SandboxFile]) -> Result<(), SandboxError> {
-        for file in files {
-            if self.files.contains_key(&file.sha256) {
-                continue;
+        let sync = async {
+            for file in files {
+                if self.files.contains_key(&file.sha256) {
+                    continue;
+                }
+                for evicted in self.link.put_file(file).await? {
+                    self.files.remove(&evicted);
+                }
+                self.files
+                    .insert(file.sha256.clone(), file.content.len() as u64);
             }
-            for evicted in self.link.put_file(file).await? {
-                self.files.remove(&evicted);
-            }
-            self.files
-                .insert(file.sha256.clone(), file.content.len() as u64);
-        }
-        Ok(())
+            Ok(())
+        };
+        tokio::time::timeout(FILES_TIMEOUT, sync)
+            .await
+            .unwrap_or(Err(SandboxError::Unresponsive(FILES_TIMEOUT)))
     }
 }
 
@@ -232,11 +237,9 @@ impl Pool {
             None => inner.acquire().await?,
         };
         let deadline = req.timeout + inner.grace;
-        let outcome = match tokio::time::timeout(FILES_TIMEOUT, runner.sync_files(&req.files)).await
-        {
-            Ok(Ok(())) => tokio::time::timeout(deadline, runner.link.execute(&req)).await,
-            Ok(Err(e)) => Ok(Err(e)),
-            Err(_) => Ok(Err(SandboxError::Unresponsive(FILES_TIMEOUT))),
+        let outcome = match runner.sync_files(&req.files).await {
+            Ok(()) => tokio::time::timeout(deadline, runner.link.execute(&req)).await,
+            Err(e) => Ok(Err(e)),
         };
         inner.executions.fetch_add(1, Ordering::Relaxed);
         runner.runs += 1;
@@ -372,18 +375,9 @@ impl Inner {
         mut runner: Runner,
         req: &ExecRequest,
     ) -> Result<ExecResult, String> {
-        match tokio::time::timeout(FILES_TIMEOUT, runner.sync_files(&req.files)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                self.give_back(runner, false);
-                return Err(format!("cannot give the runner the attached files: {e}"));
-            }
-            Err(_) => {
-                self.give_back(runner, false);
-                return Err(format!(
-                    "the runner did not take the attached files within {FILES_TIMEOUT:?}"
-                ));
-            }
+        if let Err(e) = runner.sync_files(&req.files).await {
+            self.give_back(runner, false);
+            return Err(format!("cannot give the runner the attached files: {e}"));
         }
         let wanted = block_cgroup_mb(req.memory_mb, &runner, self.ceiling_mb);
         if runner.memory_mb != wanted {
