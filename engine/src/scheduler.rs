@@ -190,7 +190,7 @@ impl Scheduler<'_> {
 
     /// With nothing to decode: wait a little for a tool result, if any is coming.
     fn wait_for_tools(&mut self) {
-        if self.slots.iter().any(|s| matches!(s.state, State::Tool)) {
+        if self.slots.iter().any(|s| matches!(s.state, State::Tool(_))) {
             if let Ok((i, result, ms)) = self.tool_rx.recv_timeout(Duration::from_millis(50)) {
                 resume_after_tool(&self.e, &mut self.slots[i], &result, ms);
             }
@@ -203,7 +203,7 @@ impl Scheduler<'_> {
         let s = &self.slots[g];
         let next = match s.state {
             State::Idle => s.cached_prompt.len() as u32,
-            State::Tool => s.pos as u32,
+            State::Tool(_) => s.pos as u32,
             State::Feed(_) => return false,
         };
         next + 2 <= self.e.config.ctx_per_slot

@@ -19,8 +19,8 @@ pub(crate) enum State {
     Idle,
     /// Tokens to feed (prompt, sampled token, hint, tool output); logits wanted after the last.
     Feed(VecDeque<(i32, SegmentKind)>),
-    /// Waiting for the sandbox.
-    Tool,
+    /// Waiting for the sandbox to run a block of this tool.
+    Tool(ToolName),
 }
 
 /// A tool's block the model is inside.
@@ -197,15 +197,8 @@ pub(crate) fn finish(e: &Ctx, slot: &mut Slot, reason: FinishReason) {
         builder.relabel_last(SegmentKind::Reasoning, SegmentKind::Answer);
     }
     let completion_tokens = builder.completion_tokens;
-    let (segments, new_index) = builder.finish();
-    let mut tool_calls = done.tool_calls;
-    for call in &mut tool_calls {
-        call.segment = new_index[call.segment as usize] as u32;
-    }
-    let mut figures = done.figures;
-    for fig in &mut figures {
-        fig.segment = new_index[fig.segment as usize] as u32;
-    }
+    let (mut tool_calls, mut figures) = (done.tool_calls, done.figures);
+    let segments = builder.finish(&mut tool_calls, &mut figures);
     // Entered (not named as parent) so that the event carries the whole chain of spans.
     span.in_scope(|| {
         tracing::debug!(

@@ -40,7 +40,7 @@ pub(crate) fn run_tool(
     runtime: &tokio::runtime::Handle,
     tool_tx: &mpsc::Sender<ToolDone>,
 ) {
-    slot.state = State::Tool;
+    slot.state = State::Tool(tool);
     // The closing token still has to be fed; it goes first when the output comes back.
     slot.pending_after_tool = Some(closing_token);
     slot.tool_calls
@@ -76,6 +76,9 @@ pub(crate) fn resume_after_tool(e: &Ctx, slot: &mut Slot, outcome: &ToolOutcome,
         finish(e, slot, FinishReason::Error);
         return;
     }
+    let State::Tool(tool) = slot.state else {
+        return;
+    };
     let Some(call) = slot.tool_calls.last_mut() else {
         return;
     };
@@ -88,11 +91,8 @@ pub(crate) fn resume_after_tool(e: &Ctx, slot: &mut Slot, outcome: &ToolOutcome,
         }
     };
     record_result(call, result, ms);
-    let (block, truncated) = tool::of(tool_of(call)).output_block(
-        result,
-        e.config.tool_timeout,
-        e.config.max_output_chars,
-    );
+    let (block, truncated) =
+        tool::of(tool).output_block(result, e.config.tool_timeout, e.config.max_output_chars);
     call.truncated |= truncated;
     let segment = call.segment;
     slot.figures.extend(figures_of(result, segment));
@@ -109,11 +109,6 @@ pub(crate) fn resume_after_tool(e: &Ctx, slot: &mut Slot, outcome: &ToolOutcome,
     }
     feed.extend(record_insertion(e, slot, tokens, SegmentKind::Output));
     slot.state = State::Feed(feed);
-}
-
-/// The tool a call was made to (a name this build wrote, so always a known one).
-pub(crate) fn tool_of(call: &ToolCall) -> ToolName {
-    call.tool.parse().unwrap_or(ToolName::Python)
 }
 
 /// The figures of a result, as the row keeps them: on the code segment that drew them.

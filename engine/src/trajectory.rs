@@ -2,7 +2,7 @@
 //! a code block opens, cut back where a trigger word or the end of thinking is rolled out, and
 //! decoded into text once at the end (so a character split across segments stays whole).
 
-use start_schemas::trajectory::{HintOrigin, Segment, SegmentKind};
+use start_schemas::trajectory::{Figure, HintOrigin, Segment, SegmentKind, ToolCall};
 
 /// The trajectory of a slot, built token by token.
 #[derive(Default)]
@@ -122,9 +122,10 @@ impl TrajectoryBuilder {
         }
     }
 
-    /// The finished segments with their text, empty segments dropped, and where each old
-    /// segment index went (so that tool calls keep pointing at their code segment).
-    pub fn finish(mut self) -> (Vec<Segment>, Vec<usize>) {
+    /// The finished segments with their text, empty segments dropped; `tool_calls` and
+    /// `figures` are renumbered to the segments kept, so that they keep pointing at their code
+    /// segment.
+    pub fn finish(mut self, tool_calls: &mut [ToolCall], figures: &mut [Figure]) -> Vec<Segment> {
         // A token may end in the middle of a UTF-8 character and the next segment's first
         // token finish it: the unfinished bytes are carried over, so the character appears
         // whole in the segment where it completes and the joined text is exactly the
@@ -149,8 +150,14 @@ impl TrajectoryBuilder {
                 kept += 1;
             }
         }
+        for call in tool_calls {
+            call.segment = new_index[call.segment as usize] as u32;
+        }
+        for fig in figures {
+            fig.segment = new_index[fig.segment as usize] as u32;
+        }
         self.segments.retain(|s| !s.tokens.is_empty());
-        (self.segments, new_index)
+        self.segments
     }
 }
 
@@ -195,7 +202,7 @@ mod tests {
         b.push(SegmentKind::Code, 2, &[0xA9, b'b', 0xE2]);
         b.push(SegmentKind::Output, 3, &[0x82]);
         b.push(SegmentKind::Answer, 4, &[0xAC, b'!']);
-        let (segments, _) = b.finish();
+        let segments = b.finish(&mut [], &mut []);
         let texts: Vec<&str> = segments.iter().map(|s| s.text.as_str()).collect();
         assert_eq!(texts, ["a", "éb", "", "€!"]);
         assert_eq!(segments.iter().map(|s| s.tokens.len()).sum::<usize>(), 4);
@@ -223,7 +230,7 @@ mod tests {
         let mut b = TrajectoryBuilder::default();
         b.push(SegmentKind::Reasoning, 1, &[b'x', 0xFF]);
         b.push(SegmentKind::Answer, 2, &[0xE2, 0x82]);
-        let (segments, _) = b.finish();
+        let segments = b.finish(&mut [], &mut []);
         assert_eq!(segments[0].text, "x\u{FFFD}");
         assert_eq!(segments[1].text, "\u{FFFD}");
     }

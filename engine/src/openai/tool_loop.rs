@@ -682,19 +682,12 @@ impl Run<'_> {
             builder.relabel_last(SegmentKind::Reasoning, SegmentKind::Answer);
         }
         let completion_tokens = builder.completion_tokens;
-        let (mut segments, new_index) = builder.finish();
+        let (mut tool_calls, mut figures) = (self.tool_calls, self.figures);
+        let mut segments = builder.finish(&mut tool_calls, &mut figures);
         for seg in &mut segments {
             for t in &mut seg.tokens {
                 *t = self.fed[*t as usize];
             }
-        }
-        let mut tool_calls = self.tool_calls;
-        for call in &mut tool_calls {
-            call.segment = new_index[call.segment as usize] as u32;
-        }
-        let mut figures = self.figures;
-        for fig in &mut figures {
-            fig.segment = new_index[fig.segment as usize] as u32;
         }
         let mut prompt_token_ids = self.prompt_ids;
         prompt_token_ids.shrink_to_fit();
