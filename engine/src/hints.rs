@@ -177,48 +177,47 @@ impl HintLibrary {
     /// always one that opens an enabled tool's block (or none). `None` when no such hint
     /// exists (every tool its kind's hints open is disabled).
     pub fn pick(&self, ctx: &HintContext<'_>, r: f64) -> Option<Hint> {
-        let usable = |h: &String| {
-            crate::fence::ends_with_open_fence(h).is_none_or(|t| ctx.tools.contains(t))
-        };
-        let flat = |m: &'_ BTreeMap<String, Vec<String>>| -> Vec<(String, String)> {
-            m.iter()
-                .flat_map(|(k, v)| {
-                    v.iter()
-                        .filter(|h| usable(h))
-                        .map(move |h| (k.clone(), h.clone()))
+        // The candidates by reference; only the one drawn is copied and filled in.
+        fn usable<'a>(
+            kinds: impl Iterator<Item = (&'a String, &'a Vec<String>)>,
+            tools: ToolSet,
+        ) -> Vec<(&'a String, &'a String)> {
+            kinds
+                .flat_map(|(k, v)| v.iter().map(move |h| (k, h)))
+                .filter(|(_, h)| {
+                    crate::fence::ends_with_open_fence(h).is_none_or(|t| tools.contains(t))
                 })
                 .collect()
+        }
+        let data = if ctx.data {
+            usable(self.data.iter(), ctx.tools)
+        } else {
+            Vec::new()
         };
-        let mut all = Vec::new();
-        if ctx.data {
-            all = flat(&self.data);
-        }
-        if all.is_empty() {
-            all = match ctx.tests {
-                None => flat(&self.math),
-                Some(tests) => self
-                    .code
-                    .iter()
-                    .flat_map(|(k, c)| {
-                        let v = match tests {
-                            SampleTests::Stdio(_) => &c.stdio,
-                            SampleTests::Function(_) => &c.function,
-                        };
-                        v.iter().filter(|h| usable(h)).map(move |h| {
-                            (
-                                k.clone(),
-                                h.replace("{samples}", &self.render_samples(tests)),
-                            )
-                        })
-                    })
-                    .collect(),
-            };
-        }
+        // A code hint is filled with the shown tests; data and math hints are used as written.
+        let (all, samples) = match ctx.tests {
+            _ if !data.is_empty() => (data, None),
+            None => (usable(self.math.iter(), ctx.tools), None),
+            Some(tests) => {
+                let code = self.code.iter().map(|(k, c)| match tests {
+                    SampleTests::Stdio(_) => (k, &c.stdio),
+                    SampleTests::Function(_) => (k, &c.function),
+                });
+                (usable(code, ctx.tools), Some(tests))
+            }
+        };
         if all.is_empty() {
             return None;
         }
-        let (kind, text) = all.swap_remove(((r * all.len() as f64) as usize).min(all.len() - 1));
-        Some(Hint { kind, text })
+        let (kind, template) = all[((r * all.len() as f64) as usize).min(all.len() - 1)];
+        let text = match samples {
+            Some(tests) => template.replace("{samples}", &self.render_samples(tests)),
+            None => template.clone(),
+        };
+        Some(Hint {
+            kind: kind.clone(),
+            text,
+        })
     }
 
     /// The `{samples}` text for a problem's shown tests.
