@@ -9,7 +9,7 @@ use start_schemas::proto;
 use start_schemas::rows::{Diagnostic, Location, Position};
 use start_schemas::tool::ToolSet;
 use start_schemas::validate::Checker;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Most problem diagnostics returned in one refusal; the count of the rest is added.
 const MAX_REPORTED: usize = 20;
@@ -289,6 +289,8 @@ impl ProblemIntake {
             }
             received.insert(sha, bytes::Bytes::from(data));
         }
+        // Files whose bytes have been hashed: the other problems naming them are spared it.
+        let mut hashed = HashSet::new();
         for (problem, location) in &mut self.problems {
             let id = problem.id.to_string();
             for (i, file) in problem.files.iter_mut().enumerate() {
@@ -298,7 +300,15 @@ impl ProblemIntake {
                 else {
                     continue;
                 };
-                if let Err(e) = file.load(bytes.clone()) {
+                let loaded = if hashed.contains(&file.sha256) {
+                    file.load_hashed(bytes.clone())
+                } else {
+                    file.load(bytes.clone())
+                };
+                if loaded.is_ok() {
+                    hashed.insert(file.sha256.clone());
+                }
+                if let Err(e) = loaded {
                     self.diagnostics.push(Diagnostic::new(
                         location.clone(),
                         format!("files[{i}]"),

@@ -162,13 +162,7 @@ impl Attachment {
     /// Checks `bytes` as this file's content: within the size limit, the declared size, the
     /// sha256, the format its name says; then keeps them.
     pub fn load(&mut self, bytes: Bytes) -> Result<(), String> {
-        let len = bytes.len() as u64;
-        if len > MAX_FILE_BYTES {
-            return Err(over_limit(len));
-        }
-        if let Some(size) = self.size.filter(|&s| s != len) {
-            return Err(format!("is {len} bytes, but the row says {size}"));
-        }
+        self.check_size(&bytes)?;
         let sha = hex::encode(Sha256::digest(&bytes));
         if sha != self.sha256 {
             return Err(format!(
@@ -176,10 +170,28 @@ impl Attachment {
                 self.sha256
             ));
         }
+        self.load_hashed(bytes)
+    }
+
+    /// As [`Attachment::load`], for bytes already found to have this file's sha256 (another
+    /// problem's copy of the same file): a file many problems attach is hashed once.
+    pub fn load_hashed(&mut self, bytes: Bytes) -> Result<(), String> {
+        self.check_size(&bytes)?;
         self.format().check(&bytes)?;
-        self.size = Some(len);
+        self.size = Some(bytes.len() as u64);
         self.content = Some(bytes);
         Ok(())
+    }
+
+    fn check_size(&self, bytes: &[u8]) -> Result<(), String> {
+        let len = bytes.len() as u64;
+        if len > MAX_FILE_BYTES {
+            return Err(over_limit(len));
+        }
+        match self.size.filter(|&s| s != len) {
+            Some(size) => Err(format!("is {len} bytes, but the row says {size}")),
+            None => Ok(()),
+        }
     }
 }
 

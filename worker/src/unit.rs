@@ -290,7 +290,8 @@ async fn unit_problems(
             let name = file.name.clone();
             let at = |e: String| format!("{location}: problem {id:?}: file {name}: {e}");
             match fetched.get(&file.sha256) {
-                Some(bytes) => file.load(bytes.clone()).map_err(at)?,
+                // Fetched for an earlier problem, and its sha256 checked then.
+                Some(bytes) => file.load_hashed(bytes.clone()).map_err(at)?,
                 None => {
                     start_dataset::inputs::fetch(dataset, file)
                         .await
