@@ -23,6 +23,224 @@ pub fn last_boxed(text: &str) -> Option<String> {
     }
 }
 
+/// The contents of every `\boxed{...}` (or `\fbox{...}`) in `text`, in order; an unbalanced
+/// box ends the list.
+pub fn all_boxed(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some((i, len)) = ["\\boxed", "\\fbox"]
+        .iter()
+        .filter_map(|m| text[at..].find(m).map(|i| (at + i, m.len())))
+        .min_by_key(|&(i, _)| i)
+    {
+        let rest = &text[i + len..];
+        let trimmed = rest.trim_start();
+        if trimmed.starts_with('{') {
+            match brace_group(trimmed) {
+                Some((inner, _)) => out.push(inner.trim().to_string()),
+                None => break,
+            }
+        } else if rest.starts_with(' ') {
+            let token: String = trimmed
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '$')
+                .collect();
+            if !token.is_empty() {
+                out.push(token);
+            }
+        }
+        at = i + len;
+    }
+    out
+}
+
+/// One `\boxed{…}` (or `\fbox{…}`) of a text: where it starts and ends, and what it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Boxed {
+    /// Byte offset of the `\boxed` command.
+    pub start: usize,
+    /// Byte offset just after its closing brace (or its unbraced token).
+    pub end: usize,
+    /// Its content, trimmed.
+    pub inner: String,
+}
+
+/// Every box of `text` in order, nested braces respected; a box inside a box is part of the
+/// outer one; `\boxed 5` without braces holds the next token. An unbalanced box is left out.
+pub fn boxes(text: &str) -> Vec<Boxed> {
+    let mut found = Vec::new();
+    for marker in ["\\boxed", "\\fbox"] {
+        for (at, _) in text.match_indices(marker) {
+            let rest = &text[at + marker.len()..];
+            let trimmed = rest.trim_start();
+            let skip = rest.len() - trimmed.len();
+            if trimmed.starts_with('{') {
+                if let Some((inner, tail)) = brace_group(trimmed) {
+                    found.push(Boxed {
+                        start: at,
+                        end: text.len() - tail.len(),
+                        inner: inner.trim().to_string(),
+                    });
+                }
+            } else if skip > 0 {
+                let token: String = trimmed
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '$')
+                    .collect();
+                if !token.is_empty() {
+                    found.push(Boxed {
+                        start: at,
+                        end: at + marker.len() + skip + token.len(),
+                        inner: token,
+                    });
+                }
+            }
+        }
+    }
+    found.sort_by_key(|b| b.start);
+    let mut outer: Vec<Boxed> = Vec::new();
+    for b in found {
+        if outer.last().is_none_or(|o| b.start >= o.end) {
+            outer.push(b);
+        }
+    }
+    outer
+}
+
+/// The math spans of `text` (`$$…$$`, `\[…\]`, and within a line `$…$`, `\(…\)`), as byte
+/// ranges including their delimiters, in order.
+pub fn math_spans(text: &str) -> Vec<std::ops::Range<usize>> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let rest = &text[i..];
+        let escaped = i > 0 && b[i - 1] == b'\\';
+        let closing = |open: &str, close: &str, one_line: bool| {
+            let body = rest.strip_prefix(open)?;
+            body.find(close)
+                .filter(|&c| !(one_line && body[..c].contains('\n')))
+                .map(|c| open.len() + c + close.len())
+        };
+        let found = if escaped {
+            None
+        } else if rest.starts_with("$$") {
+            closing("$$", "$$", false)
+        } else if rest.starts_with("\\[") {
+            closing("\\[", "\\]", false)
+        } else if rest.starts_with("\\(") {
+            closing("\\(", "\\)", true)
+        } else if rest.starts_with('$') && !(i > 0 && b[i - 1].is_ascii_digit()) {
+            let rb = rest.as_bytes();
+            (1..rb.len())
+                .take_while(|&j| rb[j] != b'\n')
+                .find(|&j| rb[j] == b'$' && rb[j - 1] != b'\\')
+                .filter(|&j| j > 1)
+                .map(|j| j + 1)
+        } else {
+            None
+        };
+        match found {
+            Some(len) => {
+                out.push(i..i + len);
+                i += len;
+            }
+            None => i += rest.chars().next().map_or(1, char::len_utf8),
+        }
+    }
+    out
+}
+
+/// The boxes of `text` grouped into answers, as Math-Verify groups them. The boxes of one math
+/// span are one answer (`$\boxed{1}\boxed{2}$`), and spans that hold boxes and are joined by
+/// "and", "or" or a comma alone are one answer (`$\boxed{-2}$ and $\boxed{1}$`); a box outside
+/// any span joins the box before it when less than 10 bytes lie between them, or less than 70
+/// with "and", "or", "," or ";" among them and another content (`\boxed{1} papers and
+/// \boxed{2} bins`). A sentence between boxes keeps them apart (`$\boxed{0}$, but that was a
+/// slip; it is $\boxed{81}$`). Each run is a range of indices into `boxes`, in text order.
+pub fn box_runs(text: &str, boxes: &[Boxed]) -> Vec<std::ops::Range<usize>> {
+    let spans = math_spans(text);
+    let span_of = |b: &Boxed| {
+        spans
+            .iter()
+            .position(|s| s.start <= b.start && b.end <= s.end)
+    };
+    let mut runs = Vec::new();
+    let mut k = boxes.len();
+    while k > 0 {
+        let mut first = k - 1;
+        match span_of(&boxes[first]) {
+            Some(mut span) => loop {
+                while first > 0 && span_of(&boxes[first - 1]) == Some(span) {
+                    first -= 1;
+                }
+                // The span before, if it holds the box before this run and only "and", "or"
+                // or a comma lies between.
+                let joined = first > 0
+                    && span > 0
+                    && span_of(&boxes[first - 1]) == Some(span - 1)
+                    && joins_spans(&text[spans[span - 1].end..spans[span].start]);
+                if !joined {
+                    break;
+                }
+                first -= 1;
+                span -= 1;
+            },
+            None => {
+                while first > 0 && span_of(&boxes[first - 1]).is_none() {
+                    let (prev, next) = (&boxes[first - 1], &boxes[first]);
+                    let gap = &text[prev.end..next.start];
+                    let same = prev.inner == next.inner;
+                    if !(gap.len() < 10 || (gap.len() < 70 && !same && lists(gap))) {
+                        break;
+                    }
+                    first -= 1;
+                }
+            }
+        }
+        runs.push(first..k);
+        k = first;
+    }
+    runs.reverse();
+    runs
+}
+
+/// Whether the text between two math spans joins them into one answer: "and", "or", a comma,
+/// ", and", ", or", and spaces.
+fn joins_spans(gap: &str) -> bool {
+    matches!(
+        gap.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .as_str(),
+        "," | "and" | "or" | ", and" | ", or" | ",and" | ",or"
+    )
+}
+
+/// Whether text between two boxes lists them: the word "and" or "or", a comma, a semicolon.
+fn lists(gap: &str) -> bool {
+    gap.contains([',', ';'])
+        || gap
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .any(|w| w == "and" || w == "or")
+}
+
+/// The final answer a solution boxes: its last run of boxes ([`box_runs`]), their distinct
+/// contents joined by ", " (`\boxed{-2}$ and $\boxed{1}` is `-2, 1`). The grader reads a
+/// response's boxes the same way, so an importer that takes a solution's answer with this
+/// agrees with the grader on that solution.
+pub fn final_boxed(text: &str) -> Option<String> {
+    let all = boxes(text);
+    let run = box_runs(text, &all).pop()?;
+    let mut parts: Vec<&str> = Vec::new();
+    for b in &all[run] {
+        if !parts.contains(&b.inner.as_str()) {
+            parts.push(&b.inner);
+        }
+    }
+    Some(parts.join(", "))
+}
+
 /// Splits `{inner}rest` into `(inner, rest)`, nested braces respected; `None` when `s` does
 /// not start with `{` or the group never closes.
 pub fn brace_group(s: &str) -> Option<(&str, &str)> {
@@ -45,7 +263,7 @@ pub fn brace_group(s: &str) -> Option<(&str, &str)> {
 
 #[cfg(test)]
 mod tests {
-    use super::last_boxed;
+    use super::{all_boxed, final_boxed, last_boxed};
 
     #[test]
     fn takes_the_last_box_with_nested_braces() {
@@ -57,5 +275,48 @@ mod tests {
         assert_eq!(last_boxed(r"\fbox{x^{2}}").as_deref(), Some("x^{2}"));
         assert_eq!(last_boxed(r"\boxed{unbalanced").as_deref(), None);
         assert_eq!(last_boxed("no box here"), None);
+    }
+
+    #[test]
+    fn finds_every_box_in_order() {
+        assert_eq!(
+            all_boxed(r"\boxed{1} or \fbox{x^{2}} and \boxed 5 then \boxed{1}"),
+            ["1", "x^{2}", "5", "1"]
+        );
+        assert!(all_boxed("none").is_empty());
+    }
+
+    #[test]
+    fn the_final_answer_is_the_last_run_of_boxes() {
+        assert_eq!(
+            final_boxed(r"the answers are $\boxed{-2}$ and $\boxed{1}$.").as_deref(),
+            Some("-2, 1")
+        );
+        assert_eq!(
+            final_boxed(r"so \boxed{3}. Then later we get \boxed{5}.").as_deref(),
+            Some("5")
+        );
+        assert_eq!(
+            final_boxed(r"$\boxed{1}\boxed{2}$").as_deref(),
+            Some("1, 2")
+        );
+        assert_eq!(final_boxed(r"\boxed{x} = \boxed{x}").as_deref(), Some("x"));
+        assert_eq!(
+            final_boxed(r"\boxed{\boxed{7}}").as_deref(),
+            Some(r"\boxed{7}")
+        );
+        assert_eq!(final_boxed("none"), None);
+        assert_eq!(
+            final_boxed(r"First $\boxed{0}$, but that was a slip; it is $\boxed{81}$.").as_deref(),
+            Some("81")
+        );
+        assert_eq!(
+            final_boxed(r"$$\boxed{(2, 2)} \quad \text{so} \quad \boxed{(6, 2)}$$").as_deref(),
+            Some("(2, 2), (6, 2)")
+        );
+        assert_eq!(
+            final_boxed(r"\boxed{1} papers and \boxed{2} bins").as_deref(),
+            Some("1, 2")
+        );
     }
 }

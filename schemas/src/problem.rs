@@ -169,6 +169,9 @@ pub enum Target {
     Math {
         /// As written in the source.
         answer: String,
+        /// Other answers the source accepts as correct (an AIME problem whose contest
+        /// accepted two); a response matching any is right.
+        also_accepted: Vec<String>,
     },
     /// The options and the right one.
     Choice {
@@ -299,8 +302,14 @@ impl Problem {
             obj.insert("files".into(), Value::Array(files));
         }
         match &self.target {
-            Target::Math { answer } => {
+            Target::Math {
+                answer,
+                also_accepted,
+            } => {
                 obj.insert("answer".into(), json!(answer));
+                if !also_accepted.is_empty() {
+                    obj.insert("also_accepted".into(), json!(also_accepted));
+                }
             }
             Target::Choice {
                 choices,
@@ -400,9 +409,13 @@ impl From<&Problem> for proto::Problem {
             ..Default::default()
         };
         match &p.target {
-            Target::Math { answer } => {
+            Target::Math {
+                answer,
+                also_accepted,
+            } => {
                 out.kind = proto::ProblemKind::Math as i32;
                 out.answer = answer.clone();
+                out.also_accepted = also_accepted.clone();
             }
             Target::Choice {
                 choices,
@@ -481,6 +494,9 @@ impl proto::Problem {
             proto::ProblemKind::Math => {
                 obj.insert("kind".into(), json!("math"));
                 obj.insert("answer".into(), json!(self.answer));
+                if !self.also_accepted.is_empty() {
+                    obj.insert("also_accepted".into(), json!(self.also_accepted));
+                }
             }
             proto::ProblemKind::Choice => {
                 obj.insert("kind".into(), json!("choice"));

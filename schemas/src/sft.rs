@@ -347,18 +347,16 @@ impl SftWriter {
             path: self.tmp.display().to_string(),
             source: e,
         };
-        let mut decoder = arrow_json::ReaderBuilder::new(schema())
-            .with_batch_size(rows.len())
-            .build_decoder()
-            .map_err(arrow)?;
-        decoder.serialize(rows).map_err(arrow)?;
-        if let Some(batch) = decoder.flush().map_err(arrow)? {
-            self.writer
-                .as_mut()
-                .expect("open until finish")
-                .write(&batch)
-                .map_err(|e| FileError::parquet(self.tmp.display(), e))?;
-        }
+        // The arrays are built from the rows' fields directly, as trajectory shards are.
+        let fields: Vec<arrow_schema::FieldRef> = schema().fields().iter().cloned().collect();
+        let batch = serde_arrow::to_record_batch(&fields, &rows)
+            .map_err(|e| arrow(arrow_schema::ArrowError::ExternalError(Box::new(e))))
+            .and_then(|b| b.with_schema(schema()).map_err(arrow))?;
+        self.writer
+            .as_mut()
+            .expect("open until finish")
+            .write(&batch)
+            .map_err(|e| FileError::parquet(self.tmp.display(), e))?;
         self.rows += rows.len() as u64;
         Ok(())
     }

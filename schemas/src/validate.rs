@@ -21,10 +21,24 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Top-level fields a problem row may have.
-pub const ROW_FIELDS: [&str; 9] = [
-    "id", "source", "kind", "question", "answer", "choices", "tests", "solution", "files",
+pub const ROW_FIELDS: [&str; 10] = [
+    "id",
+    "source",
+    "kind",
+    "question",
+    "answer",
+    "also_accepted",
+    "choices",
+    "tests",
+    "solution",
+    "files",
 ];
 const METADATA: &str = "metadata";
+/// Math: other answers the source accepts as correct (an AIME problem whose contest accepted
+/// two answers).
+const ALSO_ACCEPTED: &str = "also_accepted";
+/// At most this many answers besides the answer.
+const MAX_ALSO_ACCEPTED: usize = 16;
 
 /// Bounds that keep rows sane.
 const MAX_ID_BYTES: usize = 256;
@@ -358,22 +372,81 @@ fn check_math(c: &mut RowCheck, obj: &Map<String, Value>, source: Option<&str>) 
     c.forbid(obj, "choices", ProblemKind::Math);
     c.forbid(obj, "tests", ProblemKind::Math);
     let answer = c.required_string(obj, "answer")?;
+    let also_accepted = match RowCheck::get(obj, ALSO_ACCEPTED) {
+        None => Vec::new(),
+        Some(Value::Array(items)) => {
+            // (index in the row, answer) of each accepted so far.
+            let mut seen: Vec<(usize, String)> = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let field = format!("{ALSO_ACCEPTED}[{i}]");
+                let Some(s) = c.string(item, &field, true) else {
+                    continue;
+                };
+                let norm = normalise_whitespace(&s);
+                if norm == normalise_whitespace(&answer) {
+                    c.error(&field, "repeats the answer");
+                } else if let Some((first, _)) =
+                    seen.iter().find(|(_, o)| normalise_whitespace(o) == norm)
+                {
+                    c.error(&field, format!("repeats {ALSO_ACCEPTED}[{first}]"));
+                } else {
+                    seen.push((i, s));
+                }
+            }
+            let out: Vec<String> = seen.into_iter().map(|(_, s)| s).collect();
+            if items.len() > MAX_ALSO_ACCEPTED {
+                c.error(
+                    ALSO_ACCEPTED,
+                    format!(
+                        "has {} answers; at most {MAX_ALSO_ACCEPTED} are accepted besides the answer",
+                        items.len()
+                    ),
+                );
+            }
+            out
+        }
+        Some(other) => {
+            c.error(
+                ALSO_ACCEPTED,
+                format!(
+                    "expected an array of strings, got {}",
+                    json_type_name(other)
+                ),
+            );
+            Vec::new()
+        }
+    };
     if source.is_some_and(|s| s == "aime" || s.starts_with("aime-") || s.starts_with("aime_")) {
-        let t = answer.trim();
-        let ok = !t.is_empty() && t.len() <= 3 && t.bytes().all(|b| b.is_ascii_digit());
-        if !ok {
+        let aime = |t: &str| {
+            let t = t.trim();
+            !t.is_empty() && t.len() <= 3 && t.bytes().all(|b| b.is_ascii_digit())
+        };
+        if !aime(&answer) {
             c.error(
                 "answer",
                 format!("AIME answers are integers from 0 to 999, got {answer:?}"),
             );
             return None;
         }
+        for (i, a) in also_accepted.iter().enumerate() {
+            if !aime(a) {
+                c.error(
+                    &format!("{ALSO_ACCEPTED}[{i}]"),
+                    format!("AIME answers are integers from 0 to 999, got {a:?}"),
+                );
+                return None;
+            }
+        }
     }
-    Some(Target::Math { answer })
+    Some(Target::Math {
+        answer,
+        also_accepted,
+    })
 }
 
 fn check_choice(c: &mut RowCheck, obj: &Map<String, Value>) -> Option<Target> {
     c.forbid(obj, "tests", ProblemKind::Choice);
+    c.forbid(obj, ALSO_ACCEPTED, ProblemKind::Choice);
     let choices = match RowCheck::get(obj, "choices") {
         None => {
             c.error("choices", "missing; choice problems need 2 to 10 options");
@@ -489,6 +562,7 @@ fn check_choice(c: &mut RowCheck, obj: &Map<String, Value>) -> Option<Target> {
 fn check_code(c: &mut RowCheck, obj: &Map<String, Value>) -> Option<Target> {
     c.forbid(obj, "answer", ProblemKind::Code);
     c.forbid(obj, "choices", ProblemKind::Code);
+    c.forbid(obj, ALSO_ACCEPTED, ProblemKind::Code);
     let tests = match RowCheck::get(obj, "tests") {
         None => {
             c.error(
