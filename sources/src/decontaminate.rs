@@ -73,7 +73,7 @@ pub struct Removal {
 /// A problem's answer in a comparable form, when it has one.
 fn answer_key(p: &Problem) -> Option<String> {
     match &p.target {
-        Target::Math { answer } => Some(words(answer).join(" ")),
+        Target::Math { answer, .. } => Some(words(answer).join(" ")),
         Target::Choice {
             choices,
             answer_index,

@@ -2,15 +2,22 @@
 //! their layout's mapper, checked as `startctl validate` checks them, filtered by a date
 //! cut-off, and handed on one at a time. Every row ends in exactly one of three counts:
 //! imported, skipped (by reason), or an error reported at its place, so a summary always
-//! accounts for the whole input. `startctl import` and the import bench both run this.
+//! accounts for the whole input. A quirk of one source row (a malformed field, an answer no
+//! grader can read) is that row's error, never the import's: the caller decides whether any
+//! invalid row fails the whole import (`startctl import --strict`). `startctl import` and the
+//! import bench both run this.
+//!
+//! An input may be a directory: its files are imported in natural order (`2.json` before
+//! `10.json`), as MATH's release ships one JSON file a problem; for the APPS format, each
+//! problem folder of the original release (`train/2404/question.txt`, …) is one row.
 
-use crate::import::{date_of, map_row, ImportFormat, Mapped};
+use crate::import::{apps_folder, date_of, map_row, ImportFormat, Mapped, Skip};
 use chrono::NaiveDate;
 use start_schemas::problem::Problem;
 use start_schemas::rows::{read_rows, Diagnostic, Location, ReadOptions};
 use start_schemas::validate::check_row;
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 
 /// What to import and how.
 #[derive(Clone, Debug)]
@@ -35,11 +42,20 @@ pub struct ImportSummary {
     pub errors: u64,
     /// Rows with at least one error.
     pub bad_rows: u64,
+    /// Inputs that could not be read at all (missing, empty, not the format they claim).
+    pub unreadable: u64,
 }
 
 impl ImportSummary {
     fn skip(&mut self, reason: &str) {
         *self.skipped.entry(reason.to_string()).or_default() += 1;
+    }
+
+    /// Whether nothing came of a non-empty input: every row invalid, as when the input is
+    /// not the format named, or an input unreadable. Such an import failed, whatever the
+    /// rows' own quirks.
+    pub fn failed(&self) -> bool {
+        self.unreadable > 0 || (self.imported == 0 && self.bad_rows > 0)
     }
 
     /// Rows skipped, all reasons together.
@@ -55,6 +71,17 @@ pub const AFTER_CUTOFF: &str = "dated on or after the --before cut-off";
 /// See [`UNDATED`].
 pub const DUPLICATE: &str = "exact duplicate of an earlier row";
 
+/// A row that was read but not imported, for the import report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SkippedRow<'a> {
+    /// Where the row is.
+    pub location: &'a Location,
+    /// The reason it is counted under.
+    pub reason: &'a str,
+    /// What in this row made it so, when the reason alone does not say.
+    pub detail: Option<&'a str>,
+}
+
 /// Streams rows into problems across several files; one per import, so that ids and
 /// duplicates are checked across all its inputs.
 pub struct Importer {
@@ -62,8 +89,8 @@ pub struct Importer {
     read: ReadOptions,
     /// Where each id was first given.
     ids: HashMap<String, Location>,
-    /// Content hashes seen.
-    contents: HashSet<[u8; 32]>,
+    /// Content hashes seen, with where each was first.
+    contents: HashMap<[u8; 32], Location>,
     /// The counts so far.
     pub summary: ImportSummary,
 }
@@ -78,22 +105,70 @@ impl Importer {
                 ..ReadOptions::default()
             },
             ids: HashMap::new(),
-            contents: HashSet::new(),
+            contents: HashMap::new(),
             summary: ImportSummary::default(),
         }
     }
 
-    /// Imports one file: every diagnostic goes to `report` as it is found, every problem to
-    /// `accept`. A file that cannot be opened is one reported error.
+    /// Imports one input: every diagnostic goes to `report` as it is found, every problem to
+    /// `accept`. An input that cannot be opened is one reported error.
     pub fn file(
         &mut self,
         path: &Path,
         report: &mut dyn FnMut(&Diagnostic),
         accept: &mut dyn FnMut(Problem),
     ) {
+        self.input(path, report, &mut |_| {}, accept);
+    }
+
+    /// Imports one input (a file, or a directory of them), as [`Importer::file`], and hands
+    /// every skipped row with its place and reason to `skipped`.
+    pub fn input(
+        &mut self,
+        path: &Path,
+        report: &mut dyn FnMut(&Diagnostic),
+        skipped: &mut dyn FnMut(&SkippedRow),
+        accept: &mut dyn FnMut(Problem),
+    ) {
+        if !path.is_dir() {
+            return self.one_file(path, report, skipped, accept);
+        }
+        let mut found = false;
+        for entry in walk(path, self.options.format == ImportFormat::Apps) {
+            found = true;
+            match entry {
+                Entry::File(file) => self.one_file(&file, report, skipped, accept),
+                Entry::AppsFolder(dir) => {
+                    self.summary.rows += 1;
+                    let location = Location::file(dir.display().to_string());
+                    let row = apps_folder::row(&dir)
+                        .map_err(|m| vec![Diagnostic::new(location.clone(), "(folder)", m)]);
+                    self.row(row, &location, report, skipped, accept);
+                }
+            }
+        }
+        if !found {
+            self.summary.unreadable += 1;
+            self.summary.errors += 1;
+            report(&Diagnostic::new(
+                Location::file(path.display().to_string()),
+                "(file)",
+                "is a directory with no file start can import (JSONL, JSONL.gz, Parquet, CSV, JSON)",
+            ));
+        }
+    }
+
+    fn one_file(
+        &mut self,
+        path: &Path,
+        report: &mut dyn FnMut(&Diagnostic),
+        skipped: &mut dyn FnMut(&SkippedRow),
+        accept: &mut dyn FnMut(Problem),
+    ) {
         let rows = match read_rows(path, &self.read) {
             Ok(rows) => rows,
             Err(diag) => {
+                self.summary.unreadable += 1;
                 self.summary.errors += 1;
                 report(&diag);
                 return;
@@ -101,60 +176,78 @@ impl Importer {
         };
         for item in rows {
             self.summary.rows += 1;
-            let result = item
-                .value
-                .map_err(|d| vec![d])
-                .and_then(|v| map_row(self.options.format, &v, &item.location))
-                .and_then(|mapped| self.admit(mapped, &item.location));
-            match result {
-                Ok(Some(problem)) => {
-                    self.summary.imported += 1;
-                    accept(problem);
-                }
-                Ok(None) => {}
-                Err(diags) => {
-                    self.summary.bad_rows += 1;
-                    for diag in diags {
-                        self.summary.errors += 1;
-                        report(&diag);
-                    }
+            self.row(
+                item.value.map_err(|d| vec![d]),
+                &item.location,
+                report,
+                skipped,
+                accept,
+            );
+        }
+    }
+
+    /// One row read (or that could not be read), to its one count.
+    fn row(
+        &mut self,
+        value: Result<serde_json::Value, Vec<Diagnostic>>,
+        location: &Location,
+        report: &mut dyn FnMut(&Diagnostic),
+        skipped: &mut dyn FnMut(&SkippedRow),
+        accept: &mut dyn FnMut(Problem),
+    ) {
+        let result = value
+            .and_then(|v| map_row(self.options.format, &v, location))
+            .and_then(|mapped| self.admit(mapped, location));
+        match result {
+            Ok(Admitted::Problem(problem)) => {
+                self.summary.imported += 1;
+                accept(*problem);
+            }
+            Ok(Admitted::Skipped(skip)) => {
+                self.summary.skip(skip.reason);
+                skipped(&SkippedRow {
+                    location,
+                    reason: skip.reason,
+                    detail: skip.detail.as_deref(),
+                });
+            }
+            Err(diags) => {
+                self.summary.bad_rows += 1;
+                for diag in diags {
+                    self.summary.errors += 1;
+                    report(&diag);
                 }
             }
         }
     }
 
     /// The cut-off, the check and the duplicate test for one mapped row.
-    fn admit(
-        &mut self,
-        mapped: Mapped,
-        location: &Location,
-    ) -> Result<Option<Problem>, Vec<Diagnostic>> {
+    fn admit(&mut self, mapped: Mapped, location: &Location) -> Result<Admitted, Vec<Diagnostic>> {
+        let skip = |reason: &'static str| {
+            Ok(Admitted::Skipped(Skip {
+                reason,
+                detail: None,
+            }))
+        };
         let row = match mapped {
-            Mapped::Skipped(reason) => {
-                self.summary.skip(reason);
-                return Ok(None);
-            }
+            Mapped::Skipped(skip) => return Ok(Admitted::Skipped(skip)),
             Mapped::Problem(row) => row,
         };
         if let Some(before) = self.options.before {
             let day = date_of(&row).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
             match day {
-                None => {
-                    self.summary.skip(UNDATED);
-                    return Ok(None);
-                }
-                Some(day) if day >= before => {
-                    self.summary.skip(AFTER_CUTOFF);
-                    return Ok(None);
-                }
+                None => return skip(UNDATED),
+                Some(day) if day >= before => return skip(AFTER_CUTOFF),
                 Some(_) => {}
             }
         }
         let problem = check_row(&row, location)?;
         let content = problem.content_sha256();
-        if self.contents.contains(&content) {
-            self.summary.skip(DUPLICATE);
-            return Ok(None);
+        if let Some(first) = self.contents.get(&content) {
+            return Ok(Admitted::Skipped(Skip {
+                reason: DUPLICATE,
+                detail: Some(format!("repeats the row at {first}")),
+            }));
         }
         if let Some(first) = self.ids.get(problem.id.as_str()) {
             return Err(vec![Diagnostic::new(
@@ -168,9 +261,101 @@ impl Importer {
         }
         self.ids
             .insert(problem.id.as_str().to_string(), location.clone());
-        self.contents.insert(content);
-        Ok(Some(problem))
+        self.contents.insert(content, location.clone());
+        Ok(Admitted::Problem(Box::new(problem)))
     }
+}
+
+/// What a mapped row became after the cut-off, the check and the duplicate test.
+enum Admitted {
+    Problem(Box<Problem>),
+    Skipped(Skip),
+}
+
+/// One thing a directory input holds.
+enum Entry {
+    /// A file of rows.
+    File(PathBuf),
+    /// A problem folder of the original APPS release.
+    AppsFolder(PathBuf),
+}
+
+/// How deep a directory input is searched (APPS: `APPS/train/0001/`).
+const MAX_DEPTH: usize = 4;
+
+/// The importable files under `dir` in natural order; with `apps`, problem folders as
+/// single entries (their own files are not rows).
+fn walk(dir: &Path, apps: bool) -> Vec<Entry> {
+    fn visit(dir: &Path, apps: bool, depth: usize, out: &mut Vec<Entry>) {
+        if apps && apps_folder::is_problem_folder(dir) {
+            out.push(Entry::AppsFolder(dir.to_path_buf()));
+            return;
+        }
+        let Ok(read) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut children: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        children.sort_by_cached_key(|p| natural_key(p));
+        for child in children {
+            if child.is_dir() {
+                if depth < MAX_DEPTH {
+                    visit(&child, apps, depth + 1, out);
+                }
+            } else if !apps && importable(&child) {
+                out.push(Entry::File(child));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    visit(dir, apps, 0, &mut out);
+    out
+}
+
+/// Whether a file's name says it holds rows start reads.
+fn importable(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    [
+        ".jsonl",
+        ".jsonl.gz",
+        ".json",
+        ".json.gz",
+        ".parquet",
+        ".csv",
+        ".ndjson",
+    ]
+    .iter()
+    .any(|ext| name.ends_with(ext))
+}
+
+/// A name split into text and numbers, so that `2.json` sorts before `10.json`.
+fn natural_key(path: &Path) -> Vec<(String, u64)> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            let mut digits = c.to_string();
+            while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                digits.push(*d);
+                chars.next();
+            }
+            out.push((
+                std::mem::take(&mut text),
+                digits.parse().unwrap_or(u64::MAX),
+            ));
+        } else {
+            text.push(c);
+        }
+    }
+    out.push((text, 0));
+    out
 }
 
 #[cfg(test)]

@@ -215,7 +215,7 @@ fn wrong_types_and_missing_fields_are_all_reported_per_row() {
     assert_eq!(
         diags,
         [
-            at(&f, ":1: anwser: unknown field; expected one of: id, source, kind, question, answer, choices, tests, solution, files, metadata"),
+            at(&f, ":1: anwser: unknown field; expected one of: id, source, kind, question, answer, also_accepted, choices, tests, solution, files, metadata"),
             at(&f, ":1: kind: missing; this field is required"),
             at(&f, ":1: question: expected a string, got a number"),
             at(&f, ":2: metadata: expected an object, got a string"),
@@ -304,6 +304,39 @@ fn kind_specific_rules() {
                 &f,
                 ":11: tests.examples: expected a list of {call, expected} objects, got a string"
             ),
+        ]
+    );
+}
+
+#[test]
+fn also_accepted_answers_are_checked_like_the_answer() {
+    let d = Dir::new();
+    let f = d.write(
+        "also.jsonl",
+        br#"{"id":"a1","source":"aime","kind":"math","question":"q1","answer":"80","also_accepted":["81"]}
+{"id":"a2","source":"aime","kind":"math","question":"q2","answer":"80","also_accepted":["81.5"]}
+{"id":"m1","source":"math","kind":"math","question":"q3","answer":"1/2","also_accepted":"0.5"}
+{"id":"m2","source":"math","kind":"math","question":"q4","answer":"1/2","also_accepted":["1/2"," 0.5","0.5",""]}
+{"id":"c1","source":"gpqa","kind":"choice","question":"q5","choices":["a","b"],"answer":"A","also_accepted":["B"]}
+"#,
+    );
+    let (diags, checker) = check(&[&f]);
+    assert_eq!(checker.valid, 1, "{diags:?}");
+    assert_eq!(
+        diags,
+        [
+            at(
+                &f,
+                ":2: also_accepted[0]: AIME answers are integers from 0 to 999, got \"81.5\""
+            ),
+            at(
+                &f,
+                ":3: also_accepted: expected an array of strings, got a string"
+            ),
+            at(&f, ":4: also_accepted[0]: repeats the answer"),
+            at(&f, ":4: also_accepted[2]: repeats also_accepted[1]"),
+            at(&f, ":4: also_accepted[3]: must not be empty"),
+            at(&f, ":5: also_accepted: not allowed for kind choice"),
         ]
     );
 }

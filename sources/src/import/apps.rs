@@ -66,6 +66,63 @@ fn json_text(src: &mut Source, name: &str) -> Option<Value> {
     }
 }
 
+/// Files of one problem folder in the original APPS release (`train/2404/`): each read as the
+/// column of the same name in the Hugging Face layout.
+const FOLDER_FILES: [(&str, &str); 4] = [
+    ("question.txt", "question"),
+    ("solutions.json", "solutions"),
+    ("input_output.json", "input_output"),
+    ("starter_code.py", "starter_code"),
+];
+
+/// Whether `dir` is one problem folder of the original APPS release.
+pub(crate) fn is_problem_folder(dir: &std::path::Path) -> bool {
+    dir.join("question.txt").is_file()
+}
+
+/// One problem folder of the original APPS release as the row the Hugging Face layout has:
+/// `problem_id` the folder's name, the files' texts as columns, `metadata.json`'s fields
+/// (`difficulty`, `url`) beside them. Files CodeRL adds (model generations and their scores)
+/// are not read.
+pub(crate) fn folder_row(dir: &std::path::Path) -> Result<Value, String> {
+    let mut row = serde_json::Map::new();
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    row.insert("problem_id".into(), json!(name));
+    for (file, column) in FOLDER_FILES {
+        let path = dir.join(file);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let text =
+                    String::from_utf8(bytes).map_err(|e| format!("{file}: not UTF-8 ({e})"))?;
+                row.insert(column.into(), json!(text));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{file}: {e}")),
+        }
+    }
+    match std::fs::read(dir.join("metadata.json")) {
+        Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(meta)) => {
+                for (k, v) in meta {
+                    row.entry(k).or_insert(v);
+                }
+            }
+            Ok(_) => return Err("metadata.json: expected an object".into()),
+            Err(e) => return Err(format!("metadata.json: {e}")),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("metadata.json: {e}")),
+    }
+    Ok(Value::Object(row))
+}
+
+/// Why a function task tested through an unreleased driver is skipped.
+pub(crate) const DRIVER_TESTS: &str =
+    "function task whose tests are input to a driver program that is not released (GeeksforGeeks)";
+
 pub(super) fn map(src: &mut Source) -> Option<Mapped> {
     let taco = src.has("skill_types") || src.has("raw_tags");
     let id = src.text(&["problem_id"]);
@@ -79,7 +136,7 @@ pub(super) fn map(src: &mut Source) -> Option<Mapped> {
     let mut question = question?;
     let Some(io) = io else {
         return if src.errors.is_empty() {
-            Some(Mapped::Skipped("no tests"))
+            Some(Mapped::skip("no tests"))
         } else {
             None
         };
@@ -98,7 +155,7 @@ pub(super) fn map(src: &mut Source) -> Option<Mapped> {
         return None;
     }
     if inputs.is_empty() {
-        return Some(Mapped::Skipped("no tests"));
+        return Some(Mapped::skip("no tests"));
     }
     let mut tests = match io.get("fn_name").and_then(Value::as_str) {
         Some(func) => {
@@ -115,6 +172,24 @@ pub(super) fn map(src: &mut Source) -> Option<Mapped> {
             }
             json!({"type": "check", "prompt": starter, "test": apps_call_check(inputs, outputs),
                    "entry_point": entry, "examples": []})
+        }
+        // A function to complete whose tests are a driver program's input (`n = 5\narr[] =
+        // {…}`): TACO's GeeksforGeeks rows. The driver is not released, so a class-only answer
+        // could never pass them as stdin cases.
+        None if starter.contains("class Solution")
+            || starter.contains("User function Template") =>
+        {
+            return Some(Mapped::skip_with(
+                DRIVER_TESTS,
+                format!(
+                    "starter code {:?}",
+                    starter
+                        .lines()
+                        .find(|l| l.contains("def "))
+                        .unwrap_or("")
+                        .trim()
+                ),
+            ));
         }
         None => {
             let mut cases = Vec::with_capacity(inputs.len());
@@ -210,6 +285,55 @@ mod tests {
         assert_eq!(row["tests"]["memory_limit_mb"], 256);
         assert_eq!(row["metadata"]["date"], "2021-03-04");
         assert_eq!(row["metadata"]["source"], "codewars");
+    }
+
+    #[test]
+    fn geeksforgeeks_function_tasks_with_driver_input_are_skipped_by_reason() {
+        let reason = skipped(
+            ImportFormat::Apps,
+            json!({"question": "Find the kth missing number.", "source": "geeksforgeeks",
+                "starter_code": "#User function Template for python3\n\nclass Solution:\n    def kthMissing(self, arr, n, k):\n        # code here",
+                "input_output": "{\"inputs\": [\"n = 5\\nk = 3\\narr[] = {1, 2, 4, 5, 6}\"], \"outputs\": [\"7\"]}",
+                "skill_types": "[]", "raw_tags": "[]", "solutions": "[]"}),
+        );
+        assert_eq!(reason, super::DRIVER_TESTS);
+    }
+
+    #[test]
+    fn a_folder_of_the_original_release_reads_as_a_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("2404");
+        std::fs::create_dir(&p).unwrap();
+        std::fs::write(p.join("question.txt"), "Find it.").unwrap();
+        std::fs::write(
+            p.join("starter_code.py"),
+            "class Solution:\n    def f(self, a: List[int]) -> int:\n        ",
+        )
+        .unwrap();
+        std::fs::write(
+            p.join("input_output.json"),
+            r#"{"fn_name": "f", "inputs": [[[1]]], "outputs": [1]}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            p.join("solutions.json"),
+            r#"["class Solution:\n    def f(self, a):\n        return a[0]"]"#,
+        )
+        .unwrap();
+        std::fs::write(
+            p.join("metadata.json"),
+            r#"{"difficulty": "introductory", "url": "https://leetcode.com/problems/x/"}"#,
+        )
+        .unwrap();
+        std::fs::write(p.join("gen_solutions.json"), "[]").unwrap();
+        assert!(super::is_problem_folder(&p));
+        let row = super::folder_row(&p).unwrap();
+        let problem = import(ImportFormat::Apps, row);
+        assert_eq!(problem.id.as_str(), "apps-2404");
+        let r = problem.to_row();
+        assert_eq!(r["tests"]["entry_point"], "Solution().f");
+        assert_eq!(r["metadata"]["difficulty"], "introductory");
+        assert!(r["metadata"].get("gen_solutions").is_none());
     }
 
     #[test]

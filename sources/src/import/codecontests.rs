@@ -92,12 +92,12 @@ pub(super) fn map(src: &mut Source) -> Option<Mapped> {
         .any(|f| src.text(&[f]).is_some_and(|s| !s.trim().is_empty()));
     let (name, description) = (name?, description?);
     if files {
-        return Some(Mapped::Skipped(
+        return Some(Mapped::skip(
             "reads or writes named files, not stdin/stdout",
         ));
     }
     if public.is_empty() && hidden.is_empty() {
-        return Some(Mapped::Skipped("no tests"));
+        return Some(Mapped::skip("no tests"));
     }
     let cases: Vec<Value> = public
         .iter()

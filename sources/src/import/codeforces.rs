@@ -50,15 +50,15 @@ pub(super) fn map(src: &mut Source) -> Option<Mapped> {
         .filter(|c| !c.trim().is_empty());
     let (id, description) = (id?, description?);
     if !interaction.trim().is_empty() {
-        return Some(Mapped::Skipped("interactive"));
+        return Some(Mapped::skip("interactive"));
     }
     if input_mode == "file" {
-        return Some(Mapped::Skipped(
+        return Some(Mapped::skip(
             "reads or writes named files, not stdin/stdout",
         ));
     }
     if examples.is_empty() && official.is_empty() {
-        return Some(Mapped::Skipped("no tests"));
+        return Some(Mapped::skip("no tests"));
     }
     let mut question = String::new();
     if !title.trim().is_empty() {

@@ -10,6 +10,7 @@
 //! schemas/README.md documents every mapping.
 
 mod aime;
+mod aops;
 mod apps;
 mod codecontests;
 mod codeforces;
@@ -20,6 +21,11 @@ mod math;
 mod numina;
 mod python;
 mod source;
+
+/// The original APPS release's problem folders (`train/2404/question.txt`, …), read as rows.
+pub(crate) mod apps_folder {
+    pub(crate) use super::apps::{folder_row as row, is_problem_folder};
+}
 
 use serde_json::Value;
 use source::Source;
@@ -96,9 +102,37 @@ impl fmt::Display for ImportFormat {
 pub enum Mapped {
     /// A problem row, to be checked like any input.
     Problem(Value),
-    /// A well-formed row that start cannot use as a problem (a proof, an interactive task),
-    /// with the reason, counted by reason in the import summary.
-    Skipped(&'static str),
+    /// A row that start cannot use as a problem (a proof, an interactive task, a choice
+    /// problem whose options repeat), counted by reason in the import summary and listed with
+    /// its place in the import report.
+    Skipped(Skip),
+}
+
+/// Why a row was skipped.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Skip {
+    /// The reason, one of a fixed set per format, so that the summary counts by it.
+    pub reason: &'static str,
+    /// What in this row made it so (which options repeat), for the report.
+    pub detail: Option<String>,
+}
+
+impl Mapped {
+    /// A skip for `reason`.
+    pub fn skip(reason: &'static str) -> Self {
+        Self::Skipped(Skip {
+            reason,
+            detail: None,
+        })
+    }
+
+    /// A skip for `reason`, with what in the row made it so.
+    pub fn skip_with(reason: &'static str, detail: impl Into<String>) -> Self {
+        Self::Skipped(Skip {
+            reason,
+            detail: Some(detail.into()),
+        })
+    }
 }
 
 /// Maps one source row of `format`.
@@ -127,7 +161,7 @@ pub fn map_row(
         ImportFormat::Apps => apps::map(&mut src),
     };
     match out {
-        Some(Mapped::Skipped(reason)) if src.errors.is_empty() => Ok(Mapped::Skipped(reason)),
+        Some(Mapped::Skipped(skip)) if src.errors.is_empty() => Ok(Mapped::Skipped(skip)),
         Some(Mapped::Problem(mut out)) if src.errors.is_empty() => {
             let rest = src.rest();
             if !rest.is_empty() {
@@ -224,14 +258,14 @@ pub(crate) mod testing {
     pub(crate) fn import(format: ImportFormat, row: Value) -> Problem {
         match map_row(format, &row, &loc()).expect("maps") {
             Mapped::Problem(v) => check_row(&v, &loc()).expect("valid problem"),
-            Mapped::Skipped(r) => panic!("skipped: {r}"),
+            Mapped::Skipped(r) => panic!("skipped: {r:?}"),
         }
     }
 
     /// Maps a row that must be skipped, returning the reason.
     pub(crate) fn skipped(format: ImportFormat, row: Value) -> &'static str {
         match map_row(format, &row, &loc()).expect("maps") {
-            Mapped::Skipped(r) => r,
+            Mapped::Skipped(r) => r.reason,
             Mapped::Problem(v) => panic!("not skipped: {v}"),
         }
     }

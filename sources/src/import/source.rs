@@ -41,10 +41,27 @@ impl<'a> Source<'a> {
         self.row.get(name).is_some_and(|v| !v.is_null())
     }
 
+    /// A field's value without using it.
+    pub(crate) fn peek(&self, name: &str) -> Option<&'a Value> {
+        self.row.get(name)
+    }
+
     /// Marks fields as used without reading them: bulky columns (model generations, chat
     /// messages) that would otherwise be carried into every trajectory row's metadata.
     pub(crate) fn discard(&mut self, names: &[&str]) {
         self.used.extend(names.iter().map(|n| n.to_string()));
+    }
+
+    /// Marks every field not used so far as used: for layouts whose other columns are
+    /// annotations nobody should carry into every trajectory row.
+    pub(crate) fn discard_rest(&mut self) {
+        let rest: Vec<String> = self
+            .row
+            .keys()
+            .filter(|k| !self.used.contains(k))
+            .cloned()
+            .collect();
+        self.used.extend(rest);
     }
 
     /// A field as text: strings as they are, numbers printed.
