@@ -49,6 +49,7 @@ def labelled():
 
 INT = re.compile(r"^-?\d+$")
 DEC = re.compile(r"^-?\d*\.\d+$")
+PERCENT = re.compile(r"^(\d+(?:\.\d+)?)\\%$")
 FRAC = re.compile(r"^(-?)\\[dt]?frac\{(\d+)\}\{(\d+)\}$")
 SQRT = re.compile(r"\\sqrt\{(\d+)\}")
 
@@ -82,6 +83,17 @@ def sentences(rng, latex):
         ("display_brackets", f"Hence the answer is\n\\[ {latex} \\]"),
         ("inline_parens", f"The answer is \\({latex}\\)."),
         ("two_boxed", f"First I got $\\boxed{{0}}$, but that was a slip; correcting it gives $\\boxed{{{latex}}}$."),
+    ]
+
+
+def newer_sentences(latex):
+    """Ways real outputs end that the first families did not render (their own draws, so that
+    the earlier families' pairs, and the reviewed differences that name them, stay the same)."""
+    return [
+        # What a chat model leaves after its answer when the template's stop is missed.
+        ("chat_tail", f"So the answer is $\\boxed{{{latex}}}$.<|im_end|>\n<|im_start|>user\nThanks"),
+        # LaTeX escaped twice, as answers copied out of JSON or Python strings are.
+        ("double_escaped", "Thus $\\boxed{" + re.sub(r"\\([A-Za-z])", r"\\\\\1", latex) + "}$."),
     ]
 
 
@@ -132,6 +144,31 @@ def equal_forms(rng, g):
         forms.append(("spaced", re.sub(r"([+=,])", r" \1 ", g)))
     if "\\text{" in g:
         forms.append(("text_unwrapped", re.sub(r"\\text\{([^}]*)\}", r"\1", g)))
+    return forms
+
+
+def newer_equal_forms(g):
+    """Renderings of gold `g` that real outputs have and the first families lacked: decimal
+    commas, approximations after the exact value, ratios, percent words, `!=`, labelled tuples."""
+    forms = []
+    f = as_fraction(g)
+    if DEC.match(g) and len(g.split(".")[1]) != 3:
+        # A decimal comma, as most of Europe writes it (three digits would read as thousands).
+        forms.append(("decimal_comma", g.replace(".", ",")))
+    if f is not None and f.denominator != 1:
+        forms.append(("approx_chain", f"x = {g} \\approx {float(f):.2f}"))
+        if f > 0:
+            forms.append(("ratio", f"{f.numerator}:{f.denominator}"))
+    m = PERCENT.match(g)
+    if m:
+        forms.append(("percent_pct", f"{m.group(1)} pct"))
+        forms.append(("percent_word", f"{m.group(1)} percentage"))
+    if "\\neq" in g:
+        forms.append(("bang_equals", g.replace("\\neq", "!=")))
+    inner = g[1:-1] if g.startswith("(") and g.endswith(")") else ""
+    if 2 <= len(split_top(inner)) <= 3 and "\\cup" not in g:
+        names = ["a", "b", "c"][: len(split_top(inner))]
+        forms.append(("labelled_tuple", f"({', '.join(names)}) = {g}"))
     return forms
 
 
@@ -200,8 +237,47 @@ def different_forms(rng, g):
     return forms
 
 
+# Forms real outputs have that MATH-500's answers do not show, written for this script: golds
+# with their equal and different renderings (Math-Verify's verdict is still the one of record).
+EXTRA = [
+    ("-2 \\le x \\le 7", [("interval_of_relation", "x \\in [-2, 7]", "equal"),
+                            ("interval_bare", "[-2, 7]", "equal"),
+                            ("interval_open_end", "[-2, 7)", "different")]),
+    ("0 < y < 1", [("interval_of_relation", "(0, 1)", "equal"),
+                   ("interval_wrong_end", "(0, 2)", "different")]),
+    ("x > 3", [("interval_of_relation", "(3, \\infty)", "equal"),
+               ("interval_closed", "[3, \\infty)", "different")]),
+    ("S_{1}:S_{2}=7:32", [("ratio", "7:32", "equal"), ("ratio_fraction", "\\frac{7}{32}", "equal"),
+                          ("ratio_flipped", "32:7", "different")]),
+    ("(p,q)=(3,2)", [("labelled_tuple_value", "(3, 2)", "equal"),
+                     ("labelled_tuple_swapped", "(2, 3)", "different")]),
+    ("p=5,q=2;p=7,q=2", [("assignment_groups", "(5,2),(7,2)", "equal"),
+                         ("assignment_groups_missing", "(5,2)", "different")]),
+    ("|AB|=1", [("label_on_left", "1", "equal"), ("label_on_left_wrong", "2", "different")]),
+    ("x \\neq 3", [("bang_equals", "x != 3", "equal"), ("bang_equals_wrong", "x != 4", "different")]),
+    ("\\begin{pmatrix}6 & 8 \\\\ 10 & 12\\end{pmatrix}",
+     [("matrix_sum", "\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix} + \\begin{pmatrix}5 & 6 \\\\ 7 & 8\\end{pmatrix}", "equal"),
+      ("matrix_sum_wrong", "\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix} + \\begin{pmatrix}5 & 6 \\\\ 7 & 9\\end{pmatrix}", "different")]),
+    ("(1,3)", [("set_braces_plain", "{1,3}", "equal")]),
+    ("14916", [("thousands_braced_spaced", "14 {, }916", "equal")]),
+]
+
+
+def several_boxes(g):
+    """A list answer boxed one element at a time, and with one element wrong."""
+    parts = [p.strip() for p in split_top(g)]
+    if len(parts) < 2 or g.startswith(("(", "[", "\\left", "\\begin")):
+        return []
+    boxes = " and ".join(f"$\\boxed{{{p}}}$" for p in parts)
+    wrong = " and ".join(f"$\\boxed{{{p}}}$" for p in parts[:-1] + ["100"])
+    return [("several_boxes", f"So the solutions are {boxes}.", "equal"),
+            ("several_boxes_one_wrong", f"So the solutions are {wrong}.", "different")]
+
+
 def pairs(split, seed):
     rng = random.Random(seed)
+    # The newer families draw from their own generator, so the first families' pairs stay.
+    newer = random.Random(seed + 7919)
     n = 0
 
     def emit(gold, response, family, intent):
@@ -225,7 +301,17 @@ def pairs(split, seed):
         yield emit(f"${g}$", f"\\boxed{{{g}}}", f"{source}:equal:gold_in_dollars:boxed_bare", "equal")
         yield emit(f"We work it out step by step, and so the answer is $\\boxed{{{g}}}$.",
                    rng.choice(sentences(rng, g))[1], f"{source}:equal:gold_solution", "equal")
+        for name, latex in [("as_is", g)] + newer_equal_forms(g):
+            styles = sentences(newer, latex) + newer_sentences(latex)
+            for style, response in newer.sample(styles, 1):
+                yield emit(g, response, f"{source}:equal:{name}:{style}", "equal")
+        for name, response, intent in several_boxes(g):
+            yield emit(g, response, f"{source}:{intent}:{name}:sentence", intent)
     if split == "dev":
+        for g, renderings in EXTRA:
+            for name, latex, intent in renderings:
+                style, response = newer.choice(sentences(newer, latex) + newer_sentences(latex))
+                yield emit(g, response, f"extra:{intent}:{name}:{style}", intent)
         for gold, response in labelled():
             yield emit(gold, response, "labelled", "see-label")
 

@@ -60,7 +60,25 @@ impl Grader {
         permutation: Option<&[u32]>,
     ) -> Grade {
         match &problem.target {
-            Target::Math { answer } => self.grade_math(answer, response).await,
+            Target::Math {
+                answer,
+                also_accepted,
+            } => {
+                let mut grade = self.grade_math(answer, response).await;
+                // The source accepts other answers too: right when any of them matches.
+                for other in also_accepted {
+                    if grade.correct == Some(true) {
+                        break;
+                    }
+                    let alt = self.grade_math(other, response).await;
+                    if alt.correct == Some(true)
+                        || (alt.correct.is_none() && grade.correct == Some(false))
+                    {
+                        grade = alt;
+                    }
+                }
+                grade
+            }
             Target::Choice {
                 choices,
                 answer_index,

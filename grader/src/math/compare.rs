@@ -2,7 +2,7 @@
 //! by numeric evaluation where Math-Verify would call sympy: an expression equals another when
 //! both agree at several points, which is what `simplify(a - b) == 0` decides, in microseconds.
 
-use super::expr::{Const, Ex, Interval, Num, Rat, Rel, Value, C};
+use super::expr::{Const, Ex, Func, Interval, Num, Rat, Rel, Value, C};
 use std::collections::BTreeSet;
 
 /// The outcome of a comparison.
@@ -64,6 +64,14 @@ pub fn values(gold: &Value, pred: &Value) -> Cmp {
     } else if gold_assign && !pred_eq {
         g = last_side(gold);
         gold = &g;
+    }
+    // A relation about one expression against a predicted interval or union: its set.
+    let as_set;
+    if matches!(pred, Value::Interval(_) | Value::Union(_)) {
+        if let Some(set) = relation_as_set(gold) {
+            as_set = set;
+            gold = &as_set;
+        }
     }
     match (gold, pred) {
         (Value::Rel { .. }, Value::Rel { .. }) => relations(gold, pred),
@@ -128,10 +136,11 @@ fn in_order(a: &[Value], b: &[Value]) -> Cmp {
 /// Sets in any order: sorted by value when every element has one (as Math-Verify sorts
 /// them), else matched greedily.
 fn sets(a: &[Value], b: &[Value]) -> Cmp {
+    let (a, b) = (distinct(a), distinct(b));
     if a.len() != b.len() {
         return Cmp::Different;
     }
-    let key = |v: &Value| -> Option<f64> {
+    let key = |v: &&Value| -> Option<f64> {
         match v {
             Value::Expr(e) => real(e),
             _ => None,
@@ -144,14 +153,11 @@ fn sets(a: &[Value], b: &[Value]) -> Cmp {
         let mut ib: Vec<usize> = (0..b.len()).collect();
         ia.sort_by(|&x, &y| ka[x].total_cmp(&ka[y]));
         ib.sort_by(|&x, &y| kb[x].total_cmp(&kb[y]));
-        return all(
-            ia.iter().zip(&ib).map(|(&x, &y)| values(&a[x], &b[y])),
-            "set",
-        );
+        return all(ia.iter().zip(&ib).map(|(&x, &y)| values(a[x], b[y])), "set");
     }
     let mut used = vec![false; b.len()];
     let mut unknown = false;
-    for x in a {
+    for x in &a {
         let mut found = false;
         for (j, y) in b.iter().enumerate() {
             if used[j] {
@@ -176,6 +182,89 @@ fn sets(a: &[Value], b: &[Value]) -> Cmp {
         }
     }
     Cmp::Equal("set")
+}
+
+/// A relation written about one expression (`-2 \le x \le 7`, `0 < f(x) < 1`, `x > 3`, `1 \le
+/// |z| \le 2`) as the set of its values, so that it can meet a predicted interval or union as
+/// Math-Verify's `as_set` makes it meet one. `None` for any other relation.
+fn relation_as_set(v: &Value) -> Option<Value> {
+    let Value::Rel { items, ops } = v else {
+        return None;
+    };
+    let constant = |e: &Ex| {
+        let mut names = BTreeSet::new();
+        e.symbols(&mut names);
+        names
+            .is_empty()
+            .then(|| end_value(e))
+            .filter(|x| !x.is_nan())
+    };
+    let infinity = |negative: bool| {
+        let inf = Ex::Const(Const::Infinity);
+        if negative {
+            inf.neg()
+        } else {
+            inf
+        }
+    };
+    let closed = |op: Rel| matches!(op, Rel::Le | Rel::Ge);
+    // (low end, its openness, the expression, high end, its openness)
+    let (lo, lo_open, middle, hi, hi_open) = match (items.as_slice(), ops.as_slice()) {
+        ([a, m, b], [o1, o2]) if matches!((o1, o2), (Rel::Lt | Rel::Le, Rel::Lt | Rel::Le)) => {
+            constant(a)?;
+            constant(b)?;
+            (a.clone(), !closed(*o1), m, b.clone(), !closed(*o2))
+        }
+        ([a, m, b], [o1, o2]) if matches!((o1, o2), (Rel::Gt | Rel::Ge, Rel::Gt | Rel::Ge)) => {
+            constant(a)?;
+            constant(b)?;
+            (b.clone(), !closed(*o2), m, a.clone(), !closed(*o1))
+        }
+        ([m, c], [op]) if constant(m).is_none() && constant(c).is_some() => match op {
+            Rel::Lt | Rel::Le => (infinity(true), true, m, c.clone(), !closed(*op)),
+            Rel::Gt | Rel::Ge => (c.clone(), !closed(*op), m, infinity(false), true),
+            _ => return None,
+        },
+        ([c, m], [op]) if constant(m).is_none() && constant(c).is_some() => match op {
+            Rel::Lt | Rel::Le => (c.clone(), !closed(*op), m, infinity(false), true),
+            Rel::Gt | Rel::Ge => (infinity(true), true, m, c.clone(), !closed(*op)),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    if constant(middle).is_some() {
+        return None;
+    }
+    let interval = |lo: Ex, lo_open: bool, hi: Ex, hi_open: bool| {
+        Value::Interval(Box::new(Interval {
+            lo,
+            hi,
+            lo_open,
+            hi_open,
+        }))
+    };
+    // `a ≤ |z| ≤ b` with 0 < a: z lies in [-b, -a] ∪ [a, b].
+    if let Ex::Func(Func::Abs, inner) = middle {
+        if matches!(inner.as_slice(), [Ex::Sym(_)]) && end_value(&lo) > 0.0 {
+            return Some(Value::Union(vec![
+                interval(hi.clone().neg(), hi_open, lo.clone().neg(), lo_open),
+                interval(lo, lo_open, hi, hi_open),
+            ]));
+        }
+        return None;
+    }
+    Some(interval(lo, lo_open, hi, hi_open))
+}
+
+/// Removes the values equal to an earlier one: a set written with a repeat is the same set.
+fn distinct(items: &[Value]) -> Vec<&Value> {
+    let mut out: Vec<&Value> = Vec::new();
+    for v in items {
+        if !out.iter().any(|o| matches!(values(o, v), Cmp::Equal(_))) {
+            out.push(v);
+        }
+    }
+    out
 }
 
 fn intervals(a: &Interval, b: &Interval) -> Cmp {
@@ -226,10 +315,15 @@ fn equation(v: &Value) -> bool {
     matches!(v, Value::Rel { ops, .. } if ops.iter().all(|o| *o == Rel::Eq))
 }
 
+/// Whether an expression is made of names alone (`x`, `AB`, `|AB|`, `V_1 : V_2`, `NO/BO`),
+/// the left side of an assignment, as Math-Verify reads one.
 fn only_symbols(e: &Ex) -> bool {
     match e {
         Ex::Sym(_) => true,
-        Ex::Mul(v) => v.iter().all(only_symbols),
+        Ex::Mul(v) | Ex::Add(v) | Ex::Func(_, v) => !v.is_empty() && v.iter().all(only_symbols),
+        Ex::Pow(base, exp) => {
+            only_symbols(base) && matches!(exp.exact(), Some(r) if r == Rat::int(-1))
+        }
         _ => false,
     }
 }
@@ -509,25 +603,26 @@ fn name(e: &Ex) -> Option<String> {
     }
 }
 
-/// Whether the comparison of a gold and a prediction can use the decimal-comma reading: a
-/// prediction `1000,99` (two numbers) against a gold that is one non-integer number.
-pub fn decimal_comma(gold: &Value, pred: &Value) -> Option<Value> {
-    let Value::Expr(g) = gold else { return None };
-    let Value::Set(items) = pred else { return None };
-    if items.len() != 2 || g.atom().is_none() || g.exact().is_some_and(|r| r.is_int()) {
+/// `text` (one side's cleaned answer) read with a decimal comma, when it is two digit runs
+/// joined by one comma (`1,22`, `0,111`, `1000,99`) and the `other` side is one non-integer
+/// number: then the comma is the decimal point, as in most of Europe; else `None`, and `1,2`
+/// stays the list it usually is.
+pub fn decimal_comma(text: &str, other: &Value) -> Option<Value> {
+    let Value::Expr(o) = other else { return None };
+    if o.atom().is_none() || o.exact().is_some_and(|r| r.is_int()) {
         return None;
     }
-    match (&items[0], &items[1]) {
-        (Value::Expr(Ex::Num(Num::Exact(a))), Value::Expr(Ex::Num(Num::Exact(b))))
-            if a.is_int() && b.is_int() && b.num >= 0 =>
-        {
-            let text = format!("{}.{}", a.num, b.num);
-            text.parse::<f64>()
-                .ok()
-                .map(|f| Value::Expr(Ex::Num(Num::Float(f))))
-        }
-        _ => None,
+    let t = text.trim();
+    let (whole, frac) = t.split_once(',')?;
+    let digits = whole.strip_prefix('-').unwrap_or(whole);
+    let plain = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !plain(digits) || !plain(frac) {
+        return None;
     }
+    format!("{whole}.{frac}")
+        .parse::<f64>()
+        .ok()
+        .map(|f| Value::Expr(Ex::Num(Num::Float(f))))
 }
 
 #[cfg(test)]

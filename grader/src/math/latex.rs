@@ -116,7 +116,7 @@ const UNITS: &[&str] = &[
 
 /// Cleans `answer` (the text inside the answer's delimiters or box).
 pub fn clean(answer: &str) -> String {
-    let mut s = answer.trim().to_string();
+    let mut s = single_escapes(answer.trim());
     s = strip_delimiters(&s);
     s = unwrap(&s, &["\\boxed", "\\fbox"]);
     // Matrix row breaks `\\` must survive the spacing rules below (`\ ` is a space).
@@ -142,6 +142,7 @@ pub fn clean(answer: &str) -> String {
         ("\\%", "%"),
         ("\\$", ""),
         ("{,}", ""),
+        ("!=", "\\ne "),
         // MATH writes thousands as `10,\!080`.
         (",\\!", ""),
         ("\\dfrac", "\\frac"),
@@ -189,15 +190,201 @@ pub fn clean(answer: &str) -> String {
     // `\le` followed by letters (`\left` is gone already) keeps its own word: `\lex` is not a
     // thing, so nothing to guard here beyond the space added above.
     s = s.replace('\u{1}', "\\\\");
+    s = braced_commas(&s);
     s = expand_frac_shorthand(&s);
     s = text_commands(&s);
-    s = strip_units(&s);
+    s = join_words(&s);
+    s = drop_approximations(&s);
+    s = unwrap_brace_list(&s);
+    s = percent_words(&s);
+    s = per_item(&s, strip_units);
     s = strip_words(&s);
     let t = s.trim().trim_end_matches(['.', ';']).trim();
     // A trailing comma or a lone leading "=" say nothing.
     let t = t.trim_end_matches(',').trim();
     let t = t.strip_prefix('=').unwrap_or(t).trim();
     t.to_string()
+}
+
+/// LaTeX escaped twice, as answers copied out of JSON or Python strings are (`\\frac{1}{2}`,
+/// `\\left(`): a doubled backslash before a command's letters is one. A matrix's row break
+/// `\\` is followed by a space, a digit or a sign, never by letters, and stays.
+fn single_escapes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("\\\\") {
+        let after = &rest[i + 2..];
+        out.push_str(&rest[..i]);
+        if after.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            out.push('\\');
+        } else {
+            out.push_str("\\\\");
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A thousands separator in braces with spaces in it: `14 {, }916`, `1{ ,}000`.
+fn braced_commas(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('{') {
+        let after = &rest[i + 1..];
+        match after.find('}') {
+            Some(close) if after[..close].trim() == "," => {
+                out.push_str(rest[..i].trim_end());
+                rest = after[close + 1..].trim_start();
+            }
+            _ => {
+                out.push_str(&rest[..i + 1]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// An approximation after an exact answer is not the answer: `\frac{1}{3} \approx 0.33` and
+/// `x = 1/3 \approx 0.3` keep what comes before `\approx`, up to the next top-level comma.
+fn drop_approximations(s: &str) -> String {
+    let mut out = s.to_string();
+    let mut from = 0;
+    while let Some(i) = out[from..].find("\\approx").map(|i| i + from) {
+        // What the approximation follows, back to the list's previous comma: nothing, or a
+        // bare name (`x \approx 11`, where it says what x is), leaves it as a relation.
+        let item = out[..i].rsplit(',').next().unwrap_or_default().trim();
+        let named = item
+            .chars()
+            .all(|c| c.is_alphabetic() || c == '_' || c == '{' || c == '}' || c == ' ');
+        if item.is_empty() || named {
+            from = i + "\\approx".len();
+            continue;
+        }
+        let mut depth = 0i32;
+        let mut end = out.len();
+        for (k, c) in out[i..].char_indices() {
+            match c {
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => depth -= 1,
+                ',' if depth <= 0 => {
+                    end = i + k;
+                    break;
+                }
+                _ => {}
+            }
+            if depth < 0 {
+                end = i + k;
+                break;
+            }
+        }
+        out.replace_range(i..end, "");
+        from = i;
+    }
+    out
+}
+
+/// The words "or" and "and" written between answers without `\text` (`(11,7)or(7,11)`) join
+/// them, as a comma does. Words inside a `\text{}` (a text answer) are left alone.
+fn join_words(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        if s[i..].starts_with("\\text{") {
+            let end = brace_group(&s[i + 5..]).map_or(s.len(), |(_, tail)| s.len() - tail.len());
+            out.push_str(&s[i..end]);
+            i = end;
+            continue;
+        }
+        let word = ["and", "or"].into_iter().find(|w| {
+            s[i..].starts_with(w)
+                && (i == 0 || !(b[i - 1].is_ascii_alphabetic() || b[i - 1] == b'\\'))
+                && !b.get(i + w.len()).is_some_and(u8::is_ascii_alphabetic)
+        });
+        if let Some(w) = word {
+            out.push(',');
+            i += w.len();
+            continue;
+        }
+        let ch = s[i..].chars().next().expect("in bounds");
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+/// A whole answer written as a braced list, `{1, 2, 3}` (braces a model meant as a set's), is
+/// the list.
+fn unwrap_brace_list(s: &str) -> String {
+    let t = s.trim();
+    if let Some((inner, tail)) = t.starts_with('{').then(|| brace_group(t)).flatten() {
+        if tail.trim().is_empty() && top_level_commas(inner) > 0 {
+            return inner.to_string();
+        }
+    }
+    s.to_string()
+}
+
+fn top_level_commas(s: &str) -> usize {
+    let mut depth = 0i32;
+    let mut n = 0;
+    for c in s.chars() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            ',' if depth == 0 => n += 1,
+            _ => {}
+        }
+    }
+    n
+}
+
+/// `28 pct`, `28 percentage`, `28 percent` after a number: a percent sign.
+fn percent_words(s: &str) -> String {
+    let mut out = s.to_string();
+    for word in ["percentage", "percent", "pct"] {
+        let mut from = 0;
+        while let Some(i) = out[from..].find(word).map(|i| i + from) {
+            let before = out[..i].trim_end();
+            let after_ok = !out[i + word.len()..].starts_with(|c: char| c.is_ascii_alphabetic());
+            let letter_before = out[..i].ends_with(|c: char| c.is_ascii_alphabetic());
+            if before.ends_with(|c: char| c.is_ascii_digit()) && after_ok && !letter_before {
+                let start = before.len();
+                out.replace_range(start..i + word.len(), "%");
+                from = start + 1;
+            } else {
+                from = i + word.len();
+            }
+        }
+    }
+    out
+}
+
+/// `f` applied to each top-level item of a list (`35 cm, 4`), the separators kept.
+fn per_item(s: &str, f: fn(&str) -> String) -> String {
+    if top_level_commas(s) == 0 {
+        return f(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut depth = 0i32;
+    let mut start = 0;
+    for (k, c) in s.char_indices() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push_str(&f(&s[start..k]));
+                out.push(',');
+                start = k + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push_str(&f(&s[start..]));
+    out
 }
 
 /// Removes `$…$`, `$$…$$`, `\(…\)` and `\[…\]` around the whole answer.

@@ -41,7 +41,11 @@ struct Candidate {
 /// Decides whether `response` gives the gold answer `gold` (a bare answer, LaTeX, or a whole
 /// solution ending in `\boxed{}`).
 pub fn verify(gold: &str, response: &str) -> Verdict {
-    let gold_text = if gold.contains('$') || gold.contains("\\boxed") || gold.contains("\\(") {
+    // A gold with its own delimiters or box is read as it is; a bare one as math. A `\$` is
+    // a dollar sign, not a delimiter (MATH's `\$15,\!000`).
+    let delimited =
+        gold.replace("\\$", "").contains('$') || gold.contains("\\boxed") || gold.contains("\\(");
+    let gold_text = if delimited {
         gold.to_string()
     } else {
         format!("${gold}$")
@@ -80,11 +84,17 @@ pub fn verify(gold: &str, response: &str) -> Verdict {
         .map(|(s, _)| s.clone())
         .or_else(|| preds.first().map(|c| latex::clean(&c.latex)));
     let outcome = match (&gold_parsed, &pred_parsed) {
-        (Some((_, g)), Some((_, p))) => {
+        (Some((gs, g)), Some((ps, p))) => {
             let direct = compare::values(g, p);
-            match (direct, compare::decimal_comma(g, p)) {
-                (Cmp::Equal(_), _) | (_, None) => direct,
-                (_, Some(decimal)) => match compare::values(g, &decimal) {
+            // `1,22` is 1.22 where the other side is one decimal number, either way round.
+            let decimal = || match (compare::decimal_comma(gs, p), compare::decimal_comma(ps, g)) {
+                (Some(g2), _) => compare::values(&g2, p),
+                (None, Some(p2)) => compare::values(g, &p2),
+                (None, None) => Cmp::Different,
+            };
+            match direct {
+                Cmp::Equal(_) => direct,
+                _ => match decimal() {
                     Cmp::Equal(_) => Cmp::Equal("decimal comma"),
                     _ => direct,
                 },
@@ -227,100 +237,60 @@ struct Span {
 }
 
 fn env_spans(text: &str) -> Vec<Span> {
-    let b = text.as_bytes();
-    let mut spans = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let rest = &text[i..];
-        let escaped = i > 0 && b[i - 1] == b'\\';
-        if rest.starts_with("$$") && !escaped {
-            if let Some(close) = rest[2..].find("$$") {
-                let inner = &rest[2..2 + close];
-                spans.push(Span {
-                    start: i,
-                    end: i + 2 + close + 2,
-                    inner: inner.to_string(),
-                });
-                i += 2 + close + 2;
-                continue;
+    // The delimited spans are found as the importers find them (one scanner for both).
+    let mut spans: Vec<Span> = start_schemas::answer::math_spans(text)
+        .into_iter()
+        .map(|r| {
+            let whole = &text[r.clone()];
+            let open = if whole.starts_with("$$") || whole.starts_with('\\') {
+                2
+            } else {
+                1
+            };
+            Span {
+                start: r.start,
+                end: r.end,
+                inner: whole[open..whole.len() - open].to_string(),
             }
-        } else if rest.starts_with('$') && !escaped && !(i > 0 && b[i - 1].is_ascii_digit()) {
-            // Inline: to the next unescaped `$` on the same line.
-            let mut j = 1;
-            let rb = rest.as_bytes();
-            let mut found = None;
-            while j < rb.len() {
-                match rb[j] {
-                    b'\n' => break,
-                    b'$' if rb[j - 1] != b'\\' => {
-                        found = Some(j);
-                        break;
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-            if let Some(close) = found {
-                if close > 1 {
-                    spans.push(Span {
-                        start: i,
-                        end: i + close + 1,
-                        inner: rest[1..close].to_string(),
-                    });
-                }
-                i += close + 1;
-                continue;
-            }
-        } else if rest.starts_with("\\[") && !escaped {
-            if let Some(close) = rest[2..].find("\\]") {
-                spans.push(Span {
-                    start: i,
-                    end: i + 2 + close + 2,
-                    inner: rest[2..2 + close].to_string(),
-                });
-                i += 2 + close + 2;
-                continue;
-            }
-        } else if rest.starts_with("\\(") && !escaped {
-            if let Some(close) = rest[2..].find("\\)") {
-                if !rest[2..2 + close].contains('\n') {
-                    spans.push(Span {
-                        start: i,
-                        end: i + 2 + close + 2,
-                        inner: rest[2..2 + close].to_string(),
-                    });
-                    i += 2 + close + 2;
-                    continue;
-                }
-            }
-        } else if rest.starts_with("\\frac{") && !escaped {
-            // A bare `\frac{a}{b}` of plain numbers, with its sign.
-            let signed = i > 0 && b[i - 1] == b'-';
-            let r = &rest[5..];
-            if let Some((a, tail)) = start_schemas::answer::brace_group(r) {
-                if let Some((d, tail2)) = start_schemas::answer::brace_group(tail) {
-                    let plain = |s: &str| {
-                        !s.is_empty()
-                            && s.trim_start_matches('-')
-                                .chars()
-                                .all(|c| c.is_ascii_digit() || c == '.')
-                    };
-                    if plain(a) && plain(d) {
-                        let len = rest.len() - tail2.len();
-                        let start = if signed { i - 1 } else { i };
-                        spans.push(Span {
-                            start,
-                            end: i + len,
-                            inner: text[start..i + len].to_string(),
-                        });
-                        i += len;
-                        continue;
-                    }
-                }
-            }
+        })
+        .collect();
+    // A bare `\frac{a}{b}` of plain numbers outside them, with its sign.
+    let mut fracs = Vec::new();
+    for (i, _) in text.match_indices("\\frac{") {
+        if (i > 0 && text.as_bytes()[i - 1] == b'\\')
+            || spans.iter().any(|s| s.start <= i && i < s.end)
+        {
+            continue;
         }
-        i += rest.chars().next().map_or(1, char::len_utf8);
+        let rest = &text[i + 5..];
+        let Some((a, tail)) = start_schemas::answer::brace_group(rest) else {
+            continue;
+        };
+        let Some((d, tail)) = start_schemas::answer::brace_group(tail) else {
+            continue;
+        };
+        let plain = |s: &str| {
+            !s.is_empty()
+                && s.trim_start_matches('-')
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == '.')
+        };
+        if plain(a) && plain(d) {
+            let start = if i > 0 && text.as_bytes()[i - 1] == b'-' {
+                i - 1
+            } else {
+                i
+            };
+            let end = text.len() - tail.len();
+            fracs.push(Span {
+                start,
+                end,
+                inner: text[start..end].to_string(),
+            });
+        }
     }
+    spans.extend(fracs);
+    spans.sort_by_key(|s| s.start);
     spans
 }
 
@@ -371,48 +341,40 @@ fn with_percent(text: &str, s: &Span) -> (String, usize) {
     (s.inner.clone(), s.end)
 }
 
-/// Every `\boxed{…}`/`\fbox{…}` (nested braces respected), several joined by "and", "or",
-/// "," as one answer, a `%` after one taken into it.
+/// The boxes of the text as answers: each run of boxes that Math-Verify would read as one
+/// answer ([`start_schemas::answer::box_runs`]: `\boxed{-2} and \boxed{1}` is the list `-2, 1`,
+/// the same content boxed twice in a row once), a `%` after a box taken into it.
 fn boxed(text: &str) -> Vec<Candidate> {
-    let mut spans = Vec::new();
-    for marker in ["\\boxed", "\\fbox"] {
-        for (at, _) in text.match_indices(marker) {
-            let rest = &text[at + marker.len()..];
-            let trimmed = rest.trim_start();
-            let skip = rest.len() - trimmed.len();
-            if let Some((inner, tail)) = start_schemas::answer::brace_group(trimmed) {
-                let end = text.len() - tail.len();
-                // A box inside a box is part of the outer one.
-                spans.push(Span {
-                    start: at,
-                    end,
-                    inner: inner.to_string(),
-                });
-            } else if skip > 0 {
-                let token: String = trimmed
-                    .chars()
-                    .take_while(|c| !c.is_whitespace() && *c != '$')
-                    .collect();
-                if !token.is_empty() {
-                    spans.push(Span {
-                        start: at,
-                        end: at + marker.len() + skip + token.len(),
-                        inner: token,
-                    });
+    let all = start_schemas::answer::boxes(text);
+    let spans: Vec<Span> = all
+        .iter()
+        .map(|b| Span {
+            start: b.start,
+            end: b.end,
+            inner: b.inner.clone(),
+        })
+        .collect();
+    start_schemas::answer::box_runs(text, &all)
+        .into_iter()
+        .map(|run| {
+            let mut parts: Vec<(String, usize)> = Vec::new();
+            for span in &spans[run.clone()] {
+                let (latex, end) = with_percent(text, span);
+                if parts.last().is_none_or(|(p, _)| *p != latex) {
+                    parts.push((latex, end));
                 }
             }
-        }
-    }
-    spans.sort_by_key(|s| s.start);
-    // Drop boxes nested in an earlier one.
-    let mut outer: Vec<Span> = Vec::new();
-    for s in spans {
-        if outer.last().is_some_and(|o| s.start < o.end) {
-            continue;
-        }
-        outer.push(s);
-    }
-    join_runs(text, outer)
+            Candidate {
+                start: spans[run.start].start,
+                end: parts.last().map_or(spans[run.end - 1].end, |p| p.1),
+                latex: parts
+                    .iter()
+                    .map(|(s, _)| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        })
+        .collect()
 }
 
 /// Plain numbers in the text (outside math or not): integers with thousands separators,
@@ -611,5 +573,71 @@ mod tests {
         assert!(eq("1.5", "\\boxed{1.5}") && !eq("1.5", "\\boxed{1.501}"));
         assert!(eq("1000", "\\boxed{1\\,000}"));
         assert!(eq("\\frac{\\sqrt{3}}{2}", "\\boxed{\\frac{1}{2}\\sqrt{3}}"));
+    }
+
+    /// The forms Math-Verify's own tables showed missing (issue 31), each with a near miss.
+    #[test]
+    fn forms_real_outputs_have() {
+        // Decimal commas, either way round; a leading zero never starts thousands.
+        assert!(eq("1,22", "1.22") && eq("0.111", "$0,111$") && !eq("1,22", "1.23"));
+        // Percent words, `!=`, approximations after the exact value.
+        assert!(eq("$28\\%$", "\\boxed{28 pct}") && eq("$28\\%$", "\\boxed{28 percentage}"));
+        assert!(eq("$x \\neq 5$", "$x != 5$") && !eq("$x \\neq 5$", "$x != 6$"));
+        assert!(eq("$x = 1/3$", "$x = 5+5+1 = 1/3 \\approx 11$"));
+        assert!(eq("$11$", "$x\\approx11$") && !eq("$1/3$", "$x=1/4\\approx0.33$"));
+        // Matrices written as a sum or a product.
+        let m = "$\\begin{pmatrix}6 & 8 \\\\ 10 & 12\\end{pmatrix}$";
+        assert!(eq(m, "$\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix} + \\begin{pmatrix}5 & 6 \\\\ 7 & 8\\end{pmatrix}$"));
+        assert!(!eq(m, "$\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix} + \\begin{pmatrix}5 & 6 \\\\ 7 & 9\\end{pmatrix}$"));
+        assert!(eq(
+            "$\\begin{pmatrix}2 & 0 \\\\ 0 & 2\\end{pmatrix}$",
+            "$2 \\begin{pmatrix}1 & 0 \\\\ 0 & 1\\end{pmatrix}$"
+        ));
+        // Intervals against the relations they solve, one way.
+        assert!(
+            eq("$-2 \\le x \\le 7$", "$x \\in [-2,7]$") && !eq("$-2 \\le x \\le 7$", "$[-2,7)$")
+        );
+        assert!(eq("$0<f(x)<1$", "$(0,1)$") && eq("$x > 3$", "$(3, \\infty)$"));
+        assert!(eq("$1\\leq|z|\\leq 2$", "$z \\in [-2, -1] \\cup [1, 2]$"));
+        // Labelled tuples, semicolon groups, ratios, a label on the left.
+        assert!(eq("$(p,q)=(3,2)$", "$\\boxed{(3, 2)}$") && !eq("$(p,q)=(3,2)$", "$(2,3)$"));
+        assert!(eq("$p=5,q=2;p=7,q=2$", "$(5,2),(7,2)$") && !eq("$p=5,q=2;p=7,q=2$", "$(5,2)$"));
+        assert!(
+            eq("$S_{1}:S=7:32$", "$\\boxed{7:32}$") && !eq("$S_{1}:S=7:32$", "$\\boxed{32:7}$")
+        );
+        assert!(
+            eq("$|AB|=1$", "$$1$$")
+                && eq(
+                    "$\\frac{NO}{BO}=\\frac{1}{\\sqrt{6}}$",
+                    "$\\frac{1}{\\sqrt{6}}$"
+                )
+        );
+        // Several boxes are one list, a repeated element one element.
+        assert!(eq(
+            "$${1,2,3}$$",
+            "\\boxed{1} and \\boxed{2} and \\boxed{3}"
+        ));
+        assert!(eq("$(1,3)$", "${1,3}$") && eq("$(11,7)or(7,11)$", "$\\boxed{(7,11),\\ (11,7)}$"));
+        assert!(eq("$(5, 8), (8, 5)$", "$\\boxed{(5, 8), (8, 5), (5, 8)}$"));
+        assert!(!eq("$(5, 8), (8, 5)$", "$\\boxed{(5, 8)}$"));
+        // Doubly escaped LaTeX, and a chat template's tail after the answer.
+        assert!(eq(
+            "$\\\\left(\\\\frac{1}{5},\\\\frac{1}{6}\\\\right)$",
+            "$\\boxed{\\left( \\frac{1}{5}, \\frac{1}{6} \\right)}$"
+        ));
+        assert!(eq(
+            "5",
+            "So $\\boxed{5}$.<|im_end|>\n<|im_start|>user\nThanks"
+        ));
+        assert!(eq("14916", "The final answer is $14 {, }916$."));
+        // Units in each item of a list.
+        assert!(eq("$\\boxed{35 cm} ++++++ \\boxed{4}$", "${35 cm,4}$"));
+        // MATH's golds with an escaped dollar sign.
+        assert!(eq("\\$15,\\!000", "\\boxed{15000}") && !eq("\\$15,\\!000", "\\boxed{15}"));
+        assert!(eq("-\\$0.50", "\\boxed{-0.5}") && !eq("-\\$0.50", "\\boxed{0.5}"));
+        assert!(eq(
+            "\\overline{CD}",
+            "so the answer is $\\boxed{\\overline{CD}}$, not 2009"
+        ));
     }
 }

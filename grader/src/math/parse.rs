@@ -119,8 +119,10 @@ fn merge_digit_groups(s: &str) -> String {
             b')' | b']' | b'}' => depth -= 1,
             _ => {}
         }
+        // A leading zero never starts thousands groups: `0,111` is not 111.
         let starts_number = depth == 0
             && b[i].is_ascii_digit()
+            && b[i] != b'0'
             && (i == 0 || !(b[i - 1].is_ascii_digit() || b[i - 1] == b'.'));
         if starts_number {
             let mut j = i;
@@ -247,18 +249,31 @@ impl P {
                 break;
             }
             items.push(self.item()?);
-            if !(self.eat_op(',') || self.eat_op(';')) {
+            let semicolon_stops = stop(Some(&Tok::Op(';')));
+            if !(self.eat_op(',') || (!semicolon_stops && self.eat_op(';'))) {
                 break;
             }
         }
         Ok(items)
     }
 
-    /// A relation chain, a union, or `x \in S` (which is S).
+    /// A relation chain, a union, or `x \in S` (which is S). A named tuple `(p, q) = (3, 2)`
+    /// is its value, `(3, 2)`: the names only label it.
     fn item(&mut self) -> R<Value> {
         let first = self.union()?;
         if self.eat_cmd("in") {
             return self.union();
+        }
+        if names_only(&first) && self.peek() == Some(&Tok::Op('=')) {
+            let save = self.at;
+            self.at += 1;
+            let value = self.union()?;
+            if matches!(value, Value::Tuple(_) | Value::Interval(_) | Value::Set(_))
+                && self.rel_op_ahead().is_none()
+            {
+                return Ok(value);
+            }
+            self.at = save;
         }
         let mut items = vec![];
         let mut ops = vec![];
@@ -273,6 +288,14 @@ impl P {
         }
         items.push(expr(current)?);
         Ok(Value::Rel { items, ops })
+    }
+
+    /// Whether a relation comes next, without taking it.
+    fn rel_op_ahead(&mut self) -> Option<Rel> {
+        let save = self.at;
+        let op = self.rel_op();
+        self.at = save;
+        op
     }
 
     fn rel_op(&mut self) -> Option<Rel> {
@@ -321,11 +344,27 @@ impl P {
             self.eat_op('+');
         }
         let first = self.term()?;
-        let first = if negate {
-            Value::Expr(expr(first)?.neg())
+        let mut first = if negate {
+            match first {
+                Value::Matrix(m) => matrix_product(Value::Expr(num(-1)), Value::Matrix(m))?,
+                other => Value::Expr(expr(other)?.neg()),
+            }
         } else {
             first
         };
+        // A sum of matrices (`A + B` written out) is the matrix.
+        while let Value::Matrix(m) = &first {
+            let minus = match self.peek() {
+                Some(Tok::Op('+')) => false,
+                Some(Tok::Op('-')) => true,
+                _ => break,
+            };
+            self.at += 1;
+            let Value::Matrix(n) = self.term()? else {
+                return Err(ParseError);
+            };
+            first = matrix_sum(m, &n, minus)?;
+        }
         if !matches!(self.peek(), Some(Tok::Op('+' | '-')))
             && !matches!(self.peek(), Some(Tok::Cmd(c)) if c == "pm" || c == "mp")
         {
@@ -424,17 +463,27 @@ impl P {
         loop {
             let op = if self.eat_op('*') || self.eat_cmd("cdot") || self.eat_cmd("times") {
                 '*'
-            } else if self.eat_op('/') || self.eat_cmd("div") {
+            } else if self.eat_op('/') || self.eat_cmd("div") || self.eat_op(':') {
+                // `a : b` is the ratio a/b (`7:32`), as Math-Verify reads it.
                 '/'
             } else if self.starts_atom() {
                 ' '
             } else {
                 break;
             };
+            let next = self.unary()?;
+            // Products with a matrix (`A B`, `2 \cdot A`) are matrices.
+            let with_matrix =
+                matches!(next, Value::Matrix(_)) || matches!(single, Some(Value::Matrix(_)));
+            if with_matrix && op != '/' && factors.is_empty() {
+                let left = single.take().ok_or(ParseError)?;
+                single = Some(matrix_product(left, next)?);
+                continue;
+            }
             if let Some(s) = single.take() {
                 factors.push(expr(s)?);
             }
-            let next = expr(self.unary()?)?;
+            let next = expr(next)?;
             factors.push(if op == '/' { inverse(next) } else { next });
         }
         match single {
@@ -568,9 +617,14 @@ impl P {
             Tok::Op('(') => return self.bracketed('('),
             Tok::Op('[') => return self.bracketed('['),
             Tok::Op('{') => {
-                let v = self.item()?;
+                // A group, or a set written with plain braces (`{1, 3}`).
+                let mut items = self.list(&|t| matches!(t, Some(Tok::Op('}')) | None))?;
                 self.expect_op('}')?;
-                return Ok(v);
+                return match items.len() {
+                    0 => Err(ParseError),
+                    1 => Ok(items.pop().expect("one")),
+                    _ => Ok(Value::Set(items)),
+                };
             }
             Tok::Op('|') => {
                 let v = expr(self.sum()?)?;
@@ -696,6 +750,35 @@ impl P {
                 Ex::Func(Func::Abs, vec![v])
             }
             "begin" => return self.matrix(),
+            // A named segment, arc or vector (`\overline{CD}`): a name of its own.
+            "overline" | "bar" | "vec" | "hat" | "widehat" | "tilde" | "widetilde"
+            | "overrightarrow" | "overleftrightarrow" | "overarc" | "mathcal" => {
+                let mut name = format!("{c}:");
+                self.expect_op('{')?;
+                let mut depth = 1;
+                while let Some(t) = self.next() {
+                    match t {
+                        Tok::Op('{') => depth += 1,
+                        Tok::Op('}') => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    match t {
+                        Tok::Num(n) => name.push_str(&n),
+                        Tok::Letter(l) => name.push(l),
+                        Tok::Op(o) => name.push(o),
+                        Tok::Cmd(c) | Tok::Text(c) => name.push_str(&c),
+                    }
+                }
+                if depth != 0 {
+                    return Err(ParseError);
+                }
+                Ex::Sym(name)
+            }
             "alpha" | "beta" | "gamma" | "delta" | "epsilon" | "varepsilon" | "zeta" | "eta"
             | "theta" | "vartheta" | "iota" | "kappa" | "lambda" | "mu" | "nu" | "xi" | "rho"
             | "sigma" | "tau" | "upsilon" | "phi" | "varphi" | "chi" | "psi" | "omega"
@@ -818,6 +901,92 @@ impl P {
     }
 }
 
+/// Whether `op` occurs outside every bracket of `toks`.
+fn top_level(toks: &[Tok], op: char) -> bool {
+    let mut depth = 0i32;
+    for t in toks {
+        match t {
+            Tok::Op('(' | '[' | '{') => depth += 1,
+            Tok::Op(')' | ']' | '}') => depth -= 1,
+            Tok::Op(c) if *c == op && depth == 0 => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Whether a value is a tuple (or interval, as `(p, q)` parses) of plain names: the label of a
+/// named tuple.
+fn names_only(v: &Value) -> bool {
+    let name = |v: &Value| matches!(v, Value::Expr(Ex::Sym(_)));
+    match v {
+        Value::Tuple(items) => items.iter().all(name),
+        _ => false,
+    }
+}
+
+/// Entry-wise sum of matrices of one shape.
+fn matrix_sum(a: &[Vec<Ex>], b: &[Vec<Ex>], negate_b: bool) -> R<Value> {
+    if a.len() != b.len() || a.iter().zip(b).any(|(x, y)| x.len() != y.len()) {
+        return Err(ParseError);
+    }
+    Ok(Value::Matrix(
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| {
+                x.iter()
+                    .zip(y)
+                    .map(|(p, q)| {
+                        let q = if negate_b { q.clone().neg() } else { q.clone() };
+                        Ex::Add(vec![p.clone(), q])
+                    })
+                    .collect()
+            })
+            .collect(),
+    ))
+}
+
+/// The product of two matrices, or of a scalar and a matrix.
+fn matrix_product(a: Value, b: Value) -> R<Value> {
+    match (a, b) {
+        (Value::Matrix(a), Value::Matrix(b)) => {
+            let inner = b.len();
+            if a.iter().any(|r| r.len() != inner) || inner == 0 {
+                return Err(ParseError);
+            }
+            let cols = b[0].len();
+            Ok(Value::Matrix(
+                a.iter()
+                    .map(|row| {
+                        (0..cols)
+                            .map(|j| {
+                                Ex::Add(
+                                    row.iter()
+                                        .zip(&b)
+                                        .map(|(x, brow)| Ex::Mul(vec![x.clone(), brow[j].clone()]))
+                                        .collect(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .collect(),
+            ))
+        }
+        (Value::Expr(s), Value::Matrix(m)) | (Value::Matrix(m), Value::Expr(s)) => {
+            Ok(Value::Matrix(
+                m.into_iter()
+                    .map(|row| {
+                        row.into_iter()
+                            .map(|x| Ex::Mul(vec![s.clone(), x]))
+                            .collect()
+                    })
+                    .collect(),
+            ))
+        }
+        _ => Err(ParseError),
+    }
+}
+
 /// Whether `(lo, hi)` can be an interval: both ends real numbers (or ±∞), `lo < hi`.
 fn interval_ends(lo: &Ex, hi: &Ex) -> bool {
     let none = |_: &str| None;
@@ -866,8 +1035,26 @@ pub fn parse(s: &str) -> Result<Value, ParseError> {
     if toks.is_empty() {
         return Err(ParseError);
     }
+    // `p=5,q=2;p=7,q=2`: semicolons separate the answers, commas the parts of one.
+    let grouped = top_level(&toks, ';') && top_level(&toks, ',');
     let mut p = P { toks, at: 0 };
-    let mut items = p.list(&|t| t.is_none())?;
+    let mut items = if grouped {
+        let mut groups = Vec::new();
+        loop {
+            let mut parts = p.list(&|t| t.is_none() || t == Some(&Tok::Op(';')))?;
+            groups.push(if parts.len() == 1 {
+                parts.pop().expect("one")
+            } else {
+                Value::Tuple(parts)
+            });
+            if !p.eat_op(';') {
+                break;
+            }
+        }
+        groups
+    } else {
+        p.list(&|t| t.is_none())?
+    };
     if p.at < p.toks.len() {
         return Err(ParseError);
     }
