@@ -173,6 +173,58 @@ fn import_names_rows_it_cannot_map() {
     );
 }
 
+/// A release's quirks are counted skips, listed with their place in `--report`; only
+/// `--strict` turns an invalid row into exit 2. The AIME CSV is shaped like the 1983–2024
+/// release (sources/tests/fixtures/README.md): a row whose contest accepted two answers, and
+/// an empty row.
+#[test]
+fn import_reports_skips_by_place_and_fails_only_when_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../sources/tests/fixtures/aime-1983-2024.csv")
+        .display()
+        .to_string();
+    let out_file = dir.path().join("aime.jsonl").display().to_string();
+    let report = dir.path().join("report.jsonl");
+    let out = startctl(&[
+        "import",
+        "--format",
+        "aime",
+        &csv,
+        "-o",
+        &out_file,
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let s = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{s}");
+    assert!(
+        s.contains("imported 3 of 4 rows as aime: 0 skipped, 1 with errors (2 errors)"),
+        "{s}"
+    );
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&report)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0]["place"]
+        .as_str()
+        .unwrap()
+        .ends_with("aime-1983-2024.csv:4"));
+    assert_eq!(lines[0]["reason"], "invalid");
+    assert_eq!(lines[0]["errors"][0]["field"], "question");
+    let rows = std::fs::read_to_string(&out_file).unwrap();
+    assert!(rows.contains(r#""also_accepted":["81"]"#), "{rows}");
+    assert_eq!(startctl(&["validate", &out_file]).status.code(), Some(0));
+
+    let strict = startctl(&[
+        "import", "--format", "aime", &csv, "-o", &out_file, "--strict",
+    ]);
+    assert_eq!(strict.status.code(), Some(2), "{}", text(&strict));
+    assert!(text(&strict).contains("--strict: 1 invalid rows"));
+}
+
 #[test]
 fn inspect_summarises_and_shows_rows() {
     let dir = tempfile::tempdir().unwrap();
