@@ -615,6 +615,8 @@ mod tests {
             json!({"id": "m", "source": "math", "kind": "math", "question": "q", "answer": "\\frac{1}{2}",
                    "metadata": {"level": 3}}),
             json!({"id": "c", "source": "gpqa", "kind": "choice", "question": "q", "choices": ["a", "b", "c"], "answer": "C"}),
+            json!({"id": "aime-2022-II-8", "source": "aime", "kind": "math", "question": "q", "answer": "80",
+                   "also_accepted": ["81"]}),
             json!({"id": "s", "source": "lcb", "kind": "code", "question": "q",
                    "tests": {"type": "stdio", "cases": [{"input": "1\n", "output": "1\n", "public": true}, {"input": "2\n", "output": "2\n"}], "time_limit_s": 2.5, "memory_limit_mb": 128}}),
             json!({"id": "t", "source": "cf", "kind": "code", "question": "q",

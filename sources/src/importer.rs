@@ -131,13 +131,13 @@ impl Importer {
         accept: &mut dyn FnMut(Problem),
     ) {
         if !path.is_dir() {
-            return self.one_file(path, report, skipped, accept);
+            return self.one_file(path, false, report, skipped, accept);
         }
         let mut found = false;
         for entry in walk(path, self.options.format == ImportFormat::Apps) {
             found = true;
             match entry {
-                Entry::File(file) => self.one_file(&file, report, skipped, accept),
+                Entry::File(file) => self.one_file(&file, true, report, skipped, accept),
                 Entry::AppsFolder(dir) => {
                     self.summary.rows += 1;
                     let location = Location::file(dir.display().to_string());
@@ -158,9 +158,13 @@ impl Importer {
         }
     }
 
+    /// One file's rows. A file of a directory input that cannot be read is that directory's
+    /// quirk, an invalid row (MATH ships a problem a file); a file named on its own that
+    /// cannot be read fails the import.
     fn one_file(
         &mut self,
         path: &Path,
+        in_directory: bool,
         report: &mut dyn FnMut(&Diagnostic),
         skipped: &mut dyn FnMut(&SkippedRow),
         accept: &mut dyn FnMut(Problem),
@@ -168,7 +172,12 @@ impl Importer {
         let rows = match read_rows(path, &self.read) {
             Ok(rows) => rows,
             Err(diag) => {
-                self.summary.unreadable += 1;
+                if in_directory {
+                    self.summary.rows += 1;
+                    self.summary.bad_rows += 1;
+                } else {
+                    self.summary.unreadable += 1;
+                }
                 self.summary.errors += 1;
                 report(&diag);
                 return;
@@ -413,6 +422,37 @@ mod tests {
         );
         assert!(diags[0].contains(":4: public_test_cases:"), "{diags:?}");
         assert!(diags[1].contains(":6:"), "{diags:?}");
+    }
+
+    #[test]
+    fn a_broken_file_in_a_directory_is_an_invalid_row_not_a_failed_import() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = r#"{"problem": "Q", "solution": "so \\boxed{2}."}"#;
+        std::fs::write(dir.path().join("2.json"), good).unwrap();
+        std::fs::write(dir.path().join("10.json"), "").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a row").unwrap();
+        let mut importer = Importer::new(ImportOptions {
+            format: ImportFormat::Math,
+            before: None,
+        });
+        let (mut diags, mut problems) = (Vec::new(), Vec::new());
+        importer.file(dir.path(), &mut |d| diags.push(d.to_string()), &mut |p| {
+            problems.push(p)
+        });
+        let s = &importer.summary;
+        assert_eq!((s.rows, s.imported, s.bad_rows, s.unreadable), (2, 1, 1, 0));
+        assert!(!s.failed());
+        assert!(diags[0].contains("10.json"), "{diags:?}");
+        let empty = tempfile::tempdir().unwrap();
+        let mut importer = Importer::new(ImportOptions {
+            format: ImportFormat::Math,
+            before: None,
+        });
+        importer.file(empty.path(), &mut |_| {}, &mut |_| {});
+        assert!(
+            importer.summary.failed(),
+            "a directory with nothing to import"
+        );
     }
 
     #[test]
