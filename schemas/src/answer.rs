@@ -159,7 +159,18 @@ pub fn math_spans(text: &str) -> Vec<std::ops::Range<usize>> {
 /// \boxed{2} bins`). A sentence between boxes keeps them apart (`$\boxed{0}$, but that was a
 /// slip; it is $\boxed{81}$`). Each run is a range of indices into `boxes`, in text order.
 pub fn box_runs(text: &str, boxes: &[Boxed]) -> Vec<std::ops::Range<usize>> {
-    let spans = math_spans(text);
+    box_runs_in(text, boxes, &math_spans(text))
+}
+
+/// [`box_runs`] with the text's math spans ([`math_spans`]) already found.
+pub fn box_runs_in(
+    text: &str,
+    boxes: &[Boxed],
+    spans: &[std::ops::Range<usize>],
+) -> Vec<std::ops::Range<usize>> {
+    if boxes.is_empty() {
+        return Vec::new();
+    }
     let span_of = |b: &Boxed| {
         spans
             .iter()

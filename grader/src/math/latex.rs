@@ -116,11 +116,21 @@ const UNITS: &[&str] = &[
 
 /// Cleans `answer` (the text inside the answer's delimiters or box).
 pub fn clean(answer: &str) -> String {
-    let mut s = single_escapes(answer.trim());
+    let trimmed = answer.trim();
+    let mut s = if trimmed.contains("\\\\") {
+        single_escapes(trimmed)
+    } else {
+        trimmed.to_string()
+    };
     s = strip_delimiters(&s);
     s = unwrap(&s, &["\\boxed", "\\fbox"]);
     // Matrix row breaks `\\` must survive the spacing rules below (`\ ` is a space).
     s = s.replace("\\\\", "\u{1}");
+    let ascii = s.is_ascii();
+    let mut has_ascii = [false; 128];
+    for b in s.bytes().filter(u8::is_ascii) {
+        has_ascii[b as usize] = true;
+    }
     for (from, to) in [
         ("−", "-"),
         ("–", "-"),
@@ -183,20 +193,42 @@ pub fn clean(answer: &str) -> String {
         ("\\ldots", ""),
         ("\\cdots", ""),
     ] {
-        if s.contains(from) {
+        // Most answers are short ASCII with few commands: a pattern that starts with a
+        // character the answer lacks is skipped without a substring search.
+        let first = from.chars().next().expect("no empty pattern");
+        let present = if first.is_ascii() {
+            has_ascii[first as usize]
+        } else {
+            !ascii
+        };
+        if present && s.contains(from) {
             s = s.replace(from, to);
+            for b in to.bytes() {
+                has_ascii[b as usize] = true;
+            }
         }
     }
     // `\le` followed by letters (`\left` is gone already) keeps its own word: `\lex` is not a
     // thing, so nothing to guard here beyond the space added above.
     s = s.replace('\u{1}', "\\\\");
-    s = braced_commas(&s);
+    // Each step below looks for what it rewrites first: most answers need none of them.
+    if s.contains('{') && s.contains(',') {
+        s = braced_commas(&s);
+    }
     s = expand_frac_shorthand(&s);
     s = text_commands(&s);
-    s = join_words(&s);
-    s = drop_approximations(&s);
-    s = unwrap_brace_list(&s);
-    s = percent_words(&s);
+    if s.contains("or") || s.contains("and") {
+        s = join_words(&s);
+    }
+    if s.contains("\\approx") {
+        s = drop_approximations(&s);
+    }
+    if s.starts_with('{') {
+        s = unwrap_brace_list(&s);
+    }
+    if s.contains("pct") || s.contains("percent") {
+        s = percent_words(&s);
+    }
     s = per_item(&s, strip_units);
     s = strip_words(&s);
     let t = s.trim().trim_end_matches(['.', ';']).trim();

@@ -159,12 +159,13 @@ pub fn extract_answer(text: &str) -> Option<String> {
 /// Where the answer may be, best first: Math-Verify's priority levels, the rightmost match
 /// first within a level.
 fn candidates(text: &str) -> Vec<Candidate> {
-    let envs = envs(text);
+    let spans = start_schemas::answer::math_spans(text);
+    let envs = join_runs(text, env_spans(text, &spans));
     let numbers = numbers(text);
     let mut levels: Vec<Vec<Candidate>> = vec![Vec::new(); 4];
     // 1. `\boxed{}` (several joined by "and", "or", "," are one answer), and "final answer …
     //    is" followed by math or a number.
-    levels[0].extend(boxed(text));
+    levels[0].extend(boxed(text, &spans));
     let lower = text.to_ascii_lowercase();
     for (at, _) in lower.match_indices("final answer") {
         let window_end = (at + 12 + 100).min(text.len());
@@ -220,14 +221,6 @@ fn within(
         .cloned()
 }
 
-/// Math in the text: `$$…$$` and `\[…\]` (across lines), `$…$` and `\(…\)` (within a line),
-/// ` [ … ] ` between spaces, a bare `\frac{1}{2}`; with a `%` or "percent" after it; several
-/// joined by "and", "or" or "," as one answer.
-fn envs(text: &str) -> Vec<Candidate> {
-    let spans = env_spans(text);
-    join_runs(text, spans)
-}
-
 /// A found piece of math: `[start, end)` of the whole match and its inner LaTeX.
 #[derive(Clone, Debug)]
 struct Span {
@@ -236,10 +229,14 @@ struct Span {
     inner: String,
 }
 
-fn env_spans(text: &str) -> Vec<Span> {
+/// Math in the text: the spans `math` found (`$$…$$` and `\[…\]` across lines, `$…$` and
+/// `\(…\)` within a line) and a bare `\frac{1}{2}` outside them; [`join_runs`] then takes a `%`
+/// or "percent" after each and joins those separated by "and", "or" or "," into one answer.
+fn env_spans(text: &str, math: &[std::ops::Range<usize>]) -> Vec<Span> {
     // The delimited spans are found as the importers find them (one scanner for both).
-    let mut spans: Vec<Span> = start_schemas::answer::math_spans(text)
-        .into_iter()
+    let mut spans: Vec<Span> = math
+        .iter()
+        .cloned()
         .map(|r| {
             let whole = &text[r.clone()];
             let open = if whole.starts_with("$$") || whole.starts_with('\\') {
@@ -344,7 +341,7 @@ fn with_percent(text: &str, s: &Span) -> (String, usize) {
 /// The boxes of the text as answers: each run of boxes that Math-Verify would read as one
 /// answer ([`start_schemas::answer::box_runs`]: `\boxed{-2} and \boxed{1}` is the list `-2, 1`,
 /// the same content boxed twice in a row once), a `%` after a box taken into it.
-fn boxed(text: &str) -> Vec<Candidate> {
+fn boxed(text: &str, math: &[std::ops::Range<usize>]) -> Vec<Candidate> {
     let all = start_schemas::answer::boxes(text);
     let spans: Vec<Span> = all
         .iter()
@@ -354,7 +351,7 @@ fn boxed(text: &str) -> Vec<Candidate> {
             inner: b.inner.clone(),
         })
         .collect();
-    start_schemas::answer::box_runs(text, &all)
+    start_schemas::answer::box_runs_in(text, &all, math)
         .into_iter()
         .map(|run| {
             let mut parts: Vec<(String, usize)> = Vec::new();
