@@ -236,7 +236,6 @@ fn env_spans(text: &str, math: &[std::ops::Range<usize>]) -> Vec<Span> {
     // The delimited spans are found as the importers find them (one scanner for both).
     let mut spans: Vec<Span> = math
         .iter()
-        .cloned()
         .map(|r| {
             let whole = &text[r.clone()];
             let open = if whole.starts_with("$$") || whole.starts_with('\\') {
