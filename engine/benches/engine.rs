@@ -32,7 +32,8 @@
 //! Run: `cargo bench -p start-engine` (after scripts/setup). START_BENCH_TOKENS sets the tokens
 //! per sequence (default 128), START_BENCH_SLOTS the slot counts (default 1,4,16),
 //! START_BENCH_PAD_GAPS the engine's `pad_gaps` (default: the engine's default), to tune it
-//! for a machine.
+//! for a machine, START_BENCH_GPU_LAYERS the layers offloaded to a GPU (builds with the `cuda`
+//! feature; default 0), for the plain loop and the engine alike (scripts/gpu-check).
 
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -51,6 +52,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 const PROMPT: &str = "<|im_start|>user\nWrite a long story about a lighthouse keeper.<|im_end|>\n<|im_start|>assistant\n";
+
+/// START_BENCH_GPU_LAYERS: layers offloaded (a `cuda` build), the same for every way measured.
+fn gpu_layers() -> u32 {
+    std::env::var("START_BENCH_GPU_LAYERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
 
 fn model_path() -> PathBuf {
     let p =
@@ -378,8 +387,12 @@ fn main() {
     );
     println!("{}", "-".repeat(122));
     let backend = start_engine::backend().expect("backend");
-    let model = LlamaModel::load_from_file(backend, model_path(), &LlamaModelParams::default())
-        .expect("model");
+    let model = LlamaModel::load_from_file(
+        backend,
+        model_path(),
+        &LlamaModelParams::default().with_n_gpu_layers(gpu_layers()),
+    )
+    .expect("model");
     let slot_counts: Vec<usize> = std::env::var("START_BENCH_SLOTS")
         .ok()
         .map(|v| v.split(',').filter_map(|x| x.parse().ok()).collect())
@@ -404,6 +417,7 @@ fn main() {
             };
             let before = plain_run();
             let mut config = EngineConfig::new(model_path());
+            config.gpu_layers = gpu_layers();
             config.slots = slots;
             config.ctx_per_slot = (tokens as u32 + 160).max(256);
             config.n_batch = 512;
@@ -475,6 +489,7 @@ fn main() {
     let mut fed = Vec::new();
     for share in [false, true] {
         let mut config = EngineConfig::new(model_path());
+        config.gpu_layers = gpu_layers();
         config.slots = n as usize;
         config.ctx_per_slot = 1024;
         config.share_prompts = share;

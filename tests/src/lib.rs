@@ -10,6 +10,7 @@ pub mod llama_server;
 pub mod python;
 pub mod redis;
 pub mod s3;
+pub mod vllm;
 
 use chrono::DateTime;
 use start_schemas::problem::ProblemKind;

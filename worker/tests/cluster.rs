@@ -450,38 +450,96 @@ impl Cluster {
     }
 }
 
+/// An inference server a test can kill and start again.
+trait TestServer {
+    fn url(&self) -> String;
+    fn kill(&mut self);
+    fn restart(&mut self);
+}
+
+impl TestServer for start_tests::llama_server::LlamaServer {
+    fn url(&self) -> String {
+        self.url()
+    }
+    fn kill(&mut self) {
+        self.kill()
+    }
+    fn restart(&mut self) {
+        self.restart()
+    }
+}
+
+impl TestServer for start_tests::vllm::VllmServer {
+    fn url(&self) -> String {
+        self.url()
+    }
+    fn kill(&mut self) {
+        self.kill()
+    }
+    fn restart(&mut self) {
+        self.restart()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_on_an_openai_server_outlives_the_server_being_killed_mid_job() {
     // llama.cpp's own llama-server on loopback, the worker driving it through /v1/completions.
-    // The server is killed -9 while units run and stays away longer than the worker waits: the
-    // units in flight fail and come back, the worker takes none while the server is down, and
-    // once it is back the job completes with every trajectory exactly once.
-    let mut server = start_tests::llama_server::LlamaServer::start(2, 1024);
+    let server = start_tests::llama_server::LlamaServer::start(2, 1024);
+    workers_outlive_their_server_being_killed(server, &["remote"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_on_one_vllm_server_serve_a_job_pinned_to_it_through_its_restart() {
+    // A real vLLM (its CPU build) with two workers on it, as a fleet deployment has: both
+    // record the server's one identity, so a job pinned to it runs on both.
+    let server = start_tests::vllm::VllmServer::start(4, 2048);
+    workers_outlive_their_server_being_killed(server, &["fleet-a", "fleet-b"]).await;
+}
+
+/// Workers drive `server`; the job is pinned to the server's identity (its `model_sha256`, as
+/// a first connection reads it: every worker must register the same one to get units). The
+/// server is killed -9 while units run and stays away longer than the workers wait: the units
+/// in flight fail and come back, no worker takes one while the server is down, and once it is
+/// back the job completes with every trajectory exactly once, every row naming the server.
+async fn workers_outlive_their_server_being_killed(mut server: impl TestServer, names: &[&str]) {
+    let identity = {
+        let mut config = start_engine::OpenAiConfig::new(server.url());
+        config.attempts = 2;
+        start_engine::OpenAiEngine::start(config, None)
+            .await
+            .expect("the server answers")
+            .identity
+            .clone()
+    };
     let mut c = Cluster::new();
     let client = Client::new(&c.url(), None);
     let coordinator = c.coordinator("coordinator");
     let problems = math_problems(8);
-    let job_id = client
-        .submit(
-            spec("openai", proto::GenerationMode::HintInfer, 128, 2),
-            problems.clone(),
+    let mut pinned = spec("openai", proto::GenerationMode::HintInfer, 128, 1);
+    pinned.model_sha256 = identity.sha256.clone();
+    let job_id = client.submit(pinned, problems.clone()).await;
+    let workers: Vec<Proc> = names
+        .iter()
+        .map(|name| c.openai_worker(name, &server.url(), 3))
+        .collect();
+    let mut watched: Vec<&dyn Tail> = workers.iter().map(|w| w as &dyn Tail).collect();
+    watched.push(&coordinator);
+    for name in names {
+        wait_for(
+            &format!("{name} to lease a unit"),
+            Duration::from_secs(300),
+            &watched,
+            || async { client.leases_of(name).await >= 1 },
         )
         .await;
-    let w = c.openai_worker("remote", &server.url(), 3);
-    wait_for(
-        "a unit to be leased",
-        Duration::from_secs(120),
-        &[&w, &coordinator],
-        || async { client.leases_of("remote").await >= 1 },
-    )
-    .await;
+    }
     server.kill();
     tokio::time::sleep(Duration::from_secs(8)).await;
     server.restart();
     wait_for(
         "the job to succeed",
-        Duration::from_secs(600),
-        &[&coordinator, &w],
+        Duration::from_secs(900),
+        &watched,
         || client.succeeded(&job_id),
     )
     .await;
@@ -490,21 +548,30 @@ async fn a_worker_on_an_openai_server_outlives_the_server_being_killed_mid_job()
     // A job is shown `succeeded` only once its dataset is committed: no wait for the
     // manifest to follow (check_dataset reads it at once).
     check_dataset(&c.dataset(), &problems, counters.units_total).await;
-    // The unit in flight when the server died waited for it, failed past the outage, and was
+    // A unit in flight when the server died waited for it, failed past the outage, and was
     // done again once the server was back (the dataset check above: nothing lost or doubled).
-    let log = std::fs::read_to_string(&w.log).unwrap();
+    let logs: String = workers
+        .iter()
+        .map(|w| std::fs::read_to_string(&w.log).unwrap())
+        .collect();
     assert!(
-        log.contains("the inference server failed") && log.contains("unit failed"),
+        logs.contains("the inference server failed") && logs.contains("unit failed"),
         "the outage was seen and a unit failed over it: {}",
-        w.tail()
+        workers
+            .iter()
+            .map(|w| w.tail())
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     // Every row says where it came from: the backend, the served model and the server's
-    // identity (whose sha256 is the row's model_sha256), token ids as the server sampled them.
+    // identity (whose sha256 is the row's model_sha256, the one the job pinned), token ids as
+    // the server sampled them; and every worker wrote some.
     let dir = c.root().join("data");
     let ds = start_dataset::Dataset::open(start_dataset::DatasetLocation::local(&dir).unwrap())
         .await
         .unwrap();
     let mut rows = 0;
+    let mut by_worker = std::collections::BTreeMap::<String, u32>::new();
     for shard in &ds.manifest.shards {
         for batch in ds.read_shard(shard, 64).await.unwrap() {
             for t in batch.unwrap() {
@@ -514,24 +581,31 @@ async fn a_worker_on_an_openai_server_outlives_the_server_being_killed_mid_job()
                     t.finish_reason,
                     start_schemas::trajectory::FinishReason::Error
                 );
-                let identity = t.model_identity.as_deref().expect("the server's identity");
+                let row_identity = t.model_identity.as_deref().expect("the server's identity");
+                assert_eq!(row_identity, identity.description);
+                assert_eq!(t.model_sha256, identity.sha256);
                 assert_eq!(
                     t.model_sha256,
                     format!(
                         "{:x}",
-                        <sha2::Sha256 as sha2::Digest>::digest(identity.as_bytes())
+                        <sha2::Sha256 as sha2::Digest>::digest(row_identity.as_bytes())
                     )
                 );
-                assert!(identity.contains(&t.model_name), "{identity}");
+                assert!(row_identity.contains(&t.model_name), "{row_identity}");
                 assert_eq!(t.prompt_tokens as usize, t.prompt_token_ids.len());
-                // Hints and tool calls on this backend are the engine tests' (`*::openai`).
+                // Hints and tool calls on this backend are the engine tests' (`*::openai`,
+                // `*::vllm`).
                 assert_eq!(t.mode, start_schemas::trajectory::Mode::HintInfer);
                 assert!(t.hint_settings.is_some());
+                *by_worker.entry(t.worker_id.clone()).or_default() += 1;
                 rows += 1;
             }
         }
     }
     assert_eq!(rows, 8);
+    for name in names {
+        assert!(by_worker.contains_key(*name), "{by_worker:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

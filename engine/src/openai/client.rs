@@ -201,6 +201,20 @@ impl Client {
         })
     }
 
+    /// One try of a JSON GET, without retries: for what a server may not have.
+    pub async fn send_once_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> Result<Value, ClientError> {
+        let url = format!("{}{path}", self.root);
+        let r = self.send_once(method, path, None).await?;
+        r.json::<Value>().await.map_err(|e| ClientError::Protocol {
+            url,
+            message: format!("not JSON: {}", error_chain(&e)),
+        })
+    }
+
     /// One try of `/health` (llama.cpp, vLLM and SGLang all answer it): fine when 200.
     pub async fn health(&self) -> Result<(), ClientError> {
         self.send_once(reqwest::Method::GET, "/health", None)
@@ -217,11 +231,13 @@ impl Client {
         add_special: bool,
     ) -> Result<Vec<(i32, Vec<u8>)>, ClientError> {
         let url = format!("{}/tokenize", self.root);
-        // llama.cpp reads `content`, vLLM `prompt`; each ignores the other's keys.
+        // llama.cpp reads `content`, vLLM `prompt`; each ignores the other's keys. llama.cpp
+        // gives each token's piece (`with_pieces`); vLLM its vocabulary string
+        // (`return_token_strs`), from which the piece is recovered (see `pieces_from_strs`).
         let body = json!({
             "content": text, "prompt": text,
             "add_special": add_special, "add_special_tokens": add_special,
-            "parse_special": true, "with_pieces": true,
+            "parse_special": true, "with_pieces": true, "return_token_strs": true,
         });
         let v = self
             .json(reqwest::Method::POST, "/tokenize", Some(&body))
@@ -257,8 +273,22 @@ impl Client {
             }
         }
         if !with_pieces {
-            if let Some(first) = out.first_mut() {
-                first.1 = text.as_bytes().to_vec();
+            let strs: Option<Vec<&str>> = v
+                .get("token_strs")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect());
+            match strs.and_then(|strs| pieces_from_strs(&strs, text.as_bytes())) {
+                Some(pieces) if pieces.len() == out.len() => {
+                    for (t, piece) in out.iter_mut().zip(pieces) {
+                        t.1 = piece;
+                    }
+                }
+                // No way to split the text among the ids: the first carries it all.
+                _ => {
+                    if let Some(first) = out.first_mut() {
+                        first.1 = text.as_bytes().to_vec();
+                    }
+                }
             }
         }
         Ok(out)
@@ -470,6 +500,50 @@ fn events(v: &Value) -> Vec<Event> {
     out
 }
 
+/// Each token's bytes from its vocabulary string, as vLLM's `/tokenize` gives them
+/// (`return_token_strs`: the tokenizer's `convert_ids_to_tokens`), when they add up to `text`
+/// exactly. Two vocabularies are read: byte-level BPE (GPT-2, Qwen, SmolLM, Llama 3: every byte
+/// written as one printable character, a space as `Ġ`) and SentencePiece (`▁` for a space,
+/// `<0xNN>` for a raw byte). `None` when neither reading adds up to the text: the caller then
+/// cannot split it among the ids.
+fn pieces_from_strs(strs: &[&str], text: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let readings: [fn(&str) -> Option<Vec<u8>>; 2] = [byte_level_bytes, sentencepiece_bytes];
+    readings.iter().find_map(|read| {
+        let pieces: Vec<Vec<u8>> = strs.iter().map(|s| read(s)).collect::<Option<_>>()?;
+        (pieces.concat() == text).then_some(pieces)
+    })
+}
+
+/// A byte-level BPE token's bytes: GPT-2's table maps the printable bytes (`!`..`~`, `¡`..`¬`,
+/// `®`..`ÿ`) to the character of the same code, and the other 68 bytes, in order, to U+0100
+/// onwards.
+fn byte_level_bytes(s: &str) -> Option<Vec<u8>> {
+    let printable = |b: u32| (0x21..=0x7e).contains(&b) || (0xa1..=0xac).contains(&b) || b >= 0xae;
+    s.chars()
+        .map(|c| {
+            let code = c as u32;
+            if code < 0x100 && printable(code) {
+                return Some(code as u8);
+            }
+            let n = code.checked_sub(0x100)?;
+            (0u32..0x100)
+                .filter(|&b| !printable(b))
+                .nth(n as usize)
+                .map(|b| b as u8)
+        })
+        .collect()
+}
+
+/// A SentencePiece token's bytes: `▁` is a space, `<0xNN>` a raw byte, the rest its UTF-8.
+fn sentencepiece_bytes(s: &str) -> Option<Vec<u8>> {
+    if let Some(hex) = s.strip_prefix("<0x").and_then(|h| h.strip_suffix('>')) {
+        if hex.len() == 2 {
+            return u8::from_str_radix(hex, 16).ok().map(|b| vec![b]);
+        }
+    }
+    Some(s.replace('\u{2581}', " ").into_bytes())
+}
+
 fn as_id(n: &serde_json::Number) -> Option<i32> {
     n.as_i64().and_then(|i| i32::try_from(i).ok())
 }
@@ -523,6 +597,90 @@ mod tests {
         assert!(matches!(&events(&plain)[..], [Event::Tokens(t)] if t[0].id.is_none()));
         assert!(events(&json!({"choices": []})).is_empty());
         assert_eq!(piece_bytes(&json!([226, 130])), vec![226, 130]);
+    }
+
+    fn stream_of(lines: &'static str) -> EventStream {
+        let chunks =
+            futures_util::stream::iter(vec![Ok(bytes::Bytes::from_static(lines.as_bytes()))]);
+        EventStream {
+            url: "http://127.0.0.1:1/v1/completions".into(),
+            body: Box::pin(chunks),
+            buf: Vec::new(),
+            queued: std::collections::VecDeque::new(),
+            done: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_error_event_inside_a_successful_stream_is_an_error() {
+        // vLLM answers 200 and streams, then reports a failure as an event of its own (the
+        // shape its OpenAI server writes: an `error` object with a code).
+        let mut s = stream_of(concat!(
+            "data: {\"choices\":[{\"index\":0,\"text\":\"Hi\",\"token_ids\":[7],",
+            "\"finish_reason\":null,\"stop_reason\":null}]}\n\n",
+            "data: {\"error\": {\"object\": \"error\", \"message\": \"engine dead\", ",
+            "\"type\": \"InternalServerError\", \"param\": null, \"code\": 500}}\n\n",
+        ));
+        assert!(matches!(s.next().await, Ok(Some(Event::Tokens(t))) if t[0].id == Some(7)));
+        let err = s.next().await.unwrap_err();
+        assert!(
+            err.retryable() && err.to_string().contains("engine dead"),
+            "{err}"
+        );
+        // A bad request reported so is not retried.
+        let mut s = stream_of("data: {\"error\": {\"message\": \"too long\", \"code\": 400}}\n\n");
+        assert!(!s.next().await.unwrap_err().retryable());
+        // The end-of-sequence id comes with empty text and the finish after it.
+        let mut s = stream_of(concat!(
+            "data: {\"choices\":[{\"index\":0,\"text\":\"\",\"token_ids\":[2],",
+            "\"finish_reason\":\"stop\",\"stop_reason\":null}]}\n\n",
+            "data: [DONE]\n\n",
+        ));
+        assert!(
+            matches!(s.next().await, Ok(Some(Event::Tokens(t))) if t[0].id == Some(2) && t[0].bytes.is_empty())
+        );
+        assert!(matches!(s.next().await, Ok(Some(Event::Finished(r))) if r == "stop"));
+        assert!(matches!(s.next().await, Ok(None)));
+    }
+
+    #[test]
+    fn vocabulary_strings_give_each_tokens_bytes() {
+        // Byte-level BPE (SmolLM2's and Qwen's vocabulary): "Ġ" a space, "Ċ" a newline, and a
+        // character split over two tokens ("é" is C3 A9: "Ã" and "©").
+        let strs = ["Let", "Ġme", "Ċ", "```", "python", "Ċ", "Ã", "©"];
+        let text = "Let me\n```python\né";
+        let pieces = pieces_from_strs(&strs, text.as_bytes()).unwrap();
+        assert_eq!(pieces[1], b" me");
+        assert_eq!(pieces[2], b"\n");
+        assert_eq!(pieces[6], [0xc3]);
+        assert_eq!(pieces[7], [0xa9]);
+        // A special token is its own text.
+        let strs = ["<|im_end|>", "Ċ"];
+        assert!(pieces_from_strs(&strs, b"<|im_end|>\n").is_some());
+        // SentencePiece: "▁" a space, byte tokens.
+        let strs = ["\u{2581}Let", "\u{2581}me", "<0x0A>", "<0xC3>", "<0xA9>"];
+        let pieces = pieces_from_strs(&strs, " Let me\né".as_bytes()).unwrap();
+        assert_eq!(pieces[2], b"\n");
+        // Strings that do not add up to the text are not used.
+        assert!(pieces_from_strs(&["Let", "Ġyou"], b"Let me").is_none());
+        // GPT-2's table at its edges: the 68 unprintable bytes take U+0100 onwards in order.
+        for (c, b) in [
+            ('\u{100}', 0x00),
+            ('Ċ', 0x0a),
+            ('Ġ', 0x20),
+            ('!', 0x21),
+            ('~', 0x7e),
+            ('ġ', 0x7f),
+            ('ł', 0xa0),
+            ('¡', 0xa1),
+            ('¬', 0xac),
+            ('Ń', 0xad),
+            ('®', 0xae),
+            ('ÿ', 0xff),
+        ] {
+            assert_eq!(byte_level_bytes(&c.to_string()), Some(vec![b]), "{c}");
+        }
+        assert_eq!(byte_level_bytes("\u{144}"), None);
     }
 
     #[test]

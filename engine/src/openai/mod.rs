@@ -90,11 +90,59 @@ impl OpenAiConfig {
 pub struct ServerIdentity {
     /// The model name requests use.
     pub model: String,
-    /// Everything the server reports about it, as JSON: its `/v1/models` entry, and where the
-    /// server has them (llama.cpp's `/props`) its build and model file.
+    /// What names the model and the server's build, as JSON ([`identity_description`]): the
+    /// same for every worker on one server and across restarts of either.
     pub description: String,
     /// Hex sha256 of `description`: what a job spec's `model_sha256` pins for this backend.
     pub sha256: String,
+}
+
+/// The server's identity as recorded on rows: only what names the model and the server's
+/// build, so that every worker on one fleet, and a worker restarted, records the same text
+/// (and `model_sha256`). From the `/v1/models` entry its id, root, parent, owner, maximum
+/// length and llama.cpp's `meta` (parameters, vocabulary, training context); never `created`
+/// (vLLM answers the time of the request) nor `permission` (vLLM makes fresh ids on every
+/// call). From `/props` llama.cpp's build and model file; from `/version` vLLM's or SGLang's.
+/// Keys are written in a fixed order (serde_json's map is sorted).
+fn identity_description(entry: &Value, props: Option<&Value>, version: Option<&Value>) -> String {
+    const MODEL_KEYS: [&str; 6] = ["id", "root", "parent", "owned_by", "max_model_len", "meta"];
+    let model: serde_json::Map<String, Value> = MODEL_KEYS
+        .iter()
+        .filter_map(|k| {
+            entry
+                .get(*k)
+                .filter(|v| !v.is_null())
+                .map(|v| (k.to_string(), v.clone()))
+        })
+        .collect();
+    let prop = |k: &str| props.and_then(|p| p.get(k)).cloned();
+    let version = version.and_then(|v| match v {
+        Value::Object(o) => o.get("version").cloned(),
+        Value::String(_) => Some(v.clone()),
+        _ => None,
+    });
+    serde_json::json!({
+        "backend": "openai",
+        "model": model,
+        "build_info": prop("build_info"),
+        "model_path": prop("model_path"),
+        "server_version": version,
+    })
+    .to_string()
+}
+
+/// The token that ends a turn in the chat template `rendered` (one user message `user`, the
+/// generation prompt after it): the first token after the user's text, when it is a special
+/// token (written `<...>`, as ChatML's `<|im_end|>`, Llama 3's `<|eot_id|>`, Gemma's
+/// `<end_of_turn>` are). The model ends its own turn with the same token.
+async fn turn_end_token(client: &Client, rendered: &str, user: &str) -> Option<(i32, String)> {
+    let after = &rendered[rendered.rfind(user)? + user.len()..];
+    let tokens = client.tokenize(after, false).await.ok()?;
+    let (id, piece) = tokens.into_iter().next()?;
+    let text = String::from_utf8(piece).ok()?;
+    let special =
+        text.len() > 2 && text.starts_with('<') && text.ends_with('>') && after.starts_with(&text);
+    special.then_some((id, text))
 }
 
 /// What the trajectory tasks share.
@@ -227,13 +275,12 @@ impl OpenAiEngine {
             );
             config.ctx_per_slot = n;
         }
-        let description = serde_json::json!({
-            "backend": "openai",
-            "model": entry,
-            "build_info": props.as_ref().and_then(|p| p.get("build_info")),
-            "model_path": props.as_ref().and_then(|p| p.get("model_path")),
-        })
-        .to_string();
+        // vLLM and SGLang say their build at /version; llama.cpp's is in /props.
+        let version = client
+            .send_once_json(reqwest::Method::GET, "/version")
+            .await
+            .ok();
+        let description = identity_description(entry, props.as_ref(), version.as_ref());
         let mut eog = Vec::new();
         if let Some(text) = props
             .as_ref()
@@ -254,10 +301,31 @@ impl OpenAiEngine {
             .tokenize("ok", false)
             .await
             .map_err(|e| fail("tokenize (start needs the server's /tokenize)", e))?;
-        client
+        let rendered = client
             .render("ok")
             .await
             .map_err(|e| fail("apply-template (start needs the model's chat template)", e))?;
+        if eog.is_empty() {
+            // A server that does not name its end-of-generation token (vLLM): the model's own
+            // template says how a turn ends, right after the user's text.
+            if let Some(end) = turn_end_token(&client, &rendered, "ok").await {
+                eog.push(end);
+            }
+        }
+        // vLLM lists each model's `max_model_len`: the most a sequence may hold there.
+        if let Some(n) = entry
+            .get("max_model_len")
+            .and_then(Value::as_u64)
+            .map(|n| n.min(u64::from(u32::MAX)) as u32)
+            .filter(|&n| n > 0 && n < config.ctx_per_slot)
+        {
+            tracing::info!(
+                server_ctx = n,
+                asked = config.ctx_per_slot,
+                "the server's max_model_len is smaller; using it"
+            );
+            config.ctx_per_slot = n;
+        }
         let info = ModelInfo {
             name: model.clone(),
             n_ctx_train: entry
@@ -374,6 +442,43 @@ impl Drop for OpenAiEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_identity_leaves_out_what_changes_between_calls() {
+        // Two answers of one vLLM server's /v1/models: `created` is the time of the call and
+        // the permission ids are fresh on every call.
+        let call = |created: u64, perm: &str| {
+            serde_json::json!({"id": "qwq", "object": "model", "created": created,
+                "owned_by": "vllm", "root": "/models/QwQ-32B", "parent": null,
+                "max_model_len": 32768,
+                "permission": [{"id": perm, "object": "model_permission", "created": created,
+                    "allow_sampling": true}]})
+        };
+        let version = serde_json::json!({"version": "0.32.0"});
+        let a = identity_description(&call(1, "modelperm-a1"), None, Some(&version));
+        let b = identity_description(&call(2, "modelperm-b2"), None, Some(&version));
+        assert_eq!(a, b);
+        assert!(
+            a.contains("/models/QwQ-32B") && a.contains("32768") && a.contains("0.32.0"),
+            "{a}"
+        );
+        // What names the model or the build does change it.
+        let mut other = call(1, "x");
+        other["root"] = serde_json::json!("/models/QwQ-32B-AWQ");
+        assert_ne!(a, identity_description(&other, None, Some(&version)));
+        let newer = serde_json::json!({"version": "0.33.0"});
+        assert_ne!(a, identity_description(&call(1, "x"), None, Some(&newer)));
+        // llama.cpp: its build and model file from /props, its model's meta.
+        let entry = serde_json::json!({"id": "m.gguf", "object": "model", "created": 5,
+            "owned_by": "llamacpp", "meta": {"n_vocab": 49152, "n_params": 134515008}});
+        let props = serde_json::json!({"build_info": "b1-abc", "model_path": "/m.gguf",
+            "total_slots": 4});
+        let l = identity_description(&entry, Some(&props), None);
+        assert!(
+            l.contains("b1-abc") && l.contains("n_params") && !l.contains("total_slots"),
+            "{l}"
+        );
+    }
 
     #[tokio::test]
     async fn a_wrong_endpoint_is_a_clear_error_at_start_up() {

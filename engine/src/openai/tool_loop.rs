@@ -299,7 +299,8 @@ impl Run<'_> {
                     }
                 };
                 match event {
-                    Event::Tokens(tokens) => {
+                    Event::Tokens(mut tokens) => {
+                        self.split_chunk_text(&mut tokens).await;
                         let mut next = Next::Read;
                         for t in tokens {
                             if let Some(h) = held.take() {
@@ -527,6 +528,37 @@ impl Run<'_> {
             return Ok(Next::Finish(FinishReason::Context));
         }
         Ok(Next::Read)
+    }
+
+    /// vLLM sends a chunk's text with its first id when a chunk holds several (text held back
+    /// while a character's bytes were incomplete, or a stop string's): the server's own
+    /// tokenisation of that text, when it gives the very same ids, says which bytes are
+    /// whose, so that a segment boundary inside the chunk (a fence, a trigger word) falls
+    /// between the right ids. Otherwise the first id keeps the text.
+    async fn split_chunk_text(&self, tokens: &mut [Token]) {
+        let [first, rest @ ..] = tokens else { return };
+        if rest.is_empty()
+            || first.bytes.is_empty()
+            || rest.iter().any(|t| !t.bytes.is_empty() || t.id.is_none())
+        {
+            return;
+        }
+        let Ok(text) = std::str::from_utf8(&first.bytes) else {
+            return;
+        };
+        let Ok(pieces) = self.s.client.tokenize(text, false).await else {
+            return;
+        };
+        let same_ids = pieces.len() == tokens.len()
+            && pieces
+                .iter()
+                .zip(tokens.iter())
+                .all(|(p, t)| Some(p.0) == t.id);
+        if same_ids {
+            for (t, (_, bytes)) in tokens.iter_mut().zip(pieces) {
+                t.bytes = bytes;
+            }
+        }
     }
 
     /// The text of an end-of-generation token, when `t` is one the server named.

@@ -14,6 +14,7 @@ use start_engine::{
 use start_sandbox::{BackendKind, Sandbox, SandboxConfig};
 use start_schemas::trajectory::{GenerationParams, HintSettings, Mode};
 use start_tests::llama_server::LlamaServer;
+use start_tests::vllm::VllmServer;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -79,11 +80,14 @@ pub fn request(question: &str, opening: &str, mode: Mode, max_new: u32, seed: u6
 }
 
 /// A scripted engine: in process, or the OpenAI-compatible backend on a `llama-server` of its
-/// own (started with the config's slots and context, killed on drop).
+/// own (started with the config's slots and context, killed on drop) or on the test process's
+/// shared vLLM server.
 pub struct TestEngine {
     pub engine: Backend,
     pub script: Script,
     pub server: Option<LlamaServer>,
+    /// The server's URL (empty in process).
+    pub url: String,
 }
 
 impl std::ops::Deref for TestEngine {
@@ -100,10 +104,20 @@ pub enum Kind {
     Llama,
     /// The OpenAI-compatible backend on llama.cpp's own server.
     OpenAi,
+    /// The OpenAI-compatible backend on a real vLLM (its CPU build).
+    Vllm,
 }
 
-/// Runs one test body on both backends: `on_both_backends!(name);` makes the tests
-/// `name::llama` and `name::openai` from `async fn name(kind: Kind)`.
+impl Kind {
+    /// Whether the model runs on a server (the OpenAI-compatible backend).
+    pub fn on_a_server(self) -> bool {
+        self != Kind::Llama
+    }
+}
+
+/// Runs one test body on both backends, the OpenAI-compatible one on both servers:
+/// `on_both_backends!(name);` makes the tests `name::llama`, `name::openai` (llama-server) and
+/// `name::vllm` from `async fn name(kind: Kind)`.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),+ $(,)?) => {$(
@@ -116,6 +130,10 @@ macro_rules! on_both_backends {
             async fn openai() {
                 super::$name($crate::common::Kind::OpenAi).await
             }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn vllm() {
+                super::$name($crate::common::Kind::Vllm).await
+            }
         }
     )+};
 }
@@ -124,9 +142,18 @@ macro_rules! on_both_backends {
 pub async fn engine_on(kind: Kind, config: EngineConfig, sb: Option<Arc<Sandbox>>) -> TestEngine {
     match kind {
         Kind::Llama => engine(config, sb),
-        Kind::OpenAi => {
-            let server = LlamaServer::start(config.slots, config.ctx_per_slot);
-            let mut c = OpenAiConfig::new(server.url());
+        Kind::OpenAi | Kind::Vllm => {
+            let (url, server) = if kind == Kind::Vllm {
+                // Started once per test binary, off the runtime's threads (it blocks ~40 s).
+                let shared = tokio::task::spawn_blocking(VllmServer::shared)
+                    .await
+                    .unwrap();
+                (shared.url(), None)
+            } else {
+                let server = LlamaServer::start(config.slots, config.ctx_per_slot);
+                (server.url(), Some(server))
+            };
+            let mut c = OpenAiConfig::new(url.clone());
             c.slots = config.slots;
             c.ctx_per_slot = config.ctx_per_slot;
             c.think_prefix = config.think_prefix.clone();
@@ -142,7 +169,8 @@ pub async fn engine_on(kind: Kind, config: EngineConfig, sb: Option<Arc<Sandbox>
             TestEngine {
                 engine: Backend::OpenAi(engine),
                 script,
-                server: Some(server),
+                server,
+                url,
             }
         }
     }
@@ -200,6 +228,7 @@ pub fn engine(config: EngineConfig, sb: Option<Arc<Sandbox>>) -> TestEngine {
         engine: Backend::Llama(engine),
         script,
         server: None,
+        url: String::new(),
     }
 }
 
