@@ -485,7 +485,7 @@ impl TestServer for start_tests::vllm::VllmServer {
 async fn a_worker_on_an_openai_server_outlives_the_server_being_killed_mid_job() {
     // llama.cpp's own llama-server on loopback, the worker driving it through /v1/completions.
     let server = start_tests::llama_server::LlamaServer::start(2, 1024);
-    workers_outlive_their_server_being_killed(server, &["remote"]).await;
+    workers_outlive_their_server_being_killed(server, &["remote"], 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -493,7 +493,8 @@ async fn two_workers_on_one_vllm_server_serve_a_job_pinned_to_it_through_its_res
     // A real vLLM (its CPU build) with two workers on it, as a fleet deployment has: both
     // record the server's one identity, so a job pinned to it runs on both.
     let server = start_tests::vllm::VllmServer::start(4, 2048);
-    workers_outlive_their_server_being_killed(server, &["fleet-a", "fleet-b"]).await;
+    // A unit a problem, so that both workers have units when the server dies.
+    workers_outlive_their_server_being_killed(server, &["fleet-a", "fleet-b"], 1).await;
 }
 
 /// Workers drive `server`; the job is pinned to the server's identity (its `model_sha256`, as
@@ -501,7 +502,11 @@ async fn two_workers_on_one_vllm_server_serve_a_job_pinned_to_it_through_its_res
 /// server is killed -9 while units run and stays away longer than the workers wait: the units
 /// in flight fail and come back, no worker takes one while the server is down, and once it is
 /// back the job completes with every trajectory exactly once, every row naming the server.
-async fn workers_outlive_their_server_being_killed(mut server: impl TestServer, names: &[&str]) {
+async fn workers_outlive_their_server_being_killed(
+    mut server: impl TestServer,
+    names: &[&str],
+    unit_size: u32,
+) {
     let identity = {
         let mut config = start_engine::OpenAiConfig::new(server.url());
         config.attempts = 2;
@@ -515,7 +520,9 @@ async fn workers_outlive_their_server_being_killed(mut server: impl TestServer, 
     let client = Client::new(&c.url(), None);
     let coordinator = c.coordinator("coordinator");
     let problems = math_problems(8);
-    let mut pinned = spec("openai", proto::GenerationMode::HintInfer, 128, 1);
+    // Long enough trajectories that the server dies while units run (at 128 tokens a
+    // llama-server unit could end between the lease seen and the kill).
+    let mut pinned = spec("openai", proto::GenerationMode::HintInfer, 384, unit_size);
     pinned.model_sha256 = identity.sha256.clone();
     let job_id = client.submit(pinned, problems.clone()).await;
     let workers: Vec<Proc> = names
