@@ -507,7 +507,8 @@ fn events(v: &Value) -> Vec<Event> {
 /// `<0xNN>` for a raw byte). `None` when neither reading adds up to the text: the caller then
 /// cannot split it among the ids.
 fn pieces_from_strs(strs: &[&str], text: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let readings: [fn(&str) -> Option<Vec<u8>>; 2] = [byte_level_bytes, sentencepiece_bytes];
+    type Reading = fn(&str) -> Option<Vec<u8>>;
+    let readings: [Reading; 2] = [byte_level_bytes, sentencepiece_bytes];
     readings.iter().find_map(|read| {
         let pieces: Vec<Vec<u8>> = strs.iter().map(|s| read(s)).collect::<Option<_>>()?;
         (pieces.concat() == text).then_some(pieces)
