@@ -2,9 +2,7 @@
 //! problem's attached data, a refused statement, a figure, a disabled tool, and the data hints,
 //! on both backends. The opening of each trajectory is scripted; what follows is the model's.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use start_engine::{EngineConfig, GenOutput};
 use start_sandbox::SandboxFile;
 use start_schemas::tool::{ToolName, ToolSet};
@@ -13,7 +11,7 @@ use start_schemas::trajectory::{Mode, SegmentKind};
 fn sales() -> SandboxFile {
     SandboxFile::new(
         "sales.csv",
-        &include_bytes!("../../examples/data-analysis/sales.csv")[..],
+        &include_bytes!("../../../examples/data-analysis/sales.csv")[..],
     )
 }
 

@@ -1,9 +1,7 @@
 //! The engine on the real default model (run scripts/setup first): tool calls, hints, limits,
 //! and reproducibility.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use start_engine::EngineConfig;
 use start_schemas::trajectory::{FinishReason, Mode, SegmentKind};
 use std::sync::Arc;

@@ -3,9 +3,7 @@
 //! trajectory, and never goes inside a code block; the tool limit and code in the final answer
 //! leave blocks as text.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use start_engine::{EngineConfig, GenOutput, HintLibrary};
 use start_schemas::trajectory::{FinishReason, HintTrigger, Mode, Segment, SegmentKind};
 

@@ -12,9 +12,8 @@
 //!   and the end-of-sequence id with empty text): every segment's ids must write out its text;
 //! - sampling fields (`repeat_penalty` for llama.cpp, `repetition_penalty` for vLLM; both
 //!   ignore the other's) and `max_tokens` (vLLM's default is 16).
-mod common;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use start_engine::{EngineConfig, OpenAiConfig, OpenAiEngine};
 use start_schemas::trajectory::{FinishReason, Mode, SegmentKind};
