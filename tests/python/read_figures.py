@@ -1,6 +1,6 @@
 """Reads the figures and tools of a start dataset with pyarrow, DuckDB and Hugging Face
 `datasets`, as a dataset builder would, and prints them as JSON (one object per row) for the
-Rust test to check. Used by worker/tests/data.rs.
+Rust test to check. Used by worker/tests/integration/data.rs.
 
     python3 read_figures.py DATASET
 """

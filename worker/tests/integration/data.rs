@@ -4,8 +4,6 @@
 //! says which tools ran. The opening is scripted (the engine's test hook); the rest is the
 //! model's.
 
-mod common;
-
 use start_engine::script::Script;
 use start_engine::{Backend, Engine, EngineConfig};
 use start_grader::Grader;
@@ -29,7 +27,7 @@ async fn a_figure_and_a_sql_table_land_on_the_row_and_read_back_with_pyarrow() {
     );
     let script = Script::default();
     let engine = Engine::start_scripted(
-        EngineConfig::new(common::model()),
+        EngineConfig::new(crate::common::model()),
         script.clone(),
         Some(sandbox.clone()),
         tokio::runtime::Handle::current(),
@@ -49,7 +47,7 @@ async fn a_figure_and_a_sql_table_land_on_the_row_and_read_back_with_pyarrow() {
     // The bundled set, read as `startctl validate` reads it: the files beside it, checked.
     let mut problems = Vec::new();
     Checker::default().check_file(
-        &common::workspace().join("examples/data-analysis/problems.jsonl"),
+        &crate::common::workspace().join("examples/data-analysis/problems.jsonl"),
         &mut |d| panic!("{d}"),
         &mut |p| problems.push(p),
     );

@@ -3,8 +3,6 @@
 //! fails the job, and nothing hangs (before the guard, the task's handle was never awaited,
 //! its lease was extended forever and the job never ended).
 
-mod common;
-
 use futures_util::future::{BoxFuture, FutureExt};
 use start_coordinator::{MemoryStore, ServerConfig, ServiceConfig, StorePolicy};
 use start_schemas::proto;
@@ -86,15 +84,15 @@ async fn a_unit_that_panics_is_reported_and_its_job_fails_instead_of_hanging() {
             let _ = worker_stopped.await;
         },
     ));
-    let client = common::Client::new(&url, None);
+    let client = crate::common::Client::new(&url, None);
     client.wait_serving(Duration::from_secs(20), &[]).await;
     let job_id = client
         .submit(
-            common::spec("panics", proto::GenerationMode::Plain, 8, 1),
-            common::math_problems(1),
+            crate::common::spec("panics", proto::GenerationMode::Plain, 8, 1),
+            crate::common::math_problems(1),
         )
         .await;
-    common::wait_for("the job to end", Duration::from_secs(60), &[], || {
+    crate::common::wait_for("the job to end", Duration::from_secs(60), &[], || {
         let (client, id) = (client.clone(), job_id.clone());
         async move {
             let j = client.job(&id).await;

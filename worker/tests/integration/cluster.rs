@@ -4,9 +4,7 @@
 //! restarted; Redis is killed and restarted. The job must complete and the manifest must hold
 //! every trajectory exactly once.
 
-mod common;
-
-use common::{
+use crate::common::{
     check_dataset, coordinator_bin, math_problems, model, spec, wait_for, Client, Proc, Tail,
 };
 use start_schemas::proto;

@@ -14,9 +14,9 @@
 //! its own image carries. Cutting w2 off cuts the sidecar, as the pod's network. Needs a
 //! Docker daemon, like the sandbox's Docker tests; scripts/setup builds the sandbox image.
 
-mod common;
-
-use common::{bin_dir, check_dataset, math_problems, spec, wait_for, workspace, Client, Tail};
+use crate::common::{
+    bin_dir, check_dataset, math_problems, spec, wait_for, workspace, Client, Tail,
+};
 use start_schemas::proto;
 use start_tests::redis::free_port;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

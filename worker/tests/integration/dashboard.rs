@@ -3,9 +3,9 @@
 //! endpoints are scraped, and every metric a panel's query names (and every label value it
 //! selects) must be in what they served. A renamed series fails here, not on a blank panel.
 
-mod common;
-
-use common::{coordinator_bin, math_problems, model, spec, wait_for, workspace, Client, Proc};
+use crate::common::{
+    coordinator_bin, math_problems, model, spec, wait_for, workspace, Client, Proc,
+};
 use start_schemas::proto;
 use start_tests::redis::free_port;
 use std::collections::{BTreeMap, BTreeSet};
