@@ -193,12 +193,8 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, ClientError> {
-        let url = format!("{}{path}", self.root);
         let r = self.send(method, path, body).await?;
-        r.json::<Value>().await.map_err(|e| ClientError::Protocol {
-            url,
-            message: format!("not JSON: {}", error_chain(&e)),
-        })
+        self.body_json(path, r).await
     }
 
     /// One try of a JSON GET, without retries: for what a server may not have.
@@ -207,10 +203,14 @@ impl Client {
         method: reqwest::Method,
         path: &str,
     ) -> Result<Value, ClientError> {
-        let url = format!("{}{path}", self.root);
         let r = self.send_once(method, path, None).await?;
+        self.body_json(path, r).await
+    }
+
+    /// An answer's body as JSON.
+    async fn body_json(&self, path: &str, r: reqwest::Response) -> Result<Value, ClientError> {
         r.json::<Value>().await.map_err(|e| ClientError::Protocol {
-            url,
+            url: format!("{}{path}", self.root),
             message: format!("not JSON: {}", error_chain(&e)),
         })
     }

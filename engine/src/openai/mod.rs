@@ -259,14 +259,21 @@ impl OpenAiEngine {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        // llama.cpp's /props: the per-slot context, the build, the model file. Other servers
-        // do not have it; their context is what the worker was told.
+        // llama.cpp's /props: the per-slot context, the build, the model file. vLLM lists each
+        // model's `max_model_len` instead. A server with neither: its context is what the
+        // worker was told.
         let props = client.json(reqwest::Method::GET, "/props", None).await.ok();
-        let server_ctx = props
-            .as_ref()
-            .and_then(|p| p.pointer("/default_generation_settings/n_ctx"))
-            .and_then(Value::as_u64)
-            .map(|n| n as u32);
+        let server_ctx = [
+            props
+                .as_ref()
+                .and_then(|p| p.pointer("/default_generation_settings/n_ctx")),
+            entry.get("max_model_len"),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_u64)
+        .map(|n| n.min(u64::from(u32::MAX)) as u32)
+        .min();
         if let Some(n) = server_ctx.filter(|&n| n > 0 && n < config.ctx_per_slot) {
             tracing::info!(
                 server_ctx = n,
@@ -311,20 +318,6 @@ impl OpenAiEngine {
             if let Some(end) = turn_end_token(&client, &rendered, "ok").await {
                 eog.push(end);
             }
-        }
-        // vLLM lists each model's `max_model_len`: the most a sequence may hold there.
-        if let Some(n) = entry
-            .get("max_model_len")
-            .and_then(Value::as_u64)
-            .map(|n| n.min(u64::from(u32::MAX)) as u32)
-            .filter(|&n| n > 0 && n < config.ctx_per_slot)
-        {
-            tracing::info!(
-                server_ctx = n,
-                asked = config.ctx_per_slot,
-                "the server's max_model_len is smaller; using it"
-            );
-            config.ctx_per_slot = n;
         }
         let info = ModelInfo {
             name: model.clone(),
