@@ -61,9 +61,16 @@ fn gpu_layers() -> u32 {
         .unwrap_or(0)
 }
 
+/// START_BENCH_MODEL: the GGUF, for a bench binary run away from its checkout (scripts/gpu-check
+/// packs one for a GPU machine without cargo); else the default model in the checkout.
 fn model_path() -> PathBuf {
-    let p =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let p = std::env::var_os("START_BENCH_MODEL").map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        },
+        PathBuf::from,
+    );
     assert!(
         p.is_file(),
         "run scripts/setup first: {} is missing",
