@@ -19,6 +19,10 @@ enum SelectArg {
     BestPerProblem,
     /// The best K per problem (see --k).
     TopK,
+    /// Every trajectory, correct or not, that the other filters keep (infrastructure errors,
+    /// unfinished, over-long, repetitive and duplicates are still removed): to check a
+    /// trainer's loader on a small model's run, or to keep failures. Not an SFT set.
+    All,
 }
 
 /// Output formats.
@@ -75,18 +79,31 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
 }
 
 async fn export(args: ExportArgs) -> anyhow::Result<Outcome> {
+    anyhow::ensure!(
+        !(matches!(args.select, SelectArg::All) && args.seed_data_plain.is_some()),
+        "--select all keeps incorrect trajectories; START's seed-data rule keeps correct ones only"
+    );
     let dataset = Dataset::open_at(&args.from).await?;
     let seed_data = match &args.seed_data_plain {
         None => None,
         Some(path) => Some(baseline(path, args.allow_sampled_baseline).await?),
     };
     let mut features = Vec::new();
-    for_each(&dataset, |at, t| features.push(Features::of(t, at))).await?;
+    let all = matches!(args.select, SelectArg::All);
+    for_each(&dataset, |at, t| {
+        features.push(if all {
+            Features::of_any(t, at)
+        } else {
+            Features::of(t, at)
+        })
+    })
+    .await?;
     let policy = Policy {
         select: match args.select {
             SelectArg::Correct => Select::Correct,
             SelectArg::BestPerProblem => Select::BestPerProblem,
             SelectArg::TopK => Select::TopK(args.k.max(1)),
+            SelectArg::All => Select::All,
         },
         near_duplicate: args.near_duplicate,
         max_repeat_ratio: args.max_repeat_ratio,

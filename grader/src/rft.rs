@@ -105,10 +105,21 @@ pub fn similarity(a: &[u64], b: &[u64]) -> f32 {
 impl Features {
     /// Computes the features of one trajectory.
     pub fn of(t: &Trajectory, at: (usize, usize)) -> Self {
-        // The first filters of [`select`] drop every row that is not correct and finished,
-        // whatever the policy, before its text is looked at: such rows skip the text features
-        // (hash, MinHash, repetition), most of the cost on long, mostly wrong trajectories.
-        let text_checked = t.correct == Some(true) && t.finish_reason == FinishReason::Stop;
+        // The first filters of [`select`] drop every row that is not correct and finished
+        // (under every policy but `All`), before its text is looked at: such rows skip the text
+        // features (hash, MinHash, repetition), most of the cost on long, mostly wrong
+        // trajectories.
+        Self::build(t, at, t.correct == Some(true))
+    }
+
+    /// The features for [`Select::All`]: the text features of every finished row, correct or
+    /// not.
+    pub fn of_any(t: &Trajectory, at: (usize, usize)) -> Self {
+        Self::build(t, at, true)
+    }
+
+    fn build(t: &Trajectory, at: (usize, usize), graded_in: bool) -> Self {
+        let text_checked = graded_in && t.finish_reason == FinishReason::Stop;
         let lower = if text_checked {
             t.full_text.to_lowercase()
         } else {
@@ -146,6 +157,10 @@ pub enum Select {
     BestPerProblem,
     /// The best k per problem.
     TopK(usize),
+    /// Every trajectory, correct or not, that the filters other than correctness keep: for
+    /// checks of the export's shape (a trainer's loader on a small model's run) and for sets
+    /// that want failures too. Never an SFT set by itself.
+    All,
 }
 
 /// Selection settings.
@@ -240,7 +255,13 @@ pub fn select(features: Vec<Features>, policy: &Policy) -> Selection {
     let mut order: Vec<String> = Vec::new();
     let mut removed: BTreeMap<&'static str, u64> = BTreeMap::new();
     for f in features {
-        let reason = match f.correct {
+        // `All` lets the incorrect and ungraded through to the filters that follow.
+        let correct = if policy.select == Select::All {
+            Some(true)
+        } else {
+            f.correct
+        };
+        let reason = match correct {
             _ if f.finish_reason == FinishReason::Error => Some(REASONS[0]),
             None => Some(REASONS[1]),
             Some(false) => Some(REASONS[2]),
@@ -295,7 +316,7 @@ pub fn select(features: Vec<Features>, policy: &Policy) -> Selection {
             kept.push(f);
         }
         let limit = match policy.select {
-            Select::Correct => usize::MAX,
+            Select::Correct | Select::All => usize::MAX,
             Select::BestPerProblem => 1,
             Select::TopK(k) => k,
         };
@@ -338,5 +359,55 @@ mod tests {
         let (sa, sb, sc) = (minhash(&wa), minhash(&wb), minhash(&wc));
         assert!(similarity(&sa, &sb) > 0.9);
         assert!(similarity(&sa, &sc) < 0.1);
+    }
+
+    fn features(i: usize, correct: Option<bool>, finish: FinishReason, text: &str) -> Features {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        Features {
+            at: (0, i),
+            problem_id: "p".into(),
+            sample_index: i as u32,
+            correct,
+            finish_reason: finish,
+            completion_tokens: 10,
+            tool_calls: 1,
+            tool_errors: 0,
+            hint_infer: true,
+            text_hash: Sha256::digest(text.as_bytes()).into(),
+            minhash: minhash(&words),
+            repeat_ratio: repeat_ratio(&words),
+        }
+    }
+
+    #[test]
+    fn all_keeps_wrong_and_ungraded_rows_but_still_drops_errors_cuts_and_duplicates() {
+        let rows = || {
+            vec![
+                features(0, Some(false), FinishReason::Stop, "one wrong answer here"),
+                features(1, None, FinishReason::Stop, "an ungraded answer over there"),
+                features(2, Some(true), FinishReason::Stop, "a right answer at last"),
+                features(
+                    3,
+                    Some(false),
+                    FinishReason::MaxNewTokens,
+                    "cut off before the end",
+                ),
+                features(4, Some(false), FinishReason::Error, "the sandbox failed"),
+                features(5, Some(false), FinishReason::Stop, "one wrong answer here"),
+            ]
+        };
+        let all = select(
+            rows(),
+            &Policy {
+                select: Select::All,
+                ..Policy::default()
+            },
+        );
+        assert_eq!(all.kept, [(0, 0), (0, 1), (0, 2)]);
+        assert_eq!(all.removed.get("unfinished (cut by a limit)"), Some(&1));
+        assert_eq!(all.removed.get(REASONS[0]), Some(&1));
+        assert_eq!(all.removed.get("exact duplicate"), Some(&1));
+        let correct = select(rows(), &Policy::default());
+        assert_eq!(correct.kept, [(0, 2)]);
     }
 }
