@@ -903,6 +903,24 @@ fn export_and_sandbox_name_bad_inputs() {
         s.contains("_manifest.json: invalid manifest: not found; is this a start dataset?"),
         "{s}"
     );
+    // `--select all` keeps incorrect rows; START's seed-data rule never does.
+    let run = startctl(&[
+        "export",
+        "--from",
+        &empty,
+        "--out",
+        &out,
+        "--select",
+        "all",
+        "--seed-data-plain",
+        &empty,
+    ]);
+    let s = text(&run);
+    assert_eq!(run.status.code(), Some(1), "{s}");
+    assert!(
+        s.contains("--select all keeps incorrect trajectories; START's seed-data rule keeps correct ones only"),
+        "{s}"
+    );
     let run = startctl(&["sandbox", "run", "no/such/file.py", "--backend", "process"]);
     let s = text(&run);
     assert_eq!(run.status.code(), Some(1), "{s}");
