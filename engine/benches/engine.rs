@@ -426,7 +426,7 @@ fn main() {
             let mut config = EngineConfig::new(model_path());
             config.gpu_layers = gpu_layers();
             config.slots = slots;
-            config.ctx_per_slot = (tokens as u32 + 160).max(256);
+            config.tir.ctx_per_slot = (tokens as u32 + 160).max(256);
             config.n_batch = 512;
             config.pad_gaps = env_num("START_BENCH_PAD_GAPS", config.pad_gaps);
             let script = Script::default();
@@ -498,7 +498,7 @@ fn main() {
         let mut config = EngineConfig::new(model_path());
         config.gpu_layers = gpu_layers();
         config.slots = n as usize;
-        config.ctx_per_slot = 1024;
+        config.tir.ctx_per_slot = 1024;
         config.share_prompts = share;
         let engine = Engine::start(config, None, rt.handle().clone()).expect("engine");
         let started = Instant::now();

@@ -54,7 +54,7 @@ impl<'m> Llama<'m> {
     /// A context for `config.slots` sequences of `config.ctx_per_slot` tokens each.
     pub fn new(model: &'m LlamaModel, config: &EngineConfig) -> Result<Self, EngineError> {
         let slots = config.slots.max(1);
-        let n_ctx = config.ctx_per_slot.saturating_mul(slots as u32).max(64);
+        let n_ctx = config.tir.ctx_per_slot.saturating_mul(slots as u32).max(64);
         let params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(n_ctx))
             .with_n_batch(config.n_batch)
@@ -96,12 +96,30 @@ impl<'m> Llama<'m> {
         self.model.vocab().is_eog(LlamaToken(token))
     }
 
-    /// The model's chat template applied to one user message, with the generation prompt.
+    /// The model's chat template applied to one user message, with the generation prompt,
+    /// rendered as Jinja the way the servers do ([`crate::template`]); a template that Jinja
+    /// rendering refuses falls back to llama.cpp's built-in rendering of its family, said in
+    /// the log.
     pub fn render(&self, user: &str) -> Result<String, EngineError> {
         let template = self
             .model
             .chat_template(None)
             .map_err(|e| EngineError::Llama(format!("chat template: {e}")))?;
+        if let Ok(source) = template.to_str() {
+            let text = |t: LlamaToken| {
+                String::from_utf8_lossy(&self.model.vocab().token_to_piece(t, true, None))
+                    .into_owned()
+            };
+            let vocab = self.model.vocab();
+            let (bos, eos) = (text(vocab.bos()), text(vocab.eos()));
+            match crate::template::render(source, user, &bos, &eos) {
+                Ok(rendered) => return Ok(rendered),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "the chat template did not render as Jinja; using llama.cpp's built-in rendering"
+                ),
+            }
+        }
         let msg = LlamaChatMessage::new("user".into(), user.into())
             .map_err(|e| EngineError::Llama(e.to_string()))?;
         self.model
@@ -183,6 +201,8 @@ impl<'m> Llama<'m> {
 pub(crate) struct Ctx<'m> {
     pub llama: Llama<'m>,
     pub config: EngineConfig,
+    /// `config.tir`, shared with every trajectory's core.
+    pub tir: std::sync::Arc<crate::config::TirConfig>,
     /// Scripted openings of requests, tests only (see [`crate::script`]).
     #[cfg(feature = "scripted")]
     pub script: Option<crate::script::Script>,

@@ -8,14 +8,14 @@ use crate::engine::ModelInfo;
 use crate::llama::{Ctx, Llama};
 use crate::request::{Command, EngineError};
 use crate::sharing::{admit, donor, pending, Donor, Pending};
-use crate::slot::{finish, Slot, State};
+use crate::slot::{stop, Slot, State};
 use crate::step::step;
-use crate::tools::{resume_after_tool, ToolDone};
+use crate::tools::{resume_after_tool, ToolDone, Tools};
 use crate::{EngineConfig, Stats};
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::token::LlamaToken;
 use start_sandbox::Sandbox;
-use start_schemas::trajectory::{FinishReason, SegmentKind};
+use start_schemas::trajectory::FinishReason;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -45,8 +45,8 @@ pub(crate) fn run(
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         n_ctx_train: model.n_ctx_train(),
-        hint_library_sha256: config.hints.sha256.clone(),
-        default_trigger_probability: config.hints.trigger_probability,
+        hint_library_sha256: config.tir.hints.sha256.clone(),
+        default_trigger_probability: config.tir.hints.trigger_probability,
     };
     let _ = ready.send(Ok(info));
     let slots = config.slots.max(1);
@@ -55,16 +55,19 @@ pub(crate) fn run(
         batch: LlamaBatch::new(config.n_batch as usize, slots as i32),
         e: Ctx {
             llama,
+            tir: Arc::new(config.tir.clone()),
             config,
             #[cfg(feature = "scripted")]
             script,
         },
         slots: (0..slots).map(|_| Slot::idle()).collect(),
         queue: VecDeque::new(),
-        tool_tx,
+        tools: Tools {
+            sandbox,
+            runtime,
+            tx: tool_tx,
+        },
         tool_rx,
-        sandbox,
-        runtime,
         rx,
         open: true,
         stats,
@@ -88,14 +91,12 @@ struct Scheduler<'m> {
     slots: Vec<Slot>,
     /// Requests waiting for a slot, in arrival order.
     queue: VecDeque<Pending>,
-    /// Where tool calls send their results (cloned into each call).
-    tool_tx: mpsc::Sender<ToolDone>,
+    /// The sandbox, the runtime tool calls run on, and where they send their results.
+    tools: Tools,
     /// Tool results.
     tool_rx: mpsc::Receiver<ToolDone>,
     /// The batch, reused every step.
     batch: LlamaBatch<'static>,
-    sandbox: Option<Arc<Sandbox>>,
-    runtime: tokio::runtime::Handle,
     /// New requests.
     rx: mpsc::Receiver<Command>,
     /// Whether the handle can still send requests.
@@ -142,7 +143,7 @@ impl Scheduler<'_> {
             let abandoned = slot.reply.as_ref().is_some_and(|r| r.is_closed());
             if abandoned && matches!(slot.state, State::Feed(_)) {
                 self.stats.abandoned.fetch_add(1, Ordering::Relaxed);
-                finish(&self.e, slot, FinishReason::Error);
+                stop(slot, FinishReason::Error, "the caller stopped waiting");
             }
         }
     }
@@ -184,15 +185,17 @@ impl Scheduler<'_> {
 
     fn take_tool_results(&mut self) {
         while let Ok((i, result, ms)) = self.tool_rx.try_recv() {
-            resume_after_tool(&self.e, &mut self.slots[i], &result, ms);
+            let slot = &mut self.slots[i];
+            resume_after_tool(&mut self.e, i, slot, (&result, ms), &self.tools);
         }
     }
 
     /// With nothing to decode: wait a little for a tool result, if any is coming.
     fn wait_for_tools(&mut self) {
-        if self.slots.iter().any(|s| matches!(s.state, State::Tool(_))) {
+        if self.slots.iter().any(|s| matches!(s.state, State::Tool)) {
             if let Ok((i, result, ms)) = self.tool_rx.recv_timeout(Duration::from_millis(50)) {
-                resume_after_tool(&self.e, &mut self.slots[i], &result, ms);
+                let slot = &mut self.slots[i];
+                resume_after_tool(&mut self.e, i, slot, (&result, ms), &self.tools);
             }
         }
     }
@@ -203,10 +206,10 @@ impl Scheduler<'_> {
         let s = &self.slots[g];
         let next = match s.state {
             State::Idle => s.cached_prompt.len() as u32,
-            State::Tool(_) => s.pos as u32,
+            State::Tool => s.pos as u32,
             State::Feed(_) => return false,
         };
-        next + 2 <= self.e.config.ctx_per_slot
+        next + 2 <= self.e.tir.ctx_per_slot
     }
 
     /// Plans, fills and decodes one batch, then steps every slot that got logits. `false`
@@ -250,7 +253,7 @@ impl Scheduler<'_> {
         // The batch in slot (sequence id) order; what each slot put in is remembered, to undo
         // a failed decode.
         self.batch.clear();
-        let mut taken: Vec<(usize, Vec<(i32, SegmentKind)>)> = Vec::new();
+        let mut taken: Vec<(usize, Vec<i32>)> = Vec::new();
         for i in 0..self.slots.len() {
             let slot = &mut self.slots[i];
             slot.logits_at = None;
@@ -267,8 +270,8 @@ impl Scheduler<'_> {
             if take == 0 {
                 continue;
             }
-            let chunk: Vec<(i32, SegmentKind)> = queue.drain(..take).collect();
-            for (k, &(tok, _)) in chunk.iter().enumerate() {
+            let chunk: Vec<i32> = queue.drain(..take).collect();
+            for (k, &tok) in chunk.iter().enumerate() {
                 let last = k + 1 == take && queue.is_empty();
                 self.batch
                     .add(LlamaToken(tok), slot.pos + k as i32, &[i as i32], last)
@@ -306,7 +309,11 @@ impl Scheduler<'_> {
                 .filter(|&i| !matches!(self.slots[i].state, State::Idle))
                 .max_by_key(|&i| self.slots[i].pos)
                 .expect("a slot was feeding");
-            finish(&self.e, &mut self.slots[victim], FinishReason::Context);
+            stop(
+                &mut self.slots[victim],
+                FinishReason::Context,
+                "the batch could not be decoded",
+            );
             return Ok(true);
         }
         for (i, chunk) in &taken {
@@ -324,9 +331,7 @@ impl Scheduler<'_> {
                 i,
                 &mut self.slots[i],
                 at,
-                &self.sandbox,
-                &self.runtime,
-                &self.tool_tx,
+                &self.tools,
                 &self.stats,
             );
         }

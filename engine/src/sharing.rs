@@ -4,10 +4,10 @@
 //! one problem share one prefill.
 
 use crate::llama::Ctx;
+use crate::machine::{Machine, Prompt};
 use crate::request::{EngineError, GenRequest, Reply};
 use crate::slot::{Slot, State};
 use crate::Stats;
-use start_schemas::trajectory::SegmentKind;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -41,14 +41,14 @@ pub(crate) fn pending(
     // The think prefix is tokenised on its own, so that the tokens an SFT export marks as the
     // assistant's (from the prefix on) are exactly those fed.
     let mut tokens = e.llama.tokenize(&template, true);
-    let prefix = e.llama.tokenize(&e.config.think_prefix, false);
+    let prefix = e.llama.tokenize(&e.tir.think_prefix, false);
     let prefix_tokens = prefix.len() as u32;
     tokens.extend(prefix);
-    let prompt = template + &e.config.think_prefix;
-    if tokens.len() as u32 + 16 > e.config.ctx_per_slot {
+    let prompt = template + &e.tir.think_prefix;
+    if tokens.len() as u32 + 16 > e.tir.ctx_per_slot {
         let _ = reply.send(Err(EngineError::PromptTooLong {
             tokens: tokens.len(),
-            ctx: e.config.ctx_per_slot,
+            ctx: e.tir.ctx_per_slot,
         }));
         return None;
     }
@@ -85,7 +85,7 @@ pub(crate) fn donor(slots: &[Slot], tokens: &[i32], share: bool) -> Donor {
             }
             continue;
         }
-        if s.prompt_ids != tokens {
+        if s.prompt.ids != tokens {
             continue;
         }
         if s.pos as usize >= tokens.len() {
@@ -114,10 +114,7 @@ pub(crate) fn admit(
         span,
     } = p;
     let n = tokens.len();
-    let mut feed: VecDeque<(i32, SegmentKind)> = tokens
-        .iter()
-        .map(|&t| (t, SegmentKind::Reasoning))
-        .collect();
+    let mut feed: VecDeque<i32> = tokens.iter().copied().collect();
     // Reuse a cache holding this prompt: the slot's own (kept since its last trajectory) or
     // another slot's, copied whole (streams are copied whole). Everything from the prompt's
     // last position on is then removed, and that token is fed again for logits of this
@@ -141,12 +138,13 @@ pub(crate) fn admit(
     stats
         .prompt_fed
         .fetch_add(feed.len() as u64, Ordering::Relaxed);
-    slot.rng = crate::slot::hint_rng(req.seed);
     slot.sampler = Some(e.llama.sampler(&req.params, req.seed));
-    slot.prompt_tokens = n as u32;
-    slot.prefix_tokens = prefix_tokens;
-    slot.prompt_ids = tokens;
-    slot.prompt = prompt;
+    slot.machine = Some(Machine::new(e.tir.clone(), &req, n));
+    slot.prompt = Prompt {
+        text: prompt,
+        ids: tokens,
+        prefix_tokens,
+    };
     slot.state = State::Feed(feed);
     #[cfg(feature = "scripted")]
     if let Some(script) = &e.script {
@@ -154,13 +152,6 @@ pub(crate) fn admit(
             .take(req.seed)
             .map_or_else(VecDeque::new, |text| e.llama.tokenize(&text, false).into());
     }
-    slot.mode = req.mode;
-    slot.code_tests = req.code_tests.clone();
-    slot.hints = req.hints.for_mode(req.mode);
-    slot.tools = req.tools;
-    slot.files = req.files.clone();
-    slot.max_new_tokens = req.params.max_new_tokens;
-    slot.max_tool_calls = req.params.max_tool_calls;
     slot.reply = Some(reply);
     slot.span = span;
     slot.started = Instant::now();

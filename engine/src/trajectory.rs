@@ -11,6 +11,8 @@ pub struct TrajectoryBuilder {
     pub segments: Vec<Segment>,
     /// Raw bytes of each segment (tokens can split UTF-8 characters; text is decoded at the end).
     bytes: Vec<Vec<u8>>,
+    /// The byte length of each token of each segment: where a cut by text falls in tokens.
+    lens: Vec<Vec<u32>>,
     /// Tokens after the prompt, generated and inserted.
     pub completion_tokens: u32,
 }
@@ -24,6 +26,7 @@ impl TrajectoryBuilder {
         let last = self.segments.len() - 1;
         self.segments[last].tokens.push(token);
         self.bytes[last].extend_from_slice(piece);
+        self.lens[last].push(piece.len() as u32);
         self.completion_tokens += 1;
     }
 
@@ -32,6 +35,7 @@ impl TrajectoryBuilder {
         self.segments
             .push(Segment::new(kind, String::new(), Vec::new()));
         self.bytes.push(Vec::new());
+        self.lens.push(Vec::new());
     }
 
     /// Records where the current (hint) segment came from.
@@ -48,46 +52,43 @@ impl TrajectoryBuilder {
 
     /// The token of the current segment in which byte `at` of its text falls, and the byte
     /// offset where that token starts: segments are cut on token boundaries.
-    fn token_cut(&self, at: usize, piece_of: impl Fn(i32) -> Vec<u8>) -> (usize, usize) {
-        let Some(seg) = self.segments.last() else {
+    fn token_cut(&self, at: usize) -> (usize, usize) {
+        let Some(lens) = self.lens.last() else {
             return (0, 0);
         };
         let mut offset = 0;
-        for (i, &t) in seg.tokens.iter().enumerate() {
-            let len = piece_of(t).len();
+        for (i, &len) in lens.iter().enumerate() {
+            let len = len as usize;
             if offset + len > at {
                 return (i, offset);
             }
             offset += len;
         }
-        (seg.tokens.len(), offset)
+        (lens.len(), offset)
     }
 
     /// Moves the tokens of the current segment from byte offset `at` of its text into a new
     /// segment of `kind` (token-aligned: the token in which `at` falls moves too). Returns the
     /// byte offset, in the old segment, where the moved bytes began.
-    pub fn split_at_text(
-        &mut self,
-        at: usize,
-        kind: SegmentKind,
-        piece_of: impl Fn(i32) -> Vec<u8>,
-    ) -> usize {
+    pub fn split_at_text(&mut self, at: usize, kind: SegmentKind) -> usize {
         if self.segments.is_empty() {
             return 0;
         }
-        let (cut, offset) = self.token_cut(at, piece_of);
+        let (cut, offset) = self.token_cut(at);
         let last = self.segments.len() - 1;
         let moved: Vec<i32> = self.segments[last].tokens.split_off(cut);
         let moved_bytes = self.bytes[last].split_off(offset);
+        let moved_lens = self.lens[last].split_off(cut);
         self.segments.push(Segment::new(kind, String::new(), moved));
         self.bytes.push(moved_bytes);
+        self.lens.push(moved_lens);
         offset
     }
 
     /// The bytes of the current segment's token in which byte `at` falls, before `at`: what a
     /// cut back to `at` would drop that is not from `at` on.
-    pub fn kept_before(&self, at: usize, piece_of: impl Fn(i32) -> Vec<u8>) -> Vec<u8> {
-        let (_, offset) = self.token_cut(at, piece_of);
+    pub fn kept_before(&self, at: usize) -> Vec<u8> {
+        let (_, offset) = self.token_cut(at);
         self.current_bytes()[offset..at.max(offset)].to_vec()
     }
 
@@ -95,11 +96,11 @@ impl TrajectoryBuilder {
     /// falls to the end (token-aligned, like the split). Says how many tokens went, the bytes
     /// of the first of them that came before `at` (whitespace before a trigger word, which the
     /// text put in its place must restore), and the text from `at` on that went.
-    pub fn cut_back(&mut self, at: usize, piece_of: impl Fn(i32) -> Vec<u8>) -> CutBack {
+    pub fn cut_back(&mut self, at: usize) -> CutBack {
         if self.segments.is_empty() {
             return CutBack::default();
         }
-        let (cut, offset) = self.token_cut(at, piece_of);
+        let (cut, offset) = self.token_cut(at);
         let last = self.segments.len() - 1;
         let dropped = self.segments[last].tokens.len() - cut;
         let at = at.clamp(offset, self.bytes[last].len());
@@ -107,12 +108,28 @@ impl TrajectoryBuilder {
         let kept = self.bytes[last][offset..at].to_vec();
         self.segments[last].tokens.truncate(cut);
         self.bytes[last].truncate(offset);
+        self.lens[last].truncate(cut);
         self.completion_tokens -= dropped as u32;
         CutBack {
             dropped,
             kept,
             removed,
         }
+    }
+
+    /// The ids of every token after the prompt from the `from`th on, in order.
+    pub fn ids_from(&self, from: usize) -> Vec<i32> {
+        let mut skip = from;
+        let mut out = Vec::new();
+        for seg in &self.segments {
+            if skip >= seg.tokens.len() {
+                skip -= seg.tokens.len();
+                continue;
+            }
+            out.extend_from_slice(&seg.tokens[skip..]);
+            skip = 0;
+        }
+        out
     }
 
     /// Relabels the last segment of `from` kind as `to` (the answer after the last insertion).
@@ -217,7 +234,7 @@ mod tests {
             b.push(SegmentKind::Reasoning, t, pieces[&t]);
         }
         // "So 3. Wait," : the trigger starts at byte 6, inside token 2 (" Wait").
-        let cut = b.cut_back(6, |t| pieces[&t].to_vec());
+        let cut = b.cut_back(6);
         assert_eq!(cut.dropped, 2);
         assert_eq!(cut.kept, b" ");
         assert_eq!(cut.removed, "Wait,");

@@ -4,7 +4,7 @@
 use sha2::{Digest, Sha256};
 use start_engine::hints::SampleTests;
 use start_engine::{
-    Backend, Engine, EngineConfig, GenOutput, GenRequest, OpenAiConfig, OpenAiEngine,
+    Backend, Engine, EngineConfig, GenOutput, GenRequest, OpenAiConfig, OpenAiEngine, TirConfig,
 };
 use start_grader::Grader;
 use start_schemas::attachment::sql_table_name;
@@ -387,6 +387,13 @@ impl Pipeline {
         registry: &Registry,
     ) -> Result<Self, PipelineError> {
         let think_end = Some(options.think_end.clone()).filter(|s| !s.is_empty());
+        // What shapes a trajectory is the same on both backends.
+        let tir = TirConfig {
+            ctx_per_slot: options.ctx_per_slot,
+            think_prefix: options.think_prefix.clone(),
+            think_end,
+            ..TirConfig::default()
+        };
         let (engine, model_sha256, model_identity) = match &options.engine {
             EngineChoice::Llama { model, gpu_layers } => {
                 let sha = start_schemas::model::sha256_file(model).map_err(|source| {
@@ -397,10 +404,8 @@ impl Pipeline {
                 })?;
                 let mut config = EngineConfig::new(model);
                 config.slots = options.slots.max(1);
-                config.ctx_per_slot = options.ctx_per_slot;
+                config.tir = tir;
                 config.gpu_layers = *gpu_layers;
-                config.think_prefix = options.think_prefix.clone();
-                config.think_end = think_end;
                 let engine =
                     Engine::start(config, sandbox.clone(), tokio::runtime::Handle::current())?;
                 (Backend::Llama(engine), sha, None)
@@ -416,9 +421,7 @@ impl Pipeline {
                 config.api_key = api_key.clone();
                 config.served_model = served_model.clone();
                 config.slots = options.slots.max(1);
-                config.ctx_per_slot = options.ctx_per_slot;
-                config.think_prefix = options.think_prefix.clone();
-                config.think_end = think_end;
+                config.tir = tir;
                 let engine = OpenAiEngine::start(config, sandbox.clone()).await?;
                 let identity = engine.identity.clone();
                 tracing::info!(

@@ -10,12 +10,13 @@
 //! feeds [`OpenAiEngine::healthy`], which the worker's `/readyz` reports.
 
 mod client;
+mod sse;
 mod tool_loop;
 
 pub use client::ClientError;
 
+use crate::config::TirConfig;
 use crate::engine::{ModelInfo, Stats};
-use crate::hints::HintLibrary;
 use crate::request::{EngineError, GenOutput, GenRequest};
 use client::Client;
 use serde_json::Value;
@@ -35,21 +36,9 @@ pub struct OpenAiConfig {
     pub served_model: Option<String>,
     /// Trajectories in flight at once.
     pub slots: usize,
-    /// Context budget of each trajectory, tokens (prompt + completion); at most the server's
-    /// per-sequence context, which start-up reads where the server reports it.
-    pub ctx_per_slot: u32,
-    /// Text opening the assistant's thinking (QwQ: "<think>\n").
-    pub think_prefix: String,
-    /// Text that ends thinking; `None` for models without thinking tags.
-    pub think_end: Option<String>,
-    /// Most characters of tool output inserted.
-    pub max_output_chars: usize,
-    /// Wall-clock limit of one code execution.
-    pub tool_timeout: Duration,
-    /// Memory limit of one code execution, MiB.
-    pub tool_memory_mb: u32,
-    /// The hint library.
-    pub hints: HintLibrary,
+    /// What shapes each trajectory; its context is at most the server's per-sequence context,
+    /// which start-up reads where the server reports it.
+    pub tir: TirConfig,
     /// Attempts of one request before the server counts as unavailable.
     pub attempts: u32,
     /// First wait between attempts (doubled each time, at most 8 s).
@@ -70,13 +59,7 @@ impl OpenAiConfig {
             api_key: None,
             served_model: None,
             slots: 4,
-            ctx_per_slot: 2048,
-            think_prefix: String::new(),
-            think_end: None,
-            max_output_chars: 2048,
-            tool_timeout: Duration::from_secs(10),
-            tool_memory_mb: 512,
-            hints: HintLibrary::builtin(),
+            tir: TirConfig::default(),
             attempts: 6,
             backoff: Duration::from_millis(250),
             request_timeout: Duration::from_secs(300),
@@ -149,6 +132,8 @@ async fn turn_end_token(client: &Client, rendered: &str, user: &str) -> Option<(
 pub(crate) struct Shared {
     client: Client,
     config: OpenAiConfig,
+    /// `config.tir`, shared with every trajectory's core.
+    tir: Arc<TirConfig>,
     served_model: Option<String>,
     sandbox: Option<Arc<Sandbox>>,
     stats: Arc<Stats>,
@@ -274,13 +259,13 @@ impl OpenAiEngine {
         .filter_map(Value::as_u64)
         .map(|n| n.min(u64::from(u32::MAX)) as u32)
         .min();
-        if let Some(n) = server_ctx.filter(|&n| n > 0 && n < config.ctx_per_slot) {
+        if let Some(n) = server_ctx.filter(|&n| n > 0 && n < config.tir.ctx_per_slot) {
             tracing::info!(
                 server_ctx = n,
-                asked = config.ctx_per_slot,
+                asked = config.tir.ctx_per_slot,
                 "the server's per-sequence context is smaller; using it"
             );
-            config.ctx_per_slot = n;
+            config.tir.ctx_per_slot = n;
         }
         // vLLM and SGLang say their build at /version; llama.cpp's is in /props.
         let version = client
@@ -325,9 +310,9 @@ impl OpenAiEngine {
                 .pointer("/meta/n_ctx_train")
                 .or_else(|| entry.get("max_model_len"))
                 .and_then(Value::as_u64)
-                .unwrap_or(u64::from(config.ctx_per_slot)) as u32,
-            hint_library_sha256: config.hints.sha256.clone(),
-            default_trigger_probability: config.hints.trigger_probability,
+                .unwrap_or(u64::from(config.tir.ctx_per_slot)) as u32,
+            hint_library_sha256: config.tir.hints.sha256.clone(),
+            default_trigger_probability: config.tir.hints.trigger_probability,
         };
         let healthy = Arc::new(AtomicBool::new(true));
         let probe = {
@@ -349,6 +334,7 @@ impl OpenAiEngine {
                 served_model: Some(model.clone()),
                 backoff: config.backoff,
                 client,
+                tir: Arc::new(config.tir.clone()),
                 config,
                 sandbox,
                 stats: Arc::new(Stats::default()),

@@ -37,8 +37,8 @@ fn assert_tokens_add_up(out: &GenOutput) {
 /// A QwQ-style configuration: thinking opens with <think> and ends with </think>.
 fn thinking_config() -> EngineConfig {
     let mut config = EngineConfig::new(model());
-    config.think_prefix = "<think>\n".into();
-    config.think_end = Some("</think>".into());
+    config.tir.think_prefix = "<think>\n".into();
+    config.tir.think_end = Some("</think>".into());
     config
 }
 
@@ -56,7 +56,7 @@ fn plain_hint_library() -> HintLibrary {
 async fn a_hint_replaces_its_trigger_word_and_opens_the_code_the_model_writes(kind: Kind) {
     let sb = sandbox().await;
     let engine = engine_on(kind, EngineConfig::new(model()), Some(sb)).await;
-    let mut req = eager("Is 91 prime?", "So 91 = 7 * 13. Wait,", 200, 7);
+    let mut req = eager("Is 91 prime?", "So 91 = 7 * 13. Wait,", 400, 7);
     req.params.temperature = 0.0;
     let out = run(&engine, req).await;
     let found = hints(&out);
@@ -126,7 +126,7 @@ async fn no_sampled_trajectory_doubles_a_trigger_at_a_hint_boundary(kind: Kind) 
     config.slots = 4;
     let mut lib = HintLibrary::builtin();
     lib.triggers = vec!["So".into(), "The".into(), "Let".into(), "First".into()];
-    config.hints = lib.clone();
+    config.tir.hints = lib.clone();
     let engine = engine_on(kind, config, None).await;
     let questions = [
         "What is 17 times 23?",
@@ -173,7 +173,7 @@ async fn no_sampled_trajectory_doubles_a_trigger_at_a_hint_boundary(kind: Kind) 
 
 async fn trigger_hints_are_capped_and_need_tool_calls_and_room_left(kind: Kind) {
     let mut config = EngineConfig::new(model());
-    config.hints = plain_hint_library();
+    config.tir.hints = plain_hint_library();
     let engine = engine_on(kind, config, None).await;
     let forced = "A is 1. Wait, B is 2. Wait, C is 3. Wait, D is 4. Wait, so";
     let count = |out: &GenOutput| hints(out).len();

@@ -113,7 +113,7 @@ async fn syntax_errors_come_back_as_output_and_generation_goes_on(kind: Kind) {
 
 async fn the_context_limit_ends_a_trajectory_cleanly(kind: Kind) {
     let mut config = EngineConfig::new(model());
-    config.ctx_per_slot = 96;
+    config.tir.ctx_per_slot = 96;
     let engine = engine_on(kind, config, None).await;
     let mut req = request(
         "Write a long story about a dragon.",
@@ -143,8 +143,8 @@ async fn output_that_would_overflow_the_kv_cache_ends_only_its_own_trajectory() 
     let sb = sandbox().await;
     let mut config = EngineConfig::new(model());
     config.slots = 2;
-    config.ctx_per_slot = 512;
-    config.max_output_chars = 20_000;
+    config.tir.ctx_per_slot = 512;
+    config.tir.max_output_chars = 20_000;
     let engine = engine(config, Some(sb));
     let question = format!(
         "{}How many words is that?",
@@ -229,7 +229,7 @@ async fn a_slow_tool_call_does_not_stall_the_other_slots() {
     let sb = sandbox().await;
     let mut config = EngineConfig::new(model());
     config.slots = 2;
-    config.tool_timeout = Duration::from_secs(3);
+    config.tir.tool_timeout = Duration::from_secs(3);
     let engine = engine(config, Some(sb));
     let slow = engine.submit(request(
         "Wait for it.",
@@ -357,7 +357,7 @@ async fn a_caller_that_stops_waiting_frees_its_slot() {
     // One slot: a long request whose caller goes away must not hold it for 4,000 tokens.
     let mut config = EngineConfig::new(model());
     config.slots = 1;
-    config.ctx_per_slot = 8192;
+    config.tir.ctx_per_slot = 8192;
     let engine = engine(config, None);
     let mut long = request(
         "Count from 1 to 10000, one number per line.",

@@ -150,18 +150,12 @@ pub async fn engine_on(kind: Kind, config: EngineConfig, sb: Option<Arc<Sandbox>
                     .unwrap();
                 (shared.url(), None)
             } else {
-                let server = LlamaServer::start(config.slots, config.ctx_per_slot);
+                let server = LlamaServer::start(config.slots, config.tir.ctx_per_slot);
                 (server.url(), Some(server))
             };
             let mut c = OpenAiConfig::new(url.clone());
             c.slots = config.slots;
-            c.ctx_per_slot = config.ctx_per_slot;
-            c.think_prefix = config.think_prefix.clone();
-            c.think_end = config.think_end.clone();
-            c.max_output_chars = config.max_output_chars;
-            c.tool_timeout = config.tool_timeout;
-            c.tool_memory_mb = config.tool_memory_mb;
-            c.hints = config.hints.clone();
+            c.tir = config.tir.clone();
             let script = Script::default();
             let engine = OpenAiEngine::start_scripted(c, script.clone(), sb)
                 .await
