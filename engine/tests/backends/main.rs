@@ -9,4 +9,5 @@ mod common;
 mod data;
 mod hints;
 mod model;
+mod same_rows;
 mod servers;
