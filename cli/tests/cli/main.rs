@@ -1,0 +1,120 @@
+//! startctl as a user runs it: a real process, its output and its exit code.
+//!
+//! One binary for all subcommands (every integration test file is its own binary that links the
+//! whole CLI, llama.cpp included), a module per stage: [`inputs`], [`generate`], [`export`],
+//! [`report`]; the helpers they share are here.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+mod export;
+mod generate;
+mod inputs;
+mod report;
+
+fn startctl(args: &[&str]) -> Output {
+    startctl_with(args, Vec::new())
+}
+
+/// `startctl` with extra environment variables (an object store's credentials).
+fn startctl_with(args: &[&str], env: Vec<(&'static str, String)>) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_startctl"))
+        .args(args)
+        .envs(env)
+        .current_dir(workspace())
+        .output()
+        .expect("startctl runs")
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A trajectory of `problem` whose whole text is `text`, for export tests.
+fn shaped(
+    problem: &str,
+    sample: u32,
+    text: &str,
+    correct: Option<bool>,
+) -> start_schemas::trajectory::Trajectory {
+    use start_schemas::trajectory::{Segment, SegmentKind, Trajectory};
+    let mut t = start_tests::trajectory(0);
+    t.problem_id = problem.into();
+    t.sample_index = sample;
+    t.segments = vec![Segment::new(
+        SegmentKind::Answer,
+        text,
+        vec![1; text.split_whitespace().count()],
+    )];
+    t.full_text = text.into();
+    t.trajectory_sha256 = Trajectory::compute_sha256(text);
+    t.tool_calls.clear();
+    t.tool_errors = 0;
+    t.completion_tokens = text.split_whitespace().count() as u32;
+    t.correct = correct;
+    t.prompt =
+        format!("<|im_start|>user\nSolve {problem}.<|im_end|>\n<|im_start|>assistant\n<think>\n");
+    t.user_message = format!("Solve {problem}.");
+    t
+}
+
+/// Every row of the dataset at `root`, in manifest order.
+fn rows_of(root: &Path) -> Vec<start_schemas::trajectory::Trajectory> {
+    block(async {
+        let loc = start_dataset::DatasetLocation::local(root).unwrap();
+        let dataset = start_dataset::Dataset::open(loc).await.unwrap();
+        let mut rows = Vec::new();
+        for shard in &dataset.manifest.shards {
+            for batch in dataset.read_shard(shard, 64).await.unwrap() {
+                rows.extend(batch.unwrap());
+            }
+        }
+        rows
+    })
+}
+
+/// Runs a future of the async dataset API to completion from a plain test.
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn write_dataset(root: &Path, rows: &[start_schemas::trajectory::Trajectory]) {
+    use start_dataset::{DatasetLocation, ShardOptions, ShardWriter};
+    let mut w = ShardWriter::create("unit-0", &ShardOptions::default()).unwrap();
+    w.write(rows).unwrap();
+    let loc = DatasetLocation::local(root).unwrap();
+    block(w.finish().unwrap().commit(&loc)).unwrap();
+}
+
+/// Where the screenshot goes: `$START_TEST_ARTIFACTS`, else this build's test scratch dir.
+fn artifacts() -> PathBuf {
+    let dir = std::env::var_os("START_TEST_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn tools_in(rows: &[start_schemas::trajectory::Trajectory]) -> usize {
+    rows.iter().map(|t| t.tool_calls.len()).sum()
+}
