@@ -37,6 +37,16 @@ enum Format {
 }
 
 /// Arguments of `startctl export`.
+///
+/// Each row is one kept trajectory, its text exactly as generated (never re-rendered through
+/// a chat template), in the shapes trainers read as is: `messages`, `prompt` + `completion`,
+/// `text`, sharegpt `conversations` with each tool output an `observation` turn (LLaMA-Factory),
+/// and labelled `segments` (axolotl's input_output). The loss masks come with it: tool outputs
+/// and the prompt are never trained on. `input_ids`, `attention_mask`, `labels` (-100 on the
+/// prompt and on every tool-output token) and `completion_mask` are the row's own token ids, as
+/// sampled and fed, with no token lost at a tool boundary; `output_spans` and `hint_spans` give
+/// the same places in characters of `completion`. schemas/README.md ("SFT export") says which
+/// trainer reads which columns.
 #[derive(clap::Args)]
 pub struct ExportArgs {
     /// The dataset to select from: a directory or an object-store URL.
@@ -65,7 +75,9 @@ pub struct ExportArgs {
     /// successful tool call, and the baseline on that problem was wrong.
     #[arg(long)]
     seed_data_plain: Option<String>,
-    /// Accept a baseline that was not plain greedy (temperature 0): START's baseline is.
+    /// Accept a baseline that was sampled (temperature above 0). START's baseline is greedy:
+    /// a sampled baseline can be wrong by chance on a problem the model solves, which would
+    /// let that problem into D_seed.
     #[arg(long)]
     allow_sampled_baseline: bool,
     /// Output format.
@@ -75,7 +87,7 @@ pub struct ExportArgs {
 
 /// Runs `startctl export`.
 pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
-    crate::sandbox::runtime()?.block_on(export(args))
+    crate::runtime()?.block_on(export(args))
 }
 
 async fn export(args: ExportArgs) -> anyhow::Result<Outcome> {

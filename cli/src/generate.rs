@@ -1,6 +1,7 @@
 //! `startctl generate`: engine, sandbox and grader on one machine, writing trajectory shards.
 
-use crate::sandbox::{runtime, start_or_warn, Backend};
+use crate::runtime;
+use crate::sandbox_arg::{start_or_warn, Backend};
 use crate::Outcome;
 use anyhow::Context;
 use futures_util::stream::{FuturesUnordered, StreamExt};

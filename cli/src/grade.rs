@@ -1,6 +1,7 @@
 //! `startctl grade`: re-verify responses produced anywhere.
 
-use crate::sandbox::{runtime, start_or_warn, Backend};
+use crate::runtime;
+use crate::sandbox_arg::{start_or_warn, Backend};
 use crate::Outcome;
 use anyhow::Context;
 use futures_util::StreamExt;

@@ -160,7 +160,7 @@ pub async fn summarise(dataset: &str) -> anyhow::Result<Outcome> {
 
 /// Runs `startctl inspect`.
 pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
-    crate::sandbox::runtime()?.block_on(inspect(args))
+    crate::runtime()?.block_on(inspect(args))
 }
 
 async fn inspect(args: InspectArgs) -> anyhow::Result<Outcome> {

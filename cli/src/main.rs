@@ -16,6 +16,7 @@ mod mix;
 mod report;
 mod run;
 mod sandbox;
+mod sandbox_arg;
 mod sandbox_bench;
 mod validate;
 
@@ -59,7 +60,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Grade responses produced anywhere against their problems; accuracy by source and kind.
     Grade(grade::GradeArgs),
-    /// Hint-RFT: select correct, de-duplicated, non-repetitive trajectories as SFT data.
+    /// Hint-RFT: select correct, de-duplicated, non-repetitive trajectories as SFT data, with
+    /// token ids and loss masks that leave prompts and tool outputs untrained.
     Export(export::ExportArgs),
     /// Run Python in the sandbox, or benchmark it.
     #[command(subcommand)]
@@ -78,6 +80,14 @@ pub enum Outcome {
     Cancelled,
 }
 
+/// A multi-threaded runtime for the async subcommands.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("starting the async runtime: {e}"))
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -89,16 +99,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(args),
-        Command::Submit(args) => {
-            sandbox::runtime().and_then(|rt| rt.block_on(cluster::submit(args)))
-        }
-        Command::Watch(args) => sandbox::runtime().and_then(|rt| rt.block_on(cluster::watch(args))),
-        Command::Status(args) => {
-            sandbox::runtime().and_then(|rt| rt.block_on(cluster::status(args)))
-        }
-        Command::Cancel(args) => {
-            sandbox::runtime().and_then(|rt| rt.block_on(cluster::cancel(args)))
-        }
+        Command::Submit(args) => runtime().and_then(|rt| rt.block_on(cluster::submit(args))),
+        Command::Watch(args) => runtime().and_then(|rt| rt.block_on(cluster::watch(args))),
+        Command::Status(args) => runtime().and_then(|rt| rt.block_on(cluster::status(args))),
+        Command::Cancel(args) => runtime().and_then(|rt| rt.block_on(cluster::cancel(args))),
         Command::Validate(args) => validate::run(args),
         Command::Import(args) => import::run(args),
         Command::Decontaminate(args) => decontaminate::run(args),

@@ -21,7 +21,7 @@ pub struct ReportArgs {
 
 /// Runs `startctl report`.
 pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
-    crate::sandbox::runtime()?.block_on(async {
+    crate::runtime()?.block_on(async {
         let options = start_report::Options {
             sample_rows: args.sample,
         };

@@ -9,7 +9,7 @@
 use crate::cluster::{follow, outcome_of, submit_problems, Connection};
 use crate::examples;
 use crate::generate::{local_pipeline, GenOptions};
-use crate::sandbox::runtime;
+use crate::runtime;
 use crate::validate::print_counts;
 use crate::Outcome;
 use start_schemas::attachment::AttachmentRoot;

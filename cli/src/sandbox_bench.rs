@@ -2,13 +2,14 @@
 //! (and, when asked, a cold `docker run` per block), measured in the same command, printed as a
 //! table.
 
-use crate::sandbox::{measure, BenchArgs};
+use crate::sandbox_arg::Backend;
 use crate::Outcome;
 use anyhow::Context;
 use start_sandbox::{
     BackendKind, ExecRequest, Language, RunnerMode, Sandbox, SandboxConfig, SandboxFile,
 };
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// One workload: what runs, with the bundled sales table attached or not, and the stdout it
 /// must give.
@@ -198,7 +199,7 @@ async fn cell(
     runs: usize,
     callers: usize,
     w: &'static Workload,
-) -> anyhow::Result<crate::sandbox::Samples> {
+) -> anyhow::Result<Samples> {
     let sb = sb.clone();
     measure(runs, callers, move || {
         let sb = sb.clone();
@@ -257,4 +258,110 @@ async fn cold_run(image: &str, code: &str, expected: &str) -> anyhow::Result<()>
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(())
+}
+
+/// Arguments of `startctl sandbox bench`.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Backend for the warm runs.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    backend: Backend,
+    /// Warm runs per (workload, callers) cell.
+    #[arg(long, default_value_t = 64)]
+    runs: usize,
+    /// Cold `docker run` executions per cell as a third column (0 skips the cold path).
+    #[arg(long, default_value_t = 0)]
+    cold_runs: usize,
+    /// Caller counts to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    callers: Vec<usize>,
+    /// Warm pool size; the default follows the cores.
+    #[arg(long)]
+    pool_size: Option<usize>,
+}
+
+impl BenchArgs {
+    /// The sandbox configuration of both pools (the bench sets the mode).
+    pub fn config(&self) -> SandboxConfig {
+        let mut config = SandboxConfig {
+            backend: self.backend.into(),
+            ..SandboxConfig::default()
+        };
+        if let Some(n) = self.pool_size {
+            config.pool_size = n;
+        }
+        config
+    }
+
+    /// Warm runs per cell.
+    pub fn runs(&self) -> usize {
+        self.runs
+    }
+
+    /// Cold runs per callers level.
+    pub fn cold_runs(&self) -> usize {
+        self.cold_runs
+    }
+
+    /// Caller counts.
+    pub fn callers(&self) -> &[usize] {
+        &self.callers
+    }
+}
+
+/// Latency samples of one cell.
+pub struct Samples {
+    /// Each execution's round trip.
+    pub latencies: Vec<Duration>,
+    /// Wall time of the whole cell.
+    pub wall: Duration,
+}
+
+impl Samples {
+    /// The q-quantile in milliseconds.
+    pub fn quantile_ms(&mut self, q: f64) -> f64 {
+        self.latencies.sort_unstable();
+        let i = ((self.latencies.len().saturating_sub(1)) as f64 * q).round() as usize;
+        self.latencies
+            .get(i)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+    }
+
+    /// Executions per second over the cell.
+    pub fn per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.wall.as_secs_f64()
+    }
+}
+
+/// Runs `total` calls of `call` with `callers` concurrent callers and times each.
+pub async fn measure<F, Fut>(total: usize, callers: usize, call: F) -> anyhow::Result<Samples>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let call = std::sync::Arc::new(call);
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..callers.max(1) {
+        let call = call.clone();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total {
+                let t = Instant::now();
+                call().await?;
+                mine.push(t.elapsed());
+            }
+            Ok::<_, anyhow::Error>(mine)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    for t in tasks {
+        latencies.extend(t.await??);
+    }
+    Ok(Samples {
+        latencies,
+        wall: start.elapsed(),
+    })
 }

@@ -2,7 +2,8 @@
 //! and the embedded path) or an OpenAI-compatible server ([`OpenAiEngine`]). Both take the
 //! same requests and give the same trajectories; the pipeline only sees this.
 
-use crate::engine::{Engine, ModelInfo, Stats};
+use crate::engine::Engine;
+use crate::info::{ModelInfo, Stats};
 use crate::openai::OpenAiEngine;
 use crate::request::{EngineError, GenOutput, GenRequest};
 

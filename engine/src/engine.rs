@@ -3,24 +3,12 @@
 //! shutting down without leaving llama.cpp inside a decode.
 
 use crate::config::EngineConfig;
+use crate::info::{ModelInfo, Stats};
 use crate::request::{Command, EngineError, GenOutput, GenRequest};
 use crate::scheduler;
 use start_sandbox::Sandbox;
 use std::sync::mpsc;
 use std::sync::Arc;
-
-/// Facts about the loaded model.
-#[derive(Clone, Debug)]
-pub struct ModelInfo {
-    /// File name.
-    pub name: String,
-    /// Training context length.
-    pub n_ctx_train: u32,
-    /// Hex sha256 of the hint library in use.
-    pub hint_library_sha256: String,
-    /// The hint library's trigger probability, for jobs that give none.
-    pub default_trigger_probability: f64,
-}
 
 /// Handle to the engine thread.
 pub struct Engine {
@@ -30,27 +18,6 @@ pub struct Engine {
     pub info: ModelInfo,
     stats: Arc<Stats>,
     thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
-}
-
-/// Counters for progress and benchmarks.
-#[derive(Default, Debug)]
-pub struct Stats {
-    /// Tokens sampled by the model.
-    pub generated: std::sync::atomic::AtomicU64,
-    /// Tokens prefilled (prompts, hints, tool outputs).
-    pub prefilled: std::sync::atomic::AtomicU64,
-    /// Decode calls.
-    pub decodes: std::sync::atomic::AtomicU64,
-    /// Prompt tokens not prefilled because another sample's cache was copied.
-    pub shared: std::sync::atomic::AtomicU64,
-    /// Prompt tokens actually prefilled.
-    pub prompt_fed: std::sync::atomic::AtomicU64,
-    /// Nanoseconds spent inside llama.cpp's decode.
-    pub decode_nanos: std::sync::atomic::AtomicU64,
-    /// Trajectories dropped because their caller stopped waiting.
-    pub abandoned: std::sync::atomic::AtomicU64,
-    /// Throwaway tokens fed to fill gaps between slots (see [`EngineConfig::pad_gaps`]).
-    pub padded: std::sync::atomic::AtomicU64,
 }
 
 impl Engine {

@@ -4,14 +4,15 @@
 //! trajectory ends, and a slot waiting on the sandbox costs the others nothing.
 
 use crate::batch::{self, Load};
-use crate::engine::ModelInfo;
+use crate::info::ModelInfo;
+use crate::info::Stats;
 use crate::llama::{Ctx, Llama};
 use crate::request::{Command, EngineError};
 use crate::sharing::{admit, donor, pending, Donor, Pending};
 use crate::slot::{stop, Slot, State};
-use crate::step::step;
-use crate::tools::{resume_after_tool, ToolDone, Tools};
-use crate::{EngineConfig, Stats};
+use crate::step::{resume_after_tool, step};
+use crate::tools::{ToolDone, Tools};
+use crate::EngineConfig;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::token::LlamaToken;
 use start_sandbox::Sandbox;

@@ -3,11 +3,11 @@
 //! last trajectory, or another slot's, copied) instead of prefilling it again. The samples of
 //! one problem share one prefill.
 
+use crate::info::Stats;
 use crate::llama::Ctx;
 use crate::machine::{Machine, Prompt};
 use crate::request::{EngineError, GenRequest, Reply};
 use crate::slot::{Slot, State};
-use crate::Stats;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::Instant;

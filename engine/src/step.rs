@@ -3,11 +3,12 @@
 //! on the slot — the KV stream set back and fed what the row holds, a text tokenised, a block
 //! sent to the sandbox ([`crate::tools`]), the trajectory ended.
 
+use crate::info::Stats;
 use crate::llama::Ctx;
 use crate::machine::Action;
+use crate::machine::ToolOutcome;
 use crate::slot::{finish, stop, Slot, State};
 use crate::tools::{run_tool, Tools};
-use crate::Stats;
 use llama_cpp_2::token::LlamaToken;
 use start_schemas::trajectory::FinishReason;
 use std::sync::atomic::Ordering;
@@ -104,4 +105,30 @@ fn resync(e: &mut Ctx, i: usize, slot: &mut Slot, keep: usize) {
         }
     }
     slot.state = State::Feed(m.ids_from(fed).into());
+}
+
+/// Gives a tool call's result to slot `i`'s core and carries out what it decides.
+pub(crate) fn resume_after_tool(
+    e: &mut Ctx,
+    i: usize,
+    slot: &mut Slot,
+    (outcome, ms): (&ToolOutcome, f64),
+    tools: &Tools,
+) {
+    if !matches!(slot.state, State::Tool) {
+        return;
+    }
+    if slot.kv_lost {
+        stop(
+            slot,
+            FinishReason::Error,
+            "the KV cache could not be set back after a pad",
+        );
+        return;
+    }
+    let Some(m) = slot.machine.as_mut() else {
+        return;
+    };
+    let action = m.tool_done(outcome, ms);
+    act(e, i, slot, action, tools);
 }

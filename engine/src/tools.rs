@@ -1,13 +1,10 @@
 //! The in-process engine's tool calls: a closed block goes to the sandbox while its slot waits
-//! and the others keep decoding; the result comes back to the engine thread and to the slot's
-//! core ([`crate::machine`]), which writes it into the row.
+//! and the others keep decoding; the result comes back to the engine thread, which hands it to
+//! the slot's core ([`crate::step::resume_after_tool`]).
 
-use crate::llama::Ctx;
 use crate::machine::{execute, ToolOutcome};
-use crate::slot::{stop, Slot, State};
-use crate::step::act;
+use crate::slot::{Slot, State};
 use start_sandbox::{ExecRequest, Sandbox};
-use start_schemas::trajectory::FinishReason;
 use std::sync::mpsc;
 use std::sync::Arc;
 
@@ -41,30 +38,4 @@ pub(crate) fn run_tool(i: usize, slot: &mut Slot, request: ExecRequest, tools: &
     tools
         .runtime
         .spawn(tracing::Instrument::instrument(work, span));
-}
-
-/// Gives a tool call's result to slot `i`'s core and carries out what it decides.
-pub(crate) fn resume_after_tool(
-    e: &mut Ctx,
-    i: usize,
-    slot: &mut Slot,
-    (outcome, ms): (&ToolOutcome, f64),
-    tools: &Tools,
-) {
-    if !matches!(slot.state, State::Tool) {
-        return;
-    }
-    if slot.kv_lost {
-        stop(
-            slot,
-            FinishReason::Error,
-            "the KV cache could not be set back after a pad",
-        );
-        return;
-    }
-    let Some(m) = slot.machine.as_mut() else {
-        return;
-    };
-    let action = m.tool_done(outcome, ms);
-    act(e, i, slot, action, tools);
 }

@@ -8,6 +8,7 @@
 //! embeds a stratified sample ([`sample`]), so the file stays a few megabytes at most for a
 //! dataset of any size. `startctl report` and `startctl run` both call [`build`].
 
+pub mod html;
 pub mod page;
 pub mod plot;
 pub mod sample;

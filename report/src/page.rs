@@ -1,6 +1,7 @@
 //! The HTML page: summary tables, plots and the viewer, with its styles, script and sample
 //! inlined so that the one file opens anywhere, offline.
 
+use crate::html::escape;
 use crate::plot::{Bars, Series};
 use crate::sample::ViewerRow;
 use crate::tally::{Tally, POSITION_BINS, TOOL_CALL_BINS};
@@ -21,22 +22,6 @@ const GREY: &str = "#8a8f98";
 
 /// Never-solved problems listed by name (the count covers them all).
 const NEVER_SHOWN: usize = 12;
-
-/// Escapes text for HTML and SVG.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn pct(n: u64, d: u64) -> String {
     if d == 0 {

@@ -1,7 +1,7 @@
 //! Bar charts as inline SVG: drawn here rather than by a JavaScript plotting library, so the
 //! report needs no network and no script to show its plots, and stays a few kilobytes a plot.
 
-use crate::page::escape;
+use crate::html::escape;
 use std::fmt::Write;
 
 /// One series of bars.

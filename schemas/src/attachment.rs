@@ -9,7 +9,6 @@
 //! small files inside the job's units, larger ones through the dataset store under
 //! [`STORE_PREFIX`], and a worker checks them again on arrival.
 
-use crate::problem::Problem;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -291,18 +290,18 @@ impl AttachmentRoot {
         }
     }
 
-    /// Reads and checks every file `problem` names, keeping their bytes; each error is the
-    /// file's field and what is wrong, naming the problem and the file. A file shared by many
-    /// problems is read once (`cache`, by path).
+    /// Reads and checks every file of problem `id` (its `files`), keeping their bytes; each
+    /// error is the file's field and what is wrong, naming the problem and the file. A file
+    /// shared by many problems is read once (`cache`, by path).
     pub fn load(
         &self,
-        problem: &mut Problem,
+        id: &str,
+        files: &mut [Attachment],
         cache: &mut HashMap<PathBuf, Bytes>,
     ) -> Vec<(String, String)> {
         let mut errors = Vec::new();
         let mut total = 0;
-        let id = problem.id.to_string();
-        for (i, file) in problem.files.iter_mut().enumerate() {
+        for (i, file) in files.iter_mut().enumerate() {
             let path = file.path.clone().unwrap_or_else(|| file.name.clone());
             let loaded = self.read(&path, cache).and_then(|bytes| file.load(bytes));
             match loaded {

@@ -6,9 +6,12 @@
 //!   (optionally gzipped) or Parquet, with every error located as `file:line: field: message`;
 //!   [`attachment`]: the data files a problem may bring (CSV, Parquet, SQLite).
 //! - [`tool`]: the names of the tools a model can call (`python`, `sql`), as jobs enable them.
-//! - [`trajectory`], [`shard`] and [`manifest`]: the output, one trajectory a row, written as zstd
-//!   Parquet shards committed atomically and listed in a dataset's `manifest.json`.
-//! - [`dataset`]: reads a dataset back, shard by shard, for `startctl inspect` and export.
+//! - [`trajectory`]: the output, one trajectory a row, with its Arrow schema; [`sft`]: the rows
+//!   export hands to a trainer. Shards, manifests and reading a dataset back are the
+//!   `start-dataset` crate's (`dataset/`).
+//! - [`answer`]: answer extraction shared by importers and graders; [`model`]: the default
+//!   model; [`ids`]: typed identifiers; [`file`]: errors naming a Parquet file; [`rows`]:
+//!   streaming row sources (JSONL, Parquet, CSV); [`client`]: how clients reach a coordinator.
 
 pub mod answer;
 pub mod attachment;

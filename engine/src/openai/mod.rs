@@ -16,7 +16,7 @@ mod tool_loop;
 pub use client::ClientError;
 
 use crate::config::TirConfig;
-use crate::engine::{ModelInfo, Stats};
+use crate::info::{ModelInfo, Stats};
 use crate::request::{EngineError, GenOutput, GenRequest};
 use client::Client;
 use serde_json::Value;

@@ -335,7 +335,8 @@ impl Checker {
         let Some(root) = &self.attachments else {
             return Ok(problem);
         };
-        let errors = root.load(&mut problem, &mut self.attachment_cache);
+        let id = problem.id.to_string();
+        let errors = root.load(&id, &mut problem.files, &mut self.attachment_cache);
         if errors.is_empty() {
             return Ok(problem);
         }
