@@ -245,19 +245,12 @@ async fn baseline(path: &str, allow_sampled: bool) -> anyhow::Result<SeedData> {
     Ok(seed)
 }
 
-/// Calls `f` with every trajectory of the dataset and its (shard, row) position.
+/// Calls `f` with every trajectory of the dataset and its (shard, row) position, each shard
+/// checked against the manifest first ([`Dataset::for_each_row`]).
 async fn for_each(
     dataset: &Dataset,
     mut f: impl FnMut((usize, usize), &Trajectory),
 ) -> anyhow::Result<()> {
-    for (si, shard) in dataset.manifest.shards.iter().enumerate() {
-        let mut row = 0;
-        for batch in dataset.read_shard(shard, 256).await? {
-            for t in batch? {
-                f((si, row), &t);
-                row += 1;
-            }
-        }
-    }
+    dataset.for_each_row(|at, t| f(at, &t)).await?;
     Ok(())
 }

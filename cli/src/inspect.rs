@@ -5,9 +5,11 @@ use anyhow::Context;
 use start_dataset::layout::{shard_id_of, DATA_DIR, STAGING_DIR};
 use start_dataset::Dataset;
 use start_engine::HintLibrary;
+use start_report::tally::{Tally, TriggerCheck};
 use start_schemas::trajectory::{SegmentKind, Trajectory};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 
 /// When to colour segment kinds.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -36,101 +38,6 @@ pub struct InspectArgs {
     no_verify: bool,
 }
 
-/// Accuracy counters of one (source, kind).
-#[derive(Default)]
-struct Tally {
-    rows: u64,
-    graded: u64,
-    correct: u64,
-}
-
-/// Everything `inspect` prints, gathered in one pass over the shards.
-#[derive(Default)]
-struct Stats {
-    by_group: BTreeMap<(String, String), Tally>,
-    tool_calls: BTreeMap<usize, u64>,
-    tool_errors: u64,
-    /// Tool calls by tool (`python`, `sql`).
-    by_tool: BTreeMap<String, u64>,
-    /// Figures kept on the rows.
-    figures: u64,
-    finish: BTreeMap<String, u64>,
-    prompt_tokens: Vec<u32>,
-    completion_tokens: Vec<u32>,
-    problems: HashSet<String>,
-    hints: Hints,
-}
-
-/// Where hints went and what followed them.
-#[derive(Default)]
-struct Hints {
-    /// Hints per trajectory.
-    per_row: Vec<u32>,
-    /// By what triggered them (`word`, `end_of_thinking`, `unknown` for schema-1 rows).
-    by_trigger: BTreeMap<&'static str, u64>,
-    /// Hints right after text that ends with a trigger word ("Wait Wait").
-    doubled: u64,
-    /// Code blocks that ran.
-    code_blocks: u64,
-    /// Of which directly after a hint (the hint opened them).
-    after_hint: u64,
-    /// Rows that reached the tool-call limit.
-    at_tool_limit: u64,
-}
-
-impl Hints {
-    fn add(&mut self, t: &Trajectory, library: &HintLibrary) {
-        let mut n = 0;
-        let mut before = String::new();
-        for (i, s) in t.segments.iter().enumerate() {
-            if s.kind == SegmentKind::Hint {
-                n += 1;
-                let by = s.hint.as_ref().map_or("unknown", |h| h.trigger.as_str());
-                *self.by_trigger.entry(by).or_default() += 1;
-                self.doubled += u64::from(library.ends_with_trigger(&before).is_some());
-            }
-            if s.kind == SegmentKind::Code {
-                self.code_blocks += 1;
-                self.after_hint += u64::from(i > 0 && t.segments[i - 1].kind == SegmentKind::Hint);
-            }
-            before.push_str(&s.text);
-        }
-        self.per_row.push(n);
-        self.at_tool_limit += u64::from(
-            t.tool_limit_reached
-                || t.finish_reason == start_schemas::trajectory::FinishReason::ToolLimit,
-        );
-    }
-}
-
-impl Stats {
-    fn add(&mut self, t: &Trajectory, library: &HintLibrary) {
-        let tally = self
-            .by_group
-            .entry((t.source.clone(), t.kind.to_string()))
-            .or_default();
-        tally.rows += 1;
-        if let Some(correct) = t.correct {
-            tally.graded += 1;
-            tally.correct += u64::from(correct);
-        }
-        *self.tool_calls.entry(t.tool_calls.len()).or_default() += 1;
-        self.tool_errors += u64::from(t.tool_errors);
-        for call in &t.tool_calls {
-            *self.by_tool.entry(call.tool.clone()).or_default() += 1;
-        }
-        self.figures += t.figures.len() as u64;
-        *self
-            .finish
-            .entry(t.finish_reason.as_str().to_string())
-            .or_default() += 1;
-        self.prompt_tokens.push(t.prompt_tokens);
-        self.completion_tokens.push(t.completion_tokens);
-        self.problems.insert(t.problem_id.clone());
-        self.hints.add(t, library);
-    }
-}
-
 /// Mean, p50, p90 and max of `values`, sorting them in place.
 fn summary(values: &mut [u32]) -> String {
     if values.is_empty() {
@@ -147,7 +54,25 @@ fn summary(values: &mut [u32]) -> String {
     )
 }
 
-/// Prints a dataset's summary (what `startctl inspect DIR` prints), for `startctl run`.
+/// The trigger-word rule of the built-in hint library, for the count of hints left right after
+/// a trigger word ("Wait Wait").
+pub fn trigger_check() -> TriggerCheck {
+    let library = HintLibrary::builtin();
+    Arc::new(move |text: &str| library.ends_with_trigger(text).is_some())
+}
+
+/// Prints a dataset's summary (what `startctl inspect DIR` prints) from a tally already made
+/// (`startctl run` has its report's, made in the same pass over the rows); every shard was
+/// checked on the way.
+pub async fn print_summary(dataset: &Dataset, tally: &mut Tally) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let checks = vec!["ok".to_string(); dataset.manifest.shards.len()];
+    print_shards(&mut out, dataset, &checks).await?;
+    print_stats(&mut out, tally)?;
+    Ok(())
+}
+
+/// Prints a dataset's summary (what `startctl inspect DIR` prints), for `startctl generate`.
 pub async fn summarise(dataset: &str) -> anyhow::Result<Outcome> {
     inspect(InspectArgs {
         dataset: dataset.to_string(),
@@ -163,6 +88,9 @@ pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
     crate::runtime()?.block_on(inspect(args))
 }
 
+/// One pass over the shards: each fetched once and checked ([`Dataset::fetch_checked`]), its
+/// rows tallied and the first `--rows` rendered (a damaged shard's rows are not read); then
+/// the summary, then those rows.
 async fn inspect(args: InspectArgs) -> anyhow::Result<Outcome> {
     let dataset = Dataset::open_at(&args.dataset).await?;
     let color = match args.color {
@@ -170,7 +98,58 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<Outcome> {
         Color::Never => false,
         Color::Auto => std::io::stdout().is_terminal(),
     };
+    let mut damaged = 0;
+    let mut tally = Tally::with_trigger_check(Some(trigger_check()));
+    let mut checks = Vec::new();
+    let mut rows_text = Vec::new();
+    let mut shown = 0usize;
+    for (si, shard) in dataset.manifest.shards.iter().enumerate() {
+        let fetched = dataset
+            .fetch_checked(shard)
+            .await
+            .with_context(|| format!("reading shard {}", shard.shard_id))?;
+        match &fetched.check {
+            _ if args.no_verify => checks.push("skipped".to_string()),
+            Ok(()) => checks.push("ok".to_string()),
+            Err(e) => {
+                // A shard that is not what the manifest says is reported, its rows not read.
+                damaged += 1;
+                checks.push(format!("FAILED: {e}"));
+                continue;
+            }
+        }
+        let mut row = 0;
+        let batches = fetched
+            .rows(256)
+            .with_context(|| format!("reading shard {}", shard.shard_id))?;
+        for batch in batches {
+            for t in batch? {
+                if shown < args.rows {
+                    render(&mut rows_text, &t, color)?;
+                    shown += 1;
+                }
+                tally.add(&t, (si, row));
+                row += 1;
+            }
+        }
+    }
     let mut out = std::io::stdout().lock();
+    print_shards(&mut out, &dataset, &checks).await?;
+    print_stats(&mut out, &mut tally)?;
+    out.write_all(&rows_text)?;
+    if damaged > 0 {
+        writeln!(out, "\n{damaged} shard(s) failed their checksum")?;
+        return Ok(Outcome::InvalidInput);
+    }
+    Ok(Outcome::Ok)
+}
+
+/// The dataset's header, its shards with their checks, and notes on what is not committed.
+async fn print_shards(
+    out: &mut impl Write,
+    dataset: &Dataset,
+    checks: &[String],
+) -> anyhow::Result<()> {
     let manifest = &dataset.manifest;
     let total_bytes: u64 = manifest.shards.iter().map(|s| s.bytes).sum();
     writeln!(
@@ -182,28 +161,12 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<Outcome> {
         manifest.rows(),
         total_bytes
     )?;
-    let mut damaged = 0;
-    let mut stats = Stats::default();
-    // The built-in library's trigger words: a hint must not be left right after one.
-    let library = HintLibrary::builtin();
-    let mut shown = 0usize;
     writeln!(
         out,
         "\n{:<40} {:>8} {:>12}  sha256        check",
         "shard", "rows", "bytes"
     )?;
-    for shard in &manifest.shards {
-        let check = if args.no_verify {
-            "skipped".to_string()
-        } else {
-            match dataset.verify(shard).await {
-                Ok(()) => "ok".to_string(),
-                Err(e) => {
-                    damaged += 1;
-                    format!("FAILED: {e}")
-                }
-            }
-        };
+    for (shard, check) in manifest.shards.iter().zip(checks) {
         writeln!(
             out,
             "{:<40} {:>8} {:>12}  {}  {check}",
@@ -238,39 +201,18 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<Outcome> {
             manifest.layout
         )?;
     }
-    let mut rows_text = Vec::new();
-    for shard in &manifest.shards {
-        let batches = dataset
-            .read_shard(shard, 256)
-            .await
-            .with_context(|| format!("reading shard {}", shard.shard_id))?;
-        for batch in batches {
-            for t in batch? {
-                if shown < args.rows {
-                    render(&mut rows_text, &t, color)?;
-                    shown += 1;
-                }
-                stats.add(&t, &library);
-            }
-        }
-    }
-    print_stats(&mut out, &mut stats)?;
-    out.write_all(&rows_text)?;
-    if damaged > 0 {
-        writeln!(out, "\n{damaged} shard(s) failed their checksum")?;
-        return Ok(Outcome::InvalidInput);
-    }
-    Ok(Outcome::Ok)
+    Ok(())
 }
 
-fn print_stats(out: &mut impl Write, stats: &mut Stats) -> std::io::Result<()> {
+fn print_stats(out: &mut impl Write, stats: &mut Tally) -> std::io::Result<()> {
     writeln!(out, "\nproblems: {}", stats.problems.len())?;
     writeln!(
         out,
         "\n{:<16} {:<7} {:>8} {:>8} {:>8} {:>9}",
         "source", "kind", "rows", "graded", "correct", "accuracy"
     )?;
-    for ((source, kind), t) in &stats.by_group {
+    for ((source, kind), group) in &stats.groups {
+        let t = &group.accuracy;
         let acc = if t.graded == 0 {
             "-".to_string()
         } else {
@@ -283,8 +225,14 @@ fn print_stats(out: &mut impl Write, stats: &mut Stats) -> std::io::Result<()> {
         )?;
     }
     writeln!(out, "\ntool calls per trajectory:")?;
-    let most = stats.tool_calls.values().copied().max().unwrap_or(1).max(1);
-    for (calls, n) in &stats.tool_calls {
+    let most = stats
+        .tool_calls_per_row
+        .values()
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    for (calls, n) in &stats.tool_calls_per_row {
         let bar = "#".repeat(((n * 40).div_ceil(most)) as usize);
         writeln!(out, "  {calls:>3}  {n:>8}  {bar}")?;
     }
@@ -305,8 +253,8 @@ fn print_stats(out: &mut impl Write, stats: &mut Stats) -> std::io::Result<()> {
     let h = &mut stats.hints;
     writeln!(out, "\nhints:")?;
     writeln!(out, "  per trajectory   {}", summary(&mut h.per_row))?;
-    let by: Vec<String> = h
-        .by_trigger
+    let by: Vec<String> = stats
+        .hint_triggers
         .iter()
         .map(|(k, n)| format!("{k} {n}"))
         .collect();
@@ -325,12 +273,8 @@ fn print_stats(out: &mut impl Write, stats: &mut Stats) -> std::io::Result<()> {
     )?;
     writeln!(out, "  rows at the tool-call limit  {}", h.at_tool_limit)?;
     writeln!(out, "\ntokens:")?;
-    writeln!(out, "  prompt      {}", summary(&mut stats.prompt_tokens))?;
-    writeln!(
-        out,
-        "  completion  {}",
-        summary(&mut stats.completion_tokens)
-    )?;
+    writeln!(out, "  prompt      {}", summary(&mut stats.prompt_lengths))?;
+    writeln!(out, "  completion  {}", summary(&mut stats.lengths))?;
     Ok(())
 }
 

@@ -24,6 +24,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     crate::runtime()?.block_on(async {
         let options = start_report::Options {
             sample_rows: args.sample,
+            trigger_check: Some(crate::inspect::trigger_check()),
         };
         println!(
             "{}",
@@ -33,10 +34,22 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-/// Writes the report of the dataset at `spec` beside it (what `startctl run` ends with);
-/// returns the line that names it.
-pub async fn beside(spec: &str) -> anyhow::Result<String> {
-    write(spec, &start_report::Options::default(), None).await
+/// What `startctl run` ends with, from one pass over the dataset at `spec`: its summary (what
+/// `startctl inspect` prints) and its report, written beside it. A report that cannot be
+/// written is said, not fatal: the job's outcome is the exit code.
+pub async fn summary_and_report(spec: &str) -> anyhow::Result<()> {
+    let dataset = Dataset::open_at(spec).await?;
+    let options = start_report::Options {
+        trigger_check: Some(crate::inspect::trigger_check()),
+        ..start_report::Options::default()
+    };
+    let mut report = start_report::build(&dataset, &options).await?;
+    crate::inspect::print_summary(&dataset, &mut report.tally).await?;
+    match start_report::write_beside(&dataset, &report).await {
+        Ok(name) => println!("{}", line(&name, &report)),
+        Err(e) => eprintln!("startctl: warning: no report written: {e:#}"),
+    }
+    Ok(())
 }
 
 /// Builds the report of the dataset at `spec` and writes it to `out`, else beside the

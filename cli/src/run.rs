@@ -109,12 +109,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     if !job.message.is_empty() {
         println!("message: {}", job.message);
     }
-    rt.block_on(crate::inspect::summarise(&out))?;
-    // The job's outcome is the exit code; a report that cannot be written is said, not fatal.
-    match rt.block_on(crate::report::beside(&out)) {
-        Ok(line) => println!("{line}"),
-        Err(e) => eprintln!("startctl: warning: no report written: {e:#}"),
-    }
+    rt.block_on(crate::report::summary_and_report(&out))?;
     println!("read it with: startctl inspect {out} --rows 3");
     Ok(outcome)
 }

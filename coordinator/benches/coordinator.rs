@@ -15,6 +15,7 @@ use start_schemas::proto::{
 };
 use start_schemas::PROTOCOL_VERSION;
 use start_tests::redis::{free_port, RedisServer};
+use start_tests::server::TestServer;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

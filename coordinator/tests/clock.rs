@@ -10,6 +10,7 @@ use start_schemas::proto::{
 };
 use start_schemas::PROTOCOL_VERSION;
 use start_tests::redis::{free_port, RedisServer};
+use start_tests::server::TestServer;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tonic::transport::Channel;

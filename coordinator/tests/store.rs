@@ -9,6 +9,7 @@ use start_coordinator::{MemoryStore, RedisStore};
 use start_schemas::proto::{self, JobState};
 use start_schemas::{LeaseId, UnitId};
 use start_tests::redis::RedisServer;
+use start_tests::server::TestServer;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -380,7 +381,7 @@ macro_rules! suite {
                     let dir = tempfile::tempdir().unwrap();
                     let server = super::RedisServer::start(dir.path(), false)
                         .expect("redis-server (scripts/setup installs it)");
-                    let store = super::RedisStore::connect(&server.url(), "t:", super::StorePolicy::default())
+                    let store = super::RedisStore::connect(&super::TestServer::url(&server), "t:", super::StorePolicy::default())
                         .await
                         .unwrap();
                     super::$name(std::sync::Arc::new(store)).await;

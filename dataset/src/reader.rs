@@ -1,6 +1,11 @@
 //! Reading a dataset back: the manifest, then each listed shard in record batches. Only listed
 //! shards exist for this reader; anything else under the dataset (staged uploads, orphans of
 //! layout 1) is ignored.
+//!
+//! [`Dataset::for_each_row`] is the one way every reader of whole datasets (the report, export,
+//! inspect) goes over the rows: each shard fetched once, checked against its manifest entry
+//! (sha256 and size) before any row of it is decoded, every row given with its (shard, row)
+//! position.
 
 use crate::manifest::{Manifest, ShardEntry};
 use crate::{DatasetError, DatasetLocation};
@@ -75,6 +80,39 @@ impl Dataset {
         check(&self.shard_name(shard), shard, &bytes)
     }
 
+    /// Fetches shard `shard` once and checks it against its manifest entry; the rows are read
+    /// from the fetched bytes, whatever the check said (inspect shows a damaged shard's rows).
+    pub async fn fetch_checked(&self, shard: &ShardEntry) -> Result<FetchedShard, DatasetError> {
+        let bytes = self.fetch(shard).await?;
+        let name = self.shard_name(shard);
+        Ok(FetchedShard {
+            check: check(&name, shard, &bytes),
+            name,
+            bytes,
+        })
+    }
+
+    /// Calls `f` with every row of the dataset and its (shard index, row in shard) position,
+    /// in manifest order; a shard that does not match its manifest entry is an error before
+    /// any of its rows.
+    pub async fn for_each_row(
+        &self,
+        mut f: impl FnMut((usize, usize), Trajectory),
+    ) -> Result<(), DatasetError> {
+        for (si, shard) in self.manifest.shards.iter().enumerate() {
+            let FetchedShard { check, name, bytes } = self.fetch_checked(shard).await?;
+            check?;
+            let mut row = 0;
+            for batch in batches(name, bytes, 512)? {
+                for t in batch? {
+                    f((si, row), t);
+                    row += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Reads a shard in batches of at most `batch_rows` trajectories.
     pub async fn read_shard(
         &self,
@@ -83,6 +121,24 @@ impl Dataset {
     ) -> Result<impl Iterator<Item = Result<Vec<Trajectory>, DatasetError>>, DatasetError> {
         let bytes = self.fetch(shard).await?;
         batches(self.shard_name(shard), bytes, batch_rows)
+    }
+}
+
+/// A shard's bytes as fetched, and whether they match the manifest.
+pub struct FetchedShard {
+    /// The comparison with the manifest entry.
+    pub check: Result<(), DatasetError>,
+    name: String,
+    bytes: bytes::Bytes,
+}
+
+impl FetchedShard {
+    /// The shard's rows, in batches of at most `batch_rows`.
+    pub fn rows(
+        self,
+        batch_rows: usize,
+    ) -> Result<impl Iterator<Item = Result<Vec<Trajectory>, DatasetError>>, DatasetError> {
+        batches(self.name, self.bytes, batch_rows)
     }
 }
 

@@ -38,15 +38,29 @@ pub enum ReportError {
 }
 
 /// How to build a report.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Options {
     /// Trajectories the viewer embeds at most.
     pub sample_rows: usize,
+    /// The hint library's trigger-word rule, to count hints left right after a trigger word.
+    pub trigger_check: Option<tally::TriggerCheck>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("sample_rows", &self.sample_rows)
+            .field("trigger_check", &self.trigger_check.is_some())
+            .finish()
+    }
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { sample_rows: 300 }
+        Self {
+            sample_rows: 300,
+            trigger_check: None,
+        }
     }
 }
 
@@ -60,26 +74,22 @@ pub struct Report {
     pub sampled: usize,
     /// What an export with default filters keeps.
     pub selection: Selection,
+    /// The counts the report shows.
+    pub tally: tally::Tally,
 }
 
 /// Builds the report of `dataset`: every shard of its manifest is fetched once, checked
-/// against its sha256 and size, and read.
+/// against its sha256 and size, and read ([`Dataset::for_each_row`]). The tally is kept on the
+/// report, for what else prints it (`startctl run`'s summary).
 pub async fn build(dataset: &Dataset, options: &Options) -> Result<Report, ReportError> {
-    let mut tally = tally::Tally::default();
+    let mut tally = tally::Tally::with_trigger_check(options.trigger_check.clone());
     let mut sampler = sample::Sampler::new(options.sample_rows);
-    for (si, shard) in dataset.manifest.shards.iter().enumerate() {
-        let name = dataset.shard_name(shard);
-        let bytes = dataset.fetch(shard).await?;
-        start_dataset::reader::check(&name, shard, &bytes)?;
-        let mut row = 0;
-        for batch in start_dataset::reader::batches(name, bytes, 512)? {
-            for t in batch? {
-                tally.add(&t, (si, row));
-                sampler.offer(&t);
-                row += 1;
-            }
-        }
-    }
+    dataset
+        .for_each_row(|at, t| {
+            tally.add(&t, at);
+            sampler.offer(&t);
+        })
+        .await?;
     let features = std::mem::take(&mut tally.features);
     let selection = select(features, &Policy::default());
     let sample = sampler.finish();
@@ -97,6 +107,7 @@ pub async fn build(dataset: &Dataset, options: &Options) -> Result<Report, Repor
         rows: tally.rows,
         sampled: sample.len(),
         selection,
+        tally,
     })
 }
 

@@ -1,9 +1,10 @@
-//! Aggregates over every row of a dataset, gathered in one pass: what the summary and the
-//! plots show. Kept small per row (counters, one length, one [`Features`] for the export
-//! selection) so that a 50k-row dataset is tallied in bounded memory.
+//! Aggregates over every row of a dataset, gathered in one pass: what the report's summary and
+//! plots show and what `startctl inspect` prints, from the same counts (so `startctl run`, which
+//! does both, reads its dataset once). Kept small per row (counters, two lengths, one
+//! [`Features`] for the export selection) so that a large dataset is tallied in bounded memory.
 
 use start_grader::rft::Features;
-use start_schemas::trajectory::{Mode, SegmentKind, ToolOutcome, Trajectory};
+use start_schemas::trajectory::{FinishReason, Mode, SegmentKind, ToolOutcome, Trajectory};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Tool calls per trajectory are binned up to this many; the last bin is "this many or more".
@@ -65,7 +66,26 @@ pub struct ProblemTally {
     pub rft_correct: u32,
 }
 
-/// Everything the report aggregates.
+/// Where hints went and what followed them.
+#[derive(Clone, Debug, Default)]
+pub struct HintTally {
+    /// Hints per trajectory.
+    pub per_row: Vec<u32>,
+    /// Hints right after text that ends with a trigger word ("Wait Wait"), when the tally was
+    /// given the trigger words ([`Tally::with_trigger_check`]).
+    pub doubled: u64,
+    /// Code blocks that ran.
+    pub code_blocks: u64,
+    /// Of which directly after a hint (the hint opened them).
+    pub after_hint: u64,
+    /// Rows that reached the tool-call limit.
+    pub at_tool_limit: u64,
+}
+
+/// Whether text ends with a trigger word (the hint library's rule, given by the caller).
+pub type TriggerCheck = std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// Everything the report and inspect aggregate.
 #[derive(Default)]
 pub struct Tally {
     /// Rows.
@@ -102,12 +122,44 @@ pub struct Tally {
     pub models: BTreeSet<(String, String)>,
     /// The export selection's features of every row.
     pub features: Vec<Features>,
+    /// Each row's prompt tokens.
+    pub prompt_lengths: Vec<u32>,
+    /// Rows by their number of tool calls (not capped).
+    pub tool_calls_per_row: BTreeMap<usize, u64>,
+    /// Failed tool calls, as the rows count them.
+    pub tool_errors: u64,
+    /// Tool calls by tool (`python`, `sql`).
+    pub by_tool: BTreeMap<String, u64>,
+    /// Figures kept on the rows.
+    pub figures: u64,
+    /// Where hints went and what followed them.
+    pub hints: HintTally,
+    trigger_check: Option<TriggerCheck>,
 }
 
 impl Tally {
+    /// A tally that also counts hints left right after a trigger word (`check`).
+    pub fn with_trigger_check(check: Option<TriggerCheck>) -> Self {
+        Self {
+            trigger_check: check,
+            ..Self::default()
+        }
+    }
+
     /// Adds the row at (shard, row) `at`.
     pub fn add(&mut self, t: &Trajectory, at: (usize, usize)) {
         self.rows += 1;
+        self.prompt_lengths.push(t.prompt_tokens);
+        *self
+            .tool_calls_per_row
+            .entry(t.tool_calls.len())
+            .or_default() += 1;
+        self.tool_errors += u64::from(t.tool_errors);
+        for call in &t.tool_calls {
+            *self.by_tool.entry(call.tool.clone()).or_default() += 1;
+        }
+        self.figures += t.figures.len() as u64;
+        self.add_hints(t);
         let group = self
             .groups
             .entry((t.source.clone(), t.kind.to_string()))
@@ -177,6 +229,30 @@ impl Tally {
             self.models.insert(model);
         }
         self.features.push(Features::of(t, at));
+    }
+
+    fn add_hints(&mut self, t: &Trajectory) {
+        let h = &mut self.hints;
+        let mut n = 0;
+        let mut before = String::new();
+        for (i, s) in t.segments.iter().enumerate() {
+            if s.kind == SegmentKind::Hint {
+                n += 1;
+                if let Some(check) = &self.trigger_check {
+                    h.doubled += u64::from(check(&before));
+                }
+            }
+            if s.kind == SegmentKind::Code {
+                h.code_blocks += 1;
+                h.after_hint += u64::from(i > 0 && t.segments[i - 1].kind == SegmentKind::Hint);
+            }
+            if self.trigger_check.is_some() {
+                before.push_str(&s.text);
+            }
+        }
+        h.per_row.push(n);
+        h.at_tool_limit +=
+            u64::from(t.tool_limit_reached || t.finish_reason == FinishReason::ToolLimit);
     }
 
     /// Accuracy over every row.

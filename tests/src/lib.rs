@@ -10,6 +10,7 @@ pub mod llama_server;
 pub mod python;
 pub mod redis;
 pub mod s3;
+pub mod server;
 pub mod vllm;
 
 use chrono::DateTime;

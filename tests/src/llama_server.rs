@@ -2,9 +2,10 @@
 //! of the OpenAI-compatible backend. `scripts/build-llama-server` builds it (CI's set-up does)
 //! into a cache outside the clone; `START_LLAMA_SERVER` names another binary.
 
+use crate::server::{ServerProcess, TestServer};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// The llama-cpp-python release whose vendored llama.cpp `scripts/build-llama-server` builds,
 /// and the build's tag: its cache directory is `<version>-<tag>`.
@@ -31,44 +32,15 @@ pub fn default_model() -> PathBuf {
 
 /// A running `llama-server`; killed when dropped.
 pub struct LlamaServer {
-    child: Option<Child>,
+    process: ServerProcess,
     /// Its port on 127.0.0.1.
     pub port: u16,
-    slots: usize,
-    ctx_per_slot: u32,
 }
 
 impl LlamaServer {
     /// Starts one with `slots` parallel sequences of `ctx_per_slot` tokens each on the default
     /// model, two threads, and waits until `/health` answers 200.
     pub fn start(slots: usize, ctx_per_slot: u32) -> Self {
-        let port = crate::redis::free_port();
-        let mut s = Self {
-            child: None,
-            port,
-            slots,
-            ctx_per_slot,
-        };
-        s.restart();
-        s
-    }
-
-    /// The URL a backend is pointed at.
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Kills the server (as a crash would: SIGKILL).
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// Starts it again on the same port and waits until it is healthy.
-    pub fn restart(&mut self) {
-        self.kill();
         let bin = binary();
         assert!(
             bin.is_file(),
@@ -80,35 +52,34 @@ impl LlamaServer {
             model.is_file(),
             "the default model is missing: run scripts/setup"
         );
-        let child = Command::new(&bin)
-            .arg("-m")
-            .arg(&model)
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--parallel", &self.slots.to_string()])
-            .args(["-c", &(self.ctx_per_slot as usize * self.slots).to_string()])
-            .args(["-t", "2", "--no-webui"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if health(self.port) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "llama-server on port {} was not healthy within 60 s",
-            self.port
+        let port = crate::redis::free_port();
+        let command = move || {
+            let mut cmd = Command::new(&bin);
+            cmd.arg("-m")
+                .arg(&model)
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--parallel", &slots.to_string()])
+                .args(["-c", &(ctx_per_slot as usize * slots).to_string()])
+                .args(["-t", "2", "--no-webui"]);
+            cmd
+        };
+        let mut process = ServerProcess::new(
+            format!("llama-server on port {port}"),
+            Duration::from_secs(60),
+            command,
+            move || health(port),
         );
+        process.restart();
+        Self { process, port }
     }
 }
 
-impl Drop for LlamaServer {
-    fn drop(&mut self) {
-        self.kill();
+impl TestServer for LlamaServer {
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+    fn process(&mut self) -> &mut ServerProcess {
+        &mut self.process
     }
 }
 

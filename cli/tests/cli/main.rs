@@ -80,11 +80,7 @@ fn rows_of(root: &Path) -> Vec<start_schemas::trajectory::Trajectory> {
         let loc = start_dataset::DatasetLocation::local(root).unwrap();
         let dataset = start_dataset::Dataset::open(loc).await.unwrap();
         let mut rows = Vec::new();
-        for shard in &dataset.manifest.shards {
-            for batch in dataset.read_shard(shard, 64).await.unwrap() {
-                rows.extend(batch.unwrap());
-            }
-        }
+        dataset.for_each_row(|_, t| rows.push(t)).await.unwrap();
         rows
     })
 }

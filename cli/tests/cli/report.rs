@@ -61,15 +61,19 @@ fn the_report_of_a_run_renders_its_plots_and_filters_its_viewer_in_chromium() {
         "Array.from(document.querySelectorAll('figure.chart')).map(f => {
            const svg = f.querySelector('svg.plot');
            const r = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
-           const bars = svg ? Array.from(svg.querySelectorAll('rect.bar'))
-             .filter(b => b.getBoundingClientRect().height > 0).length : 0;
+           const all = svg ? Array.from(svg.querySelectorAll('rect.bar')) : [];
+           const bars = all.filter(b => b.getBoundingClientRect().height > 0).length;
            return {title: f.querySelector('figcaption').textContent,
-                   svg: !!svg, w: r.width, h: r.height, bars,
+                   svg: !!svg, w: r.width, h: r.height, bars, all: all.length,
                    empty: f.querySelector('.empty') ? f.querySelector('.empty').textContent : null};
          })",
     );
     let plots = plots.as_array().unwrap();
     assert_eq!(plots.len(), 6, "{plots:?}");
+    // A 135M model at 64 tokens is seldom right: when no row is, accuracy bars are there but
+    // zero high, which is what the plot must show.
+    let any_correct = rows_of(&data).iter().any(|t| t.correct == Some(true));
+    let accuracy = |p: &serde_json::Value| p["title"].as_str().unwrap().starts_with("Accuracy");
     for p in plots {
         // The plot of a kind of row this run cannot have (RFT pass@k) says why instead.
         if p["empty"].is_string() {
@@ -77,14 +81,19 @@ fn the_report_of_a_run_renders_its_plots_and_filters_its_viewer_in_chromium() {
         }
         assert!(p["w"].as_f64().unwrap() > 300.0, "{p}");
         assert!(p["h"].as_f64().unwrap() > 150.0, "{p}");
-        assert!(p["bars"].as_u64().unwrap() >= 1, "{p}");
+        if accuracy(p) && !any_correct {
+            assert!(p["all"].as_u64().unwrap() >= 1, "{p}");
+            assert_eq!(p["bars"].as_u64(), Some(0), "no row is correct: {p}");
+        } else {
+            assert!(p["bars"].as_u64().unwrap() >= 1, "{p}");
+        }
     }
     let drawn = |title: &str| {
         plots.iter().any(|p| {
             p["title"].as_str().unwrap().starts_with(title) && p["bars"].as_u64() > Some(0)
         })
     };
-    assert!(drawn("Accuracy by tool calls"), "{plots:?}");
+    assert!(drawn("Accuracy by tool calls") || !any_correct, "{plots:?}");
     assert!(drawn("Completion length"), "{plots:?}");
     assert!(drawn("Problems by share"), "{plots:?}");
 

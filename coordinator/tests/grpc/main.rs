@@ -16,6 +16,7 @@ use start_schemas::proto::{
 };
 use start_schemas::PROTOCOL_VERSION;
 use start_tests::redis::RedisServer;
+use start_tests::server::TestServer;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

@@ -9,6 +9,7 @@ use crate::common::{
 };
 use start_schemas::proto;
 use start_tests::redis::{free_port, RedisServer};
+use start_tests::server::TestServer;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -445,37 +446,6 @@ impl Cluster {
         cmd.args(["--engine", "openai", "--endpoint", endpoint])
             .args(["--endpoint-outage-s", &outage_s.to_string()]);
         self.spawn(name, cmd)
-    }
-}
-
-/// An inference server a test can kill and start again.
-trait TestServer {
-    fn url(&self) -> String;
-    fn kill(&mut self);
-    fn restart(&mut self);
-}
-
-impl TestServer for start_tests::llama_server::LlamaServer {
-    fn url(&self) -> String {
-        self.url()
-    }
-    fn kill(&mut self) {
-        self.kill()
-    }
-    fn restart(&mut self) {
-        self.restart()
-    }
-}
-
-impl TestServer for start_tests::vllm::VllmServer {
-    fn url(&self) -> String {
-        self.url()
-    }
-    fn kill(&mut self) {
-        self.kill()
-    }
-    fn restart(&mut self) {
-        self.restart()
     }
 }
 

@@ -14,6 +14,7 @@ use start_engine::{
 use start_sandbox::{BackendKind, Sandbox, SandboxConfig};
 use start_schemas::trajectory::{GenerationParams, HintSettings, Mode};
 use start_tests::llama_server::LlamaServer;
+use start_tests::server::TestServer;
 use start_tests::vllm::VllmServer;
 use std::path::Path;
 use std::sync::Arc;
