@@ -44,8 +44,43 @@ pub mod protocol;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// The runner script, embedded so that the process backend needs no checkout.
-pub const RUNNER_PY: &str = include_str!("../../sandbox-image/runner.py");
+/// The runner: its script and the modules beside it (`sandbox-image/`), embedded so that the
+/// process backend needs no checkout. The script is the first.
+pub const RUNNER_FILES: [(&str, &str); 7] = [
+    ("runner.py", include_str!("../../sandbox-image/runner.py")),
+    (
+        "runner_config.py",
+        include_str!("../../sandbox-image/runner_config.py"),
+    ),
+    (
+        "runner_io.py",
+        include_str!("../../sandbox-image/runner_io.py"),
+    ),
+    (
+        "runner_confine.py",
+        include_str!("../../sandbox-image/runner_confine.py"),
+    ),
+    (
+        "runner_data.py",
+        include_str!("../../sandbox-image/runner_data.py"),
+    ),
+    (
+        "runner_figures.py",
+        include_str!("../../sandbox-image/runner_figures.py"),
+    ),
+    (
+        "runner_sql.py",
+        include_str!("../../sandbox-image/runner_sql.py"),
+    ),
+];
+
+/// Writes the runner's files into `dir`; returns the script's path.
+pub fn install_runner(dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    for (name, text) in RUNNER_FILES {
+        std::fs::write(dir.join(name), text)?;
+    }
+    Ok(dir.join(RUNNER_FILES[0].0))
+}
 
 /// The sandbox image built by `sandbox-image/build`.
 pub const DEFAULT_IMAGE: &str = concat!(

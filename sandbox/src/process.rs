@@ -10,7 +10,7 @@
 use crate::cgroup::CgroupGroup;
 use crate::pool::{BoxFuture, Runner, Spawner};
 use crate::protocol::{Link, ReplySource};
-use crate::{SandboxConfig, SandboxError, RUNNER_PY};
+use crate::{SandboxConfig, SandboxError};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -51,7 +51,7 @@ impl ProcessSpawner {
         );
         let dir = std::env::temp_dir().join(&name);
         std::fs::create_dir_all(&dir).map_err(SandboxError::Spawn)?;
-        std::fs::write(dir.join("runner.py"), RUNNER_PY).map_err(SandboxError::Spawn)?;
+        crate::install_runner(&dir).map_err(SandboxError::Spawn)?;
         let namespaces = std::process::Command::new("unshare")
             .args(UNSHARE)
             .arg("--mount-proc")

@@ -154,8 +154,7 @@ async fn without_a_cgroup_a_block_gets_its_memory_beyond_the_fork_servers() {
     use start_sandbox::ExecRequest;
     use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
-    let runner = dir.path().join("runner.py");
-    std::fs::write(&runner, start_sandbox::RUNNER_PY).unwrap();
+    let runner = start_sandbox::install_runner(dir.path()).unwrap();
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let mut child = tokio::process::Command::new(&python)
         .arg(&runner)
