@@ -51,7 +51,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-const PROMPT: &str = "<|im_start|>user\nWrite a long story about a lighthouse keeper.<|im_end|>\n<|im_start|>assistant\n";
+/// The prompt the plain loop decodes: exactly what the engine renders for its requests (the
+/// model's template, with SmolLM2's default system message), checked on every engine
+/// trajectory, so that both decode over the same context lengths.
+const PROMPT: &str = "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nWrite a long story about a lighthouse keeper.<|im_end|>\n<|im_start|>assistant\n";
 
 /// START_BENCH_GPU_LAYERS: layers offloaded (a `cuda` build), the same for every way measured.
 fn gpu_layers() -> u32 {
@@ -262,6 +265,11 @@ async fn engine_run(
     let mut steady = (Counters::default(), 0.0);
     while let Some(out) = pending.join_next().await {
         let out = out.expect("task").expect("engine").expect("generation");
+        assert!(
+            std::env::var_os("START_BENCH_MODEL").is_some() || out.prompt == PROMPT,
+            "the plain loop's prompt is not the engine's: {:?}",
+            out.prompt
+        );
         calls += out.tool_calls.len() as u64;
         output_tokens += out
             .segments
