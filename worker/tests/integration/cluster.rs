@@ -509,7 +509,23 @@ async fn workers_outlive_their_server_being_killed(
         .await;
     }
     server.kill();
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    // The server stays away until a unit has failed over the outage (a trajectory that was
+    // in the sandbox, or between requests, sees the outage only at its next request, after
+    // the client's own retries): a fixed pause raced that, and under load the server could
+    // come back first.
+    let logs = || {
+        workers
+            .iter()
+            .map(|w| std::fs::read_to_string(&w.log).unwrap_or_default())
+            .collect::<String>()
+    };
+    wait_for(
+        "a unit to fail over the outage",
+        Duration::from_secs(120),
+        &watched,
+        || async { logs().contains("unit failed") },
+    )
+    .await;
     server.restart();
     wait_for(
         "the job to succeed",
