@@ -103,8 +103,16 @@ async fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(40);
-    let rows: u32 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(64);
+    // `cargo bench` passes --bench; `cargo test --benches` (CI) passes nothing: a smoke run.
+    let full = std::env::args().any(|a| a == "--bench");
+    let n: usize = args
+        .first()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(if full { 40 } else { 4 });
+    let rows: u32 = args
+        .get(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(if full { 64 } else { 8 });
     let dir = tempfile::tempdir().unwrap();
     let server = S3Server::start("start-bench");
     server.export_env();

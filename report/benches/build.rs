@@ -37,8 +37,16 @@ fn main() {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
-    let rows: u32 = args.first().and_then(|a| a.parse().ok()).unwrap_or(50_000);
-    let pad: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(4_000);
+    // `cargo bench` passes --bench; `cargo test --benches` (CI) passes nothing: a smoke run.
+    let full = std::env::args().any(|a| a == "--bench");
+    let rows: u32 = args
+        .first()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(if full { 50_000 } else { 300 });
+    let pad: usize =
+        args.get(1)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(if full { 4_000 } else { 400 });
     let shards = 50u32.min(rows.max(1));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();

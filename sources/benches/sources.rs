@@ -110,7 +110,12 @@ fn main() {
     let rows: u64 = std::env::var("START_BENCH_ROWS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(50_000);
+        // `cargo bench` passes --bench; `cargo test --benches` (CI) passes nothing: a smoke run.
+        .unwrap_or(if std::env::args().any(|a| a == "--bench") {
+            50_000
+        } else {
+            500
+        });
     let dir = tempfile::tempdir().expect("temp dir");
     println!("import: {rows} synthetic rows per format, JSONL; reference = read and parse only");
     println!(
