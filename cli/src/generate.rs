@@ -14,6 +14,7 @@ use start_schemas::{proto, LeaseId, UnitId};
 use start_worker::{Pipeline, PipelineOptions, PipelineUnits, Units};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -341,9 +342,18 @@ pub async fn generate(problems: Vec<Problem>, out: &str, o: &GenOptions) -> anyh
         anyhow::bail!("{error}; the shards of the other units are in {}", out);
     }
     let secs = started.elapsed().as_secs_f64();
+    // Slot time in use over the slots' time since the first unit started (model loading left
+    // out; the first prefill and the last trajectory's drain counted).
+    let busy = pipeline
+        .engine
+        .stats()
+        .slot_busy_nanos
+        .load(Ordering::Relaxed) as f64
+        / 1e9;
+    let occupancy = 100.0 * busy / (o.slots.max(1) as f64 * secs);
     crate::inspect::summarise(out).await?;
     println!(
-        "{} trajectories, {} tokens in {:.1}s ({:.1} tok/s), {} tool calls, {} errored ({} by the sandbox) -> {}",
+        "{} trajectories, {} tokens in {:.1}s ({:.1} tok/s), {} tool calls, {} errored ({} by the sandbox), slot occupancy {occupancy:.1}% -> {}",
         metrics.trajectories.get(),
         metrics.tokens.get(),
         secs,

@@ -33,4 +33,8 @@ pub struct Stats {
     pub abandoned: std::sync::atomic::AtomicU64,
     /// Throwaway tokens fed to fill gaps between slots (see [`crate::EngineConfig::pad_gaps`]).
     pub padded: std::sync::atomic::AtomicU64,
+    /// Slot time in use, nanoseconds summed over slots: in process, each decode step's time
+    /// for every slot it fed; on a server, requests streaming (a trajectory running its block
+    /// holds no slot). Over slots x wall time, the occupancy.
+    pub slot_busy_nanos: std::sync::atomic::AtomicU64,
 }

@@ -216,6 +216,7 @@ impl Scheduler<'_> {
     /// Plans, fills and decodes one batch, then steps every slot that got logits. `false`
     /// when no slot had anything to feed.
     fn decode_step(&mut self) -> Result<bool, EngineError> {
+        let step_started = Instant::now();
         let loads: Vec<Load> = (0..self.slots.len())
             .map(|i| Load {
                 queued: match &self.slots[i].state {
@@ -320,6 +321,7 @@ impl Scheduler<'_> {
         for (i, chunk) in &taken {
             self.slots[*i].pos += chunk.len() as i32;
         }
+        let fed_slots = taken.len() as u64;
         self.stats
             .prefilled
             .fetch_add(plan.fed() as u64, Ordering::Relaxed);
@@ -336,6 +338,11 @@ impl Scheduler<'_> {
                 &self.stats,
             );
         }
+        // The slots this step fed were busy for the whole step (planning, decode, sampling).
+        self.stats.slot_busy_nanos.fetch_add(
+            fed_slots * step_started.elapsed().as_nanos() as u64,
+            Ordering::Relaxed,
+        );
         Ok(true)
     }
 

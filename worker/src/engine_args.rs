@@ -39,6 +39,11 @@ pub struct EngineArgs {
     /// its unit fails and goes back to the coordinator.
     #[arg(long, env = "START_ENDPOINT_OUTAGE_S", default_value_t = 120)]
     pub endpoint_outage_s: u64,
+    /// Trajectories under way at once (`--engine openai`; default twice `--slots`): those past
+    /// the server's slots take the slot of one whose block runs in the sandbox, so the
+    /// server's batch stays full.
+    #[arg(long, env = "START_IN_FLIGHT")]
+    pub in_flight: Option<usize>,
 }
 
 impl EngineArgs {
@@ -77,6 +82,7 @@ impl EngineArgs {
                     api_key,
                     served_model: self.served_model.clone(),
                     outage_timeout: std::time::Duration::from_secs(self.endpoint_outage_s),
+                    in_flight: self.in_flight,
                 })
             }
         }

@@ -375,6 +375,8 @@ pub enum EngineChoice {
         served_model: Option<String>,
         /// How long a trajectory waits for a failed server to come back.
         outage_timeout: std::time::Duration,
+        /// Trajectories under way at once (`None`: twice the slots).
+        in_flight: Option<usize>,
     },
 }
 
@@ -415,8 +417,10 @@ impl Pipeline {
                 api_key,
                 served_model,
                 outage_timeout,
+                in_flight,
             } => {
                 let mut config = OpenAiConfig::new(endpoint.clone());
+                config.in_flight = *in_flight;
                 config.outage_timeout = *outage_timeout;
                 config.api_key = api_key.clone();
                 config.served_model = served_model.clone();

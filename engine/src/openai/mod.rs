@@ -4,9 +4,11 @@
 //!
 //! [`OpenAiEngine`] is the handle ([`client`] the HTTP side, [`sse`] the streamed events,
 //! [`tool_loop`] the core's driver for one trajectory).
-//! Concurrency is the slot count: at most that many trajectories have a request at the server
-//! (or a block in the sandbox) at once, so `--slots` matches the server's `--parallel` or
-//! `max_num_seqs`. At start-up the server is asked for its models and health: a wrong endpoint
+//! Concurrency has two numbers. `slots` is the server's: at most that many requests stream at
+//! once, so it matches the server's `--parallel` or `max_num_seqs`. `in_flight` is start's:
+//! more trajectories than slots are under way, so that while one runs a block in the sandbox
+//! (its request cancelled, its slot free) another takes its slot, and the server's batch stays
+//! full. At start-up the server is asked for its models and health: a wrong endpoint
 //! or model name fails there, with the URL and the answer. A background probe of `/health`
 //! feeds [`OpenAiEngine::healthy`], which the worker's `/readyz` reports.
 
@@ -35,8 +37,11 @@ pub struct OpenAiConfig {
     pub api_key: Option<String>,
     /// The model name to ask for; the server's only (or first) model when absent.
     pub served_model: Option<String>,
-    /// Trajectories in flight at once.
+    /// Requests streaming at once: the server's sequence slots.
     pub slots: usize,
+    /// Trajectories under way at once, at least `slots`; `None`: twice `slots`. Those past
+    /// `slots` wait for a slot while others run their blocks.
+    pub in_flight: Option<usize>,
     /// What shapes each trajectory; its context is at most the server's per-sequence context,
     /// which start-up reads where the server reports it.
     pub tir: TirConfig,
@@ -60,6 +65,7 @@ impl OpenAiConfig {
             api_key: None,
             served_model: None,
             slots: 4,
+            in_flight: None,
             tir: TirConfig::default(),
             attempts: 6,
             backoff: Duration::from_millis(250),
@@ -142,6 +148,8 @@ pub(crate) struct Shared {
     /// The end-of-generation tokens where the server names them (llama.cpp's `/props`
     /// `eos_token`), with that token's text: a streamed or scripted one ends the turn.
     eog: Vec<(i32, String)>,
+    /// The server's sequence slots: a streaming request holds one.
+    server_slots: tokio::sync::Semaphore,
     /// Scripted openings (tests only).
     #[cfg(feature = "scripted")]
     script: Option<crate::script::Script>,
@@ -154,7 +162,10 @@ pub struct OpenAiEngine {
     pub info: ModelInfo,
     /// The server's identity.
     pub identity: ServerIdentity,
+    /// Trajectories under way: a submitted one holds a permit until it ends.
     permits: Arc<tokio::sync::Semaphore>,
+    /// The permits' number.
+    in_flight: usize,
     stopped: Arc<AtomicBool>,
     healthy: Arc<AtomicBool>,
     runtime: tokio::runtime::Handle,
@@ -330,6 +341,7 @@ impl OpenAiEngine {
             })
         };
         let slots = config.slots.max(1);
+        let in_flight = config.in_flight.unwrap_or(2 * slots).max(slots);
         Ok(Self {
             shared: Arc::new(Shared {
                 served_model: Some(model.clone()),
@@ -340,6 +352,7 @@ impl OpenAiEngine {
                 sandbox,
                 stats: Arc::new(Stats::default()),
                 eog,
+                server_slots: tokio::sync::Semaphore::new(slots),
                 #[cfg(feature = "scripted")]
                 script,
             }),
@@ -349,7 +362,8 @@ impl OpenAiEngine {
                 description,
                 sha256,
             },
-            permits: Arc::new(tokio::sync::Semaphore::new(slots)),
+            permits: Arc::new(tokio::sync::Semaphore::new(in_flight)),
+            in_flight,
             stopped: Arc::new(AtomicBool::new(false)),
             healthy,
             runtime: tokio::runtime::Handle::current(),
@@ -357,7 +371,8 @@ impl OpenAiEngine {
         })
     }
 
-    /// Queues a trajectory; the receiver gets it when it is done. At most `slots` run at once.
+    /// Queues a trajectory; the receiver gets it when it is done. At most `in_flight` are
+    /// under way at once, at most `slots` of them streaming.
     pub fn submit(
         &self,
         request: GenRequest,
@@ -403,11 +418,11 @@ impl OpenAiEngine {
     pub fn shutdown(&self) {
         self.stopped.store(true, Ordering::Relaxed);
         self.probe.abort();
-        let slots = self.shared.config.slots.max(1) as u32;
+        let all = self.in_flight as u32;
         let permits = self.permits.clone();
         let _ = self
             .runtime
-            .block_on(async move { permits.acquire_many(slots).await.map(|p| p.forget()) });
+            .block_on(async move { permits.acquire_many(all).await.map(|p| p.forget()) });
         self.permits.close();
     }
 }

@@ -19,6 +19,7 @@ use super::Shared;
 use crate::machine::{execute, Action, Machine, Prompt};
 use crate::request::{EngineError, GenOutput, GenRequest};
 use serde_json::json;
+use start_sandbox::ExecRequest;
 use start_schemas::trajectory::FinishReason;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -29,6 +30,9 @@ enum Next {
     Read,
     /// The row changed: drop the stream, send the continuation.
     Resend,
+    /// A block closed: drop the stream (the server cancels the request and its slot goes to
+    /// another trajectory), run the block, then send the continuation.
+    Tool(Box<ExecRequest>),
     /// The trajectory ends.
     Finish,
 }
@@ -156,6 +160,13 @@ impl Run<'_> {
     ) -> Result<(), EngineError> {
         while !self.m.finished() {
             let body = self.body(req);
+            // One of the server's sequences, held while the request streams: never more
+            // requests at the server than it has slots, and a trajectory whose block runs
+            // in the sandbox holds none.
+            let Ok(slot) = self.s.server_slots.acquire().await else {
+                return Err(EngineError::Stopped);
+            };
+            let busy = Instant::now();
             let mut stream = match self.s.client.stream(&body).await {
                 Ok(s) => s,
                 Err(e) if e.retryable() => {
@@ -171,6 +182,7 @@ impl Run<'_> {
             // A token with no bytes yet (the first part of a character, or the end-of-turn
             // token, whose text servers leave out) waits for the next event to say which.
             let mut held: Option<Token> = None;
+            let mut pending = Next::Resend;
             loop {
                 if abandoned() {
                     return Err(EngineError::Stopped);
@@ -220,11 +232,10 @@ impl Run<'_> {
                         next
                     }
                     Event::Finished(reason) if reason == "length" => {
+                        let mut next = Next::Resend;
                         if let Some(h) = held.take() {
                             sampled = true;
-                            if let Next::Finish = self.token(h).await? {
-                                break;
-                            }
+                            next = self.token(h).await?;
                         }
                         if !sampled {
                             // A length stop with nothing sampled: the server's own context
@@ -232,7 +243,10 @@ impl Run<'_> {
                             self.m.stop(FinishReason::Context, None);
                         }
                         // Else the max_tokens given: the core's limits decide.
-                        Next::Resend
+                        match next {
+                            Next::Read => Next::Resend,
+                            other => other,
+                        }
                     }
                     Event::Finished(_) => {
                         // No stop sequences were sent: the model ended its turn.
@@ -253,12 +267,28 @@ impl Run<'_> {
                     }
                 };
                 if !matches!(next, Next::Read) {
+                    pending = next;
                     break;
                 }
             }
             drop(stream);
+            drop(slot);
+            self.s
+                .stats
+                .slot_busy_nanos
+                .fetch_add(busy.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            while let Next::Tool(request) = pending {
+                pending = self.run_tool(request).await?;
+            }
         }
         Ok(())
+    }
+
+    /// Runs a block in the sandbox and carries out what the core makes of its outcome.
+    async fn run_tool(&mut self, request: Box<ExecRequest>) -> Result<Next, EngineError> {
+        let (outcome, ms) = execute(self.s.sandbox.as_deref(), *request).await;
+        let action = self.m.tool_done(&outcome, ms);
+        self.act(action).await
     }
 
     /// A scripted opening (tests only): its tokens go through [`Run::token`] as streamed
@@ -274,7 +304,11 @@ impl Run<'_> {
                 id: Some(id),
                 bytes,
             };
-            if let Next::Finish = self.token(token).await? {
+            let mut next = self.token(token).await?;
+            while let Next::Tool(request) = next {
+                next = self.run_tool(request).await?;
+            }
+            if let Next::Finish = next {
                 break;
             }
         }
@@ -299,10 +333,7 @@ impl Run<'_> {
                     let tokens = self.tokenize(&text).await?;
                     self.m.tokenized(tokens)
                 }
-                Action::RunTool(request) => {
-                    let (outcome, ms) = execute(self.s.sandbox.as_deref(), *request).await;
-                    self.m.tool_done(&outcome, ms)
-                }
+                Action::RunTool(request) => return Ok(Next::Tool(request)),
             };
         }
     }

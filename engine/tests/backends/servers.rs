@@ -216,8 +216,43 @@ async fn the_repetition_penalty_reaches_the_server(kind: Kind) {
     );
 }
 
+/// More trajectories are under way than the server has slots: while one runs a block in the
+/// sandbox, holding no slot, another streams on the server's one slot and ends first. With as
+/// many under way as slots, the second would wait for the first trajectory's end.
+async fn a_trajectory_in_the_sandbox_leaves_the_servers_slot_to_another(kind: Kind) {
+    let mut config = EngineConfig::new(model());
+    config.slots = 1;
+    let e = engine_on(kind, config, Some(sandbox().await)).await;
+    let sleeper = request(
+        "What is 2 + 2?",
+        "```python\nimport time\ntime.sleep(4)\nprint(4)\n```\n",
+        Mode::Plain,
+        24,
+        1,
+    );
+    let quick = request("What is 3 + 3?", "", Mode::Plain, 8, 2);
+    let sleeper = e.submit(sleeper);
+    // The sleeper is in the sandbox before the quick one is submitted.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let quick = e.submit(quick);
+    let (sleeper, quick) = (
+        tokio::spawn(async move { (sleeper.await, std::time::Instant::now()) }),
+        tokio::spawn(async move { (quick.await, std::time::Instant::now()) }),
+    );
+    let ((slow_out, slow_done), (quick_out, quick_done)) =
+        (sleeper.await.unwrap(), quick.await.unwrap());
+    let slow_out = slow_out.unwrap().unwrap();
+    quick_out.unwrap().unwrap();
+    assert_eq!(slow_out.tool_calls.len(), 1, "{}", full_text(&slow_out));
+    assert!(
+        quick_done < slow_done,
+        "the quick trajectory waited for the one in the sandbox"
+    );
+}
+
 on_both_servers!(
     the_identity_is_the_same_on_every_connection,
     every_segments_ids_write_out_its_text,
     the_repetition_penalty_reaches_the_server,
+    a_trajectory_in_the_sandbox_leaves_the_servers_slot_to_another,
 );
