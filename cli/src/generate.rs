@@ -305,10 +305,24 @@ pub async fn generate(problems: Vec<Problem>, out: &str, o: &GenOptions) -> anyh
     let metrics = &pipeline.metrics;
     let mut done = 0u64;
     let mut failed = None;
+    let busy_secs = || {
+        pipeline
+            .engine
+            .stats()
+            .slot_busy_nanos
+            .load(Ordering::Relaxed) as f64
+            / 1e9
+    };
+    // When fewer trajectories were left than slots: from then on slots idle for want of work
+    // (the drain), which no scheduling can help; the occupancy until then is the scheduler's.
+    let mut drain_began: Option<(f64, f64)> = None;
     while !pending.is_empty() {
         tokio::select! {
             Some(_) = progressed.recv() => {
                 done += 1;
+                if drain_began.is_none() && total - done < o.slots as u64 {
+                    drain_began = Some((started.elapsed().as_secs_f64(), busy_secs()));
+                }
                 let secs = started.elapsed().as_secs_f64();
                 let graded = metrics.trajectories.get().max(1);
                 eprint!(
@@ -343,17 +357,15 @@ pub async fn generate(problems: Vec<Problem>, out: &str, o: &GenOptions) -> anyh
     }
     let secs = started.elapsed().as_secs_f64();
     // Slot time in use over the slots' time since the first unit started (model loading left
-    // out; the first prefill and the last trajectory's drain counted).
-    let busy = pipeline
-        .engine
-        .stats()
-        .slot_busy_nanos
-        .load(Ordering::Relaxed) as f64
-        / 1e9;
-    let occupancy = 100.0 * busy / (o.slots.max(1) as f64 * secs);
+    // out; the first prefill and the last trajectories' drain counted), and the same until the
+    // drain began.
+    let slots = o.slots.max(1) as f64;
+    let occupancy = 100.0 * busy_secs() / (slots * secs);
+    let (until, busy_until) = drain_began.unwrap_or((secs, busy_secs()));
+    let before_drain = 100.0 * busy_until / (slots * until.max(1e-9));
     crate::inspect::summarise(out).await?;
     println!(
-        "{} trajectories, {} tokens in {:.1}s ({:.1} tok/s), {} tool calls, {} errored ({} by the sandbox), slot occupancy {occupancy:.1}% -> {}",
+        "{} trajectories, {} tokens in {:.1}s ({:.1} tok/s), {} tool calls, {} errored ({} by the sandbox), slot occupancy {occupancy:.1}% ({before_drain:.1}% before the drain) -> {}",
         metrics.trajectories.get(),
         metrics.tokens.get(),
         secs,

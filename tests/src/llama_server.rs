@@ -39,7 +39,7 @@ pub struct LlamaServer {
 
 impl LlamaServer {
     /// Starts one with `slots` parallel sequences of `ctx_per_slot` tokens each on the default
-    /// model, two threads, and waits until `/health` answers 200.
+    /// model, one thread, and waits until `/health` answers 200.
     pub fn start(slots: usize, ctx_per_slot: u32) -> Self {
         let bin = binary();
         assert!(
@@ -60,7 +60,10 @@ impl LlamaServer {
                 .args(["--host", "127.0.0.1", "--port", &port.to_string()])
                 .args(["--parallel", &slots.to_string()])
                 .args(["-c", &(ctx_per_slot as usize * slots).to_string()])
-                .args(["-t", "2", "--no-webui"]);
+                // One thread: tests run side by side, and llama.cpp's threads spin at every
+                // operation's barrier, so servers and engines each on every core slow each
+                // other down many times over.
+                .args(["-t", "1", "--no-webui"]);
             cmd
         };
         let mut process = ServerProcess::new(

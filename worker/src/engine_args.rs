@@ -26,6 +26,12 @@ pub struct EngineArgs {
     /// Layers offloaded to the GPU (`--engine llama`, builds with the `cuda` feature).
     #[arg(long, env = "START_GPU_LAYERS", default_value_t = 0)]
     pub gpu_layers: u32,
+    /// CPU threads llama.cpp decodes with (`--engine llama`; default every core this process
+    /// may use). Its threads wait for each other at every operation, so processes sharing
+    /// cores must split them: two workers each on all cores of one node run far slower than
+    /// either alone.
+    #[arg(long, env = "START_THREADS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
     /// The server's URL (`--engine openai`), e.g. `http://127.0.0.1:8000`.
     #[arg(long, env = "START_ENDPOINT")]
     pub endpoint: Option<String>,
@@ -54,6 +60,7 @@ impl EngineArgs {
             EngineKind::Llama => Ok(EngineChoice::Llama {
                 model: self.model.clone().unwrap_or_else(default_model_path),
                 gpu_layers: self.gpu_layers,
+                threads: self.threads,
             }),
             EngineKind::Openai => {
                 let endpoint =

@@ -364,6 +364,8 @@ pub enum EngineChoice {
         model: PathBuf,
         /// Layers offloaded to the GPU (builds with the `cuda` feature).
         gpu_layers: u32,
+        /// CPU threads (`None`: every core this process may use).
+        threads: Option<u32>,
     },
     /// An OpenAI-compatible server (vLLM, SGLang, llama.cpp's `llama-server`).
     OpenAi {
@@ -397,7 +399,11 @@ impl Pipeline {
             ..TirConfig::default()
         };
         let (engine, model_sha256, model_identity) = match &options.engine {
-            EngineChoice::Llama { model, gpu_layers } => {
+            EngineChoice::Llama {
+                model,
+                gpu_layers,
+                threads,
+            } => {
                 let sha = start_schemas::model::sha256_file(model).map_err(|source| {
                     PipelineError::Model {
                         path: model.clone(),
@@ -408,6 +414,9 @@ impl Pipeline {
                 config.slots = options.slots.max(1);
                 config.tir = tir;
                 config.gpu_layers = *gpu_layers;
+                if let Some(n) = threads {
+                    config.threads = *n as i32;
+                }
                 let engine =
                     Engine::start(config, sandbox.clone(), tokio::runtime::Handle::current())?;
                 (Backend::Llama(engine), sha, None)

@@ -418,6 +418,25 @@ fn generate_and_run_make_the_same_rows_from_the_same_options() {
         args.extend(common);
         let o = startctl(&args);
         assert_eq!(o.status.code(), Some(0), "{command}: {}", text(&o));
+        if command == "generate" {
+            // The slot's time in use: with the three trajectories queued from the start, the
+            // one slot waits only between a trajectory's end and the next one's admission.
+            let s = text(&o);
+            let figures: Vec<f64> = s
+                .split("slot occupancy ")
+                .nth(1)
+                .and_then(|rest| rest.split(" -> ").next())
+                .map(|f| {
+                    f.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+                        .filter_map(|n| n.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert!(
+                figures.len() == 2 && figures.iter().all(|&f| f > 50.0 && f <= 100.5),
+                "slot occupancy and occupancy before the drain: {figures:?}\n{s}"
+            );
+        }
     }
     let sorted = |root: &Path| {
         let mut rows = rows_of(root);

@@ -20,6 +20,9 @@ fn startctl(args: &[&str]) -> Output {
 fn startctl_with(args: &[&str], env: Vec<(&'static str, String)>) -> Output {
     Command::new(env!("CARGO_BIN_EXE_startctl"))
         .args(args)
+        // Tests run side by side: llama.cpp's threads spin at every operation's barrier, and
+        // two engines each on every core slow each other down many times over.
+        .env("START_THREADS", "1")
         .envs(env)
         .current_dir(workspace())
         .output()

@@ -166,7 +166,7 @@ impl Run<'_> {
             let Ok(slot) = self.s.server_slots.acquire().await else {
                 return Err(EngineError::Stopped);
             };
-            let busy = Instant::now();
+            let mut busy = Instant::now();
             let mut stream = match self.s.client.stream(&body).await {
                 Ok(s) => s,
                 Err(e) if e.retryable() => {
@@ -187,7 +187,9 @@ impl Run<'_> {
                 if abandoned() {
                     return Err(EngineError::Stopped);
                 }
-                let event = match stream.next().await {
+                let event = stream.next().await;
+                self.count_busy(&mut busy);
+                let event = match event {
                     Ok(Some(e)) => e,
                     Ok(None) => {
                         self.fail(format!(
@@ -273,22 +275,33 @@ impl Run<'_> {
             }
             drop(stream);
             drop(slot);
-            self.s
-                .stats
-                .slot_busy_nanos
-                .fetch_add(busy.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            while let Next::Tool(request) = pending {
-                pending = self.run_tool(request).await?;
-            }
+            self.count_busy(&mut busy);
+            self.run_tools(pending).await?;
         }
         Ok(())
     }
 
-    /// Runs a block in the sandbox and carries out what the core makes of its outcome.
-    async fn run_tool(&mut self, request: Box<ExecRequest>) -> Result<Next, EngineError> {
-        let (outcome, ms) = execute(self.s.sandbox.as_deref(), *request).await;
-        let action = self.m.tool_done(&outcome, ms);
-        self.act(action).await
+    /// Adds the time since `since` to the slot time in use and moves `since` to now: counted
+    /// at every event, so that a reading mid-run includes the streams under way.
+    fn count_busy(&self, since: &mut Instant) {
+        let now = Instant::now();
+        self.s
+            .stats
+            .slot_busy_nanos
+            .fetch_add((now - *since).as_nanos() as u64, Ordering::Relaxed);
+        *since = now;
+    }
+
+    /// Runs the block the core asked for in the sandbox (if it asked for one) and carries out
+    /// what the core makes of the outcome, until it wants something other than a block: the
+    /// one place both the stream and a scripted opening run tools.
+    async fn run_tools(&mut self, mut next: Next) -> Result<Next, EngineError> {
+        while let Next::Tool(request) = next {
+            let (outcome, ms) = execute(self.s.sandbox.as_deref(), *request).await;
+            let action = self.m.tool_done(&outcome, ms);
+            next = self.act(action).await?;
+        }
+        Ok(next)
     }
 
     /// A scripted opening (tests only): its tokens go through [`Run::token`] as streamed
@@ -304,11 +317,8 @@ impl Run<'_> {
                 id: Some(id),
                 bytes,
             };
-            let mut next = self.token(token).await?;
-            while let Next::Tool(request) = next {
-                next = self.run_tool(request).await?;
-            }
-            if let Next::Finish = next {
+            let next = self.token(token).await?;
+            if let Next::Finish = self.run_tools(next).await? {
                 break;
             }
         }

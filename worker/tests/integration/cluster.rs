@@ -133,7 +133,12 @@ impl Cluster {
     /// A worker of the coordinator at `url`.
     fn worker_cmd_to(&self, name: &str, drain_s: u32, url: &str) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_start-worker"));
+        // One thread: tests and their workers run side by side, and llama.cpp's threads spin
+        // at every operation's barrier, so workers each on every core slow each other down
+        // many times over: three 16-trajectory runs at once on two cores took 167 s on two
+        // threads each, 11 s on one; a unit of 48 six-token trajectories once ran past 300 s.
         cmd.args(["--coordinator", url, "--slots", "2", "--ctx", "1024"])
+            .args(["--threads", "1"])
             .args([
                 "--sandbox",
                 "process",
@@ -434,6 +439,45 @@ async fn a_long_unit_keeps_its_short_lease_alive() {
         counters.lease_expirations,
         0,
         "the lease lapsed while the unit ran\n{}",
+        w.tail()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_leases_its_next_unit_before_the_current_one_drains() {
+    // Two units of four trajectories on a worker of two slots (a backlog of four): once the
+    // first unit's trajectories left to run fall below the backlog, the worker asks for more
+    // and the next unit's trajectories queue behind them, so no slot waits at the unit's end
+    // for its slowest trajectory.
+    let mut c = Cluster::new();
+    let client = Client::new(&c.url(), None);
+    let coordinator = c.coordinator_on("coordinator", "memory", 1500);
+    let mut two = spec("two-units", proto::GenerationMode::Rft, 48, 2);
+    let params = two.params.as_mut().unwrap();
+    params.samples = 2;
+    params.max_tool_calls = 0;
+    let job_id = client.submit(two, math_problems(4)).await;
+    let w = c.worker("ahead");
+    wait_for(
+        "the job to succeed",
+        Duration::from_secs(300),
+        &[&coordinator, &w],
+        || client.succeeded(&job_id),
+    )
+    .await;
+    let log = std::fs::read_to_string(&w.log).unwrap();
+    let line = |what: &str, unit: &str| {
+        log.lines()
+            .position(|l| l.contains(what) && l.contains(&format!("{job_id}.{unit}")))
+            .unwrap_or_else(|| panic!("no {what:?} line of {unit}\n{}", w.tail()))
+    };
+    let (first_done, second_leased) = (
+        line("shard staged", "u00000"),
+        line("unit leased", "u00001"),
+    );
+    assert!(
+        second_leased < first_done,
+        "the second unit was leased only after the first one had finished\n{}",
         w.tail()
     );
 }

@@ -232,6 +232,9 @@ impl Deployment {
             "-e",
             "START_SLOTS=2",
             "-e",
+            // Side by side on the host's cores: see the process cluster's workers.
+            "START_THREADS=1",
+            "-e",
             "START_CTX=1024",
             "-e",
             "START_SANDBOX=docker",

@@ -173,6 +173,7 @@ async fn every_dashboard_panel_reads_series_the_binaries_export() {
         .await;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_start-worker"));
     cmd.args(["--coordinator", &url, "--slots", "2", "--ctx", "1024"])
+        .args(["--threads", "1"])
         .args(["--sandbox", "process", "--sandbox-pool", "1"])
         .args(["--metrics-listen", &wm])
         .arg("--model")

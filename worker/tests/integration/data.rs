@@ -26,8 +26,11 @@ async fn a_figure_and_a_sql_table_land_on_the_row_and_read_back_with_pyarrow() {
         .expect("the Docker sandbox (run scripts/setup)"),
     );
     let script = Script::default();
+    let mut config = EngineConfig::new(crate::common::model());
+    // One thread, as every engine the tests start side by side (see the cluster's workers).
+    config.threads = 1;
     let engine = Engine::start_scripted(
-        EngineConfig::new(crate::common::model()),
+        config,
         script.clone(),
         Some(sandbox.clone()),
         tokio::runtime::Handle::current(),

@@ -210,7 +210,12 @@ pub async fn docker_sandbox() -> Arc<Sandbox> {
     )
 }
 
-pub fn engine(config: EngineConfig, sb: Option<Arc<Sandbox>>) -> TestEngine {
+/// The in-process engine on one thread: tests run side by side, and llama.cpp's threads spin
+/// at every operation's barrier, so engines each on every core slow each other down many
+/// times over (three 16-trajectory runs at once on two cores: 167 s on two threads each, 11 s
+/// on one).
+pub fn engine(mut config: EngineConfig, sb: Option<Arc<Sandbox>>) -> TestEngine {
+    config.threads = 1;
     let script = Script::default();
     let engine = Engine::start_scripted(
         config,
