@@ -418,22 +418,9 @@ async fn a_long_unit_keeps_its_short_lease_alive() {
     // One unit of 48 short trajectories under a 1.5 s lease: finished trajectories wake the
     // worker loop far more often than its heartbeat period, and must not postpone it.
     let mut c = Cluster::new();
-    let client = Client::new(&c.url(), None);
-    let coordinator = c.coordinator_on("coordinator", "memory", 1500);
-    let mut long = spec("long-unit", proto::GenerationMode::Rft, 6, 12);
-    let params = long.params.as_mut().unwrap();
-    params.samples = 4;
-    params.max_tool_calls = 0;
-    let job_id = client.submit(long, math_problems(12)).await;
-    let w = c.worker("steady");
-    wait_for(
-        "the job to succeed",
-        Duration::from_secs(300),
-        &[&coordinator, &w],
-        || client.succeeded(&job_id),
-    )
-    .await;
-    let counters = client.job(&job_id).await.unwrap().counters.unwrap();
+    let done = c.rft_on_one_worker("long-unit", 12, 4, 12, 6).await;
+    let (client, job_id, w) = (&done.client, &done.job_id, &done.worker);
+    let counters = client.job(job_id).await.unwrap().counters.unwrap();
     assert_eq!(counters.trajectories, 48);
     assert_eq!(
         counters.lease_expirations,
@@ -450,21 +437,8 @@ async fn a_worker_leases_its_next_unit_before_the_current_one_drains() {
     // and the next unit's trajectories queue behind them, so no slot waits at the unit's end
     // for its slowest trajectory.
     let mut c = Cluster::new();
-    let client = Client::new(&c.url(), None);
-    let coordinator = c.coordinator_on("coordinator", "memory", 1500);
-    let mut two = spec("two-units", proto::GenerationMode::Rft, 48, 2);
-    let params = two.params.as_mut().unwrap();
-    params.samples = 2;
-    params.max_tool_calls = 0;
-    let job_id = client.submit(two, math_problems(4)).await;
-    let w = c.worker("ahead");
-    wait_for(
-        "the job to succeed",
-        Duration::from_secs(300),
-        &[&coordinator, &w],
-        || client.succeeded(&job_id),
-    )
-    .await;
+    let done = c.rft_on_one_worker("two-units", 4, 2, 2, 48).await;
+    let (job_id, w) = (&done.job_id, &done.worker);
     let log = std::fs::read_to_string(&w.log).unwrap();
     let line = |what: &str, unit: &str| {
         log.lines()
@@ -482,7 +456,49 @@ async fn a_worker_leases_its_next_unit_before_the_current_one_drains() {
     );
 }
 
+/// A job run to success on one worker (see [`Cluster::rft_on_one_worker`]).
+struct Done {
+    client: Client,
+    job_id: String,
+    worker: Proc,
+    _coordinator: Proc,
+}
+
 impl Cluster {
+    /// An RFT job without tools, `problems` x `samples` trajectories of `max_new_tokens` in
+    /// units of `unit_size` problems, on one worker under 1.5 s leases (a coordinator on the
+    /// in-process store), run until it succeeds.
+    async fn rft_on_one_worker(
+        &mut self,
+        name: &str,
+        problems: usize,
+        samples: u32,
+        unit_size: u32,
+        max_new_tokens: u32,
+    ) -> Done {
+        let client = Client::new(&self.url(), None);
+        let coordinator = self.coordinator_on("coordinator", "memory", 1500);
+        let mut job = spec(name, proto::GenerationMode::Rft, max_new_tokens, unit_size);
+        let params = job.params.as_mut().unwrap();
+        params.samples = samples;
+        params.max_tool_calls = 0;
+        let job_id = client.submit(job, math_problems(problems)).await;
+        let worker = self.worker(name);
+        wait_for(
+            "the job to succeed",
+            Duration::from_secs(300),
+            &[&coordinator, &worker],
+            || client.succeeded(&job_id),
+        )
+        .await;
+        Done {
+            client,
+            job_id,
+            worker,
+            _coordinator: coordinator,
+        }
+    }
+
     /// A worker on the OpenAI-compatible backend at `endpoint`, waiting `outage_s` seconds for
     /// a failed server before its units fail.
     fn openai_worker(&mut self, name: &str, endpoint: &str, outage_s: u32) -> Proc {
