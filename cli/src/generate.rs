@@ -320,10 +320,10 @@ pub async fn generate(problems: Vec<Problem>, out: &str, o: &GenOptions) -> anyh
         tokio::select! {
             Some(_) = progressed.recv() => {
                 done += 1;
-                if drain_began.is_none() && total - done < o.slots as u64 {
-                    drain_began = Some((started.elapsed().as_secs_f64(), busy_secs()));
-                }
                 let secs = started.elapsed().as_secs_f64();
+                if drain_began.is_none() && total - done < o.slots as u64 {
+                    drain_began = Some((secs, busy_secs()));
+                }
                 let graded = metrics.trajectories.get().max(1);
                 eprint!(
                     "\r[{done}/{total}] {:.1} tok/s, {} tool calls, accuracy {:.1}%, ETA {:.0}s   ",

@@ -329,6 +329,19 @@ fn generate_refuses_invalid_problem_files_before_loading_anything() {
     );
     assert!(s.contains("nothing generated"), "{s}");
     assert!(!dir.path().join("out").exists());
+    // No thread count of 0, by flag or by the environment: refused by name before anything runs.
+    for (args, env) in [
+        (vec!["--threads", "0"], Vec::new()),
+        (Vec::new(), vec![("START_THREADS", "0".to_string())]),
+    ] {
+        let mut all = vec!["generate", "--problems", &b, "--out", &o];
+        all.extend(args);
+        let run = startctl_with(&all, env);
+        let s = text(&run);
+        assert_eq!(run.status.code(), Some(2), "{s}");
+        assert!(s.contains("--threads") && s.contains("'0'"), "{s}");
+        assert!(!dir.path().join("out").exists());
+    }
 }
 
 #[test]
