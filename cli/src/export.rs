@@ -3,6 +3,7 @@
 use crate::Outcome;
 use anyhow::Context;
 use start_dataset::Dataset;
+use start_grader::rft::rules::{self, Rule};
 use start_grader::rft::{select, Features, Policy, SeedData, Select, REASONS};
 use start_schemas::sft::{SftRow, SftWriter};
 use start_schemas::trajectory::{Mode, Trajectory};
@@ -23,6 +24,9 @@ enum SelectArg {
     /// unfinished, over-long, repetitive and duplicates are still removed): to check a
     /// trainer's loader on a small model's run, or to keep failures. Not an SFT set.
     All,
+    /// rStar2-Agent's Resample-on-Correct: of the correct trajectories, K per problem (see
+    /// --k) with the lowest share of failed tool calls, then without repeated answer tags.
+    ResampleOnCorrect,
 }
 
 /// Output formats.
@@ -58,7 +62,7 @@ pub struct ExportArgs {
     /// Selection.
     #[arg(long, value_enum, default_value_t = SelectArg::Correct)]
     select: SelectArg,
-    /// K for `--select top-k`.
+    /// K for `--select top-k` and `--select resample-on-correct`.
     #[arg(long, default_value_t = 4)]
     k: usize,
     /// Near duplicates: estimated Jaccard similarity at or above this, within a problem.
@@ -80,9 +84,24 @@ pub struct ExportArgs {
     /// let that problem into D_seed.
     #[arg(long)]
     allow_sampled_baseline: bool,
+    /// A published quality rule to apply, by name, or a preset of one source's rules
+    /// (repeatable; none by default, START's own selection). Rules: no-code, unclosed-block,
+    /// answer-before-code, no-final-answer, code-error, verification-only, matplotlib,
+    /// several-boxed (NeMo-Skills' OpenMathReasoning), void-turn (SimpleTIR). Presets:
+    /// nemo-skills, simpletir, all-rules. Each drop is counted by rule.
+    #[arg(long = "filter", value_parser = parse_filter)]
+    filters: Vec<Filter>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Parquet)]
     format: Format,
+}
+
+/// One `--filter`: a rule, or a preset's rules.
+#[derive(Clone, Debug)]
+struct Filter(Vec<Rule>);
+
+fn parse_filter(name: &str) -> Result<Filter, String> {
+    rules::parse(name).map(Filter)
 }
 
 /// Runs `startctl export`.
@@ -116,11 +135,13 @@ async fn export(args: ExportArgs) -> anyhow::Result<Outcome> {
             SelectArg::BestPerProblem => Select::BestPerProblem,
             SelectArg::TopK => Select::TopK(args.k.max(1)),
             SelectArg::All => Select::All,
+            SelectArg::ResampleOnCorrect => Select::ResampleOnCorrect(args.k.max(1)),
         },
         near_duplicate: args.near_duplicate,
         max_repeat_ratio: args.max_repeat_ratio,
         max_completion_tokens: args.max_completion_tokens,
         seed_data,
+        rules: args.filters.into_iter().flat_map(|f| f.0).collect(),
     };
     let selection = select(features, &policy);
     let kept: HashSet<(usize, usize)> = selection.kept.iter().copied().collect();
@@ -176,15 +197,26 @@ async fn export(args: ExportArgs) -> anyhow::Result<Outcome> {
         written = selection.kept.len() as u64 - missing_question;
     }
 
-    println!("{:<42} {:>8}", "removed because", "rows");
+    println!("{:<58} {:>8}", "removed because", "rows");
     for reason in REASONS.iter().copied().chain(["not selected"]) {
         if let Some(n) = selection.removed.get(reason) {
-            println!("{reason:<42} {n:>8}");
+            println!("{reason:<58} {n:>8}");
+        }
+    }
+    if !selection.would_drop.is_empty() {
+        println!(
+            "{:<58} {:>8}",
+            "of the kept, a rule not applied would drop", "rows"
+        );
+        for rule in rules::RULES {
+            if let Some(n) = selection.would_drop.get(rule.reason()) {
+                println!("{:<58} {n:>8}", rule.reason());
+            }
         }
     }
     if missing_question > 0 {
         println!(
-            "{:<42} {missing_question:>8}",
+            "{:<58} {missing_question:>8}",
             "no user turn (schema-1 row, not ChatML)"
         );
     }

@@ -5,6 +5,7 @@ use crate::html::escape;
 use crate::plot::{Bars, Series};
 use crate::sample::ViewerRow;
 use crate::tally::{Tally, POSITION_BINS, TOOL_CALL_BINS};
+use start_grader::rft::rules::RULES;
 use start_grader::rft::{Selection, REASONS};
 use start_schemas::trajectory::ToolOutcome;
 use std::fmt::Write;
@@ -185,6 +186,28 @@ impl Page<'_> {
                     pct(*n, self.selection.total)
                 );
             }
+        }
+        h.push_str("</tbody></table>");
+
+        let _ = write!(
+            h,
+            "<table id=\"rules\"><caption>Of the kept rows, what each published quality rule \
+             would drop (<code>startctl export --filter NAME</code>)</caption><tbody>"
+        );
+        for rule in RULES {
+            let n = self
+                .selection
+                .would_drop
+                .get(rule.reason())
+                .copied()
+                .unwrap_or(0);
+            let _ = write!(
+                h,
+                "<tr><td>{} ({})</td><td>{n}</td><td>{}</td></tr>",
+                escape(rule.reason()),
+                escape(rule.source()),
+                pct(n, self.selection.kept.len() as u64)
+            );
         }
         h.push_str("</tbody></table>");
 

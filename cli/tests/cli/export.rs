@@ -62,7 +62,7 @@ fn export_filters_and_selects_with_a_table_of_reasons() {
     ]);
     let s = text(&run);
     assert_eq!(run.status.code(), Some(0), "{s}");
-    let removed = |reason: &str, n: u64| format!("{reason:<42} {n:>8}");
+    let removed = |reason: &str, n: u64| format!("{reason:<58} {n:>8}");
     for line in [
         removed("not graded", 1),
         removed("incorrect", 1),
@@ -151,6 +151,38 @@ fn export_filters_and_selects_with_a_table_of_reasons() {
         })
         .collect();
     assert_eq!(samples, [0, 0], "the clean tool call wins for p0");
+
+    // A published rule by name: p0's samples 0 and 7 ran code, sample 2 and p1's sample 0 did
+    // not, so `--filter no-code` drops those two, counted under the rule's name.
+    let rules_out = dir.path().join("rules").display().to_string();
+    let run = startctl(&[
+        "export", "--from", &data_s, "--out", &rules_out, "--filter", "no-code", "--format",
+        "jsonl",
+    ]);
+    let s = text(&run);
+    assert_eq!(run.status.code(), Some(0), "{s}");
+    assert!(s.contains(&removed("no code (no-code)", 2)), "{s}");
+    assert!(s.contains("kept 2 of 9 trajectories"), "{s}");
+    // Without it, the summary says what the rule would drop of the rows kept.
+    let plain = startctl(&[
+        "export", "--from", &data_s, "--out", &rules_out, "--format", "jsonl",
+    ]);
+    let s = text(&plain);
+    assert!(
+        s.contains("of the kept, a rule not applied would drop"),
+        "{s}"
+    );
+    assert!(s.contains(&removed("no code (no-code)", 1)), "{s}");
+    // An unknown rule is refused by name, with the known ones listed.
+    let bad = startctl(&[
+        "export", "--from", &data_s, "--out", &rules_out, "--filter", "no-kode",
+    ]);
+    let s = text(&bad);
+    assert_eq!(bad.status.code(), Some(2), "{s}");
+    assert!(
+        s.contains("no-kode") && s.contains("void-turn") && s.contains("nemo-skills"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -229,7 +261,7 @@ fn export_keeps_seed_data_the_way_start_does() {
     let run = startctl(&args);
     let s = text(&run);
     assert_eq!(run.status.code(), Some(0), "{s}");
-    let removed = |reason: &str, n: u64| format!("{reason:<42} {n:>8}");
+    let removed = |reason: &str, n: u64| format!("{reason:<58} {n:>8}");
     for line in [
         removed("no successful tool call (seed-data rule)", 2),
         removed("not hint-infer (seed-data rule)", 1),

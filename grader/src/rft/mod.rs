@@ -4,6 +4,9 @@
 //! features per trajectory ([`Features`]: hashes, a MinHash signature, counts), the selection
 //! runs on those, and the caller re-reads the shards to write the kept rows.
 
+pub mod rules;
+
+use rules::{Rule, Verdicts};
 use sha2::{Digest, Sha256};
 use start_schemas::trajectory::{FinishReason, Mode, Trajectory};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -43,6 +46,8 @@ pub struct Features {
     pub minhash: Vec<u64>,
     /// Share of repeated word n-grams in [0, 1]; 0 for such a row.
     pub repeat_ratio: f32,
+    /// Its verdict on every published quality rule ([`rules`]).
+    pub verdicts: Verdicts,
 }
 
 /// FNV-1a's offset basis: fast, stable across runs and platforms.
@@ -144,6 +149,7 @@ impl Features {
                 Vec::new()
             },
             repeat_ratio: repeat_ratio(&words),
+            verdicts: Verdicts::of(t),
         }
     }
 }
@@ -161,6 +167,10 @@ pub enum Select {
     /// checks of the export's shape (a trainer's loader on a small model's run) and for sets
     /// that want failures too. Never an SFT set by itself.
     All,
+    /// rStar2-Agent's Resample-on-Correct: of the correct ones, the k per problem with the
+    /// lowest share of failed tool calls, then with no repeated answer tags (a lower sample
+    /// index breaks ties, standing for its uniform draw).
+    ResampleOnCorrect(usize),
 }
 
 /// Selection settings.
@@ -178,6 +188,8 @@ pub struct Policy {
     /// when it is correct, made at least one successful tool call, and the plain baseline on
     /// that problem was wrong.
     pub seed_data: Option<SeedData>,
+    /// The published quality rules switched on ([`rules`]); none by default.
+    pub rules: Vec<Rule>,
 }
 
 /// What the seed-data rule knows of the plain baseline.
@@ -197,18 +209,29 @@ impl Default for Policy {
             max_repeat_ratio: 0.5,
             max_completion_tokens: None,
             seed_data: None,
+            rules: Vec::new(),
         }
     }
 }
 
-/// Why a trajectory was removed, in the order the filters run.
-pub const REASONS: [&str; 12] = [
+/// Why a trajectory was removed, in the order the filters run: the quality rules' reasons
+/// ([`Rule::reason`]) come after the repetition check, in [`RULES`] order.
+pub const REASONS: [&str; 21] = [
     "infrastructure error (finish_reason = error)",
     "not graded",
     "incorrect",
     "unfinished (cut by a limit)",
     "over-long",
     "repetitive loop",
+    "no code (no-code)",
+    "block left unclosed (unclosed-block)",
+    "boxed answer before the first code (answer-before-code)",
+    "no final answer (no-final-answer)",
+    "failed code execution (code-error)",
+    "code only verifies (verification-only)",
+    "matplotlib call (matplotlib)",
+    "several boxed answers (several-boxed)",
+    "void turn after a tool result (void-turn)",
     "not hint-infer (seed-data rule)",
     "no successful tool call (seed-data rule)",
     "no plain baseline for the problem (seed-data rule)",
@@ -226,6 +249,9 @@ pub struct Selection {
     pub removed: BTreeMap<&'static str, u64>,
     /// Trajectories considered.
     pub total: u64,
+    /// Of the kept rows, how many each quality rule that was not applied would drop (keys
+    /// from [`Rule::reason`]): what switching it on would cost.
+    pub would_drop: BTreeMap<&'static str, u64>,
 }
 
 /// Ranks candidates of one problem, best first: tool calls that all succeeded first, then
@@ -238,6 +264,17 @@ fn rank_key(f: &Features) -> (bool, bool, u32, u32) {
         f.completion_tokens,
         f.sample_index,
     )
+}
+
+/// Resample-on-Correct's ranking: the lower share of failed tool calls (compared exactly, as
+/// fractions), then no repeated answer tags, then the lower sample index.
+fn resample_key(a: &Features, b: &Features) -> std::cmp::Ordering {
+    let share = |f: &Features| (u64::from(f.tool_errors), u64::from(f.tool_calls.max(1)));
+    let ((ea, ca), (eb, cb)) = (share(a), share(b));
+    (ea * cb)
+        .cmp(&(eb * ca))
+        .then((a.verdicts.answer_tags > 1).cmp(&(b.verdicts.answer_tags > 1)))
+        .then(a.sample_index.cmp(&b.sample_index))
 }
 
 fn bump(removed: &mut BTreeMap<&'static str, u64>, reason: &'static str) {
@@ -261,6 +298,7 @@ pub fn select(features: Vec<Features>, policy: &Policy) -> Selection {
         } else {
             f.correct
         };
+        let broken = f.verdicts.first_broken(&policy.rules);
         let reason = match correct {
             _ if f.finish_reason == FinishReason::Error => Some(REASONS[0]),
             None => Some(REASONS[1]),
@@ -274,15 +312,16 @@ pub fn select(features: Vec<Features>, policy: &Policy) -> Selection {
                 Some(REASONS[4])
             }
             Some(true) if f.repeat_ratio > policy.max_repeat_ratio => Some(REASONS[5]),
+            Some(true) if broken.is_some() => broken.map(Rule::reason),
             Some(true) => policy.seed_data.as_ref().and_then(|seed| {
                 if !f.hint_infer {
-                    Some(REASONS[6])
+                    Some(REASONS[15])
                 } else if f.tool_calls <= f.tool_errors {
-                    Some(REASONS[7])
+                    Some(REASONS[16])
                 } else if !seed.baseline.contains(&f.problem_id) {
-                    Some(REASONS[8])
+                    Some(REASONS[17])
                 } else if seed.solved.contains(&f.problem_id) {
-                    Some(REASONS[9])
+                    Some(REASONS[18])
                 } else {
                     None
                 }
@@ -293,7 +332,7 @@ pub fn select(features: Vec<Features>, policy: &Policy) -> Selection {
             continue;
         }
         if !seen_text.insert(f.text_hash) {
-            bump(&mut removed, REASONS[10]);
+            bump(&mut removed, REASONS[19]);
             continue;
         }
         if !by_problem.contains_key(&f.problem_id) {
@@ -303,14 +342,17 @@ pub fn select(features: Vec<Features>, policy: &Policy) -> Selection {
     }
     for problem in order {
         let mut group = by_problem.remove(&problem).unwrap_or_default();
-        group.sort_by_key(rank_key);
+        match policy.select {
+            Select::ResampleOnCorrect(_) => group.sort_by(resample_key),
+            _ => group.sort_by_key(rank_key),
+        }
         let mut kept: Vec<Features> = Vec::new();
         for f in group {
             if kept
                 .iter()
                 .any(|k| similarity(&k.minhash, &f.minhash) >= policy.near_duplicate)
             {
-                bump(&mut removed, REASONS[11]);
+                bump(&mut removed, REASONS[20]);
                 continue;
             }
             kept.push(f);
@@ -318,11 +360,18 @@ pub fn select(features: Vec<Features>, policy: &Policy) -> Selection {
         let limit = match policy.select {
             Select::Correct | Select::All => usize::MAX,
             Select::BestPerProblem => 1,
-            Select::TopK(k) => k,
+            Select::TopK(k) | Select::ResampleOnCorrect(k) => k,
         };
         if kept.len() > limit {
             *removed.entry("not selected").or_default() += (kept.len() - limit) as u64;
             kept.truncate(limit);
+        }
+        for f in &kept {
+            for rule in rules::RULES {
+                if !policy.rules.contains(&rule) && f.verdicts.breaks(rule) {
+                    bump(&mut out.would_drop, rule.reason());
+                }
+            }
         }
         out.kept.extend(kept.into_iter().map(|f| f.at));
     }
@@ -334,6 +383,7 @@ pub fn select(features: Vec<Features>, policy: &Policy) -> Selection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rules::RULES;
 
     #[test]
     fn loops_score_high_and_prose_low() {
@@ -376,6 +426,14 @@ mod tests {
             text_hash: Sha256::digest(text.as_bytes()).into(),
             minhash: minhash(&words),
             repeat_ratio: repeat_ratio(&words),
+            verdicts: Verdicts::default(),
+        }
+    }
+
+    #[test]
+    fn every_rule_has_its_reason_in_order_after_the_repetition_check() {
+        for (i, rule) in RULES.iter().enumerate() {
+            assert_eq!(REASONS[6 + i], rule.reason());
         }
     }
 
