@@ -45,7 +45,7 @@ pub enum Rule {
     VoidTurn,
 }
 
-/// Every rule, in the order their counts are printed.
+/// Every rule, in the order their counts are printed: NeMo-Skills' first, SimpleTIR's last.
 pub const RULES: [Rule; 9] = [
     Rule::NoCode,
     Rule::UnclosedBlock,
@@ -125,20 +125,9 @@ impl Rule {
 
 /// The presets `--filter` takes: each source's recipe as a set of rules.
 pub const PRESETS: [(&str, &[Rule]); 3] = [
-    // What OpenMathReasoning's generation keeps, then what its SFT set keeps.
-    (
-        "nemo-skills",
-        &[
-            Rule::NoCode,
-            Rule::UnclosedBlock,
-            Rule::AnswerBeforeCode,
-            Rule::NoFinalAnswer,
-            Rule::CodeError,
-            Rule::VerificationOnly,
-            Rule::Matplotlib,
-            Rule::SeveralBoxed,
-        ],
-    ),
+    // What OpenMathReasoning's generation keeps, then what its SFT set keeps: every rule
+    // before SimpleTIR's, which [`RULES`] lists last.
+    ("nemo-skills", RULES.split_at(RULES.len() - 1).0),
     ("simpletir", &[Rule::VoidTurn]),
     ("all-rules", &RULES),
 ];
@@ -304,6 +293,9 @@ mod tests {
             assert!(!rule.reason().is_empty() && !rule.source().is_empty());
         }
         assert_eq!(parse("simpletir").unwrap(), [Rule::VoidTurn]);
+        let nemo = parse("nemo-skills").unwrap();
+        assert_eq!(nemo.len(), RULES.len() - 1);
+        assert!(nemo.iter().all(|r| r.source().starts_with("NeMo-Skills")));
         assert_eq!(parse("all-rules").unwrap().len(), RULES.len());
         let err = parse("no-kode").unwrap_err();
         assert!(err.contains("no-kode") && err.contains("no-code"), "{err}");
