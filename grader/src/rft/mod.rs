@@ -149,7 +149,13 @@ impl Features {
                 Vec::new()
             },
             repeat_ratio: repeat_ratio(&words),
-            verdicts: Verdicts::of(t),
+            // The rules run after the correctness and finish filters, so the rows those drop
+            // skip them, as they skip the text features.
+            verdicts: if text_checked {
+                Verdicts::of(t)
+            } else {
+                Verdicts::default()
+            },
         }
     }
 }
