@@ -13,7 +13,7 @@
 //!   the fewest tool errors and no repeated answer tags ([`crate::rft::Select::ResampleOnCorrect`]).
 //!
 //! A row's verdict on every rule is computed once, when its features are read
-//! ([`Verdicts::of`]), and kept as a bit set: selection over 800k rows holds two bytes a row.
+//! ([`Verdicts::of`]), and kept as a bit set with its count of answer tags: four bytes a row.
 
 use start_schemas::answer::all_boxed;
 use start_schemas::trajectory::{SegmentKind, Trajectory};
