@@ -222,13 +222,9 @@ async fn json_logs_follow_one_lease_through_coordinator_and_worker() {
     cmd.args(["--log-format", "json"])
         .env("RUST_LOG", "info,start_engine=debug,start_worker=debug");
     let w = c.spawn("traced", cmd);
-    wait_for(
-        "the job to succeed",
-        Duration::from_secs(300),
-        &[&coordinator, &w],
-        || client.succeeded(&job_id),
-    )
-    .await;
+    client
+        .wait_succeeded(&job_id, Duration::from_secs(300), &[&coordinator, &w])
+        .await;
     let counters = client.job(&job_id).await.unwrap().counters.unwrap();
     let (coordinator_log, worker_log) = (coordinator.log.clone(), w.log.clone());
     // The worker logs the coordinator's answer to its report, which the coordinator sends
@@ -329,13 +325,9 @@ async fn the_job_survives_killed_frozen_and_restarted_processes() {
     let w3 = c.worker("w3");
     tokio::time::sleep(Duration::from_secs(5)).await;
     w2.signal("CONT");
-    wait_for(
-        "the job to succeed",
-        Duration::from_secs(600),
-        &[&coordinator, &w2, &w3],
-        || client.succeeded(&job_id),
-    )
-    .await;
+    client
+        .wait_succeeded(&job_id, Duration::from_secs(600), &[&coordinator, &w2, &w3])
+        .await;
     let j = client.job(&job_id).await.unwrap();
     let counters = j.counters.unwrap();
     assert!(
@@ -396,13 +388,9 @@ async fn sigterm_drains_a_worker_without_losing_its_unit() {
     assert_eq!(c1.lease_expirations, 0);
     // Another worker finishes the rest.
     let w2 = c.worker("finisher");
-    wait_for(
-        "the job to succeed",
-        Duration::from_secs(300),
-        &[&coordinator, &w2],
-        || client.succeeded(&job_id),
-    )
-    .await;
+    client
+        .wait_succeeded(&job_id, Duration::from_secs(300), &[&coordinator, &w2])
+        .await;
     let units = client
         .job(&job_id)
         .await
@@ -484,13 +472,9 @@ impl Cluster {
         params.max_tool_calls = 0;
         let job_id = client.submit(job, math_problems(problems)).await;
         let worker = self.worker(name);
-        wait_for(
-            "the job to succeed",
-            Duration::from_secs(300),
-            &[&coordinator, &worker],
-            || client.succeeded(&job_id),
-        )
-        .await;
+        client
+            .wait_succeeded(&job_id, Duration::from_secs(300), &[&coordinator, &worker])
+            .await;
         Done {
             client,
             job_id,
@@ -587,13 +571,9 @@ async fn workers_outlive_their_server_being_killed(
     )
     .await;
     server.restart();
-    wait_for(
-        "the job to succeed",
-        Duration::from_secs(900),
-        &watched,
-        || client.succeeded(&job_id),
-    )
-    .await;
+    client
+        .wait_succeeded(&job_id, Duration::from_secs(900), &watched)
+        .await;
     let counters = client.job(&job_id).await.unwrap().counters.unwrap();
     assert_eq!(counters.trajectories, 8);
     // A job is shown `succeeded` only once its dataset is committed: no wait for the
@@ -710,13 +690,9 @@ async fn a_job_on_s3_survives_a_killed_worker_with_two_coordinators_committing()
     )
     .await;
     w1.kill9();
-    wait_for(
-        "the job to succeed",
-        Duration::from_secs(600),
-        &[&a, &b, &w2],
-        || client.succeeded(&job_id),
-    )
-    .await;
+    client
+        .wait_succeeded(&job_id, Duration::from_secs(600), &[&a, &b, &w2])
+        .await;
     let counters = client.job(&job_id).await.unwrap().counters.unwrap();
     assert!(counters.lease_expirations >= 1, "{counters:?}");
     assert_eq!(counters.trajectories, 10);

@@ -495,13 +495,9 @@ async fn the_job_survives_a_killed_worker_a_partition_and_a_restarted_coordinato
         &w2_pod.name,
     ]);
 
-    wait_for(
-        "the job to succeed",
-        Duration::from_secs(600),
-        &logs,
-        || client.succeeded(&job_id),
-    )
-    .await;
+    client
+        .wait_succeeded(&job_id, Duration::from_secs(600), &logs)
+        .await;
     let counters = client.job(&job_id).await.unwrap().counters.unwrap();
     assert!(
         counters.lease_expirations >= 2,

@@ -3,9 +3,7 @@
 //! endpoints are scraped, and every metric a panel's query names (and every label value it
 //! selects) must be in what they served. A renamed series fails here, not on a blank panel.
 
-use crate::common::{
-    coordinator_bin, math_problems, model, spec, wait_for, workspace, Client, Proc,
-};
+use crate::common::{coordinator_bin, math_problems, model, spec, workspace, Client, Proc};
 use start_schemas::proto;
 use start_tests::redis::free_port;
 use std::collections::{BTreeMap, BTreeSet};
@@ -182,13 +180,9 @@ async fn every_dashboard_panel_reads_series_the_binaries_export() {
         .arg(dir.path())
         .env("HOSTNAME", "dashboard");
     let worker = spawn("worker", cmd, dir.path());
-    wait_for(
-        "the job to succeed",
-        Duration::from_secs(300),
-        &[&coordinator, &worker],
-        || client.succeeded(&job_id),
-    )
-    .await;
+    client
+        .wait_succeeded(&job_id, Duration::from_secs(300), &[&coordinator, &worker])
+        .await;
 
     let mut served = scrape(&cm).await;
     let from_worker = scrape(&wm).await;

@@ -192,6 +192,12 @@ impl Client {
             .is_some_and(|j| j.state == proto::JobState::Succeeded as i32)
     }
 
+    /// Waits up to `timeout` for job `id` to succeed; a time-out panics with the tails of
+    /// `logs`.
+    pub async fn wait_succeeded(&self, id: &str, timeout: Duration, logs: &[&dyn Tail]) {
+        wait_for("the job to succeed", timeout, logs, || self.succeeded(id)).await
+    }
+
     /// How many of the job's leases have expired so far (0 while the coordinator is away).
     pub async fn lease_expirations(&self, id: &str) -> u64 {
         self.job(id)
