@@ -3,6 +3,7 @@
 use crate::Outcome;
 use anyhow::Context;
 use start_dataset::Dataset;
+use start_grader::judge;
 use start_grader::rft::rules::{self, Rule};
 use start_grader::rft::{select, Features, Policy, SeedData, Select, REASONS};
 use start_schemas::sft::{SftRow, SftWriter};
@@ -87,10 +88,16 @@ pub struct ExportArgs {
     /// A published quality rule to apply, by name, or a preset of one source's rules
     /// (repeatable; none by default, START's own selection). Rules: no-code, unclosed-block,
     /// answer-before-code, no-final-answer, code-error, verification-only, matplotlib,
-    /// several-boxed (NeMo-Skills' OpenMathReasoning), void-turn (SimpleTIR). Presets:
-    /// nemo-skills, simpletir, all-rules. Each drop is counted by rule.
+    /// several-boxed, majority, judge (NeMo-Skills' OpenMathReasoning; judge needs --judge),
+    /// void-turn (SimpleTIR). Presets: nemo-skills (theirs but the judge), nemo-skills-judged,
+    /// simpletir, all-rules (every rule but the judge). Each drop is counted by rule.
     #[arg(long = "filter", value_parser = parse_filter)]
     filters: Vec<Filter>,
+    /// A judge job's dataset (`startctl judge`, then a job in mode judge) over this dataset's
+    /// rows: its verdicts decide the judge rule, and without `--filter judge` the summary
+    /// counts what the rule would drop.
+    #[arg(long)]
+    judge: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Parquet)]
     format: Format,
@@ -119,14 +126,28 @@ async fn export(args: ExportArgs) -> anyhow::Result<Outcome> {
         None => None,
         Some(path) => Some(baseline(path, args.allow_sampled_baseline).await?),
     };
+    let rules: Vec<Rule> = args.filters.into_iter().flat_map(|f| f.0).collect();
+    anyhow::ensure!(
+        args.judge.is_some() || !rules.contains(&Rule::Judge),
+        "--filter judge needs the judge job's dataset: --judge DATASET (startctl judge writes \
+         its prompts)"
+    );
+    let votes = match &args.judge {
+        None => None,
+        Some(path) => Some(judge_votes(path).await?),
+    };
     let mut features = Vec::new();
     let all = matches!(args.select, SelectArg::All);
     for_each(&dataset, |at, t| {
-        features.push(if all {
+        let mut f = if all {
             Features::of_any(t, at)
         } else {
             Features::of(t, at)
-        })
+        };
+        if let Some(votes) = &votes {
+            f.verdicts.mark(Rule::Judge, !judge_keeps(votes, t));
+        }
+        features.push(f);
     })
     .await?;
     let policy = Policy {
@@ -141,7 +162,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<Outcome> {
         max_repeat_ratio: args.max_repeat_ratio,
         max_completion_tokens: args.max_completion_tokens,
         seed_data,
-        rules: args.filters.into_iter().flat_map(|f| f.0).collect(),
+        rules,
     };
     let selection = select(features, &policy);
     let kept: HashSet<(usize, usize)> = selection.kept.iter().copied().collect();
@@ -275,6 +296,38 @@ async fn baseline(path: &str, allow_sampled: bool) -> anyhow::Result<SeedData> {
         path
     );
     Ok(seed)
+}
+
+/// The votes of the judge job at `path`: every row of mode judge, by the block it judged. A
+/// row that names no block (another job's) is counted and refused.
+async fn judge_votes(path: &str) -> anyhow::Result<judge::Votes> {
+    let dataset = Dataset::open_at(path).await?;
+    let mut votes = judge::Votes::default();
+    let (mut rows, mut foreign) = (0u64, 0u64);
+    for_each(&dataset, |_, t| {
+        rows += 1;
+        let ok = t.mode == Mode::Judge && votes.add(&t.problem_id, t.final_answer.as_deref());
+        foreign += u64::from(!ok);
+    })
+    .await?;
+    anyhow::ensure!(
+        foreign == 0,
+        "{path}: {foreign} of {rows} rows are not a judge job's verdicts (mode judge, problem \
+         id `<trajectory_sha256>.b<block>`)"
+    );
+    Ok(votes)
+}
+
+/// Whether the judge's verdicts keep `t`: its blocks that ran, each with the votes it got
+/// (none for a block the judge job did not see).
+fn judge_keeps(votes: &judge::Votes, t: &Trajectory) -> bool {
+    let ran = start_grader::judge::blocks_ran(t);
+    let mut blocks = votes
+        .of(&t.trajectory_sha256)
+        .map(<[judge::BlockVotes]>::to_vec)
+        .unwrap_or_default();
+    blocks.resize(ran.max(blocks.len()), judge::BlockVotes::default());
+    judge::keeps(&blocks)
 }
 
 /// Calls `f` with every trajectory of the dataset and its (shard, row) position, each shard

@@ -27,6 +27,9 @@ pub enum ModeArg {
     Rft,
     /// The model alone.
     Plain,
+    /// Judge prompts (`startctl judge`): tools off, each response parsed as a verdict, the
+    /// samples being the votes.
+    Judge,
 }
 
 /// What every trajectory of a job is generated with; shared by `generate`, `run` and `submit`.
@@ -100,6 +103,7 @@ impl SamplingArgs {
             ModeArg::HintInfer => Mode::HintInfer,
             ModeArg::Rft => Mode::Rft,
             ModeArg::Plain => Mode::Plain,
+            ModeArg::Judge => Mode::Judge,
         }
     }
 
@@ -108,7 +112,7 @@ impl SamplingArgs {
         GenerationParams {
             temperature: self.temperature.unwrap_or(match self.mode {
                 ModeArg::Plain => 0.0,
-                ModeArg::HintInfer | ModeArg::Rft => 0.6,
+                ModeArg::HintInfer | ModeArg::Rft | ModeArg::Judge => 0.6,
             }),
             top_k: self.top_k,
             top_p: self.top_p,
@@ -205,6 +209,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<Outcome> {
             "{} errors in the problem files; nothing generated",
             checker.errors
         );
+        return Ok(Outcome::InvalidInput);
+    }
+    let mode = start_schemas::proto::GenerationMode::from(args.options.sampling.mode());
+    if let Err(e) = start_coordinator::spec::check_mode_kinds(mode, &problems) {
+        eprintln!("{e}; nothing generated");
         return Ok(Outcome::InvalidInput);
     }
     runtime()?.block_on(generate(problems, &args.out, &args.options))?;

@@ -12,6 +12,7 @@ mod generate;
 mod grade;
 mod import;
 mod inspect;
+mod judge;
 mod mix;
 mod report;
 mod run;
@@ -63,6 +64,9 @@ enum Command {
     /// Hint-RFT: select correct, de-duplicated, non-repetitive trajectories as SFT data, with
     /// token ids and loss masks that leave prompts and tool outputs untrained.
     Export(export::ExportArgs),
+    /// Write a judge prompt for every code block of a dataset's rows, for a judge job
+    /// (`submit --mode judge`); `export --judge` reads its verdicts.
+    Judge(judge::JudgeArgs),
     /// Run Python in the sandbox, or benchmark it.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCommand),
@@ -113,6 +117,7 @@ fn main() -> ExitCode {
         Command::Grade(args) => grade::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Export(args) => export::run(args),
+        Command::Judge(args) => judge::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

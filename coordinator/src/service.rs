@@ -342,6 +342,7 @@ impl Coordinator {
                 "the job has no problems: stream some or name problems_uri",
             ));
         }
+        crate::spec::check_mode_kinds(spec.mode(), &problems).map_err(Status::invalid_argument)?;
         if problems.iter().any(|p| !p.files.is_empty()) {
             let dataset = self
                 .manifests

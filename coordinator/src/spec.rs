@@ -4,7 +4,7 @@
 //! each problem says of them.
 
 use start_schemas::attachment::MAX_FILE_BYTES;
-use start_schemas::problem::Problem;
+use start_schemas::problem::{Problem, ProblemKind};
 use start_schemas::proto;
 use start_schemas::rows::{Diagnostic, Location, Position};
 use start_schemas::tool::ToolSet;
@@ -27,7 +27,7 @@ pub fn check_spec(spec: &proto::JobSpec) -> Vec<String> {
     {
         err(
             "mode",
-            "missing or unknown; expected hint-infer, rft or plain".into(),
+            "missing or unknown; expected hint-infer, rft, plain or judge".into(),
         );
     }
     match &spec.params {
@@ -333,6 +333,28 @@ impl ProblemIntake {
             ));
         }
         Err(text.join("\n"))
+    }
+}
+
+/// Judge prompts and solvable problems never share a job: a judge job (mode `judge`) holds
+/// judge prompts only, and every other mode none, so that no question is graded as a verdict
+/// nor a verdict request run with tools and hints. The first offender is named.
+pub fn check_mode_kinds(mode: proto::GenerationMode, problems: &[Problem]) -> Result<(), String> {
+    let judge_mode = mode == proto::GenerationMode::Judge;
+    match problems
+        .iter()
+        .find(|p| (p.kind() == ProblemKind::Judge) != judge_mode)
+    {
+        None => Ok(()),
+        Some(p) if judge_mode => Err(format!(
+            "problem {:?} is of kind {}: a judge job takes judge prompts only (startctl judge)",
+            p.id.as_str(),
+            p.kind()
+        )),
+        Some(p) => Err(format!(
+            "problem {:?} is a judge prompt: submit it with mode judge",
+            p.id.as_str()
+        )),
     }
 }
 

@@ -7,10 +7,12 @@
 //!   model was shown;
 //! - code ([`code`]): the final python block, run against stdin/stdout cases or the check
 //!   program in the sandbox, with a verdict per test;
+//! - judge prompts ([`judge`]): a judge model's verdict on a code block, parsed, never graded;
 //! - Hint-RFT selection ([`rft`]): which graded trajectories become SFT data.
 
 pub mod choice;
 pub mod code;
+pub mod judge;
 pub mod math;
 pub mod rft;
 
@@ -87,6 +89,7 @@ impl Grader {
                 self.grade_code(tests, &sandbox_files(problem), response)
                     .await
             }
+            Target::Judge => judge::grade(response),
         }
     }
 

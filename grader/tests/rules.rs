@@ -5,7 +5,7 @@
 //! crate. Every rule must drop at least one real row and keep another.
 
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use start_grader::rft::rules::{Verdicts, RULES};
+use start_grader::rft::rules::{Verdicts, ROW_RULES as RULES};
 use start_grader::rft::{select, Features, Policy, Select};
 use start_schemas::trajectory::from_record_batch;
 use start_schemas::trajectory::Trajectory;
@@ -185,4 +185,29 @@ fn resample_on_correct_prefers_fewer_failed_calls_then_one_answer_tag() {
         checked > selection.kept.len(),
         "problems with several samples were ranked"
     );
+}
+
+#[test]
+fn the_same_answer_boxed_twice_is_several_boxed_as_nemo_skills_drops_it() {
+    use start_schemas::trajectory::SegmentKind;
+    let rows = rows();
+    let t = rows
+        .iter()
+        .find(|t| {
+            !Verdicts::of(t).breaks(start_grader::rft::rules::Rule::SeveralBoxed)
+                && t.segments.iter().any(|s| s.kind == SegmentKind::Reasoning)
+        })
+        .expect("a real row with one boxed answer at most");
+    let mut twice = t.clone();
+    let last = twice
+        .segments
+        .iter()
+        .rposition(|s| s.kind == SegmentKind::Reasoning)
+        .unwrap();
+    twice.segments[last]
+        .text
+        .push_str("\nSo \\boxed{12}. Checking once more: \\boxed{12}.");
+    let v = Verdicts::of(&twice);
+    assert!(v.breaks(start_grader::rft::rules::Rule::SeveralBoxed));
+    assert!(v.answer_tags >= 2);
 }

@@ -5,7 +5,7 @@ use crate::html::escape;
 use crate::plot::{Bars, Series};
 use crate::sample::ViewerRow;
 use crate::tally::{Tally, POSITION_BINS, TOOL_CALL_BINS};
-use start_grader::rft::rules::RULES;
+use start_grader::rft::rules::{Rule, RULES};
 use start_grader::rft::{Selection, REASONS};
 use start_schemas::trajectory::ToolOutcome;
 use std::fmt::Write;
@@ -195,6 +195,17 @@ impl Page<'_> {
              would drop (<code>startctl export --filter NAME</code>)</caption><tbody>"
         );
         for rule in RULES {
+            if rule == Rule::Judge {
+                // Its verdicts come from a judge job, which the report does not read.
+                let _ = write!(
+                    h,
+                    "<tr><td>{} ({})</td><td colspan=\"2\">needs a judge job's verdicts \
+                     (<code>startctl judge</code>, then <code>export --judge</code>)</td></tr>",
+                    escape(rule.reason()),
+                    escape(rule.source()),
+                );
+                continue;
+            }
             let n = self
                 .selection
                 .would_drop

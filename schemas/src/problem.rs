@@ -22,18 +22,21 @@ pub enum ProblemKind {
     Choice,
     /// A program run against tests.
     Code,
+    /// A judge prompt: shown verbatim, its response parsed as a verdict (judge jobs).
+    Judge,
 }
 
 impl ProblemKind {
     /// Every kind, in display order.
-    pub const ALL: [ProblemKind; 3] = [Self::Math, Self::Choice, Self::Code];
+    pub const ALL: [ProblemKind; 4] = [Self::Math, Self::Choice, Self::Code, Self::Judge];
 
-    /// The name used in files (`math`, `choice`, `code`).
+    /// The name used in files (`math`, `choice`, `code`, `judge`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Math => "math",
             Self::Choice => "choice",
             Self::Code => "code",
+            Self::Judge => "judge",
         }
     }
 }
@@ -51,7 +54,7 @@ impl FromStr for ProblemKind {
         Self::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown kind {s:?}; expected math, choice or code"))
+            .ok_or_else(|| format!("unknown kind {s:?}; expected math, choice, code or judge"))
     }
 }
 
@@ -185,6 +188,9 @@ pub enum Target {
         /// Cases or check program.
         tests: CodeTests,
     },
+    /// Nothing to compare against: the response is a verdict, parsed by the judge's grader
+    /// (`start_grader::judge`).
+    Judge,
 }
 
 /// A validated problem.
@@ -242,6 +248,7 @@ impl Problem {
             Target::Math { .. } => ProblemKind::Math,
             Target::Choice { .. } => ProblemKind::Choice,
             Target::Code { .. } => ProblemKind::Code,
+            Target::Judge => ProblemKind::Judge,
         }
     }
 
@@ -364,6 +371,7 @@ impl Problem {
                 }
                 obj.insert("tests".into(), Value::Object(t));
             }
+            Target::Judge => {}
         }
         Value::Object(obj)
     }
@@ -474,6 +482,7 @@ impl From<&Problem> for proto::Problem {
                     memory_limit_mb: tests.memory_limit_mb.unwrap_or(0),
                 });
             }
+            Target::Judge => out.kind = proto::ProblemKind::Judge as i32,
         }
         out
     }
@@ -558,6 +567,9 @@ impl proto::Problem {
                     }
                     obj.insert("tests".into(), Value::Object(t));
                 }
+            }
+            proto::ProblemKind::Judge => {
+                obj.insert("kind".into(), json!("judge"));
             }
             proto::ProblemKind::Unspecified => {
                 obj.insert("kind".into(), Value::Null);

@@ -78,7 +78,7 @@ fn answer_key(p: &Problem) -> Option<String> {
             choices,
             answer_index,
         } => choices.get(*answer_index).map(|c| words(c).join(" ")),
-        Target::Code { .. } => None,
+        Target::Code { .. } | Target::Judge => None,
     }
 }
 

@@ -87,8 +87,14 @@ fn task_message(problem: &Problem, permutation: Option<&[u32]>) -> String {
                 problem.question
             )
         }
+        // A judge prompt is rendered whole by `startctl judge`, its format request included.
+        Target::Judge => problem.question.clone(),
     }
 }
+
+/// How many times a judge prompt is sampled again when its response holds no verdict, each
+/// time with a seed of its own (derived from the trajectory's and the attempt).
+pub const JUDGE_RETRIES: u32 = 2;
 
 /// A trajectory's seed from (job seed, job, problem, sample): independent of scheduling, so a
 /// unit redone by another worker after a lease expiry repeats the same tokens.
@@ -499,46 +505,41 @@ impl Pipeline {
         };
         let user_message = user_message(&problem, permutation.as_deref(), job.tools);
         let hints = job.hints.for_mode(job.mode);
-        let request = GenRequest {
-            user_message: user_message.clone(),
-            code_tests: sample_tests(&problem),
-            mode: job.mode,
-            params: job.params.clone(),
-            seed,
-            hints: hints.clone(),
-            tools: job.tools,
-            files: start_grader::sandbox_files(&problem),
-        };
-        let out = self
-            .engine
-            .submit(request)
-            .await
-            .map_err(|_| start_engine::EngineError::Stopped)??;
-        let full_text: String = out.segments.iter().map(|s| s.text.as_str()).collect();
-        let grade = if out.finish_reason == FinishReason::Error {
-            // Cut short by the infrastructure (a sandbox that failed twice, a KV cache, a
-            // server's refusal), not by the model: not graded, so it counts as neither right
-            // nor wrong anywhere (D_seed's baseline included), and export leaves it out.
-            m_errored(&self.metrics, &out);
-            start_grader::Grade {
-                correct: None,
-                score: 0.0,
-                final_answer: None,
-                detail: serde_json::json!({
-                    "method": "not graded",
-                    "reason": "the trajectory ended with finish_reason = error",
-                    "cause": out.finish_detail,
-                }),
+        let judge = job.mode == Mode::Judge;
+        let mut params = job.params.clone();
+        if judge {
+            // A judge reads code; it never runs any.
+            params.max_tool_calls = 0;
+        }
+        let mut attempt = 0;
+        let mut seed = seed;
+        let (out, grade) = loop {
+            let request = GenRequest {
+                user_message: user_message.clone(),
+                code_tests: sample_tests(&problem),
+                mode: job.mode,
+                params: params.clone(),
+                seed,
+                hints: hints.clone(),
+                tools: job.tools,
+                files: start_grader::sandbox_files(&problem),
+            };
+            let (out, mut grade) = self
+                .generate(&problem, request, permutation.as_deref())
+                .await?;
+            let unparsed =
+                judge && out.finish_reason != FinishReason::Error && grade.final_answer.is_none();
+            if !unparsed || attempt == JUDGE_RETRIES {
+                if judge {
+                    grade.detail["attempts"] = serde_json::json!(attempt + 1);
+                }
+                break (out, grade);
             }
-        } else {
-            self.grader
-                .grade(
-                    &problem,
-                    &graded_text(&problem, &out),
-                    permutation.as_deref(),
-                )
-                .await
+            attempt += 1;
+            tracing::debug!(attempt, "judge response holds no verdict; sampling again");
+            seed = trajectory_seed(seed, "judge-retry", problem.id.as_str(), attempt);
         };
+        let full_text: String = out.segments.iter().map(|s| s.text.as_str()).collect();
         let tool_errors = out.tool_calls.iter().filter(|c| c.failed()).count() as u32;
         tracing::debug!(
             correct = ?grade.correct,
@@ -572,7 +573,7 @@ impl Pipeline {
             backend: self.engine.name().to_string(),
             model_identity: self.model_identity.clone(),
             token_ids_source: out.token_ids_source.to_string(),
-            params: job.params.clone(),
+            params,
             seed,
             prompt: out.prompt,
             prompt_token_ids: out.prompt_token_ids,
@@ -605,6 +606,41 @@ impl Pipeline {
             worker_id: self.worker_id.clone(),
             created_at: chrono::Utc::now(),
         })
+    }
+
+    /// One generation of `request` and its grade.
+    async fn generate(
+        &self,
+        problem: &Problem,
+        request: GenRequest,
+        permutation: Option<&[u32]>,
+    ) -> Result<(GenOutput, start_grader::Grade), PipelineError> {
+        let out = self
+            .engine
+            .submit(request)
+            .await
+            .map_err(|_| start_engine::EngineError::Stopped)??;
+        let grade = if out.finish_reason == FinishReason::Error {
+            // Cut short by the infrastructure (a sandbox that failed twice, a KV cache, a
+            // server's refusal), not by the model: not graded, so it counts as neither right
+            // nor wrong anywhere (D_seed's baseline included), and export leaves it out.
+            m_errored(&self.metrics, &out);
+            start_grader::Grade {
+                correct: None,
+                score: 0.0,
+                final_answer: None,
+                detail: serde_json::json!({
+                    "method": "not graded",
+                    "reason": "the trajectory ended with finish_reason = error",
+                    "cause": out.finish_detail,
+                }),
+            }
+        } else {
+            self.grader
+                .grade(problem, &graded_text(problem, &out), permutation)
+                .await
+        };
+        Ok((out, grade))
     }
 }
 

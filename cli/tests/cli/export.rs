@@ -383,3 +383,173 @@ fn sandbox_run_queries_attached_files_with_sql_and_names_a_bad_attachment() {
         "{s}"
     );
 }
+
+/// A row of `problem` whose text runs `blocks` code blocks, each with its output, then answers.
+fn with_blocks(problem: &str, blocks: usize) -> start_schemas::trajectory::Trajectory {
+    use start_schemas::trajectory::{Segment, SegmentKind, ToolCall, Trajectory};
+    let mut t = shaped(problem, 0, "", Some(true));
+    t.segments.clear();
+    t.tool_calls.clear();
+    for b in 0..blocks {
+        t.segments.push(Segment::new(
+            SegmentKind::Reasoning,
+            format!("Step {b} of {problem}: let me compute it.\n"),
+            vec![1],
+        ));
+        t.tool_calls.push(ToolCall {
+            tool: "python".into(),
+            segment: t.segments.len() as u32,
+            exit_code: Some(0),
+            timed_out: false,
+            memory_exceeded: false,
+            truncated: false,
+            duration_ms: 1.0,
+            error: None,
+        });
+        t.segments.push(Segment::new(
+            SegmentKind::Code,
+            format!("```python\nprint({b} * 7)\n```\n"),
+            vec![2],
+        ));
+        t.segments.push(Segment::new(
+            SegmentKind::Output,
+            format!("```output\n{}\n```\n", b * 7),
+            vec![3],
+        ));
+    }
+    t.segments.push(Segment::new(
+        SegmentKind::Answer,
+        "So the answer is \\boxed{7}.",
+        vec![4],
+    ));
+    t.full_text = t.segments.iter().map(|s| s.text.as_str()).collect();
+    t.trajectory_sha256 = Trajectory::compute_sha256(&t.full_text);
+    t
+}
+
+#[test]
+fn judge_prompts_cover_every_block_and_their_verdicts_decide_the_judge_rule() {
+    use start_schemas::trajectory::Mode;
+    let dir = tempfile::tempdir().unwrap();
+    // a: one block; b: two; c: three; d: none (never judged).
+    let rows = vec![
+        with_blocks("a", 1),
+        with_blocks("b", 2),
+        with_blocks("c", 3),
+        with_blocks("d", 0),
+    ];
+    let data = dir.path().join("data");
+    write_dataset(&data, &rows);
+    let data_s = data.display().to_string();
+    let prompts = dir.path().join("judge.jsonl");
+    let run = startctl(&[
+        "judge",
+        "--from",
+        &data_s,
+        "--out",
+        &prompts.display().to_string(),
+    ]);
+    let s = text(&run);
+    assert_eq!(run.status.code(), Some(0), "{s}");
+    assert!(
+        s.contains("6 judge prompts from 3 rows with code (4 rows read"),
+        "{s}"
+    );
+    // The prompts are a problem file like any other: validate reads it.
+    let run = startctl(&["validate", &prompts.display().to_string()]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&prompts)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<&str> = lines.iter().map(|l| l["id"].as_str().unwrap()).collect();
+    let id = |row: usize, b: usize| format!("{}.b{b}", rows[row].trajectory_sha256);
+    assert_eq!(
+        ids,
+        [id(0, 0), id(1, 0), id(1, 1), id(2, 0), id(2, 1), id(2, 2)]
+    );
+    assert!(lines.iter().all(|l| l["kind"] == "judge"));
+    // Each prompt shows its own block, its output and the solution before it, not after.
+    let third = lines[5]["question"].as_str().unwrap();
+    assert!(
+        third.contains("print(2 * 7)") && third.contains("```\n14\n```"),
+        "{third}"
+    );
+    assert!(
+        third.contains("Step 1 of c") && !third.contains("\\boxed{7}"),
+        "{third}"
+    );
+
+    // The judge job's dataset (its real path is the worker's judge test): votes per block.
+    // a: its block novel and significant by both votes -> kept.
+    // b: block 0 novel moderate, block 1 a check -> half the blocks novel, moderate -> kept.
+    // c: one novel moderate block of three, one vote unparsed -> dropped.
+    let verdict = |item: String, sample: u32, answer: Option<&str>| {
+        let mut t = shaped(&item, sample, "Novelty: ...", None);
+        t.mode = Mode::Judge;
+        t.kind = start_schemas::problem::ProblemKind::Judge;
+        t.final_answer = answer.map(str::to_string);
+        t
+    };
+    let votes = vec![
+        verdict(id(0, 0), 0, Some("novel significant")),
+        verdict(id(0, 0), 1, Some("novel significant")),
+        verdict(id(1, 0), 0, Some("novel moderate")),
+        verdict(id(1, 1), 0, Some("verification significant")),
+        verdict(id(2, 0), 0, Some("novel moderate")),
+        verdict(id(2, 1), 0, None),
+        verdict(id(2, 2), 0, Some("novel trivial")),
+    ];
+    let judged = dir.path().join("judged");
+    write_dataset(&judged, &votes);
+    let judged_s = judged.display().to_string();
+    let out = dir.path().join("sft").display().to_string();
+    let removed = |reason: &str, n: u64| format!("{reason:<58} {n:>8}");
+    let rule = "no novel significant block by the judge (judge)";
+    let run = startctl(&[
+        "export", "--from", &data_s, "--out", &out, "--judge", &judged_s, "--filter", "judge",
+        "--format", "jsonl",
+    ]);
+    let s = text(&run);
+    assert_eq!(run.status.code(), Some(0), "{s}");
+    // c by its votes, d for having no block to judge.
+    assert!(s.contains(&removed(rule, 2)), "{s}");
+    assert!(s.contains("kept 2 of 4 trajectories"), "{s}");
+    let kept: Vec<String> = std::fs::read_to_string(Path::new(&out).join("sft.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["problem_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(kept, ["a", "b"]);
+    // Read but not applied, the summary says what it would drop.
+    let run = startctl(&[
+        "export", "--from", &data_s, "--out", &out, "--judge", &judged_s, "--format", "jsonl",
+    ]);
+    let s = text(&run);
+    assert!(
+        s.contains("kept 4 of 4") && s.contains(&removed(rule, 2)),
+        "{s}"
+    );
+    // The rule without verdicts, and verdicts that are another job's rows, are refused.
+    let run = startctl(&[
+        "export", "--from", &data_s, "--out", &out, "--filter", "judge",
+    ]);
+    let s = text(&run);
+    assert_ne!(run.status.code(), Some(0), "{s}");
+    assert!(s.contains("--judge DATASET"), "{s}");
+    let run = startctl(&[
+        "export", "--from", &data_s, "--out", &out, "--judge", &data_s, "--filter", "judge",
+    ]);
+    let s = text(&run);
+    assert_ne!(run.status.code(), Some(0), "{s}");
+    assert!(
+        s.contains("4 of 4 rows are not a judge job's verdicts"),
+        "{s}"
+    );
+}

@@ -48,6 +48,25 @@ pub struct Features {
     pub repeat_ratio: f32,
     /// Its verdict on every published quality rule ([`rules`]).
     pub verdicts: Verdicts,
+    /// Hash of its final answer (case and whitespace ignored) on a finished row; 0 without
+    /// one. The majority rule compares a problem's rows by it.
+    pub answer_key: u64,
+}
+
+/// The key [`Features::answer_key`] holds for `answer`.
+fn answer_key(answer: Option<&str>) -> u64 {
+    let Some(answer) = answer.map(str::trim).filter(|a| !a.is_empty()) else {
+        return 0;
+    };
+    let h = answer
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .fold(FNV_OFFSET, |h, c| {
+            let mut buf = [0; 4];
+            c.encode_utf8(&mut buf).bytes().fold(h, fnv_step)
+        });
+    h.max(1)
 }
 
 /// FNV-1a's offset basis: fast, stable across runs and platforms.
@@ -156,6 +175,11 @@ impl Features {
             } else {
                 Verdicts::default()
             },
+            answer_key: if t.finish_reason == FinishReason::Stop {
+                answer_key(t.final_answer.as_deref())
+            } else {
+                0
+            },
         }
     }
 }
@@ -222,7 +246,7 @@ impl Default for Policy {
 
 /// Why a trajectory was removed, in the order the filters run: the quality rules' reasons
 /// ([`Rule::reason`]) come after the repetition check, in [`RULES`] order.
-pub const REASONS: [&str; 21] = [
+pub const REASONS: [&str; 23] = [
     "infrastructure error (finish_reason = error)",
     "not graded",
     "incorrect",
@@ -237,7 +261,9 @@ pub const REASONS: [&str; 21] = [
     "code only verifies (verification-only)",
     "matplotlib call (matplotlib)",
     "several boxed answers (several-boxed)",
+    "not the majority answer (majority)",
     "void turn after a tool result (void-turn)",
+    "no novel significant block by the judge (judge)",
     "not hint-infer (seed-data rule)",
     "no successful tool call (seed-data rule)",
     "no plain baseline for the problem (seed-data rule)",
@@ -287,8 +313,40 @@ fn bump(removed: &mut BTreeMap<&'static str, u64>, reason: &'static str) {
     *removed.entry(reason).or_default() += 1;
 }
 
+/// Marks [`Rule::Majority`] on every row: broken when its answer is not one of the most common
+/// among its problem's finished rows with an answer (a row without one breaks it too).
+fn mark_majority(features: &mut [Features]) {
+    let mut counts: HashMap<&str, HashMap<u64, u32>> = HashMap::new();
+    for f in features.iter().filter(|f| f.answer_key != 0) {
+        *counts
+            .entry(f.problem_id.as_str())
+            .or_default()
+            .entry(f.answer_key)
+            .or_default() += 1;
+    }
+    let majority: HashMap<String, HashSet<u64>> = counts
+        .into_iter()
+        .map(|(problem, answers)| {
+            let top = answers.values().copied().max().unwrap_or(0);
+            let keys = answers
+                .into_iter()
+                .filter(|&(_, n)| n == top)
+                .map(|(k, _)| k)
+                .collect();
+            (problem.to_string(), keys)
+        })
+        .collect();
+    for f in features {
+        let broken = majority
+            .get(&f.problem_id)
+            .is_none_or(|keys| !keys.contains(&f.answer_key));
+        f.verdicts.mark(Rule::Majority, broken);
+    }
+}
+
 /// Runs the filters and the selection.
-pub fn select(features: Vec<Features>, policy: &Policy) -> Selection {
+pub fn select(mut features: Vec<Features>, policy: &Policy) -> Selection {
+    mark_majority(&mut features);
     let mut out = Selection {
         total: features.len() as u64,
         ..Selection::default()
@@ -321,13 +379,13 @@ pub fn select(features: Vec<Features>, policy: &Policy) -> Selection {
             Some(true) if broken.is_some() => broken.map(Rule::reason),
             Some(true) => policy.seed_data.as_ref().and_then(|seed| {
                 if !f.hint_infer {
-                    Some(REASONS[15])
-                } else if f.tool_calls <= f.tool_errors {
-                    Some(REASONS[16])
-                } else if !seed.baseline.contains(&f.problem_id) {
                     Some(REASONS[17])
-                } else if seed.solved.contains(&f.problem_id) {
+                } else if f.tool_calls <= f.tool_errors {
                     Some(REASONS[18])
+                } else if !seed.baseline.contains(&f.problem_id) {
+                    Some(REASONS[19])
+                } else if seed.solved.contains(&f.problem_id) {
+                    Some(REASONS[20])
                 } else {
                     None
                 }
@@ -338,7 +396,7 @@ pub fn select(features: Vec<Features>, policy: &Policy) -> Selection {
             continue;
         }
         if !seen_text.insert(f.text_hash) {
-            bump(&mut removed, REASONS[19]);
+            bump(&mut removed, REASONS[21]);
             continue;
         }
         if !by_problem.contains_key(&f.problem_id) {
@@ -358,7 +416,7 @@ pub fn select(features: Vec<Features>, policy: &Policy) -> Selection {
                 .iter()
                 .any(|k| similarity(&k.minhash, &f.minhash) >= policy.near_duplicate)
             {
-                bump(&mut removed, REASONS[20]);
+                bump(&mut removed, REASONS[22]);
                 continue;
             }
             kept.push(f);
@@ -433,6 +491,7 @@ mod tests {
             minhash: minhash(&words),
             repeat_ratio: repeat_ratio(&words),
             verdicts: Verdicts::default(),
+            answer_key: 0,
         }
     }
 
@@ -473,5 +532,49 @@ mod tests {
         assert_eq!(all.removed.get("exact duplicate"), Some(&1));
         let correct = select(rows(), &Policy::default());
         assert_eq!(correct.kept, [(0, 2)]);
+    }
+
+    #[test]
+    fn majority_keeps_the_most_common_answers_ties_included() {
+        let mut rows: Vec<Features> = ["12", " 12", "7", "12", "9", "9"]
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let mut f = features(
+                    i,
+                    Some(true),
+                    FinishReason::Stop,
+                    &format!("row {i} says {a} here now"),
+                );
+                f.answer_key = answer_key(Some(a));
+                f
+            })
+            .collect();
+        // A second problem where two answers tie: both are its majority.
+        for (i, a) in [(6, "1"), (7, "2")] {
+            let mut f = features(
+                i,
+                Some(true),
+                FinishReason::Stop,
+                &format!("other {i} says {a} there"),
+            );
+            f.problem_id = "q".into();
+            f.answer_key = answer_key(Some(a));
+            rows.push(f);
+        }
+        // A row without an answer breaks it.
+        rows.push(features(
+            8,
+            Some(true),
+            FinishReason::Stop,
+            "no answer in this one at all",
+        ));
+        let policy = Policy {
+            rules: vec![Rule::Majority],
+            ..Policy::default()
+        };
+        let s = select(rows, &policy);
+        assert_eq!(s.kept, [(0, 0), (0, 1), (0, 3), (0, 6), (0, 7)]);
+        assert_eq!(s.removed.get(Rule::Majority.reason()), Some(&4));
     }
 }

@@ -9,6 +9,10 @@
 //!   verifies, that call matplotlib, or that box several answers.
 //! - SimpleTIR (arXiv 2509.02479) drops a trajectory with a *void turn*: a model turn after a
 //!   tool result that yields neither a code block nor a final answer.
+//! - NeMo-Skills also keeps, of a problem's solutions, those that reach its majority answer,
+//!   and asks an LLM judge whether each code block is a novel and significant step
+//!   ([`crate::judge`]); both need more than the row: its problem's other rows, the judge job's
+//!   verdicts. They are set on the verdicts by whoever holds that ([`Verdicts::mark`]).
 //! - rStar2-Agent (arXiv 2508.20722) resamples among correct trajectories, preferring those with
 //!   the fewest tool errors and no repeated answer tags ([`crate::rft::Select::ResampleOnCorrect`]).
 //!
@@ -38,15 +42,39 @@ pub enum Rule {
     VerificationOnly,
     /// A code block uses matplotlib.
     Matplotlib,
-    /// More than one different `\boxed{}` answer.
+    /// More than one `\boxed{}` in the generated text, the same answer twice included (the
+    /// model boxed, then boxed again): NeMo-Skills drops every such solution.
     SeveralBoxed,
+    /// The final answer is not the most common one among the problem's finished rows (ties
+    /// all count as the majority); answers compared with case and whitespace ignored.
+    Majority,
+    /// The judge job's verdicts do not keep the row ([`crate::judge::keeps`]): no novel and
+    /// significant block, and fewer than half its blocks novel and at least moderate. A row
+    /// the judge job never saw breaks it.
+    Judge,
     /// After its last tool output the model wrote neither another code block nor a final
     /// answer (SimpleTIR's void turn): no answer after its thinking and no `\boxed{}`.
     VoidTurn,
 }
 
-/// Every rule, in the order their counts are printed: NeMo-Skills' first, SimpleTIR's last.
-pub const RULES: [Rule; 9] = [
+/// Every rule, in the order their counts are printed: NeMo-Skills' read off the row, its
+/// majority rule, SimpleTIR's, then the judge's (which needs a judge job's verdicts).
+pub const RULES: [Rule; 11] = [
+    Rule::NoCode,
+    Rule::UnclosedBlock,
+    Rule::AnswerBeforeCode,
+    Rule::NoFinalAnswer,
+    Rule::CodeError,
+    Rule::VerificationOnly,
+    Rule::Matplotlib,
+    Rule::SeveralBoxed,
+    Rule::Majority,
+    Rule::VoidTurn,
+    Rule::Judge,
+];
+
+/// The rules read off the row alone ([`Verdicts::of`]).
+pub const ROW_RULES: [Rule; 9] = [
     Rule::NoCode,
     Rule::UnclosedBlock,
     Rule::AnswerBeforeCode,
@@ -83,7 +111,9 @@ impl Rule {
             Self::VerificationOnly => "verification-only",
             Self::Matplotlib => "matplotlib",
             Self::SeveralBoxed => "several-boxed",
+            Self::Majority => "majority",
             Self::VoidTurn => "void-turn",
+            Self::Judge => "judge",
         }
     }
 
@@ -98,7 +128,9 @@ impl Rule {
             Self::VerificationOnly => "code only verifies (verification-only)",
             Self::Matplotlib => "matplotlib call (matplotlib)",
             Self::SeveralBoxed => "several boxed answers (several-boxed)",
+            Self::Majority => "not the majority answer (majority)",
             Self::VoidTurn => "void turn after a tool result (void-turn)",
+            Self::Judge => "no novel significant block by the judge (judge)",
         }
     }
 
@@ -124,12 +156,29 @@ impl Rule {
 }
 
 /// The presets `--filter` takes: each source's recipe as a set of rules.
-pub const PRESETS: [(&str, &[Rule]); 3] = [
-    // What OpenMathReasoning's generation keeps, then what its SFT set keeps: every rule
-    // before SimpleTIR's, which [`RULES`] lists last.
-    ("nemo-skills", RULES.split_at(RULES.len() - 1).0),
+pub const PRESETS: [(&str, &[Rule]); 4] = [
+    // What OpenMathReasoning's generation keeps, then what its SFT set keeps: every rule of
+    // theirs that needs no judge job, the first nine of [`RULES`].
+    ("nemo-skills", RULES.split_at(9).0),
+    // The same with the judge's verdicts (`--judge DATASET`).
+    (
+        "nemo-skills-judged",
+        &[
+            Rule::NoCode,
+            Rule::UnclosedBlock,
+            Rule::AnswerBeforeCode,
+            Rule::NoFinalAnswer,
+            Rule::CodeError,
+            Rule::VerificationOnly,
+            Rule::Matplotlib,
+            Rule::SeveralBoxed,
+            Rule::Majority,
+            Rule::Judge,
+        ],
+    ),
     ("simpletir", &[Rule::VoidTurn]),
-    ("all-rules", &RULES),
+    // Every rule that needs no judge job.
+    ("all-rules", RULES.split_at(RULES.len() - 1).0),
 ];
 
 /// The rules named by `name`: one rule, or a preset's.
@@ -173,13 +222,19 @@ impl Verdicts {
             .find(|&r| rules.contains(&r) && self.breaks(r))
     }
 
+    /// Records the row's verdict on `rule`: for the rules [`Verdicts::of`] cannot read off the
+    /// row alone ([`Rule::Majority`], [`Rule::Judge`]).
+    pub fn mark(&mut self, rule: Rule, broken: bool) {
+        self.set(rule, broken);
+    }
+
     fn set(&mut self, rule: Rule, broken: bool) {
         if broken {
             self.broken |= rule.bit();
         }
     }
 
-    /// Every rule's verdict on `t`.
+    /// The verdict on every rule of [`ROW_RULES`] on `t`.
     pub fn of(t: &Trajectory) -> Self {
         let generated = |k: SegmentKind| k.is_generated();
         let first_code = t.segments.iter().position(|s| s.kind == SegmentKind::Code);
@@ -221,10 +276,7 @@ impl Verdicts {
             .flat_map(|s| all_boxed(&s.text))
             .collect();
         v.answer_tags = boxed.len().min(u16::MAX as usize) as u16;
-        let mut distinct: Vec<String> = boxed.iter().map(|b| squash(b)).collect();
-        distinct.sort_unstable();
-        distinct.dedup();
-        v.set(Rule::SeveralBoxed, distinct.len() > 1);
+        v.set(Rule::SeveralBoxed, boxed.len() > 1);
         if let Some(last) = last_output {
             let tail = &t.segments[last + 1..];
             let has_code = tail.iter().any(|s| s.kind == SegmentKind::Code);
@@ -277,11 +329,6 @@ fn verification_only(t: &Trajectory) -> bool {
     blocks > 0
 }
 
-/// An answer with its whitespace removed, to compare two boxed answers.
-fn squash(s: &str) -> String {
-    s.chars().filter(|c| !c.is_whitespace()).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,9 +341,14 @@ mod tests {
         }
         assert_eq!(parse("simpletir").unwrap(), [Rule::VoidTurn]);
         let nemo = parse("nemo-skills").unwrap();
-        assert_eq!(nemo.len(), RULES.len() - 1);
+        assert_eq!(nemo.len(), RULES.len() - 2);
         assert!(nemo.iter().all(|r| r.source().starts_with("NeMo-Skills")));
-        assert_eq!(parse("all-rules").unwrap().len(), RULES.len());
+        let judged = parse("nemo-skills-judged").unwrap();
+        assert_eq!(judged[..nemo.len()], nemo[..]);
+        assert_eq!(judged[nemo.len()..], [Rule::Judge]);
+        let all = parse("all-rules").unwrap();
+        assert_eq!(all.len(), RULES.len() - 1);
+        assert!(!all.contains(&Rule::Judge));
         let err = parse("no-kode").unwrap_err();
         assert!(err.contains("no-kode") && err.contains("no-code"), "{err}");
     }

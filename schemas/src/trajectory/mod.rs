@@ -48,6 +48,9 @@ pub enum Mode {
     Rft,
     /// The model alone.
     Plain,
+    /// Judge prompts (problems of kind `judge`): no hints, no tools, each response parsed as
+    /// a verdict; a problem's samples are its votes.
+    Judge,
 }
 
 impl From<Mode> for crate::proto::GenerationMode {
@@ -56,6 +59,7 @@ impl From<Mode> for crate::proto::GenerationMode {
             Mode::HintInfer => Self::HintInfer,
             Mode::Rft => Self::Rft,
             Mode::Plain => Self::Plain,
+            Mode::Judge => Self::Judge,
         }
     }
 }
@@ -67,16 +71,18 @@ impl Mode {
             crate::proto::GenerationMode::HintInfer => Some(Self::HintInfer),
             crate::proto::GenerationMode::Rft => Some(Self::Rft),
             crate::proto::GenerationMode::Plain => Some(Self::Plain),
+            crate::proto::GenerationMode::Judge => Some(Self::Judge),
             crate::proto::GenerationMode::Unspecified => None,
         }
     }
 
-    /// The name used in files (`hint-infer`, `rft`, `plain`).
+    /// The name used in files (`hint-infer`, `rft`, `plain`, `judge`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::HintInfer => "hint-infer",
             Self::Rft => "rft",
             Self::Plain => "plain",
+            Self::Judge => "judge",
         }
     }
 }

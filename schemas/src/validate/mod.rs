@@ -26,7 +26,7 @@ mod targets;
 
 use code::check_code;
 use files::check_files;
-use targets::{check_choice, check_math};
+use targets::{check_choice, check_judge, check_math};
 
 /// Top-level fields a problem row may have.
 pub const ROW_FIELDS: [&str; 10] = [
@@ -195,6 +195,7 @@ pub fn check_row(value: &Value, location: &Location) -> Result<Problem, Vec<Diag
         Some(ProblemKind::Math) => check_math(&mut c, obj, source.as_deref()),
         Some(ProblemKind::Choice) => check_choice(&mut c, obj),
         Some(ProblemKind::Code) => check_code(&mut c, obj),
+        Some(ProblemKind::Judge) => check_judge(&mut c, obj),
         None => None,
     };
 

@@ -1,4 +1,4 @@
-//! The targets of math and multiple-choice rows: answers, accepted alternatives, choices.
+//! The targets of math, multiple-choice and judge rows: answers, accepted alternatives, choices.
 
 use super::*;
 
@@ -195,4 +195,12 @@ pub(super) fn check_choice(c: &mut RowCheck, obj: &Map<String, Value>) -> Option
         choices: choices?,
         answer_index: answer_index?,
     })
+}
+
+/// A judge prompt has no target: its question is the whole prompt and its response a verdict.
+pub(super) fn check_judge(c: &mut RowCheck, obj: &Map<String, Value>) -> Option<Target> {
+    for key in ["answer", "choices", "tests", ALSO_ACCEPTED, "files"] {
+        c.forbid(obj, key, ProblemKind::Judge);
+    }
+    Some(Target::Judge)
 }

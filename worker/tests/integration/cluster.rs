@@ -704,3 +704,160 @@ async fn a_job_on_s3_survives_a_killed_worker_with_two_coordinators_committing()
     );
     check_dataset(&c.dataset(), &problems, counters.units_total).await;
 }
+
+/// Judge prompts for the first code blocks of real rows (the grader's rule fixture, a run of
+/// the bundled problems on the default model), each short enough for a 1024-token slot.
+fn judge_problems(n: usize) -> Vec<proto::Problem> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let path = crate::common::workspace().join("grader/tests/fixtures/rule_rows.parquet");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let template = start_grader::judge::Template::builtin();
+    let mut out: Vec<proto::Problem> = Vec::new();
+    for batch in reader {
+        for t in start_schemas::trajectory::from_record_batch(&batch.unwrap()).unwrap() {
+            for item in start_grader::judge::items(&t, &template) {
+                if item.prompt.len() < 2400 && out.iter().all(|p| p.id != item.id) {
+                    out.push(proto::Problem {
+                        id: item.id,
+                        source: "judge".into(),
+                        kind: proto::ProblemKind::Judge as i32,
+                        question: item.prompt,
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+    }
+    assert!(out.len() >= n, "only {} short judge prompts", out.len());
+    out.truncate(n);
+    out
+}
+
+/// A judge job of `problems` x 2 votes through the coordinator and `worker`: every row is a
+/// verdict request answered with the tools off, parsed or sampled again up to the retry limit
+/// (the row's seed says which attempt it is), and the rows read back as votes by block. Judge
+/// prompts in another mode, and solvable problems in a judge job, are refused by name.
+async fn judge_job(c: &mut Cluster, worker: impl FnOnce(&mut Cluster) -> Proc, backend: &str) {
+    use start_grader::judge::{parse_item_id, Verdict, Votes};
+    use start_schemas::trajectory::{FinishReason, Mode, SegmentKind};
+    let client = Client::new(&c.url(), None);
+    let coordinator = c.coordinator_on("coordinator", "memory", 3000);
+    let problems = judge_problems(3);
+    let refused = client
+        .try_submit(
+            spec("judged-as-math", proto::GenerationMode::HintInfer, 64, 2),
+            problems.clone(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .message()
+            .contains("is a judge prompt: submit it with mode judge"),
+        "{refused}"
+    );
+    let refused = client
+        .try_submit(
+            spec("math-as-judged", proto::GenerationMode::Judge, 64, 2),
+            math_problems(2),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .message()
+            .contains("a judge job takes judge prompts only"),
+        "{refused}"
+    );
+    let mut job = spec("judge", proto::GenerationMode::Judge, 48, 2);
+    job.params.as_mut().unwrap().samples = 2;
+    let job_id = client.submit(job, problems.clone()).await;
+    let worker = worker(c);
+    client
+        .wait_succeeded(&job_id, Duration::from_secs(600), &[&coordinator, &worker])
+        .await;
+    let ds = start_dataset::Dataset::open(c.dataset()).await.unwrap();
+    let mut votes = Votes::default();
+    let (mut rows, mut parsed, mut retried) = (0, 0, 0);
+    for shard in &ds.manifest.shards {
+        for batch in ds.read_shard(shard, 64).await.unwrap() {
+            for t in batch.unwrap() {
+                rows += 1;
+                assert_eq!(t.backend, backend);
+                assert_eq!(t.mode, Mode::Judge);
+                assert_eq!(t.kind, start_schemas::problem::ProblemKind::Judge);
+                assert_ne!(
+                    t.finish_reason,
+                    FinishReason::Error,
+                    "{:?}",
+                    t.finish_detail
+                );
+                // The prompt verbatim, no tools, no hints, never graded.
+                let question = &problems
+                    .iter()
+                    .find(|p| p.id == t.problem_id)
+                    .unwrap()
+                    .question;
+                assert_eq!(&t.user_message, question);
+                assert_eq!(t.params.max_tool_calls, 0);
+                assert!(t.tool_calls.is_empty());
+                assert!(t.segments.iter().all(|s| s.kind != SegmentKind::Hint));
+                assert_eq!(t.correct, None);
+                assert!(parse_item_id(&t.problem_id).is_some(), "{}", t.problem_id);
+                let detail: serde_json::Value =
+                    serde_json::from_str(t.grading_detail.as_deref().unwrap()).unwrap();
+                let attempts = detail["attempts"].as_u64().unwrap();
+                assert!((1..=3).contains(&attempts), "{detail}");
+                // The verdict is the parse of the text kept; a row without one used every try.
+                let reparsed = start_grader::judge::parse(&t.full_text).map(|v| v.to_string());
+                assert_eq!(t.final_answer, reparsed);
+                match &t.final_answer {
+                    Some(v) => {
+                        assert!(Verdict::from_answer(v).is_some());
+                        parsed += 1;
+                    }
+                    None => assert_eq!(attempts, 3, "{detail}"),
+                }
+                // A retry samples with a seed of its own, recorded on the row.
+                let first = start_worker::pipeline::trajectory_seed(
+                    7,
+                    "judge",
+                    &t.problem_id,
+                    t.sample_index,
+                );
+                assert_eq!(t.seed == first, attempts == 1, "{detail}");
+                retried += u32::from(attempts > 1);
+                assert!(votes.add(&t.problem_id, t.final_answer.as_deref()));
+            }
+        }
+    }
+    assert_eq!(rows, problems.len() * 2);
+    let judged: std::collections::HashSet<&str> = problems
+        .iter()
+        .map(|p| parse_item_id(&p.id).unwrap().0)
+        .collect();
+    assert_eq!(votes.rows(), judged.len());
+    eprintln!("judge job on {backend}: {rows} rows, {parsed} verdicts parsed, {retried} retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_judge_job_runs_through_the_coordinator_on_the_engine() {
+    let mut c = Cluster::new();
+    judge_job(&mut c, |c| c.worker("judge-engine"), "llama.cpp").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_judge_job_runs_through_the_coordinator_on_llama_server() {
+    let server = start_tests::llama_server::LlamaServer::start(2, 1024);
+    let mut c = Cluster::new();
+    let url = server.url();
+    judge_job(
+        &mut c,
+        |c| c.openai_worker("judge-server", &url, 3),
+        "openai",
+    )
+    .await;
+}

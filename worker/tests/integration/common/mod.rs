@@ -151,6 +151,18 @@ impl Client {
 
     /// Submits, retrying while the coordinator is still starting; returns the job id.
     pub async fn submit(&self, spec: proto::JobSpec, problems: Vec<proto::Problem>) -> String {
+        self.try_submit(spec, problems)
+            .await
+            .unwrap_or_else(|e| panic!("submit: {e}"))
+    }
+
+    /// Submits, retrying while the coordinator is still starting; the job id, or the
+    /// coordinator's refusal.
+    pub async fn try_submit(
+        &self,
+        spec: proto::JobSpec,
+        problems: Vec<proto::Problem>,
+    ) -> Result<String, tonic::Status> {
         use proto::submit_job_request::Item;
         let messages = vec![
             proto::SubmitJobRequest {
@@ -167,11 +179,11 @@ impl Client {
                 .submit_job(futures_util::stream::iter(messages.clone()))
                 .await
             {
-                Ok(r) => return r.into_inner().job_id,
+                Ok(r) => return Ok(r.into_inner().job_id),
                 Err(e) if e.code() == tonic::Code::Unavailable && Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(200)).await
                 }
-                Err(e) => panic!("submit: {e}"),
+                Err(e) => return Err(e),
             }
         }
     }
