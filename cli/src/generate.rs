@@ -85,6 +85,10 @@ pub struct SamplingArgs {
     /// Execute code written after the end of thinking (in the final answer).
     #[arg(long)]
     pub run_answer_code: bool,
+    /// State the code-execution budget (--max-tool-calls) in the user turn and end each
+    /// output block with the executions left, as NeMo-Skills' prompts do.
+    #[arg(long)]
+    pub show_calls_left: bool,
     /// Tools the model may call, by the fence's language (python, sql); a block in another
     /// language stays text. Default: python (`startctl run`: python,sql, for its bundled
     /// data-analysis problems).
@@ -133,6 +137,7 @@ impl SamplingArgs {
             min_tool_calls_left: Some(self.min_tool_calls_left),
             min_context_left: Some(self.min_context_left),
             run_answer_code: self.run_answer_code,
+            show_calls_left: self.show_calls_left,
         }
     }
 

@@ -92,6 +92,20 @@ fn task_message(problem: &Problem, permutation: Option<&[u32]>) -> String {
     }
 }
 
+/// What the user turn says of the code-execution budget when the job shows the executions
+/// left (`HintSettings::show_calls_left`); each output block then ends with the count.
+pub fn budget_note(max_tool_calls: u32) -> String {
+    let runs = if max_tool_calls == 1 { "once" } else { "times" };
+    let n = if max_tool_calls == 1 {
+        String::new()
+    } else {
+        format!("{max_tool_calls} ")
+    };
+    format!(
+        "\n\nYou may run code at most {n}{runs}; each output ends with the number of runs left."
+    )
+}
+
 /// How many times a judge prompt is sampled again when its response holds no verdict, each
 /// time with a seed of its own (derived from the trajectory's and the attempt).
 pub const JUDGE_RETRIES: u32 = 2;
@@ -503,9 +517,12 @@ impl Pipeline {
             Target::Choice { choices, .. } => Some(choice_permutation(seed, choices.len())),
             _ => None,
         };
-        let user_message = user_message(&problem, permutation.as_deref(), job.tools);
+        let mut user_message = user_message(&problem, permutation.as_deref(), job.tools);
         let hints = job.hints.for_mode(job.mode);
         let judge = job.mode == Mode::Judge;
+        if hints.show_calls_left && job.params.max_tool_calls > 0 && !judge {
+            user_message.push_str(&budget_note(job.params.max_tool_calls));
+        }
         let mut params = job.params.clone();
         if judge {
             // A judge reads code; it never runs any.

@@ -368,6 +368,9 @@ fn generate_records_the_jobs_hint_settings_and_provenance_on_every_row() {
         "--trigger-probability",
         "0.5",
         "--run-answer-code",
+        "--show-calls-left",
+        "--max-tool-calls",
+        "3",
         "--backend",
         "process",
     ]);
@@ -381,10 +384,37 @@ fn generate_records_the_jobs_hint_settings_and_provenance_on_every_row() {
                 h.end_hints,
                 h.max_trigger_hints,
                 h.trigger_probability,
-                h.run_answer_code
+                h.run_answer_code,
+                h.show_calls_left
             ),
-            (2, 3, 0.5, true)
+            (2, 3, 0.5, true, true)
         );
+        // The budget is stated in the user turn the model was shown.
+        assert!(
+            t.user_message.ends_with(
+                "You may run code at most 3 times; each output ends with the number of runs left."
+            ),
+            "{}",
+            t.user_message
+        );
+        assert!(t.prompt.contains("at most 3 times"));
+        // Every output block ends with what is left.
+        for (k, s) in t
+            .segments
+            .iter()
+            .filter(|s| s.kind == start_schemas::trajectory::SegmentKind::Output)
+            .enumerate()
+        {
+            let left = 3 - (k + 1);
+            assert!(
+                s.text.contains(&format!(
+                    "code execution{} left]",
+                    if left == 1 { "" } else { "s" }
+                )),
+                "{}",
+                s.text
+            );
+        }
         assert_eq!(t.mode, start_schemas::trajectory::Mode::HintInfer);
         assert_eq!(t.params.temperature, 0.6);
         for s in t

@@ -517,10 +517,16 @@ impl Machine {
             }
         };
         calls::record_result(call, result, ms);
+        let calls_left = self.hints.show_calls_left.then(|| {
+            self.max_tool_calls
+                .saturating_sub(self.tool_calls.len() as u32)
+        });
+        let call = self.tool_calls.last_mut().expect("a call is pending");
         let (block, truncated) = crate::tool::of(tool).output_block(
             result,
             self.cfg.tool_timeout,
             self.cfg.max_output_chars,
+            calls_left,
         );
         call.truncated |= truncated;
         let segment = call.segment;

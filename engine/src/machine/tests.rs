@@ -55,6 +55,7 @@ fn request(mode: Mode, max_new: u32, max_calls: u32) -> GenRequest {
             min_tool_calls_left: 1,
             min_context_left: 0,
             run_answer_code: false,
+            show_calls_left: false,
         },
         tools: ToolSet::PYTHON,
         files: Vec::new(),
@@ -192,6 +193,35 @@ fn a_closed_block_runs_and_its_output_is_the_next_segment() {
     assert_eq!(out.tool_calls[0].segment, 1);
     assert_eq!(out.tool_calls[0].exit_code, Some(0));
     assert_eq!(out.thinking_ended, Some(true));
+}
+
+#[test]
+fn with_the_counter_on_each_output_ends_with_the_executions_left() {
+    let block = "```python\nprint(1)\n```\n";
+    let mut req = request(Mode::Rft, 400, 2);
+    req.hints.show_calls_left = true;
+    let mut d = Drive::new(config(false, 4096), &req);
+    d.write(&format!("{block}{block}{block}done\0"));
+    let out = d.out();
+    let outputs: Vec<&str> = out
+        .segments
+        .iter()
+        .filter(|s| s.kind == SegmentKind::Output)
+        .map(|s| s.text.as_str())
+        .collect();
+    assert_eq!(
+        outputs,
+        [
+            "```output\nran print(1)\n[1 code execution left]\n```\n",
+            "```output\nran print(1)\n[no code executions left]\n```\n",
+        ]
+    );
+    assert!(out.tool_limit_reached);
+    // Off (the default), the output is the program's alone.
+    let mut d = Drive::new(config(false, 4096), &request(Mode::Rft, 400, 2));
+    d.write(&format!("{block}done\0"));
+    let out = d.out();
+    assert_eq!(out.segments[1].text, "```output\nran print(1)\n```\n");
 }
 
 #[test]

@@ -70,6 +70,7 @@ impl Tool {
         result: &ExecResult,
         timeout: Duration,
         max_chars: usize,
+        calls_left: Option<u32>,
     ) -> (String, bool) {
         let mut out = String::new();
         out.push_str(&result.stdout);
@@ -101,6 +102,13 @@ impl Tool {
             let n = result.figures_dropped;
             let s = if n == 1 { "" } else { "s" };
             notes.push(format!("[{n} more figure{s} not kept]"));
+        }
+        // Last, where the model reads on: what is left of its budget.
+        match calls_left {
+            None => {}
+            Some(0) => notes.push("[no code executions left]".to_string()),
+            Some(1) => notes.push("[1 code execution left]".to_string()),
+            Some(n) => notes.push(format!("[{n} code executions left]")),
         }
         let mut body = out.trim_end().to_string();
         for note in notes {
@@ -183,7 +191,7 @@ mod tests {
             ..ExecResult::default()
         };
         let t = Duration::from_secs(10);
-        let (py, cut) = of(ToolName::Python).output_block(&result, t, 100);
+        let (py, cut) = of(ToolName::Python).output_block(&result, t, 100, None);
         assert!(cut);
         assert!(py.starts_with("```output\nrow 0\n"), "{py}");
         assert!(
@@ -194,7 +202,7 @@ mod tests {
             py.ends_with("[timed out after 10 s]\n[figure 1: 640x480 PNG]\n```\n"),
             "{py}"
         );
-        let (sql, cut) = of(ToolName::Sql).output_block(&result, t, 100);
+        let (sql, cut) = of(ToolName::Sql).output_block(&result, t, 100, None);
         assert!(cut);
         assert!(!sql.contains("row 199"), "{sql}");
         let kept = sql.lines().filter(|l| l.starts_with("row ")).count();
@@ -208,7 +216,7 @@ mod tests {
             ..ExecResult::default()
         };
         assert_eq!(
-            of(ToolName::Python).output_block(&short, t, 100),
+            of(ToolName::Python).output_block(&short, t, 100, None),
             ("```output\n42\n```\n".to_string(), false)
         );
     }

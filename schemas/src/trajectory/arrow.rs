@@ -45,6 +45,7 @@ pub fn schema() -> SchemaRef {
                 Field::new("min_tool_calls_left", DataType::UInt32, false),
                 Field::new("min_context_left", DataType::UInt32, false),
                 Field::new("run_answer_code", DataType::Boolean, false),
+                Field::new("show_calls_left", DataType::Boolean, false),
             ]);
             let tool_call = Fields::from(vec![
                 Field::new("segment", DataType::UInt32, false),

@@ -23,12 +23,13 @@ use std::sync::{Arc, OnceLock};
 /// exact user turn, the generation prefix, the end-of-turn token, the prompt's token ids, the
 /// hint settings and the tool-limit flag (schemas/README.md, "Migration"). Version 3 added the
 /// backend, the server's identity and where token ids come from; version 4 the enabled tools,
-/// each tool call's tool and the figures code drew.
-pub const SCHEMA_VERSION: u32 = 4;
+/// each tool call's tool and the figures code drew; version 5 the executions-left counter among
+/// the hint settings.
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Every schema version this build reads: a shard of an older version reads with the columns
 /// it lacks at their defaults (empty, absent, false; tools: python).
-pub const READABLE_SCHEMA_VERSIONS: [u32; 4] = [1, 2, 3, 4];
+pub const READABLE_SCHEMA_VERSIONS: [u32; 5] = [1, 2, 3, 4, 5];
 
 /// Time zone of `created_at`. An offset rather than the name "UTC" because arrow-rs parses
 /// named zones only with chrono-tz compiled in; every reader (pyarrow, DuckDB, polars) reads it

@@ -76,6 +76,11 @@ pub struct HintSettings {
     /// Whether code written after the end of thinking (in the final answer) is executed. Off by
     /// default: a final program run without its input writes a traceback into the answer.
     pub run_answer_code: bool,
+    /// Whether the user turn states the code-execution budget and each output block ends with
+    /// the executions left (NeMo-Skills' prompts do both). Off by default; applies in every
+    /// mode with tools, and rows of schema version 4 and older read it as off.
+    #[serde(default)]
+    pub show_calls_left: bool,
 }
 
 /// Defaults of [`HintSettings`] where a job spec leaves a value out.
@@ -108,6 +113,7 @@ impl HintSettings {
                 .min_context_left
                 .unwrap_or(hint_defaults::MIN_CONTEXT_LEFT),
             run_answer_code: p.run_answer_code,
+            show_calls_left: p.show_calls_left,
         }
     }
 
@@ -120,6 +126,7 @@ impl HintSettings {
             min_tool_calls_left: Some(self.min_tool_calls_left),
             min_context_left: Some(self.min_context_left),
             run_answer_code: self.run_answer_code,
+            show_calls_left: self.show_calls_left,
         }
     }
 
