@@ -432,11 +432,19 @@ fn judge_prompts_cover_every_block_and_their_verdicts_decide_the_judge_rule() {
     use start_schemas::trajectory::Mode;
     let dir = tempfile::tempdir().unwrap();
     // a: one block; b: two; c: three; d: none (never judged).
+    // e: a's block, then another answer: its prompt reads as a's, and is written under its
+    // own id all the same.
+    let mut e = with_blocks("a", 1);
+    e.segments.last_mut().unwrap().text = "So it is \\boxed{8}.".into();
+    e.full_text = e.segments.iter().map(|s| s.text.as_str()).collect();
+    e.trajectory_sha256 = start_schemas::trajectory::Trajectory::compute_sha256(&e.full_text);
+    e.problem_id = "e".into();
     let rows = vec![
         with_blocks("a", 1),
         with_blocks("b", 2),
         with_blocks("c", 3),
         with_blocks("d", 0),
+        e,
     ];
     let data = dir.path().join("data");
     write_dataset(&data, &rows);
@@ -452,10 +460,11 @@ fn judge_prompts_cover_every_block_and_their_verdicts_decide_the_judge_rule() {
     let s = text(&run);
     assert_eq!(run.status.code(), Some(0), "{s}");
     assert!(
-        s.contains("6 judge prompts from 3 rows with code (4 rows read"),
+        s.contains("7 judge prompts from 4 rows with code (5 rows read"),
         "{s}"
     );
-    // The prompts are a problem file like any other: validate reads it.
+    // The prompts are a problem file like any other: validate reads it (two prompts that read
+    // the same are two rows' own, not a duplicate).
     let run = startctl(&["validate", &prompts.display().to_string()]);
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&prompts)
@@ -463,11 +472,20 @@ fn judge_prompts_cover_every_block_and_their_verdicts_decide_the_judge_rule() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    assert_eq!(lines[0]["question"], lines[6]["question"]);
     let ids: Vec<&str> = lines.iter().map(|l| l["id"].as_str().unwrap()).collect();
     let id = |row: usize, b: usize| format!("{}.b{b}", rows[row].trajectory_sha256);
     assert_eq!(
         ids,
-        [id(0, 0), id(1, 0), id(1, 1), id(2, 0), id(2, 1), id(2, 2)]
+        [
+            id(0, 0),
+            id(1, 0),
+            id(1, 1),
+            id(2, 0),
+            id(2, 1),
+            id(2, 2),
+            id(4, 0)
+        ]
     );
     assert!(lines.iter().all(|l| l["kind"] == "judge"));
     // Each prompt shows its own block, its output and the solution before it, not after.
@@ -513,9 +531,9 @@ fn judge_prompts_cover_every_block_and_their_verdicts_decide_the_judge_rule() {
     ]);
     let s = text(&run);
     assert_eq!(run.status.code(), Some(0), "{s}");
-    // c by its votes, d for having no block to judge.
-    assert!(s.contains(&removed(rule, 2)), "{s}");
-    assert!(s.contains("kept 2 of 4 trajectories"), "{s}");
+    // c by its votes, d for having no block to judge, e for having no votes.
+    assert!(s.contains(&removed(rule, 3)), "{s}");
+    assert!(s.contains("kept 2 of 5 trajectories"), "{s}");
     let kept: Vec<String> = std::fs::read_to_string(Path::new(&out).join("sft.jsonl"))
         .unwrap()
         .lines()
@@ -533,7 +551,7 @@ fn judge_prompts_cover_every_block_and_their_verdicts_decide_the_judge_rule() {
     ]);
     let s = text(&run);
     assert!(
-        s.contains("kept 4 of 4") && s.contains(&removed(rule, 2)),
+        s.contains("kept 5 of 5") && s.contains(&removed(rule, 3)),
         "{s}"
     );
     // The rule without verdicts, and verdicts that are another job's rows, are refused.
@@ -549,7 +567,7 @@ fn judge_prompts_cover_every_block_and_their_verdicts_decide_the_judge_rule() {
     let s = text(&run);
     assert_ne!(run.status.code(), Some(0), "{s}");
     assert!(
-        s.contains("4 of 4 rows are not a judge job's verdicts"),
+        s.contains("5 of 5 rows are not a judge job's verdicts"),
         "{s}"
     );
 }

@@ -360,7 +360,10 @@ impl Checker {
             ));
         }
         let hash = problem.content_sha256();
-        if let Some((first, first_id)) = self.contents.get(&hash) {
+        // Two judge prompts may read the same: two samples that agree up to a block and on
+        // the block itself. Each is its own row's, and its verdicts join on its own id.
+        let judge = problem.kind() == crate::problem::ProblemKind::Judge;
+        if let Some((first, first_id)) = self.contents.get(&hash).filter(|_| !judge) {
             return Some(Diagnostic::new(
                 location.clone(),
                 "(row)",
