@@ -78,7 +78,7 @@ fn each_real_row_breaks_exactly_the_rules_read_off_it() {
 #[test]
 fn every_rule_drops_a_real_row_and_keeps_another_and_export_counts_it() {
     let rows = rows();
-    for rule in RULES {
+    for &rule in RULES {
         let broken = rows.iter().filter(|t| Verdicts::of(t).breaks(rule)).count();
         assert!(broken > 0, "no real row breaks {}", rule.name());
         assert!(broken < rows.len(), "every real row breaks {}", rule.name());

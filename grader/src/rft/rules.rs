@@ -57,9 +57,11 @@ pub enum Rule {
     VoidTurn,
 }
 
-/// Every rule, in the order their counts are printed: NeMo-Skills' read off the row, its
-/// majority rule, SimpleTIR's, then the judge's (which needs a judge job's verdicts).
+/// Every rule, in the order their counts are printed (and a row breaking several is counted
+/// under the first): SimpleTIR's, NeMo-Skills' read off the row, its majority rule, then its
+/// judge's (which needs a judge job's verdicts). The order makes each preset a run of it.
 pub const RULES: [Rule; 11] = [
+    Rule::VoidTurn,
     Rule::NoCode,
     Rule::UnclosedBlock,
     Rule::AnswerBeforeCode,
@@ -69,22 +71,12 @@ pub const RULES: [Rule; 11] = [
     Rule::Matplotlib,
     Rule::SeveralBoxed,
     Rule::Majority,
-    Rule::VoidTurn,
     Rule::Judge,
 ];
 
-/// The rules read off the row alone ([`Verdicts::of`]).
-pub const ROW_RULES: [Rule; 9] = [
-    Rule::NoCode,
-    Rule::UnclosedBlock,
-    Rule::AnswerBeforeCode,
-    Rule::NoFinalAnswer,
-    Rule::CodeError,
-    Rule::VerificationOnly,
-    Rule::Matplotlib,
-    Rule::SeveralBoxed,
-    Rule::VoidTurn,
-];
+/// The rules read off the row alone ([`Verdicts::of`]): SimpleTIR's and NeMo-Skills' first
+/// eight.
+pub const ROW_RULES: &[Rule] = RULES.split_at(9).0;
 
 /// Phrases that introduce a block as a check of a result already reached.
 const VERIFY_PHRASES: [&str; 6] = [
@@ -158,27 +150,13 @@ impl Rule {
 /// The presets `--filter` takes: each source's recipe as a set of rules.
 pub const PRESETS: [(&str, &[Rule]); 4] = [
     // What OpenMathReasoning's generation keeps, then what its SFT set keeps: every rule of
-    // theirs that needs no judge job, the first nine of [`RULES`].
-    ("nemo-skills", RULES.split_at(9).0),
+    // theirs that needs no judge job.
+    ("nemo-skills", RULES.split_at(10).0.split_at(1).1),
     // The same with the judge's verdicts (`--judge DATASET`).
-    (
-        "nemo-skills-judged",
-        &[
-            Rule::NoCode,
-            Rule::UnclosedBlock,
-            Rule::AnswerBeforeCode,
-            Rule::NoFinalAnswer,
-            Rule::CodeError,
-            Rule::VerificationOnly,
-            Rule::Matplotlib,
-            Rule::SeveralBoxed,
-            Rule::Majority,
-            Rule::Judge,
-        ],
-    ),
-    ("simpletir", &[Rule::VoidTurn]),
+    ("nemo-skills-judged", RULES.split_at(1).1),
+    ("simpletir", RULES.split_at(1).0),
     // Every rule that needs no judge job.
-    ("all-rules", RULES.split_at(RULES.len() - 1).0),
+    ("all-rules", RULES.split_at(10).0),
 ];
 
 /// The rules named by `name`: one rule, or a preset's.
