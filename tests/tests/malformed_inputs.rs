@@ -221,7 +221,7 @@ fn wrong_types_and_missing_fields_are_all_reported_per_row() {
             at(&f, ":2: metadata: expected an object, got a string"),
             at(&f, ":3: id: must not contain whitespace or control characters"),
             at(&f, ":3: source: \"Math Set\" is not a source name: use lower-case letters, digits, '_', '-' or '.', at most 64 bytes (e.g. aime, math, gpqa, livecodebench)"),
-            at(&f, ":3: kind: unknown kind \"essay\"; expected math, choice or code"),
+            at(&f, ":3: kind: unknown kind \"essay\"; expected math, choice, code or judge"),
             at(&f, ":3: question: must not be empty"),
         ]
     );
