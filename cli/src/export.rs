@@ -145,7 +145,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<Outcome> {
             Features::of(t, at)
         };
         if let Some(votes) = &votes {
-            f.verdicts.mark(Rule::Judge, !judge_keeps(votes, t));
+            f.verdicts.mark(Rule::Judge, !votes.keeps(t));
         }
         features.push(f);
     })
@@ -316,18 +316,6 @@ async fn judge_votes(path: &str) -> anyhow::Result<judge::Votes> {
          id `<trajectory_sha256>.b<block>`)"
     );
     Ok(votes)
-}
-
-/// Whether the judge's verdicts keep `t`: its blocks that ran, each with the votes it got
-/// (none for a block the judge job did not see).
-fn judge_keeps(votes: &judge::Votes, t: &Trajectory) -> bool {
-    let ran = start_grader::judge::blocks_ran(t);
-    let mut blocks = votes
-        .of(&t.trajectory_sha256)
-        .map(<[judge::BlockVotes]>::to_vec)
-        .unwrap_or_default();
-    blocks.resize(ran.max(blocks.len()), judge::BlockVotes::default());
-    judge::keeps(&blocks)
 }
 
 /// Calls `f` with every trajectory of the dataset and its (shard, row) position, each shard

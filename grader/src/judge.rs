@@ -12,7 +12,7 @@
 //! `judge`, id [`item_id`]); a judge job (mode `judge`) generates each with the tools off, its
 //! samples being the votes; the worker parses each response with [`parse`] and samples again
 //! when it does not parse; export reads the judge job's dataset back ([`Votes`]) and applies the
-//! rule ([`keeps`]) by `trajectory_sha256`.
+//! rule ([`Votes::keeps`]) by `trajectory_sha256`.
 
 use serde_json::json;
 use start_schemas::trajectory::{SegmentKind, Trajectory};
@@ -154,46 +154,44 @@ pub struct Item {
 /// The judge prompts of `t`: one per code block that ran (a code segment followed by its
 /// output), in order.
 pub fn items(t: &Trajectory, template: &Template) -> Vec<Item> {
-    let mut out = Vec::new();
-    let mut context = String::new();
-    let mut segments = t.segments.iter().peekable();
-    while let Some(s) = segments.next() {
-        let output = segments.peek().filter(|n| n.kind == SegmentKind::Output);
-        if s.kind == SegmentKind::Code {
-            if let Some(output) = output {
-                let values = HashMap::from([
-                    ("problem", t.user_message.as_str()),
-                    ("context", tail(&context, CONTEXT_CHARS)),
-                    ("code", fence_body(&s.text)),
-                    ("output", fence_body(&output.text)),
-                ]);
-                out.push(Item {
-                    id: item_id(&t.trajectory_sha256, out.len()),
-                    prompt: template.render(&values),
-                });
+    blocks_ran(t)
+        .enumerate()
+        .map(|(block, i)| {
+            let context: String = t.segments[..i].iter().map(|s| s.text.as_str()).collect();
+            let values = HashMap::from([
+                ("problem", t.user_message.as_str()),
+                ("context", tail(&context, CONTEXT_CHARS)),
+                ("code", fence_body(&t.segments[i].text)),
+                ("output", fence_body(&t.segments[i + 1].text)),
+            ]);
+            Item {
+                id: item_id(&t.trajectory_sha256, block),
+                prompt: template.render(&values),
             }
-        }
-        context.push_str(&s.text);
-    }
-    out
+        })
+        .collect()
 }
 
-/// How many code blocks of `t` ran (a code segment followed by its output): the blocks
-/// [`items`] writes a prompt for, and the count [`keeps`] weighs a row's judged blocks by.
-pub fn blocks_ran(t: &Trajectory) -> usize {
+/// The segment index of each code block of `t` that ran (a code segment followed by its
+/// output), in order: the blocks [`items`] writes a prompt for, and those
+/// [`Votes::keeps`] weighs a row's judged blocks against.
+fn blocks_ran(t: &Trajectory) -> impl Iterator<Item = usize> + '_ {
     t.segments
         .windows(2)
-        .filter(|w| w[0].kind == SegmentKind::Code && w[1].kind == SegmentKind::Output)
-        .count()
+        .enumerate()
+        .filter(|(_, w)| w[0].kind == SegmentKind::Code && w[1].kind == SegmentKind::Output)
+        .map(|(i, _)| i)
 }
 
 /// The last `n` characters of `s` (at a character boundary).
 fn tail(s: &str, n: usize) -> &str {
-    match s.char_indices().rev().nth(n.saturating_sub(1)) {
-        Some((i, _)) if n > 0 => &s[i..],
-        _ if n == 0 => "",
-        _ => s,
+    if n == 0 {
+        return "";
     }
+    s.char_indices()
+        .rev()
+        .nth(n - 1)
+        .map_or(s, |(i, _)| &s[i..])
 }
 
 /// A fenced block's body: without its opening line (```` ```python ````) and closing fence.
@@ -412,21 +410,34 @@ impl Votes {
     pub fn rows(&self) -> usize {
         self.by_row.len()
     }
+
+    /// Whether the judge's verdicts keep `t` ([`keeps`]), each block of it that ran weighed,
+    /// a block the judge job did not see as one without a vote.
+    pub fn keeps(&self, t: &Trajectory) -> bool {
+        let judged = self.of(&t.trajectory_sha256).unwrap_or_default();
+        keeps_among(judged, blocks_ran(t).count().max(judged.len()))
+    }
 }
 
 /// NeMo-Skills' rule on a row's blocks (`blocks`: one entry per block that ran, judged or
 /// not): keep it when one block is novel and significant, or when at least half its blocks are
 /// novel and at least moderate. A row with no block is not kept.
 pub fn keeps(blocks: &[BlockVotes]) -> bool {
+    keeps_among(blocks, blocks.len())
+}
+
+/// [`keeps`] for a row of `total` blocks of which `judged` are the first (the others have no
+/// vote, so they are never novel but count towards the half).
+fn keeps_among(judged: &[BlockVotes], total: usize) -> bool {
     let novel_at = |level: Significance| {
-        blocks
+        judged
             .iter()
             .filter(|b| b.novel() && b.significance() >= Some(level))
             .count()
     };
-    !blocks.is_empty()
+    total > 0
         && (novel_at(Significance::Significant) > 0
-            || 2 * novel_at(Significance::Moderate) >= blocks.len())
+            || 2 * novel_at(Significance::Moderate) >= total)
 }
 
 #[cfg(test)]
