@@ -374,6 +374,37 @@ fn duplicate_ids_and_content_across_files() {
 }
 
 #[test]
+fn judge_prompts_take_no_target_and_may_read_alike_but_never_share_an_id() {
+    let d = Dir::new();
+    let f = d.write(
+        "judge.jsonl",
+        br#"{"id":"j1","source":"judge","kind":"judge","question":"Judge this block."}
+{"id":"j2","source":"judge","kind":"judge","question":"Judge this block."}
+{"id":"j1","source":"judge","kind":"judge","question":"Another block."}
+{"id":"j3","source":"judge","kind":"judge","question":"q","answer":"1","choices":["a","b"],"tests":{"type":"stdio","cases":[]}}
+"#,
+    );
+    let (diags, checker) = check(&[&f]);
+    // Two rows' prompts that read the same are both kept, each under its own id.
+    assert_eq!(checker.valid, 2);
+    assert_eq!(
+        diags,
+        [
+            at(
+                &f,
+                &format!(
+                    ":3: id: duplicate id \"j1\", first seen at {}:1",
+                    f.display()
+                )
+            ),
+            at(&f, ":4: answer: not allowed for kind judge"),
+            at(&f, ":4: choices: not allowed for kind judge"),
+            at(&f, ":4: tests: not allowed for kind judge"),
+        ]
+    );
+}
+
+#[test]
 fn missing_ids_become_content_hashes() {
     let d = Dir::new();
     let row = r#"{"source":"math","kind":"math","question":"What  is 1+1?","answer":"2"}"#;
