@@ -190,9 +190,17 @@ pub fn outcome_of(j: &proto::Job) -> Outcome {
     }
 }
 
-/// Committed accuracy as a percentage, `-` before the first trajectory.
-fn accuracy(c: &proto::JobCounters) -> String {
-    if c.trajectories > 0 {
+/// Committed accuracy as a percentage, `-` before the first trajectory; `n/a` for a judge job,
+/// whose rows are verdicts (`final_answer`), never graded.
+fn accuracy(j: &proto::Job) -> String {
+    let c = j.counters.unwrap_or_default();
+    let judge = j
+        .spec
+        .as_ref()
+        .is_some_and(|s| s.mode == proto::GenerationMode::Judge as i32);
+    if judge {
+        "n/a".into()
+    } else if c.trajectories > 0 {
         format!("{:.1}%", 100.0 * c.correct as f64 / c.trajectories as f64)
     } else {
         "-".into()
@@ -208,7 +216,7 @@ fn progress_line(j: &proto::Job, started: Instant, first_done: u64) -> String {
     } else {
         "?".into()
     };
-    let acc = accuracy(&c);
+    let acc = accuracy(j);
     format!(
         "{} {:<9} units {}/{} ({} leased), {} trajectories, accuracy {acc}, {} tokens ({:.0} tok/s), {} tool calls, {} errored, {} lease expirations, ETA {eta}",
         j.job_id,
@@ -435,7 +443,7 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<Outcome> {
     );
     for j in &jobs {
         let c = j.counters.unwrap_or_default();
-        let acc = accuracy(&c);
+        let acc = accuracy(j);
         println!(
             "{:<26} {:<16} {:<10} {:>11} {:>12} {:>9}",
             j.job_id,

@@ -54,9 +54,11 @@ enum Format {
 /// trainer reads which columns.
 #[derive(clap::Args)]
 pub struct ExportArgs {
-    /// The dataset to select from: a directory or an object-store URL.
-    #[arg(long = "from")]
-    from: String,
+    /// The dataset to select from: a directory or an object-store URL. Repeatable: several
+    /// datasets are selected from as one (a hinted run and a plain run of the same problems,
+    /// for an SFT mix with text-only rows under --max-tool-share).
+    #[arg(long = "from", required = true)]
+    from: Vec<String>,
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
@@ -98,9 +100,28 @@ pub struct ExportArgs {
     /// counts what the rule would drop.
     #[arg(long)]
     judge: Option<String>,
+    /// Cap the share of kept rows that ran code (e.g. `30%` or `0.3`), so that the SFT mix
+    /// keeps text-only reasoning: every text-only row the selection keeps stays, and tool rows
+    /// over the cap are dropped spread over problems (each problem's best first kept).
+    #[arg(long, value_parser = parse_share)]
+    max_tool_share: Option<f64>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Parquet)]
     format: Format,
+}
+
+/// A share: `30%`, or a fraction in [0, 1].
+fn parse_share(s: &str) -> Result<f64, String> {
+    let share = match s.trim().strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|p| p / 100.0),
+        None => s.trim().parse::<f64>(),
+    }
+    .map_err(|_| format!("{s:?} is not a share (30% or 0.3)"))?;
+    if (0.0..=1.0).contains(&share) {
+        Ok(share)
+    } else {
+        Err(format!("{s:?} is not a share between 0% and 100%"))
+    }
 }
 
 /// One `--filter`: a rule, or a preset's rules.
@@ -121,7 +142,10 @@ async fn export(args: ExportArgs) -> anyhow::Result<Outcome> {
         !(matches!(args.select, SelectArg::All) && args.seed_data_plain.is_some()),
         "--select all keeps incorrect trajectories; START's seed-data rule keeps correct ones only"
     );
-    let dataset = Dataset::open_at(&args.from).await?;
+    let mut datasets = Vec::new();
+    for from in &args.from {
+        datasets.push(Dataset::open_at(from).await?);
+    }
     let seed_data = match &args.seed_data_plain {
         None => None,
         Some(path) => Some(baseline(path, args.allow_sampled_baseline).await?),
@@ -138,7 +162,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<Outcome> {
     };
     let mut features = Vec::new();
     let all = matches!(args.select, SelectArg::All);
-    for_each(&dataset, |at, t| {
+    for_each(&datasets, |at, t| {
         let mut f = if all {
             Features::of_any(t, at)
         } else {
@@ -163,6 +187,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<Outcome> {
         max_completion_tokens: args.max_completion_tokens,
         seed_data,
         rules,
+        max_tool_share: args.max_tool_share,
     };
     let selection = select(features, &policy);
     let kept: HashSet<(usize, usize)> = selection.kept.iter().copied().collect();
@@ -183,7 +208,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<Outcome> {
     let mut missing_question = 0u64;
     let mut batch = Vec::new();
     let mut write_error = None;
-    for_each(&dataset, |at, t| {
+    for_each(&datasets, |at, t| {
         if !kept.contains(&at) || write_error.is_some() {
             return;
         }
@@ -241,6 +266,13 @@ async fn export(args: ExportArgs) -> anyhow::Result<Outcome> {
             "no user turn (schema-1 row, not ChatML)"
         );
     }
+    if let Some(share) = args.max_tool_share {
+        println!(
+            "{:<58} {:>7.1}%",
+            format!("tool-use share of the kept (cap {:.1}%)", share * 100.0),
+            100.0 * selection.kept_with_tools as f64 / selection.kept.len().max(1) as f64
+        );
+    }
     println!(
         "kept {written} of {} trajectories -> {}",
         selection.total,
@@ -279,7 +311,7 @@ async fn baseline(path: &str, allow_sampled: bool) -> anyhow::Result<SeedData> {
     let plain = Dataset::open_at(path).await?;
     let mut seed = SeedData::default();
     let (mut not_plain, mut sampled) = (0u64, 0u64);
-    for_each(&plain, |_, t| {
+    for_each(std::slice::from_ref(&plain), |_, t| {
         not_plain += u64::from(t.mode != Mode::Plain);
         sampled += u64::from(t.params.temperature > 0.0);
         seed.baseline.insert(t.problem_id.clone());
@@ -304,7 +336,7 @@ async fn judge_votes(path: &str) -> anyhow::Result<judge::Votes> {
     let dataset = Dataset::open_at(path).await?;
     let mut votes = judge::Votes::default();
     let (mut rows, mut foreign) = (0u64, 0u64);
-    for_each(&dataset, |_, t| {
+    for_each(std::slice::from_ref(&dataset), |_, t| {
         rows += 1;
         let ok = t.mode == Mode::Judge && votes.add(&t.problem_id, t.final_answer.as_deref());
         foreign += u64::from(!ok);
@@ -318,12 +350,19 @@ async fn judge_votes(path: &str) -> anyhow::Result<judge::Votes> {
     Ok(votes)
 }
 
-/// Calls `f` with every trajectory of the dataset and its (shard, row) position, each shard
-/// checked against the manifest first ([`Dataset::for_each_row`]).
+/// Calls `f` with every trajectory of the datasets and its (shard, row) position, each shard
+/// checked against its manifest first ([`Dataset::for_each_row`]). The shards of each dataset
+/// are numbered after the ones before it, so a position names one row of all of them.
 async fn for_each(
-    dataset: &Dataset,
+    datasets: &[Dataset],
     mut f: impl FnMut((usize, usize), &Trajectory),
 ) -> anyhow::Result<()> {
-    dataset.for_each_row(|at, t| f(at, &t)).await?;
+    let mut offset = 0;
+    for dataset in datasets {
+        dataset
+            .for_each_row(|(shard, row), t| f((offset + shard, row), &t))
+            .await?;
+        offset += dataset.manifest.shards.len();
+    }
     Ok(())
 }

@@ -177,6 +177,23 @@ impl Manifest {
         self.shards.iter().map(|s| s.rows).sum()
     }
 
+    /// A hash of what the dataset holds: hex sha256 over its shards' paths and sha256s in
+    /// path order. Two datasets with the same shards hash the same whatever their commit order
+    /// or times; any changed, added or removed shard changes it. What a recipe pins a dataset
+    /// by (reading the rows checks each shard against its manifest sha256).
+    pub fn content_sha256(&self) -> String {
+        let mut shards: Vec<&ShardEntry> = self.shards.iter().collect();
+        shards.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut h = Sha256::new();
+        for s in shards {
+            h.update(s.path.as_bytes());
+            h.update(b"\0");
+            h.update(s.sha256.as_bytes());
+            h.update(b"\n");
+        }
+        hex::encode(h.finalize())
+    }
+
     /// Writes this manifest if the stored one is still at `read`; `Ok(false)` when another
     /// committer got there first (read again and retry).
     pub async fn put_if(
@@ -245,4 +262,45 @@ fn put_local(dir: &std::path::Path, bytes: &[u8], read: &Version) -> Result<bool
         .and_then(|d| d.sync_all())
         .map_err(|e| DatasetError::io(dir.display(), e))?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, sha: &str, at: i64) -> ShardEntry {
+        ShardEntry {
+            shard_id: id.into(),
+            path: format!("data/{id}.parquet"),
+            rows: 4,
+            sha256: sha.into(),
+            bytes: 100,
+            schema_version: SCHEMA_VERSION,
+            committed_at: DateTime::from_timestamp(at, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_content_hash_names_the_shards_not_their_order_or_times() {
+        let a = Manifest {
+            shards: vec![entry("u0", "aa", 1), entry("u1", "bb", 2)],
+            ..Manifest::default()
+        };
+        let b = Manifest {
+            shards: vec![entry("u1", "bb", 9), entry("u0", "aa", 8)],
+            ..Manifest::default()
+        };
+        assert_eq!(a.content_sha256(), b.content_sha256());
+        assert_eq!(a.content_sha256().len(), 64);
+        let changed = Manifest {
+            shards: vec![entry("u0", "aa", 1), entry("u1", "cc", 2)],
+            ..Manifest::default()
+        };
+        assert_ne!(a.content_sha256(), changed.content_sha256());
+        let fewer = Manifest {
+            shards: vec![entry("u0", "aa", 1)],
+            ..Manifest::default()
+        };
+        assert_ne!(a.content_sha256(), fewer.content_sha256());
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! One binary for all subcommands (every integration test file is its own binary that links the
 //! whole CLI, llama.cpp included), a module per stage: [`inputs`], [`generate`], [`export`],
-//! [`report`]; the helpers they share are here.
+//! [`mix`], [`report`]; the helpers they share are here.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 mod export;
 mod generate;
 mod inputs;
+mod mix;
 mod report;
 
 fn startctl(args: &[&str]) -> Output {

@@ -220,6 +220,11 @@ pub struct Policy {
     pub seed_data: Option<SeedData>,
     /// The published quality rules switched on ([`rules`]); none by default.
     pub rules: Vec<Rule>,
+    /// The most the rows that ran code may be of the kept set, in (0, 1] (the 2026 recipe's cap
+    /// that keeps text-only reasoning from degrading); `None`: no cap. Applied last, on what
+    /// the rest kept: the rows over the cap are dropped spread over problems, a problem's
+    /// best-ranked tool rows last ([`cap_tool_share`]).
+    pub max_tool_share: Option<f64>,
 }
 
 /// What the seed-data rule knows of the plain baseline.
@@ -240,13 +245,14 @@ impl Default for Policy {
             max_completion_tokens: None,
             seed_data: None,
             rules: Vec::new(),
+            max_tool_share: None,
         }
     }
 }
 
 /// Why a trajectory was removed, in the order the filters run: the quality rules' reasons
 /// ([`Rule::reason`]) come after the repetition check, in [`RULES`] order.
-pub const REASONS: [&str; 23] = [
+pub const REASONS: [&str; 24] = [
     "infrastructure error (finish_reason = error)",
     "not graded",
     "incorrect",
@@ -270,6 +276,7 @@ pub const REASONS: [&str; 23] = [
     "solved by plain greedy (seed-data rule)",
     "exact duplicate",
     "near duplicate",
+    "tool-use share over the cap (--max-tool-share)",
 ];
 
 /// The outcome of selection.
@@ -284,6 +291,8 @@ pub struct Selection {
     /// Of the kept rows, how many each quality rule that was not applied would drop (keys
     /// from [`Rule::reason`]): what switching it on would cost.
     pub would_drop: BTreeMap<&'static str, u64>,
+    /// Of the kept rows, those that ran code (at least one tool call).
+    pub kept_with_tools: u64,
 }
 
 /// Ranks candidates of one problem, best first: tool calls that all succeeded first, then
@@ -342,6 +351,41 @@ fn mark_majority(features: &mut [Features]) {
             .is_none_or(|keys| !keys.contains(&f.answer_key));
         f.verdicts.mark(Rule::Majority, broken);
     }
+}
+
+/// Keeps as many of `kept`'s rows that ran code (a tool call) as a tool-use share of at most
+/// `share` allows beside its text-only rows, all of which stay: `t / (t + n) <= share` for t
+/// tool rows and n text-only ones. The rows dropped are spread over problems: every problem's
+/// best tool row (in `kept`'s order, which is the selection's ranking within a problem) is
+/// kept before any problem's second, and among rows of the same rank the row text's sha256
+/// orders them, a draw that is the same on every run of the same dataset.
+pub fn cap_tool_share(kept: Vec<Features>, share: f64) -> Vec<Features> {
+    let text_only = kept.iter().filter(|f| f.tool_calls == 0).count();
+    let tool_rows = kept.len() - text_only;
+    let allowed = if share >= 1.0 {
+        tool_rows
+    } else {
+        // The largest t with t / (t + n) <= share; the epsilon keeps an exact share (1 of 4 at
+        // 25%) from rounding below itself.
+        ((share * text_only as f64 / (1.0 - share)) + 1e-9).floor() as usize
+    };
+    if tool_rows <= allowed {
+        return kept;
+    }
+    let mut rank: HashMap<&str, usize> = HashMap::new();
+    let mut order: Vec<(usize, [u8; 32], usize)> = Vec::new();
+    for (i, f) in kept.iter().enumerate().filter(|(_, f)| f.tool_calls > 0) {
+        let r = rank.entry(f.problem_id.as_str()).or_default();
+        order.push((*r, f.text_hash, i));
+        *r += 1;
+    }
+    order.sort_unstable();
+    let keep: HashSet<usize> = order.into_iter().take(allowed).map(|(_, _, i)| i).collect();
+    kept.into_iter()
+        .enumerate()
+        .filter(|(i, f)| f.tool_calls == 0 || keep.contains(i))
+        .map(|(_, f)| f)
+        .collect()
 }
 
 /// Runs the filters and the selection.
@@ -404,6 +448,7 @@ pub fn select(mut features: Vec<Features>, policy: &Policy) -> Selection {
         }
         by_problem.entry(f.problem_id.clone()).or_default().push(f);
     }
+    let mut survivors: Vec<Features> = Vec::new();
     for problem in order {
         let mut group = by_problem.remove(&problem).unwrap_or_default();
         match policy.select {
@@ -430,14 +475,24 @@ pub fn select(mut features: Vec<Features>, policy: &Policy) -> Selection {
             *removed.entry("not selected").or_default() += (kept.len() - limit) as u64;
             kept.truncate(limit);
         }
-        for f in &kept {
-            for rule in rules::RULES {
-                if !policy.rules.contains(&rule) && f.verdicts.breaks(rule) {
-                    bump(&mut out.would_drop, rule.reason());
-                }
+        survivors.extend(kept);
+    }
+    if let Some(share) = policy.max_tool_share {
+        let before = survivors.len();
+        survivors = cap_tool_share(survivors, share);
+        let over = (before - survivors.len()) as u64;
+        if over > 0 {
+            *removed.entry(REASONS[23]).or_default() += over;
+        }
+    }
+    for f in survivors {
+        for rule in rules::RULES {
+            if !policy.rules.contains(&rule) && f.verdicts.breaks(rule) {
+                bump(&mut out.would_drop, rule.reason());
             }
         }
-        out.kept.extend(kept.into_iter().map(|f| f.at));
+        out.kept_with_tools += u64::from(f.tool_calls > 0);
+        out.kept.push(f.at);
     }
     out.kept.sort_unstable();
     out.removed = removed;
@@ -576,5 +631,58 @@ mod tests {
         let s = select(rows, &policy);
         assert_eq!(s.kept, [(0, 0), (0, 1), (0, 3), (0, 6), (0, 7)]);
         assert_eq!(s.removed.get(Rule::Majority.reason()), Some(&4));
+    }
+
+    #[test]
+    fn the_tool_share_cap_keeps_every_text_row_and_spreads_the_tool_rows_over_problems() {
+        // Three problems with three tool rows each (p0 ranks its rows 0, 1, 2 best first), and
+        // three text-only rows.
+        let mut rows = Vec::new();
+        for (p, problem) in ["a", "b", "c"].iter().enumerate() {
+            for s in 0..3 {
+                let mut f = features(
+                    rows.len(),
+                    Some(true),
+                    FinishReason::Stop,
+                    &format!("{problem} tool row {s} with its own words"),
+                );
+                f.problem_id = problem.to_string();
+                f.sample_index = s;
+                rows.push(f);
+            }
+            let mut f = features(
+                rows.len(),
+                Some(true),
+                FinishReason::Stop,
+                &format!("text only {p} reasoning without code"),
+            );
+            f.problem_id = problem.to_string();
+            f.tool_calls = 0;
+            f.sample_index = 9;
+            rows.push(f);
+        }
+        let at = |kept: &[Features]| kept.iter().map(|f| f.at.1).collect::<Vec<_>>();
+        // 50%: 3 text rows allow 3 tool rows, each problem's best one.
+        let half = cap_tool_share(rows.clone(), 0.5);
+        assert_eq!(at(&half), [0, 3, 4, 7, 8, 11]);
+        // 25%: exactly 1 of 4; 60%: 4 tool rows (4.5 rounds down), one problem's second row.
+        assert_eq!(cap_tool_share(rows.clone(), 0.25).len(), 4);
+        let sixty = cap_tool_share(rows.clone(), 0.6);
+        assert_eq!(sixty.iter().filter(|f| f.tool_calls > 0).count(), 4);
+        assert!(at(&sixty).starts_with(&[0]) && at(&sixty).contains(&4));
+        // Under the cap, or at 100%, nothing moves.
+        assert_eq!(cap_tool_share(rows.clone(), 1.0).len(), 12);
+        assert_eq!(cap_tool_share(rows.clone(), 0.75).len(), 12);
+        // Through select: counted under its reason.
+        let s = select(
+            rows,
+            &Policy {
+                max_tool_share: Some(0.5),
+                near_duplicate: 1.1,
+                ..Policy::default()
+            },
+        );
+        assert_eq!(s.kept.len(), 6);
+        assert_eq!(s.removed.get(REASONS[23]), Some(&6));
     }
 }
