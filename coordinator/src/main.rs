@@ -78,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
         )
     };
     let token =
-        start_schemas::client::read_token(args.token.as_deref(), args.token_file.as_deref())?;
+        start_schemas::client::serving_token(args.token.as_deref(), args.token_file.as_deref())?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => Some((
             std::fs::read(c).with_context(|| format!("TLS certificate {}", c.display()))?,

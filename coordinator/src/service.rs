@@ -336,7 +336,12 @@ impl Coordinator {
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
         }
-        let mut problems = intake.finish().map_err(Status::invalid_argument)?;
+        // Hashing every received file (up to the submission's limit) is CPU work: off the
+        // async threads, which serve every other RPC meanwhile.
+        let mut problems = tokio::task::spawn_blocking(move || intake.finish())
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(Status::invalid_argument)?;
         if problems.is_empty() {
             return Err(Status::invalid_argument(
                 "the job has no problems: stream some or name problems_uri",
@@ -401,7 +406,13 @@ impl JobService for Coordinator {
                             "submit: the first message must be the spec",
                         ));
                     }
-                    intake.add_batch(&batch);
+                    // Checking rows and hashing their inline files is CPU work too.
+                    intake = tokio::task::spawn_blocking(move || {
+                        intake.add_batch(&batch);
+                        intake
+                    })
+                    .await
+                    .map_err(|e| Status::internal(e.to_string()))?;
                 }
                 Some(proto::submit_job_request::Item::File(chunk)) => {
                     if spec.is_none() {

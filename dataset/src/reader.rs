@@ -11,6 +11,7 @@ use crate::manifest::{Manifest, ShardEntry};
 use crate::{DatasetError, DatasetLocation};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sha2::{Digest, Sha256};
+use start_schemas::file::parquet_guard;
 use start_schemas::trajectory::{
     from_record_batch, Trajectory, READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION_KEY,
 };
@@ -162,7 +163,8 @@ pub fn batches(
     bytes: bytes::Bytes,
     batch_rows: usize,
 ) -> Result<impl Iterator<Item = Result<Vec<Trajectory>, DatasetError>>, DatasetError> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
+    // Every call into the decoder is guarded: it panics on some malformed files.
+    let builder = parquet_guard(|| ParquetRecordBatchReaderBuilder::try_new(bytes))
         .map_err(|e| DatasetError::parquet(&name, e))?;
     let version = builder
         .metadata()
@@ -180,12 +182,23 @@ pub fn batches(
             found: version,
         });
     }
-    let reader = builder
-        .with_batch_size(batch_rows.max(1))
-        .build()
+    let mut reader = parquet_guard(|| builder.with_batch_size(batch_rows.max(1)).build())
         .map_err(|e| DatasetError::parquet(&name, e))?;
-    Ok(reader.map(move |batch| {
-        let batch = batch.map_err(|e| DatasetError::arrow(name.clone(), e))?;
-        from_record_batch(&batch).map_err(|e| DatasetError::arrow(name.clone(), e))
+    // After an error the decoder's state is not to be trusted: the rows end there.
+    let mut failed = false;
+    Ok(std::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        let rows = match parquet_guard(|| Ok(reader.next())) {
+            Ok(batch) => batch?
+                .map_err(|e| DatasetError::arrow(name.clone(), e))
+                .and_then(|b| {
+                    from_record_batch(&b).map_err(|e| DatasetError::arrow(name.clone(), e))
+                }),
+            Err(e) => Err(DatasetError::parquet(&name, e)),
+        };
+        failed = rows.is_err();
+        Some(rows)
     }))
 }

@@ -163,6 +163,13 @@ impl Attachment {
     pub fn load(&mut self, bytes: Bytes) -> Result<(), String> {
         self.check_size(&bytes)?;
         let sha = hex::encode(Sha256::digest(&bytes));
+        self.load_with_sha256(bytes, &sha)
+    }
+
+    /// As [`Attachment::load`], with the bytes' sha256 already computed (by a [`FileCache`]
+    /// that read them for another problem).
+    fn load_with_sha256(&mut self, bytes: Bytes, sha: &str) -> Result<(), String> {
+        self.check_size(&bytes)?;
         if sha != self.sha256 {
             return Err(format!(
                 "has sha256 {sha}, but the row says {}",
@@ -241,6 +248,23 @@ pub fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The attached files read so far, by full path, with their sha256: a file that many problems
+/// attach is read and hashed once (a data-analysis set can attach one 32 MiB table to
+/// thousands of problems).
+#[derive(Debug, Default)]
+pub struct FileCache {
+    /// Bytes and hex sha256 by full path.
+    files: HashMap<PathBuf, (Bytes, String)>,
+    hits: u64,
+}
+
+impl FileCache {
+    /// How many reads the cache answered (each one a file not read or hashed again).
+    pub fn hits(&self) -> u64 {
+        self.hits
+    }
+}
+
 /// Where a problem file's attached files are read from.
 pub enum AttachmentRoot {
     /// Beside the problem file: paths are relative to this directory.
@@ -259,21 +283,32 @@ impl AttachmentRoot {
         )
     }
 
-    fn read(&self, path: &str, cache: &mut HashMap<PathBuf, Bytes>) -> Result<Bytes, String> {
+    fn read(&self, path: &str, cache: &mut FileCache) -> Result<(Bytes, String), String> {
+        let full = match self {
+            Self::Embedded(_) => PathBuf::from(path),
+            Self::Dir(dir) => dir.join(path),
+        };
+        if let Some(hit) = cache.files.get(&full) {
+            cache.hits += 1;
+            return Ok(hit.clone());
+        }
+        let bytes = self.read_uncached(path, &full)?;
+        let sha = hex::encode(Sha256::digest(&bytes));
+        cache.files.insert(full, (bytes.clone(), sha.clone()));
+        Ok((bytes, sha))
+    }
+
+    fn read_uncached(&self, path: &str, full: &Path) -> Result<Bytes, String> {
         match self {
             Self::Embedded(files) => files
                 .iter()
                 .find(|(p, _)| *p == path)
                 .map(|(_, b)| Bytes::from_static(b))
                 .ok_or_else(|| "is not among the bundled files".to_string()),
-            Self::Dir(dir) => {
-                let full = dir.join(path);
-                if let Some(b) = cache.get(&full) {
-                    return Ok(b.clone());
-                }
+            Self::Dir(_) => {
                 let shown = full.display();
                 let meta =
-                    std::fs::metadata(&full).map_err(|e| format!("cannot open {shown}: {e}"))?;
+                    std::fs::metadata(full).map_err(|e| format!("cannot open {shown}: {e}"))?;
                 if !meta.is_file() {
                     return Err(format!("{shown} is not a regular file"));
                 }
@@ -281,29 +316,29 @@ impl AttachmentRoot {
                 if meta.len() > MAX_FILE_BYTES {
                     return Err(over_limit(meta.len()));
                 }
-                let bytes = Bytes::from(
-                    std::fs::read(&full).map_err(|e| format!("cannot read {shown}: {e}"))?,
-                );
-                cache.insert(full, bytes.clone());
-                Ok(bytes)
+                Ok(Bytes::from(
+                    std::fs::read(full).map_err(|e| format!("cannot read {shown}: {e}"))?,
+                ))
             }
         }
     }
 
     /// Reads and checks every file of problem `id` (its `files`), keeping their bytes; each
     /// error is the file's field and what is wrong, naming the problem and the file. A file
-    /// shared by many problems is read once (`cache`, by path).
+    /// shared by many problems is read and hashed once (`cache`, by path).
     pub fn load(
         &self,
         id: &str,
         files: &mut [Attachment],
-        cache: &mut HashMap<PathBuf, Bytes>,
+        cache: &mut FileCache,
     ) -> Vec<(String, String)> {
         let mut errors = Vec::new();
         let mut total = 0;
         for (i, file) in files.iter_mut().enumerate() {
             let path = file.path.clone().unwrap_or_else(|| file.name.clone());
-            let loaded = self.read(&path, cache).and_then(|bytes| file.load(bytes));
+            let loaded = self
+                .read(&path, cache)
+                .and_then(|(bytes, sha)| file.load_with_sha256(bytes, &sha));
             match loaded {
                 Ok(()) => total += file.size.unwrap_or(0),
                 Err(e) => errors.push((
@@ -394,5 +429,37 @@ mod tests {
             .contains("not a Parquet file"));
         b.name = "t.sqlite".into();
         assert!(b.load(bad).unwrap_err().contains("not a SQLite database"));
+    }
+
+    #[test]
+    fn a_file_many_problems_attach_is_read_and_hashed_once_and_checked_for_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = b"region,revenue\nNorth,10\n";
+        std::fs::write(dir.path().join("sales.csv"), csv).unwrap();
+        let root = AttachmentRoot::Dir(dir.path().to_path_buf());
+        let file = |sha256: String| Attachment {
+            name: "sales.csv".into(),
+            path: Some("sales.csv".into()),
+            sha256,
+            size: None,
+            content: None,
+        };
+        let right = hex::encode(Sha256::digest(csv));
+        let mut cache = FileCache::default();
+        for id in ["p1", "p2", "p3"] {
+            let mut files = [file(right.clone())];
+            assert!(root.load(id, &mut files, &mut cache).is_empty());
+            assert_eq!(files[0].content.as_deref(), Some(&csv[..]));
+        }
+        assert_eq!(cache.hits(), 2);
+        // The cached hash still answers each problem's own claim.
+        let mut wrong = [file("0".repeat(64))];
+        let errors = root.load("p4", &mut wrong, &mut cache);
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].1.contains("problem \"p4\"") && errors[0].1.contains("but the row says"),
+            "{errors:?}"
+        );
+        assert_eq!(cache.hits(), 3);
     }
 }

@@ -78,6 +78,29 @@ pub fn read_token(token: Option<&str>, file: Option<&Path>) -> std::io::Result<O
     Ok(raw.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()))
 }
 
+/// The token the Kubernetes base's `start-token` Secret is generated with, so that a fresh
+/// render is self-contained. Anyone can read it in start's repository: a server holding it is
+/// open to all, so the coordinator and the worker refuse it ([`serving_token`]).
+pub const PLACEHOLDER_TOKEN: &str = "change-me-before-deploying";
+
+/// [`read_token`] for a process that serves or joins a cluster: the placeholder of the
+/// Kubernetes base ([`PLACEHOLDER_TOKEN`]) is refused with what to do instead.
+pub fn serving_token(token: Option<&str>, file: Option<&Path>) -> std::io::Result<Option<String>> {
+    let token = read_token(token, file)?;
+    if token.as_deref() == Some(PLACEHOLDER_TOKEN) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "the bearer token is the Kubernetes base's placeholder {PLACEHOLDER_TOKEN:?}, \
+                 which anyone can read in start's repository; make a real one (`openssl rand -hex 32 \
+                 > token.txt`, then `kubectl -n start create secret generic start-token \
+                 --from-file=token=token.txt`, or an overlay's secretGenerator: k8s/README.md)"
+            ),
+        ));
+    }
+    Ok(token)
+}
+
 /// The gRPC metadata key that says what a `NOT_FOUND` is about. A worker must tell "the
 /// coordinator forgot me" (register again, its leases are gone) from "that job is gone" (one
 /// report refused, the other units carry on); the code alone cannot.

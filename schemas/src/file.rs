@@ -58,3 +58,23 @@ impl FileError {
         }
     }
 }
+
+/// Runs `decode` (a call into the `parquet` crate on bytes nobody here wrote) and turns a panic
+/// inside it into a [`parquet::errors::ParquetError`]. The crate panics on some malformed files
+/// instead of returning an error ("column start and length should not be negative", an index
+/// out of range, a dictionary page missing: found by start's fuzz campaign, `fuzz/`); a bad
+/// problem file or shard must be an error naming the file, not a crashed worker.
+pub fn parquet_guard<T>(
+    decode: impl FnOnce() -> Result<T, parquet::errors::ParquetError>,
+) -> Result<T, parquet::errors::ParquetError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        Err(parquet::errors::ParquetError::General(format!(
+            "malformed file, the decoder failed: {message}"
+        )))
+    })
+}

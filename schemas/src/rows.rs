@@ -379,7 +379,7 @@ fn parquet_rows(
     name: String,
     file: File,
 ) -> Result<Box<dyn Iterator<Item = RowItem> + Send>, Diagnostic> {
-    let reader = SerializedFileReader::new(file).map_err(|e| {
+    let reader = crate::file::parquet_guard(|| SerializedFileReader::new(file)).map_err(|e| {
         Diagnostic::new(
             Location::file(&name),
             "(file)",
@@ -393,7 +393,10 @@ fn parquet_rows(
         if failed {
             return None;
         }
-        let row = rows.next()?;
+        let row = match crate::file::parquet_guard(|| Ok(rows.next())) {
+            Ok(row) => row?,
+            Err(e) => Err(e),
+        };
         let location = Location {
             file: name.clone(),
             at: Position::Row(index),

@@ -127,7 +127,7 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("starting the engine on {}", args.engine.describe()))?,
     );
     let token =
-        start_schemas::client::read_token(args.token.as_deref(), args.token_file.as_deref())?;
+        start_schemas::client::serving_token(args.token.as_deref(), args.token_file.as_deref())?;
     let tls_ca = match &args.tls_ca {
         Some(p) => {
             Some(std::fs::read(p).with_context(|| format!("CA certificate {}", p.display()))?)

@@ -18,6 +18,27 @@ mod tool_loop;
 
 pub use client::ClientError;
 
+/// The server-sent-events decoder run on a body already in hand (its chunks as they arrived):
+/// how many tokens it yields and how the completion finished. The backend decodes live streams
+/// with the same code ([`sse`]); this entry serves the fuzz campaign (`fuzz/`), which feeds it
+/// bytes nobody here wrote, and the replay of a captured stream.
+pub async fn decode_events(
+    chunks: Vec<bytes::Bytes>,
+) -> Result<(usize, Option<String>), ClientError> {
+    let body: sse::Body = Box::pin(futures_util::stream::iter(
+        chunks.into_iter().map(Ok::<_, reqwest::Error>),
+    ));
+    let mut stream = sse::EventStream::new("replay".into(), body);
+    let (mut tokens, mut finish) = (0, None);
+    while let Some(event) = stream.next().await? {
+        match event {
+            sse::Event::Tokens(t) => tokens += t.len(),
+            sse::Event::Finished(reason) => finish = Some(reason),
+        }
+    }
+    Ok((tokens, finish))
+}
+
 use crate::config::TirConfig;
 use crate::info::{ModelInfo, Stats};
 use crate::request::{EngineError, GenOutput, GenRequest};

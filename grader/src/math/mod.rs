@@ -168,7 +168,12 @@ fn candidates(text: &str) -> Vec<Candidate> {
     levels[0].extend(boxed(text, &spans));
     let lower = text.to_ascii_lowercase();
     for (at, _) in lower.match_indices("final answer") {
-        let window_end = (at + 12 + 100).min(text.len());
+        // 100 bytes on, moved back to a character's start: the text after "final answer" may
+        // be any language (found by the fuzz campaign: a multi-byte character there panicked).
+        let mut window_end = (at + 12 + 100).min(text.len());
+        while !text.is_char_boundary(window_end) {
+            window_end -= 1;
+        }
         if let Some(is) = lower[at + 12..window_end].find(" is") {
             let after = at + 12 + is + 3;
             let rest = &text[after..];
@@ -535,6 +540,15 @@ mod tests {
         assert!(!eq("5", "The answer is 6."));
         assert!(eq("$\\frac{1}{2}$", "\\boxed{0.5}"));
         assert!(eq("We get $\\boxed{7}$.", "So 7."));
+        // Text in any language after "final answer", a multi-byte character where the
+        // 100-byte window ends (the fuzz campaign's first find).
+        let text = format!(
+            "The final answer{}{} so $5$",
+            " ".repeat(99),
+            "é".repeat(40)
+        );
+        assert!(eq("5", &text));
+        assert!(eq("7", &format!("final answer{} is 7", "数".repeat(60))));
     }
 
     #[test]

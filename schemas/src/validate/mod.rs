@@ -18,7 +18,7 @@ use crate::problem::{
 use crate::rows::{json_type_name, read_rows, Diagnostic, Location, ReadOptions};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 mod code;
 mod files;
@@ -228,7 +228,7 @@ pub struct Checker {
     /// [`Checker::check_file`] reads them beside the file it checks.
     pub attachments: Option<AttachmentRoot>,
     /// Attached files read so far, by path, so that a file many problems share is read once.
-    attachment_cache: HashMap<PathBuf, bytes::Bytes>,
+    attachment_cache: crate::attachment::FileCache,
     ids: HashMap<String, Location>,
     contents: HashMap<[u8; 32], (Location, String)>,
     /// Valid problems by (source, kind).

@@ -661,6 +661,56 @@ async fn a_wrong_endpoint_stops_the_worker_at_start_up_naming_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kubernetes_base_placeholder_token_stops_coordinator_and_worker_at_start_up() {
+    // The token the base's Secret is generated with is readable by anyone in this repository:
+    // a cluster applied as is must not come up open to all.
+    let base = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../k8s/base/kustomization.yaml"),
+    )
+    .unwrap();
+    let placeholder = start_schemas::client::PLACEHOLDER_TOKEN;
+    assert!(
+        base.contains(&format!("token={placeholder}")),
+        "the base's placeholder is not the one refused:\n{base}"
+    );
+    let mut c = Cluster::new();
+    // As the base mounts it: a Secret's file, read with its trailing newline.
+    let token_file = c.root().join("token");
+    std::fs::write(&token_file, format!("{placeholder}\n")).unwrap();
+    let mut coordinator = Command::new(coordinator_bin());
+    coordinator
+        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .args(["--metrics-listen", "", "--redis", "memory"])
+        .arg("--store-root")
+        .arg(c.store_root())
+        .arg("--token-file")
+        .arg(&token_file);
+    let mut worker = c.worker_cmd("w", 60);
+    worker.args(["--token", placeholder]);
+    for (name, cmd) in [("coordinator", coordinator), ("worker", worker)] {
+        let mut p = c.spawn(name, cmd);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = p.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} still running: {}",
+                p.tail()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(!status.success(), "{name}");
+        let log = std::fs::read_to_string(&p.log).unwrap();
+        assert!(
+            log.contains("placeholder") && log.contains("create secret generic start-token"),
+            "{name} says why and what to do: {log}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_on_s3_survives_a_killed_worker_with_two_coordinators_committing() {
     // Two coordinators on one Redis and one bucket, each with its own worker; one worker is
     // killed -9 while it holds a unit (mid-generation or mid-upload), so its unit is redone

@@ -25,7 +25,15 @@ type R<T> = Result<T, ParseError>;
 struct P {
     toks: Vec<Tok>,
     at: usize,
+    /// Nesting of [`P::unary`] and [`P::exponent`] on the stack: every recursion of the
+    /// grammar passes one of them.
+    depth: usize,
 }
+
+/// Deepest nesting parsed: no answer nests 64 levels deep, and a recursive-descent parser
+/// without a bound overflows its thread's stack on `[0-[0-[0-…` (found by the fuzz campaign;
+/// a stack overflow aborts the whole worker, not just the grading).
+const MAX_DEPTH: usize = 64;
 
 fn num(n: i128) -> Ex {
     Ex::Num(Num::Exact(Rat::int(n)))
@@ -333,14 +341,27 @@ impl P {
         }
     }
 
+    /// Runs `f` one level deeper, refusing past [`MAX_DEPTH`].
+    fn deeper<T>(&mut self, f: impl FnOnce(&mut Self) -> R<T>) -> R<T> {
+        if self.depth >= MAX_DEPTH {
+            return Err(ParseError);
+        }
+        self.depth += 1;
+        let out = f(self);
+        self.depth -= 1;
+        out
+    }
+
     fn unary(&mut self) -> R<Value> {
-        if self.eat_op('-') {
-            return Ok(Value::Expr(expr(self.unary()?)?.neg()));
-        }
-        if self.eat_op('+') {
-            return self.unary();
-        }
-        self.power()
+        self.deeper(|p| {
+            if p.eat_op('-') {
+                return Ok(Value::Expr(expr(p.unary()?)?.neg()));
+            }
+            if p.eat_op('+') {
+                return p.unary();
+            }
+            p.power()
+        })
     }
 
     fn power(&mut self) -> R<Value> {
@@ -357,21 +378,23 @@ impl P {
 
     /// `^{...}` or `^2`, `^x`, `^-1` (right-associative).
     fn exponent(&mut self) -> R<Ex> {
-        let e = if self.peek() == Some(&Tok::Op('{')) {
-            self.next();
-            let v = self.item()?;
-            self.expect_op('}')?;
-            expr(v)?
-        } else if self.eat_op('-') {
-            expr(self.single()?)?.neg()
-        } else {
-            expr(self.single()?)?
-        };
-        if self.eat_op('^') {
-            let rest = self.exponent()?;
-            return Ok(Ex::Pow(Box::new(e), Box::new(rest)));
-        }
-        Ok(e)
+        self.deeper(|p| {
+            let e = if p.peek() == Some(&Tok::Op('{')) {
+                p.next();
+                let v = p.item()?;
+                p.expect_op('}')?;
+                expr(v)?
+            } else if p.eat_op('-') {
+                expr(p.single()?)?.neg()
+            } else {
+                expr(p.single()?)?
+            };
+            if p.eat_op('^') {
+                let rest = p.exponent()?;
+                return Ok(Ex::Pow(Box::new(e), Box::new(rest)));
+            }
+            Ok(e)
+        })
     }
 
     /// One token's worth of atom: a digit of `2^10` is the whole `10`, as LaTeX reads `2^10`
@@ -560,7 +583,11 @@ pub fn parse(s: &str) -> Result<Value, ParseError> {
     }
     // `p=5,q=2;p=7,q=2`: semicolons separate the answers, commas the parts of one.
     let grouped = top_level(&toks, ';') && top_level(&toks, ',');
-    let mut p = P { toks, at: 0 };
+    let mut p = P {
+        toks,
+        at: 0,
+        depth: 0,
+    };
     let mut items = if grouped {
         let mut groups = Vec::new();
         loop {
