@@ -67,44 +67,69 @@ pub struct Boxed {
 
 /// Every box of `text` in order, nested braces respected; a box inside a box is part of the
 /// outer one; `\boxed 5` without braces holds the next token. An unbalanced box is left out.
+///
+/// Linear in the text: the braces are matched once for the whole text, and a marker inside a
+/// box already found is skipped, not read again. (Matching each box's braces by scanning on
+/// from it made thousands of unclosed `\boxed{` quadratic, and nested boxes copied their
+/// contents once per level: found by the fuzz campaign.)
 pub fn boxes(text: &str) -> Vec<Boxed> {
-    let mut found = Vec::new();
-    for marker in ["\\boxed", "\\fbox"] {
-        for (at, _) in text.match_indices(marker) {
-            let rest = &text[at + marker.len()..];
-            let trimmed = rest.trim_start();
-            let skip = rest.len() - trimmed.len();
-            if trimmed.starts_with('{') {
-                if let Some((inner, tail)) = brace_group(trimmed) {
-                    found.push(Boxed {
-                        start: at,
-                        end: text.len() - tail.len(),
-                        inner: inner.trim().to_string(),
-                    });
-                }
-            } else if skip > 0 {
-                let token: String = trimmed
-                    .chars()
-                    .take_while(|c| !c.is_whitespace() && *c != '$')
-                    .collect();
-                if !token.is_empty() {
-                    found.push(Boxed {
-                        start: at,
-                        end: at + marker.len() + skip + token.len(),
-                        inner: token,
-                    });
-                }
+    let close = matching_braces(text);
+    let mut markers: Vec<(usize, usize)> = ["\\boxed", "\\fbox"]
+        .iter()
+        .flat_map(|m| text.match_indices(m).map(|(at, m)| (at, m.len())))
+        .collect();
+    markers.sort_unstable();
+    let mut outer: Vec<Boxed> = Vec::new();
+    for (at, len) in markers {
+        if outer.last().is_some_and(|o| at < o.end) {
+            continue;
+        }
+        let rest = &text[at + len..];
+        let trimmed = rest.trim_start();
+        let skip = rest.len() - trimmed.len();
+        let open = at + len + skip;
+        if trimmed.starts_with('{') {
+            if let Some(&end) = close.get(&open) {
+                outer.push(Boxed {
+                    start: at,
+                    end: end + 1,
+                    inner: text[open + 1..end].trim().to_string(),
+                });
+            }
+        } else if skip > 0 {
+            let token: String = trimmed
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '$')
+                .collect();
+            if !token.is_empty() {
+                outer.push(Boxed {
+                    start: at,
+                    end: open + token.len(),
+                    inner: token,
+                });
             }
         }
     }
-    found.sort_by_key(|b| b.start);
-    let mut outer: Vec<Boxed> = Vec::new();
-    for b in found {
-        if outer.last().is_none_or(|o| b.start >= o.end) {
-            outer.push(b);
+    outer
+}
+
+/// The byte offset of each `{` of `text` that closes, mapped to its `}`: what [`brace_group`]
+/// finds from that brace, for every brace in one pass.
+fn matching_braces(text: &str) -> std::collections::HashMap<usize, usize> {
+    let mut open = Vec::new();
+    let mut close = std::collections::HashMap::new();
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            b'{' => open.push(i),
+            b'}' => {
+                if let Some(o) = open.pop() {
+                    close.insert(o, i);
+                }
+            }
+            _ => {}
         }
     }
-    outer
+    close
 }
 
 /// The math spans of `text` (`$$…$$`, `\[…\]`, and within a line `$…$`, `\(…\)`), as byte

@@ -386,6 +386,8 @@ fn numbers(text: &str) -> Vec<Candidate> {
     let b = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
+    // The end of the last run scanned for arithmetic that held no operator.
+    let mut no_operator_until = 0;
     while i < b.len() {
         let prev_ok = i == 0 || {
             let p = text[..i].chars().next_back().unwrap_or(' ');
@@ -438,13 +440,21 @@ fn numbers(text: &str) -> Vec<Candidate> {
             number.push_str(&text[j + 1..k]);
             j = k;
         }
-        // Simple arithmetic after it: `1/2`, `3 + 4 * 2`.
+        // Simple arithmetic after it: `1/2`, `3 + 4 * 2`. A run of digits, spaces and
+        // brackets without an operator is scanned once, not again from each number in it
+        // (`2 2 2 …` made this quadratic: found by the fuzz campaign).
         let mut k = j;
         let mut expr_end = j;
-        while k < b.len() && (b[k].is_ascii_digit() || b" +-*/^().".contains(&b[k])) {
-            k += 1;
-            if b[k - 1].is_ascii_digit() || b[k - 1] == b')' {
-                expr_end = k;
+        if j >= no_operator_until {
+            while k < b.len() && (b[k].is_ascii_digit() || b" +-*/^().".contains(&b[k])) {
+                k += 1;
+                if b[k - 1].is_ascii_digit() || b[k - 1] == b')' {
+                    expr_end = k;
+                }
+            }
+            if !b[j..k].iter().any(|c| b"+-*/^".contains(c)) {
+                no_operator_until = k;
+                expr_end = j;
             }
         }
         let arithmetic = &text[j..expr_end];
@@ -461,7 +471,12 @@ fn numbers(text: &str) -> Vec<Candidate> {
         let mut end = j;
         let mut latex = latex;
         for p in ["%", "percent", "percentage", "pct"] {
-            if trimmed.to_ascii_lowercase().starts_with(p) {
+            // The word's length, not the rest of the text, is lowercased and compared.
+            if trimmed
+                .as_bytes()
+                .get(..p.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(p.as_bytes()))
+            {
                 latex.push('%');
                 end = j + (rest.len() - trimmed.len()) + p.len();
                 break;
