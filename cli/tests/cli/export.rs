@@ -35,16 +35,7 @@ fn export_filters_and_selects_with_a_table_of_reasons() {
         );
         t.full_text = t.segments.iter().map(|s| s.text.as_str()).collect();
         t.trajectory_sha256 = start_schemas::trajectory::Trajectory::compute_sha256(&t.full_text);
-        t.tool_calls = vec![start_schemas::trajectory::ToolCall {
-            tool: "python".into(),
-            segment: 0,
-            exit_code: Some(exit),
-            timed_out: false,
-            memory_exceeded: false,
-            truncated: false,
-            duration_ms: 1.0,
-            error: None,
-        }];
+        t.tool_calls = vec![python_call(0, exit)];
         t.tool_errors = exit as u32;
     }
     // Sample 1 repeats sample 0 to the byte: an exact duplicate.
@@ -187,7 +178,7 @@ fn export_filters_and_selects_with_a_table_of_reasons() {
 
 #[test]
 fn export_keeps_seed_data_the_way_start_does() {
-    use start_schemas::trajectory::{Mode, ToolCall};
+    use start_schemas::trajectory::Mode;
     // START's D_seed: a hint-infer trajectory that is right, ran at least one tool call that
     // succeeded, on a problem the plain greedy baseline got wrong.
     let with_call = |problem: &str, sample: u32, exit: i32| {
@@ -208,16 +199,7 @@ fn export_keeps_seed_data_the_way_start_does() {
         );
         t.full_text = t.segments.iter().map(|s| s.text.as_str()).collect();
         t.trajectory_sha256 = start_schemas::trajectory::Trajectory::compute_sha256(&t.full_text);
-        t.tool_calls = vec![ToolCall {
-            tool: "python".into(),
-            segment: 0,
-            exit_code: Some(exit),
-            timed_out: false,
-            memory_exceeded: false,
-            truncated: false,
-            duration_ms: 1.0,
-            error: None,
-        }];
+        t.tool_calls = vec![python_call(0, exit)];
         t.tool_errors = u32::from(exit != 0);
         t
     };
@@ -386,7 +368,7 @@ fn sandbox_run_queries_attached_files_with_sql_and_names_a_bad_attachment() {
 
 /// A row of `problem` whose text runs `blocks` code blocks, each with its output, then answers.
 fn with_blocks(problem: &str, blocks: usize) -> start_schemas::trajectory::Trajectory {
-    use start_schemas::trajectory::{Segment, SegmentKind, ToolCall, Trajectory};
+    use start_schemas::trajectory::{Segment, SegmentKind, Trajectory};
     let mut t = shaped(problem, 0, "", Some(true));
     t.segments.clear();
     t.tool_calls.clear();
@@ -396,16 +378,7 @@ fn with_blocks(problem: &str, blocks: usize) -> start_schemas::trajectory::Traje
             format!("Step {b} of {problem}: let me compute it.\n"),
             vec![1],
         ));
-        t.tool_calls.push(ToolCall {
-            tool: "python".into(),
-            segment: t.segments.len() as u32,
-            exit_code: Some(0),
-            timed_out: false,
-            memory_exceeded: false,
-            truncated: false,
-            duration_ms: 1.0,
-            error: None,
-        });
+        t.tool_calls.push(python_call(t.segments.len() as u32, 0));
         t.segments.push(Segment::new(
             SegmentKind::Code,
             format!("```python\nprint({b} * 7)\n```\n"),

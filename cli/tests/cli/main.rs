@@ -115,6 +115,20 @@ fn artifacts() -> PathBuf {
     dir
 }
 
+/// A Python call that ran the block at `segment` and exited with `exit` in a millisecond.
+fn python_call(segment: u32, exit: i32) -> start_schemas::trajectory::ToolCall {
+    start_schemas::trajectory::ToolCall {
+        tool: "python".into(),
+        segment,
+        exit_code: Some(exit),
+        timed_out: false,
+        memory_exceeded: false,
+        truncated: false,
+        duration_ms: 1.0,
+        error: None,
+    }
+}
+
 fn tools_in(rows: &[start_schemas::trajectory::Trajectory]) -> usize {
     rows.iter().map(|t| t.tool_calls.len()).sum()
 }

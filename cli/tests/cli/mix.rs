@@ -4,7 +4,7 @@
 //! run exported as one.
 
 use super::*;
-use start_schemas::trajectory::{Mode, Segment, SegmentKind, ToolCall, Trajectory};
+use start_schemas::trajectory::{Mode, Segment, SegmentKind, Trajectory};
 
 /// A row of `problem`'s run in `mode`, `correct` or not, with one successful tool call when
 /// `tools`; its text is its own (problem, sample, mode), so that no two rows are duplicates.
@@ -29,16 +29,7 @@ fn run_row(problem: &str, sample: u32, mode: Mode, correct: bool, tools: bool) -
         );
         t.full_text = t.segments.iter().map(|s| s.text.as_str()).collect();
         t.trajectory_sha256 = Trajectory::compute_sha256(&t.full_text);
-        t.tool_calls.push(ToolCall {
-            tool: "python".into(),
-            segment: 0,
-            exit_code: Some(0),
-            timed_out: false,
-            memory_exceeded: false,
-            truncated: false,
-            duration_ms: 1.0,
-            error: None,
-        });
+        t.tool_calls.push(python_call(0, 0));
     }
     t
 }
