@@ -31,10 +31,11 @@ pub struct MixArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Weigh problems by tool usefulness: a run of the same problems without tools (`--mode
-    /// plain --max-tool-calls 0`), as a dataset directory or URL. A problem's weight is pass@k with tools (the
-    /// --hinted run) minus pass@k without, below 0 taken as 0, plus --usefulness-floor; each
-    /// take then draws problems with probabilities proportional to their weights, and a
-    /// problem either run lacks (or has fewer than k samples of) is never drawn.
+    /// plain --max-tool-calls 0`), as a dataset directory or URL. A problem's weight is pass@k
+    /// with tools (the --hinted run) minus pass@k without, below 0 taken as 0, plus
+    /// --usefulness-floor; each take then draws problems with probabilities proportional to
+    /// their weights, and a problem either run lacks (or has fewer than k samples of) is never
+    /// drawn.
     #[arg(long, requires = "hinted")]
     plain: Option<String>,
     /// The run of the same problems with tools (mode hint-infer or rft), for --plain.
