@@ -323,11 +323,7 @@ fn child(args: &[String]) {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| target.run(&input)));
         let took = started.elapsed();
         if let Err(payload) = result {
-            let message = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
+            let message = start_schemas::file::panic_message(payload.as_ref());
             writeln!(out, "panic {i} {}", message.replace('\n', " ")).expect("stdout");
         }
         if took > SLOW {

@@ -68,13 +68,19 @@ pub fn parquet_guard<T>(
     decode: impl FnOnce() -> Result<T, parquet::errors::ParquetError>,
 ) -> Result<T, parquet::errors::ParquetError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).unwrap_or_else(|payload| {
-        let message = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("no message");
         Err(parquet::errors::ParquetError::General(format!(
-            "malformed file, the decoder failed: {message}"
+            "malformed file, the decoder failed: {}",
+            panic_message(payload.as_ref())
         )))
     })
+}
+
+/// The message a caught panic carried (`panic!` with a format gives a `String`, with a literal
+/// a `&str`); "no message" for any other payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("no message")
 }
