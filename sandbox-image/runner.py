@@ -94,10 +94,10 @@ import types
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import runner_confine  # noqa: E402
 from runner_config import (
-    DATA_BUDGET, DATA_DIR, MODE, OWN_SCRATCH, PRELOAD, PR_SET_DUMPABLE, SCRATCH)
+    ALLOW_UNCONFINED, DATA_BUDGET, DATA_DIR, MODE, OWN_SCRATCH, PRELOAD, PR_SET_DUMPABLE, SCRATCH)
 from runner_confine import (
-    cgroup_oom_file, confine_writes, fork_limits, landlock_works, limits, oom_kills, status_mb,
-    writable_paths)
+    cgroup_oom_file, confine, fork_limits, landlock_works, limits, oom_kills, prepare_reads,
+    status_mb)
 from runner_data import DataCache
 from runner_figures import INLINE_BACKEND, InlineBackend, collect_figures, install_inline_backend
 from runner_io import Capture, feed, feed_fd, pump, read_frame, write_frame
@@ -308,7 +308,7 @@ def exit_status(e):
     return 1
 
 
-def run_child(code, language, names, timeout, memory_mb, fds):
+def run_child(code, language, names, own_files, timeout, memory_mb, fds):
     """In a forked child: becomes the block's own process, runs `code` the way `python3 -I`
     would run it as a script (or, for "sql", against the attached files `names`), and exits.
     Never returns."""
@@ -336,7 +336,7 @@ def run_child(code, language, names, timeout, memory_mb, fds):
         os.chdir(SCRATCH)
         if runner_confine.LANDLOCK_ABI:
             # The runner made sure at start that this works; a failure here is not the block's.
-            confine_writes(writable_paths())
+            confine(own_files)
         os.environ.clear()
         os.environ.update(child_env())
         # Figures go to the runner's inline backend, installed in the fork server.
@@ -395,7 +395,7 @@ def run_child(code, language, names, timeout, memory_mb, fds):
 
 
 class Session:
-    def __init__(self, memory_mb, cpu_s):
+    def __init__(self, memory_mb, cpu_s, own_files):
         self.lost = None  # why it died, once it has
         r_ctl, w_ctl = os.pipe()
         self.proc = subprocess.Popen(
@@ -407,7 +407,7 @@ class Session:
             env=child_env(),
             cwd=SCRATCH,
             start_new_session=True,
-            preexec_fn=limits(memory_mb, cpu_s),
+            preexec_fn=limits(memory_mb, cpu_s, own_files),
         )
         os.close(w_ctl)
         self.ctl = r_ctl
@@ -432,7 +432,7 @@ class Runner:
         self.oom_file = oom_file
         self.data = DataCache(DATA_DIR, DATA_BUDGET)
 
-    def exec_fork(self, req, language, names, out, err):
+    def exec_fork(self, req, language, names, own_files, out, err):
         """Runs a block in a child forked from the preloaded runner."""
         timeout = float(req.get("timeout_s", 10))
         in_r, in_w = os.pipe()
@@ -441,7 +441,7 @@ class Runner:
         oom_before = oom_kills(self.oom_file)
         pid = os.fork()
         if pid == 0:
-            run_child(req.get("code", ""), language, names, timeout,
+            run_child(req.get("code", ""), language, names, own_files, timeout,
                       int(req.get("memory_mb", 512)), (in_r, out_w, err_w))
         for fd in (in_r, out_w, err_w):
             os.close(fd)
@@ -471,7 +471,7 @@ class Runner:
         oom_killed = None if oom_before is None or oom_after is None else oom_after > oom_before
         return code, not finished, oom_killed
 
-    def exec_fresh(self, req, language, names, out, err):
+    def exec_fresh(self, req, language, names, own_files, out, err):
         timeout = float(req.get("timeout_s", 10))
         memory_mb = int(req.get("memory_mb", 512))
         code_path = os.path.join(SCRATCH, ".start-cell-%d.py" % req["id"])
@@ -488,7 +488,7 @@ class Runner:
             env=child_env(),
             cwd=SCRATCH,
             start_new_session=True,
-            preexec_fn=limits(memory_mb, int(timeout) + 1),
+            preexec_fn=limits(memory_mb, int(timeout) + 1, own_files),
         )
         feed(proc.stdin, (req.get("stdin") or "").encode())
         streams = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
@@ -502,12 +502,15 @@ class Runner:
             pass
         return proc.returncode, not finished, None
 
-    def exec_session(self, req, out, err):
+    def exec_session(self, req, own_files, out, err):
         name = req["session"]
         timeout = float(req.get("timeout_s", 10))
         session = self.sessions.get(name)
         if session is None:
-            session = Session(int(req.get("memory_mb", 512)), int(req.get("session_cpu_s", 600)))
+            # A session is one trajectory's, so one problem's: it reads the files its first
+            # block came with (a later block's others are not readable to it).
+            session = Session(int(req.get("memory_mb", 512)), int(req.get("session_cpu_s", 600)),
+                              own_files)
             self.sessions[name] = session
         if session.lost:
             return None, False, True
@@ -573,6 +576,7 @@ class Runner:
             self.cleanup()
             return {"id": rid, "error": "attached files: %s" % e}
         names = [f["name"] for f in files]
+        own_files = [self.data.path(f["sha256"]) for f in files]
         limit = int(req.get("max_output_bytes", 16384))
         out, err = Capture(limit), Capture(limit)
         started = time.monotonic()
@@ -581,14 +585,16 @@ class Runner:
         oom_killed = None
         try:
             if req.get("session"):
-                code, timed_out, session_lost = self.exec_session(req, out, err)
+                code, timed_out, session_lost = self.exec_session(req, own_files, out, err)
                 if session_lost:
                     lost = self.sessions[req["session"]].lost
                     error = "session %r is lost (%s); it is not replayed" % (req["session"], lost)
             elif MODE == "fork":
-                code, timed_out, oom_killed = self.exec_fork(req, language, names, out, err)
+                code, timed_out, oom_killed = self.exec_fork(req, language, names, own_files,
+                                                             out, err)
             else:
-                code, timed_out, oom_killed = self.exec_fresh(req, language, names, out, err)
+                code, timed_out, oom_killed = self.exec_fresh(req, language, names, own_files,
+                                                              out, err)
         except OSError as e:
             code, timed_out, error = None, False, "could not start the interpreter: %s" % e
         duration_ms = (time.monotonic() - started) * 1000.0
@@ -642,14 +648,26 @@ def main():
     except (OSError, AttributeError):
         pass
     os.makedirs(SCRATCH, exist_ok=True)
-    if runner_confine.LANDLOCK_ABI and not landlock_works():
-        runner_confine.LANDLOCK_ABI = 0
+    if DATA_DIR:
+        os.makedirs(DATA_DIR, exist_ok=True)
     stdin = sys.stdin.buffer
     # Nothing else may write to the reply channel: point fd 1 of the runner elsewhere, before
     # the preload (whose imports may print).
     reply_fd = os.dup(1)
     os.dup2(2, 1)
     replies = os.fdopen(reply_fd, "wb", buffering=0)
+    prepare_reads(here)
+    if not (runner_confine.LANDLOCK_ABI and landlock_works()):
+        runner_confine.LANDLOCK_ABI = 0
+        if not ALLOW_UNCONFINED:
+            # Blocks would write anywhere the runner may and read every problem's files.
+            write_frame(replies, {"id": 0, "ready": False, "refused": (
+                "this kernel cannot confine blocks with Landlock (Linux 5.13 or later with "
+                "Landlock enabled, and no seccomp filter refusing its system calls): blocks "
+                "would write anywhere the runner may and read every problem's attached files. "
+                "Run on such a kernel, or start the sandbox unconfined on purpose "
+                "(START_SANDBOX_UNCONFINED=1)")})
+            return
     loaded = preload() if MODE == "fork" else []
     if MODE == "fork":
         install_inline_backend()

@@ -25,6 +25,13 @@ RLIMIT_AS = os.environ.get("START_SANDBOX_RLIMIT_AS") == "1"
 # Where attached files are kept between blocks: a directory of the runner's own, outside the
 # scratch directory (the host names it; None: this runner takes no files).
 DATA_DIR = os.environ.get("START_SANDBOX_DATA")
+# The directory nothing of which a block may read but what it is given: its own attached files,
+# its scratch directory and the runner's own files (the host names it: the container's data
+# directory, or the process backend's directory of every runner's files; default DATA_DIR).
+PRIVATE = os.environ.get("START_SANDBOX_PRIVATE") or DATA_DIR
+# Set by the host only when the operator said so: a runner whose kernel cannot confine blocks
+# (no Landlock, or a seccomp filter refusing it) starts anyway, unconfined, instead of refusing.
+ALLOW_UNCONFINED = os.environ.get("START_SANDBOX_UNCONFINED") == "1"
 DATA_BUDGET = int(os.environ.get("START_SANDBOX_DATA_MB", "256")) << 20
 # Figures a block may bring back, and the largest PNG kept.
 MAX_FIGURES = 8

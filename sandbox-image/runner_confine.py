@@ -1,6 +1,7 @@
 """What confines a block: rlimits (CPU, file size, address space where no cgroup limits
 memory), the cgroup's memory and oom_kill counter, and Landlock, under which a block writes
-only beneath its scratch directory and /dev."""
+only beneath its scratch directory and /dev, and reads nothing of the runner's private
+directory (every problem's attached files) but its own problem's files."""
 
 import ctypes
 import os
@@ -8,10 +9,11 @@ import resource
 import signal
 import struct
 
-from runner_config import CGROUP, FILE_LIMIT, RLIMIT_AS, SCRATCH
+from runner_config import CGROUP, FILE_LIMIT, PRIVATE, RLIMIT_AS, SCRATCH
 
-def limits(memory_mb, cpu_s):
-    """preexec_fn: resource limits for a child, applied after fork, before exec."""
+def limits(memory_mb, cpu_s, own_files=()):
+    """preexec_fn: resource limits for a child, applied after fork, before exec; under
+    Landlock it reads of the private directory only `own_files`."""
     def apply():
         mem = memory_mb << 20
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
@@ -21,7 +23,7 @@ def limits(memory_mb, cpu_s):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         if LANDLOCK_ABI:
-            confine_writes(writable_paths())
+            confine(own_files)
     return apply
 
 
@@ -92,16 +94,21 @@ def status_mb(key):
     return 0
 
 
-# --- Landlock: a block writes only beneath its scratch directory --------------------------------
+# --- Landlock: a block writes only beneath its scratch directory, reads only its own files ------
 
 # Landlock's file-system rights that change something (linux/landlock.h), by the ABI that added
-# them: reads are left alone, every kind of write is confined.
+# them: every kind of write is confined to the scratch directory and /dev.
 LANDLOCK_WRITES = (
     (1, (1 << 1) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10)
      | (1 << 11) | (1 << 12)),  # write_file, remove_dir/file, make_char/dir/reg/sock/fifo/block/sym
     (2, 1 << 13),  # refer (link and rename across directories)
     (3, 1 << 14),  # truncate
 )
+# The rights that read (ABI 1): execute, read_file, read_dir. Beneath the private directory a
+# block gets read_file on its own attached files alone: no listing, no other file by any name
+# (a hash, a link, /proc/<pid>/root/...: Landlock checks the file reached, not the name used).
+READ_EXECUTE, READ_FILE, READ_DIR = 1 << 0, 1 << 2, 1 << 3
+LANDLOCK_READS = READ_EXECUTE | READ_FILE | READ_DIR
 SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
 PR_SET_NO_NEW_PRIVS = 38
 
@@ -120,31 +127,97 @@ def landlock_abi():
 LANDLOCK_ABI = landlock_abi()
 
 
-def confine_writes(paths):
-    """From here on, this process and everything it starts may write only beneath `paths`
-    (Landlock; irrevocable). Reads are not restricted. Raises OSError where it cannot."""
+def inside(root, path):
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def readable_roots(private, grants):
+    """The directories a block may read beneath: `grants`, and every entry of each directory on
+    the way from / down to `private` but the next step of that way, so that all the file system
+    is readable but `private` (and nothing that links into it or above it). Found once, at the
+    runner's start: an entry made later is not readable."""
+    if not private:
+        return ["/"]
+    private = os.path.realpath(private)
+    roots = list(grants)
+    parent = "/"
+    for part in [p for p in private.split("/") if p]:
+        try:
+            entries = sorted(os.listdir(parent))
+        except OSError:
+            entries = []
+        for entry in entries:
+            if entry == part:
+                continue
+            path = os.path.join(parent, entry)
+            real = os.path.realpath(path)
+            if inside(private, real) or inside(real, private):
+                continue
+            roots.append(path)
+        parent = os.path.join(parent, part)
+    return roots
+
+
+# Computed by the fork server once (prepare_reads); each block's confine() reuses it.
+READ_ROOTS = None
+
+
+def prepare_reads(runner_dir):
+    """Finds what blocks may read: everything outside the private directory, and inside it the
+    scratch directory and the runner's own files (fresh mode and SQL start the runner)."""
+    global READ_ROOTS
+    grants = [SCRATCH, "/dev"]
+    if PRIVATE and inside(os.path.realpath(PRIVATE), os.path.realpath(runner_dir)):
+        grants.append(runner_dir)
+    READ_ROOTS = readable_roots(PRIVATE, grants)
+    return READ_ROOTS
+
+
+def confine(own_files=()):
+    """From here on, this process and everything it starts may write only beneath its scratch
+    directory and /dev, and read only outside the private directory, plus `own_files` (its
+    problem's attached files) within it (Landlock; irrevocable). Raises OSError where it
+    cannot."""
     if not LANDLOCK_ABI:
         raise OSError("Landlock is not available")
+    roots = READ_ROOTS if READ_ROOTS is not None else readable_roots(PRIVATE, [SCRATCH, "/dev"])
     libc = ctypes.CDLL(None, use_errno=True)
-    handled = 0
+    writes = 0
     for abi, rights in LANDLOCK_WRITES:
         if LANDLOCK_ABI >= abi:
-            handled |= rights
+            writes |= rights
+    handled = writes | LANDLOCK_READS
     attr = ctypes.create_string_buffer(struct.pack("QQQ", handled, 0, 0))
     ruleset = libc.syscall(SYS_LANDLOCK_CREATE_RULESET, attr, ctypes.c_size_t(8 if LANDLOCK_ABI < 4 else 24),
                            ctypes.c_uint32(0))
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset")
+
+    def allow(path, rights):
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        try:
+            if not os.path.isdir(path):
+                # A file takes only the file rights (a directory's would be refused).
+                rights &= READ_EXECUTE | READ_FILE | (1 << 1) | (1 << 14)
+            rule = ctypes.create_string_buffer(struct.pack("=Qi", rights, fd))
+            if libc.syscall(SYS_LANDLOCK_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(1), rule,
+                            ctypes.c_uint32(0)) != 0:
+                raise OSError(ctypes.get_errno(), "landlock_add_rule %s" % path)
+        finally:
+            os.close(fd)
+
     try:
-        for path in paths:
-            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        for path in roots:
             try:
-                rule = ctypes.create_string_buffer(struct.pack("=Qi", handled, fd))
-                if libc.syscall(SYS_LANDLOCK_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(1), rule,
-                                ctypes.c_uint32(0)) != 0:
-                    raise OSError(ctypes.get_errno(), "landlock_add_rule %s" % path)
-            finally:
-                os.close(fd)
+                allow(path, LANDLOCK_READS)
+            except OSError:
+                # An entry of / or of a shared /tmp gone since the runner started, or one
+                # Landlock takes no rule for: the block only cannot read it.
+                pass
+        for path in writable_paths():
+            allow(path, writes | LANDLOCK_READS)
+        for path in own_files:
+            allow(path, READ_FILE)
         if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
         if libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
@@ -155,11 +228,18 @@ def confine_writes(paths):
 
 def landlock_works():
     """Whether a child can confine itself (a seccomp filter may allow the ABI query and
-    refuse the rest): tried once at start, in a throwaway child."""
+    refuse the rest), and is then kept out of the private directory: tried once at start, in
+    a throwaway child."""
     pid = os.fork()
     if pid == 0:
         try:
-            confine_writes(writable_paths())
+            confine()
+            if PRIVATE and os.path.isdir(PRIVATE):
+                try:
+                    os.listdir(PRIVATE)
+                    os._exit(2)
+                except PermissionError:
+                    pass
             os._exit(0)
         except BaseException:  # noqa: BLE001
             os._exit(1)

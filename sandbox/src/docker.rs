@@ -28,9 +28,6 @@ static CONTAINERS: AtomicU64 = AtomicU64::new(0);
 /// Where a container keeps its attached files (a tmpfs of its own).
 const DATA_DIR: &str = "/data";
 
-/// How long a new container may take to say it is ready.
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// A client of the Docker daemon at `host` (`unix://…`, `tcp://…`), or else where
 /// `DOCKER_HOST` says, or else at the local socket. A worker pod's Docker-in-Docker sidecar is
 /// reached over TCP (`tcp://127.0.0.1:2375`), a node's engine through its socket.
@@ -136,6 +133,7 @@ pub struct DockerSpawner {
     body: ContainerCreateBody,
     prefix: String,
     memory_mb: u64,
+    ready_timeout: Duration,
     /// The image's id (`sha256:…`) as the daemon reports it: which build ran the code.
     pub image_id: String,
 }
@@ -207,6 +205,7 @@ impl DockerSpawner {
             body,
             image_id,
             memory_mb: config.container_memory_mb,
+            ready_timeout: config.ready_timeout,
             prefix: name_prefix(
                 &std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default(),
                 std::process::id(),
@@ -274,9 +273,9 @@ impl DockerSpawner {
                 .await?;
             self.docker.start_container(&id, None).await?;
             let mut link = Link::new(attached.input, ReplySource::Docker(attached.output));
-            let hello = tokio::time::timeout(READY_TIMEOUT, link.ready())
+            let hello = tokio::time::timeout(self.ready_timeout, link.ready())
                 .await
-                .map_err(|_| SandboxError::Unresponsive(READY_TIMEOUT))??;
+                .map_err(|_| SandboxError::Unresponsive(self.ready_timeout))??;
             Ok::<_, SandboxError>((link, hello))
         }
         .await;

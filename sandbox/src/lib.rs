@@ -293,6 +293,10 @@ pub enum SandboxError {
     /// The runner did not answer within the run's time-out plus a grace period.
     #[error("runner did not answer within {0:?}")]
     Unresponsive(Duration),
+    /// The runner refused to start: its kernel cannot confine blocks, and running them
+    /// unconfined was not asked for.
+    #[error("the runner refused to start: {0}")]
+    Refused(String),
     /// The pool is shut down.
     #[error("the sandbox pool is shut down")]
     Closed,
@@ -317,6 +321,7 @@ impl SandboxError {
             Self::Spawn(_) => "spawn",
             Self::Protocol(_) => "protocol",
             Self::Unresponsive(_) => "unresponsive",
+            Self::Refused(_) => "refused",
             Self::Closed => "closed",
             Self::Infrastructure { .. } => "infrastructure",
         }
@@ -392,6 +397,15 @@ pub struct SandboxConfig {
     /// Attached files each runner keeps, in MiB (least recently used evicted past it); in a
     /// container also the size of its `/data` tmpfs. Counted into each block's cgroup limit.
     pub data_mb: u64,
+    /// How long a new runner may take to say it is ready: its container's start and the fork
+    /// server's preload, which on a node starting many runners at once (or a loaded test
+    /// machine) takes far longer than the 2–5 s it takes alone.
+    pub ready_timeout: Duration,
+    /// Start runners even where the kernel cannot confine blocks (no Landlock, or a seccomp
+    /// filter refusing it): blocks then write anywhere the runner may and read every problem's
+    /// attached files. Off unless `START_SANDBOX_UNCONFINED=1`: a runner that cannot confine
+    /// refuses to start ([`SandboxError::Refused`]).
+    pub allow_unconfined: bool,
 }
 
 impl SandboxConfig {
@@ -411,6 +425,9 @@ impl SandboxConfig {
         ];
         if let Some(list) = &self.preload {
             env.push(("START_SANDBOX_PRELOAD".to_string(), list.join(",")));
+        }
+        if self.allow_unconfined {
+            env.push(("START_SANDBOX_UNCONFINED".to_string(), "1".to_string()));
         }
         env
     }
@@ -435,6 +452,8 @@ impl Default for SandboxConfig {
             mode: RunnerMode::Fork,
             preload: None,
             data_mb: 256,
+            ready_timeout: Duration::from_secs(180),
+            allow_unconfined: std::env::var("START_SANDBOX_UNCONFINED").is_ok_and(|v| v == "1"),
         }
     }
 }

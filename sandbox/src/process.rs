@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::process::Command;
 
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const UNSHARE: [&str; 6] = [
     "--user",
     "--map-root-user",
@@ -37,6 +36,10 @@ pub struct ProcessSpawner {
     env: Vec<(String, String)>,
     cgroups: Option<CgroupGroup>,
     memory_mb: u64,
+    ready_timeout: Duration,
+    /// The directory of every process pool's files on this host (this pool's is `dir`): no
+    /// block reads in it but its own scratch directory, its own attached files and the runner.
+    private: PathBuf,
 }
 
 impl ProcessSpawner {
@@ -49,9 +52,12 @@ impl ProcessSpawner {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos())
         );
-        let dir = std::env::temp_dir().join(&name);
-        std::fs::create_dir_all(&dir).map_err(SandboxError::Spawn)?;
-        crate::install_runner(&dir).map_err(SandboxError::Spawn)?;
+        // Every pool of this host beneath one directory, which blocks cannot read (Landlock):
+        // a block of one worker's pool reads no other pool's attached files or scratch.
+        let private = std::env::temp_dir().join("start-sandbox");
+        let dir = private.join(&name);
+        std::fs::create_dir_all(dir.join("runner")).map_err(SandboxError::Spawn)?;
+        crate::install_runner(&dir.join("runner")).map_err(SandboxError::Spawn)?;
         let namespaces = std::process::Command::new("unshare")
             .args(UNSHARE)
             .arg("--mount-proc")
@@ -69,6 +75,8 @@ impl ProcessSpawner {
             env: config.runner_env(),
             cgroups: CgroupGroup::create(&name),
             memory_mb: config.container_memory_mb,
+            ready_timeout: config.ready_timeout,
+            private,
         })
     }
 
@@ -90,7 +98,7 @@ impl ProcessSpawner {
         // beneath their scratch directory (Landlock), so these stay as they were sent.
         let data = self.dir.join(format!("data-{n}"));
         std::fs::create_dir_all(&data).map_err(SandboxError::Spawn)?;
-        let runner = self.dir.join("runner.py");
+        let runner = self.dir.join("runner").join(crate::RUNNER_FILES[0].0);
         let cgroup = match &self.cgroups {
             Some(group) => {
                 let dir = group
@@ -133,6 +141,7 @@ impl ProcessSpawner {
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("START_SANDBOX_TMP", &scratch)
             .env("START_SANDBOX_DATA", &data)
+            .env("START_SANDBOX_PRIVATE", &self.private)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stderr(Stdio::null())
             .kill_on_drop(true);
@@ -152,7 +161,7 @@ impl ProcessSpawner {
         let ours = tokio::net::UnixStream::from_std(ours).map_err(SandboxError::Spawn)?;
         let (read, write) = ours.into_split();
         let mut link = Link::new(Box::pin(write), ReplySource::Pipe(Box::pin(read)));
-        let ready = tokio::time::timeout(READY_TIMEOUT, link.ready()).await;
+        let ready = tokio::time::timeout(self.ready_timeout, link.ready()).await;
         let id = cgroup.as_ref().map_or_else(
             || format!("pid:{}", child.id().unwrap_or(0)),
             |d| d.display().to_string(),
@@ -173,7 +182,7 @@ impl ProcessSpawner {
             }
             Err(_) => {
                 retire.await;
-                Err(SandboxError::Unresponsive(READY_TIMEOUT))
+                Err(SandboxError::Unresponsive(self.ready_timeout))
             }
         }
     }

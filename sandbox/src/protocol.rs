@@ -32,8 +32,9 @@ pub struct Hello {
     pub mode: String,
     /// The modules the fork server imported.
     pub preloaded: Vec<String>,
-    /// The kernel's Landlock ABI the runner confines each block's writes with; 0 where it has
-    /// none (each attached file is then re-hashed before every use instead).
+    /// The kernel's Landlock ABI the runner confines each block's writes and reads with; 0
+    /// where it has none and the runner was allowed to start unconfined (each attached file is
+    /// then re-hashed before every use).
     pub landlock: u32,
 }
 
@@ -146,6 +147,8 @@ impl Link {
                     .unwrap_or_default(),
                 landlock: hello.get("landlock").and_then(Value::as_u64).unwrap_or(0) as u32,
             })
+        } else if let Some(why) = hello.get("refused").and_then(Value::as_str) {
+            Err(SandboxError::Refused(why.to_string()))
         } else {
             Err(SandboxError::Protocol(format!(
                 "expected a ready frame, got {hello}"

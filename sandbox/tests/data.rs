@@ -246,6 +246,88 @@ print(open('sales.csv').read().splitlines()[0])"#;
     assert_eq!(r.stdout, "[]\n", "a block without files sees none: {r:?}");
 }
 
+/// What a block tries to read of files that are not its own: the data directory listed, a
+/// file opened by its hash name, directly, through /proc/self/root, through a symlink and a
+/// hard link it makes. `path` is the other file's full path on the runner's file system.
+fn peek_code(path: &str) -> String {
+    format!(
+        r#"import os
+other = {path:?}
+data = os.path.dirname(other)
+for what, act in [
+    ('list the data directory', lambda: os.listdir(data)),
+    ('open by hash', lambda: open(other, 'rb').read()),
+    ('open through /proc', lambda: open('/proc/self/root' + other, 'rb').read()),
+    ('open a symlink to it', lambda: (os.symlink(other, 'peek'), open('peek', 'rb').read())),
+    ('hard-link it', lambda: os.link(other, 'peek2')),
+]:
+    try:
+        act()
+        print(what, 'ALLOWED')
+    except OSError as e:
+        print(what, 'refused')
+"#
+    )
+}
+
+/// A block reads its own problem's files and nothing else the runner keeps: not another
+/// problem's (another job's) file by its hash name, nor a list of the hashes, however it asks;
+/// the other problem's next block still reads its file.
+async fn a_block_reads_no_other_problems_files(sb: &Sandbox) {
+    let theirs = SandboxFile::new("theirs.csv", &b"team,secret\nA,42\n"[..]);
+    let mine = SandboxFile::new("mine.csv", &b"team,value\nB,7\n"[..]);
+    let where_code = "import os\nprint(os.path.realpath('theirs.csv'))\nprint(open('theirs.csv').read(), end='')";
+    let r = python(sb, where_code, std::slice::from_ref(&theirs)).await;
+    assert_eq!(r.exit_code, Some(0), "{r:?}");
+    let other = r.stdout.lines().next().unwrap_or_default().to_string();
+    assert!(other.ends_with(&theirs.sha256), "kept by hash: {r:?}");
+    assert!(r.stdout.ends_with("A,42\n"), "{r:?}");
+    let code = format!(
+        "print(open('mine.csv').read(), end='')\n{}",
+        peek_code(&other)
+    );
+    let r = python(sb, &code, std::slice::from_ref(&mine)).await;
+    assert_eq!(r.exit_code, Some(0), "{r:?}");
+    assert!(
+        r.stdout.starts_with("team,value\nB,7\n"),
+        "its own file: {r:?}"
+    );
+    assert!(!r.stdout.contains("ALLOWED"), "{}", r.stdout);
+    assert_eq!(r.stdout.matches("refused").count(), 5, "{r:?}");
+    // The SQL tool's interpreter is confined alike (it reads only the files it is given).
+    let r = sql(sb, "SELECT * FROM mine;", std::slice::from_ref(&mine)).await;
+    assert_eq!(r.exit_code, Some(0), "{r:?}");
+    // So is a session's interpreter, which lives across its trajectory's blocks.
+    let in_session = |code: String| ExecRequest {
+        files: vec![mine.clone()],
+        session: Some("trajectory-b".into()),
+        timeout: Duration::from_secs(5),
+        memory_mb: 256,
+        max_output_bytes: 8192,
+        ..ExecRequest::new(code)
+    };
+    let r = sb
+        .execute(in_session("x = open('mine.csv').read()".into()))
+        .await
+        .expect("the pool answers");
+    assert_eq!(r.exit_code, Some(0), "{r:?}");
+    let r = sb
+        .execute(in_session(format!(
+            "print(x, end='')\n{}",
+            peek_code(&other)
+        )))
+        .await
+        .expect("the pool answers");
+    assert!(r.stdout.starts_with("team,value\nB,7\n"), "{r:?}");
+    assert!(!r.stdout.contains("ALLOWED"), "{}", r.stdout);
+    assert_eq!(r.stdout.matches("refused").count(), 5, "{r:?}");
+    sb.close_session("trajectory-b")
+        .await
+        .expect("the session closes");
+    let r = python(sb, "print(open('theirs.csv').read(), end='')", &[theirs]).await;
+    assert_eq!(r.stdout, "team,secret\nA,42\n", "{r:?}");
+}
+
 /// Figures drawn with matplotlib come back as PNG: each plt.show(), and what is left open.
 async fn figures_come_back_as_png(sb: &Sandbox) {
     let r = python(
@@ -347,6 +429,7 @@ async fn all(backend: BackendKind) {
     sql_reads_csv_and_sqlite_as_tables(&sb).await;
     sql_refuses_what_reaches_outside_the_data(&sb).await;
     files_are_read_only_and_survive_hostile_blocks(&sb).await;
+    a_block_reads_no_other_problems_files(&sb).await;
     if backend == BackendKind::Docker {
         // The process backend runs the host's Python, which need not have pyarrow, pandas
         // or matplotlib; the image has them.
@@ -365,4 +448,33 @@ async fn docker_attached_data_sql_and_figures() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_attached_data_and_sql() {
     all(BackendKind::Process).await;
+}
+
+/// Two process pools on one host (two workers, two jobs): a block of one reads nothing of the
+/// other's files, though the process backend shares the host's file system.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_pools_read_nothing_of_each_other() {
+    let a = one_runner(BackendKind::Process).await;
+    let b = one_runner(BackendKind::Process).await;
+    let theirs = SandboxFile::new("theirs.csv", &b"team,secret\nA,42\n"[..]);
+    let r = python(
+        &a,
+        "import os\nprint(os.path.realpath('theirs.csv'))\nprint(os.getcwd())",
+        &[theirs],
+    )
+    .await;
+    assert_eq!(r.exit_code, Some(0), "{r:?}");
+    let mut lines = r.stdout.lines();
+    let (other, scratch) = (lines.next().unwrap(), lines.next().unwrap());
+    let mut code = peek_code(other);
+    code.push_str(&format!(
+        "try:\n    os.listdir({scratch:?})\n    print('list their scratch ALLOWED')\n\
+         except OSError:\n    print('list their scratch refused')\n"
+    ));
+    let r = python(&b, &code, &[]).await;
+    assert_eq!(r.exit_code, Some(0), "{r:?}");
+    assert!(!r.stdout.contains("ALLOWED"), "{}", r.stdout);
+    assert_eq!(r.stdout.matches("refused").count(), 6, "{r:?}");
+    a.shutdown().await;
+    b.shutdown().await;
 }

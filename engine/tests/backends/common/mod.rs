@@ -197,8 +197,12 @@ pub async fn sandbox() -> Arc<Sandbox> {
 }
 
 /// The Docker sandbox (the image has pandas, pyarrow and matplotlib, which the host's Python
-/// the process backend runs need not).
+/// the process backend runs need not). Two start at a time: a dozen tests start one each, and
+/// a dozen fork servers preloading at once beside the servers' and engines' threads made a
+/// loaded two-core CI machine miss the ready time-out (then 60 s; a few seconds each alone).
 pub async fn docker_sandbox() -> Arc<Sandbox> {
+    static STARTING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let _turn = STARTING.acquire().await.expect("never closed");
     Arc::new(
         Sandbox::start(SandboxConfig {
             backend: BackendKind::Docker,
