@@ -2,7 +2,7 @@
 
 use crate::Outcome;
 use anyhow::Context;
-use start_dataset::layout::{shard_id_of, DATA_DIR, STAGING_DIR};
+use start_dataset::layout::{shard_id_of, DATA_DIR, PIECES_DIR, STAGING_DIR};
 use start_dataset::Dataset;
 use start_engine::HintLibrary;
 use start_report::tally::{Tally, TriggerCheck};
@@ -192,6 +192,15 @@ async fn print_shards(
             out,
             "note: {} staged upload(s) in {STAGING_DIR}/ not committed; no reader sees them",
             staged.len()
+        )?;
+    }
+    let pieces = loc.list(PIECES_DIR).await?;
+    if !pieces.is_empty() {
+        writeln!(
+            out,
+            "note: {} finished trajectories of units not committed yet in {PIECES_DIR}/ (a \
+             unit leased again restores them; no reader sees them)",
+            pieces.len()
         )?;
     }
     if manifest.layout < start_dataset::layout::LAYOUT {

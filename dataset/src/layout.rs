@@ -7,6 +7,8 @@
 //!   data/<shard>.parquet               committed shards, and nothing else
 //!   _manifest.json                     start's manifest: the committed shards, sha256, rows
 //!   _staging/<shard>.parquet.staged    uploads awaiting commit; moved to data/ or deleted
+//!   _pieces/<unit>/<problem>-s<n>.piece  finished trajectories of a unit not yet committed,
+//!                                      one each, so a preempted worker's are not redone
 //! ```
 //!
 //! Hive/Spark readers skip names starting with `_` or `.`, and a staged object does not end in
@@ -19,6 +21,10 @@
 pub const DATA_DIR: &str = "data";
 /// Uploads awaiting commit.
 pub const STAGING_DIR: &str = "_staging";
+/// A unit's finished trajectories awaiting its shard ([`crate::pieces`]).
+pub const PIECES_DIR: &str = "_pieces";
+/// Suffix of a piece: not `.parquet`, so globs over `**/*.parquet` skip it.
+pub const PIECE_SUFFIX: &str = ".piece";
 /// Suffix of a staged upload: not `.parquet`, so globs over `**/*.parquet` skip it.
 pub const STAGED_SUFFIX: &str = ".parquet.staged";
 /// The manifest.

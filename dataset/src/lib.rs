@@ -10,6 +10,8 @@
 //! - [`reader`]: reading a dataset back.
 //! - [`card`]: the `README.md` dataset card.
 //! - [`inputs`]: the larger files its jobs' problems attach, kept by sha256 for the workers.
+//! - [`pieces`]: a unit's finished trajectories staged one by one, so that a preempted
+//!   worker's finished work survives it.
 //! - [`migrate`]: datasets of the layout before object storage.
 
 pub mod card;
@@ -20,6 +22,7 @@ pub mod layout;
 pub mod location;
 pub mod manifest;
 pub mod migrate;
+pub mod pieces;
 pub mod reader;
 pub mod shard;
 

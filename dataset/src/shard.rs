@@ -158,6 +158,11 @@ impl ShardWriter {
 }
 
 impl EncodedShard {
+    /// The encoded file's bytes (a small shard's: a piece of one row).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, DatasetError> {
+        std::fs::read(self.file.path()).map_err(|e| DatasetError::io(self.file.path().display(), e))
+    }
+
     /// Uploads the shard to the dataset's staging prefix and returns its entry. Uploading the
     /// same shard again (a retry by the lease's holder) replaces the staged object.
     pub async fn stage(self, loc: &DatasetLocation) -> Result<ShardEntry, DatasetError> {

@@ -121,6 +121,13 @@ async fn four_outside_readers_read_exactly_the_committed_rows() {
     .await;
     stage_only(&loc, "unit-00000", &rows[..4]).await;
     assert_eq!(loc.list("_staging").await.unwrap().len(), 2);
+    // Nor the finished trajectories of a unit not yet committed.
+    for row in &rows[..3] {
+        start_dataset::pieces::stage(&loc, "job.u00009", row)
+            .await
+            .unwrap();
+    }
+    assert_eq!(loc.list("_pieces").await.unwrap().len(), 3);
     let card = std::fs::read_to_string(root.join("README.md")).unwrap();
     assert!(
         card.starts_with("---\n") && card.contains("path: data/*.parquet"),
@@ -304,4 +311,78 @@ async fn a_layout_1_dataset_still_reads_and_migrates_on_its_next_commit() {
     let all = read_all(&loc).await;
     assert_eq!(all.len(), 6);
     assert_eq!(all[4], trajectory(0));
+}
+
+/// A unit's finished trajectories staged one by one come back exactly, whatever else lies
+/// beside them; a piece that cannot be used is skipped with its name and why, never fatal; a
+/// committed unit's pieces are deleted.
+#[tokio::test]
+async fn pieces_restore_the_rows_staged_and_skip_the_damaged_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = DatasetLocation::local(dir.path()).unwrap();
+    let rows: Vec<_> = (0..5).map(trajectory).collect();
+    let unit = "job-a.u00003";
+    for row in &rows {
+        start_dataset::pieces::stage(&loc, unit, row).await.unwrap();
+    }
+    // Staging the same trajectory again (a second attempt that redid it) replaces its piece.
+    start_dataset::pieces::stage(&loc, unit, &rows[2])
+        .await
+        .unwrap();
+    // Another unit's pieces are not this unit's.
+    start_dataset::pieces::stage(&loc, "job-a.u00004", &trajectory(9))
+        .await
+        .unwrap();
+    let mut back = start_dataset::pieces::restore(&loc, unit).await.unwrap();
+    assert!(back.skipped.is_empty(), "{:?}", back.skipped);
+    back.rows
+        .sort_by(|a, b| (&a.problem_id, a.sample_index).cmp(&(&b.problem_id, b.sample_index)));
+    let mut want = rows.clone();
+    want.sort_by(|a, b| (&a.problem_id, a.sample_index).cmp(&(&b.problem_id, b.sample_index)));
+    assert_eq!(back.rows, want, "restored exactly");
+    // A truncated piece (a store that wrote part of it), a piece renamed to another problem's
+    // name, and a stray file: the first two skipped by name, the third ignored.
+    let piece = |i: usize| {
+        start_dataset::pieces::piece_path(unit, &rows[i].problem_id, rows[i].sample_index)
+    };
+    let whole = loc.get(&piece(0)).await.unwrap();
+    loc.put(&piece(0), whole[..whole.len() / 2].to_vec())
+        .await
+        .unwrap();
+    let other = loc.get(&piece(1)).await.unwrap();
+    loc.put(&piece(3), other.to_vec()).await.unwrap();
+    loc.put(
+        &format!("{}/notes.txt", start_dataset::pieces::unit_dir(unit)),
+        b"x".to_vec(),
+    )
+    .await
+    .unwrap();
+    let back = start_dataset::pieces::restore(&loc, unit).await.unwrap();
+    assert_eq!(back.rows.len(), 3, "{:?}", back.skipped);
+    assert_eq!(back.skipped.len(), 2, "{:?}", back.skipped);
+    assert!(
+        back.skipped.iter().any(|s| s.starts_with(&piece(0))),
+        "{:?}",
+        back.skipped
+    );
+    assert!(
+        back.skipped
+            .iter()
+            .any(|s| s.starts_with(&piece(3)) && s.contains("another name")),
+        "{:?}",
+        back.skipped
+    );
+    assert_eq!(start_dataset::pieces::clear(&loc, unit).await.unwrap(), 6);
+    assert!(start_dataset::pieces::restore(&loc, unit)
+        .await
+        .unwrap()
+        .rows
+        .is_empty());
+    assert_eq!(
+        start_dataset::pieces::restore(&loc, "job-a.u00004")
+            .await
+            .unwrap()
+            .rows,
+        [trajectory(9)]
+    );
 }

@@ -1,17 +1,18 @@
 //! A leased unit's work: its problems checked like file rows, every sample generated and
-//! graded, one shard written and committed; and the guard it runs under, which always reports,
+//! graded (each staged as it finishes, and what an earlier attempt staged restored instead of
+//! generated again), one shard written and committed; and the guard it runs under, which always reports,
 //! so that a panic inside a unit becomes a failed-unit report instead of a lease held forever.
 
 use crate::pipeline::{JobParams, Pipeline};
 use futures_util::future::{BoxFuture, FutureExt};
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use start_dataset::{DatasetLocation, ShardOptions, ShardWriter, StoreRoot};
+use start_dataset::{pieces, DatasetLocation, ShardOptions, ShardWriter, StoreRoot};
 use start_schemas::problem::Problem;
 use start_schemas::rows::{Location, Position};
 use start_schemas::tool::ToolSet;
 use start_schemas::trajectory::{GenerationParams, HintSettings, Mode};
 use start_schemas::{proto, UnitId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -188,23 +189,38 @@ async fn run_unit(
             return report;
         }
     };
+    // What an earlier attempt of this unit finished (a worker killed, a lease lost, a drain)
+    // is not generated again: its rows are the unit's, as they were first generated.
+    let mut rows = restore_pieces(&dataset, &unit, &problems, samples).await;
+    let done: HashSet<(String, u32)> = rows
+        .iter()
+        .map(|t| (t.problem_id.clone(), t.sample_index))
+        .collect();
     tracing::info!(
         problems = problems.len(),
         samples,
+        restored = rows.len(),
+        to_generate = problems.len() * samples as usize - rows.len(),
         mode = ?job.mode,
         "unit started"
     );
     let mut pending = FuturesUnordered::new();
     for problem in &problems {
         for sample in 0..samples {
+            if done.contains(&(problem.id.to_string(), sample)) {
+                continue;
+            }
             let (pipeline, problem, job) = (pipeline.clone(), problem.clone(), job.clone());
             pending.push(async move { pipeline.trajectory(problem, sample, &job).await });
         }
     }
-    let mut rows = Vec::new();
     while let Some(r) = pending.next().await {
         match r {
             Ok(t) => {
+                // Staged before it counts as progress: once staged, a kill cannot lose it.
+                if let Err(e) = pieces::stage(&dataset, &unit.unit_id, &t).await {
+                    tracing::warn!(error = %e, problem = %t.problem_id, sample = t.sample_index, "cannot stage a finished trajectory; it is kept for the shard only");
+                }
                 let _ = progress.send(Progress(unit.lease_id.clone()));
                 rows.push(t);
             }
@@ -257,6 +273,40 @@ async fn run_unit(
         Err(e) => report.error = format!("shard: {e}"),
     }
     report
+}
+
+/// The rows of this unit that an earlier attempt finished and staged ([`pieces`]): those of
+/// this job, of one of the unit's problems and a sample it asks for, one per (problem,
+/// sample). A piece that cannot be used is named in the log and its trajectory generated
+/// again; a store that cannot be listed restores nothing.
+async fn restore_pieces(
+    dataset: &DatasetLocation,
+    unit: &proto::WorkUnit,
+    problems: &[Arc<Problem>],
+    samples: u32,
+) -> Vec<start_schemas::trajectory::Trajectory> {
+    let restored = match pieces::restore(dataset, &unit.unit_id).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the unit's staged trajectories; generating all");
+            return Vec::new();
+        }
+    };
+    for why in &restored.skipped {
+        tracing::warn!(piece = %why, "a staged trajectory is skipped and generated again");
+    }
+    let wanted: HashSet<&str> = problems.iter().map(|p| p.id.as_str()).collect();
+    let mut seen = HashSet::new();
+    restored
+        .rows
+        .into_iter()
+        .filter(|t| {
+            t.job_id == unit.job_id
+                && wanted.contains(t.problem_id.as_str())
+                && t.sample_index < samples
+                && seen.insert((t.problem_id.clone(), t.sample_index))
+        })
+        .collect()
 }
 
 /// The unit's problems, checked like file rows, with the bytes of their attached files: those

@@ -449,6 +449,15 @@ impl PollLoop {
                 self.summary.units_accepted += 1;
                 self.metrics.units_done.inc();
                 tracing::info!(unit = %report.unit_id, rows = report.shard.as_ref().map_or(0, |s| s.rows), "unit recorded");
+                // Its shard is committed: the trajectories staged one by one are not needed.
+                if let Some(dataset) = self.datasets.get(&report.lease_id) {
+                    let (dataset, unit) = (dataset.clone(), report.unit_id.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = start_dataset::pieces::clear(&dataset, &unit).await {
+                            tracing::warn!(error = %e, unit = %unit, "cannot delete a committed unit's staged trajectories");
+                        }
+                    });
+                }
             } else if !outcome.accepted {
                 self.summary.units_refused += 1;
                 self.metrics.units_refused.inc();

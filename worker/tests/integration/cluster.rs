@@ -755,6 +755,121 @@ async fn a_job_on_s3_survives_a_killed_worker_with_two_coordinators_committing()
     check_dataset(&c.dataset(), &problems, counters.units_total).await;
 }
 
+/// A worker killed -9 at several points of one unit (a preempted GPU node, three times over):
+/// the trajectories each had finished are staged as they finish, and the next attempt
+/// restores them instead of generating them again. The dataset holds each (problem, sample)
+/// once, and every row staged before a kill is in it exactly as first generated (its worker,
+/// wall time and creation time included): nothing finished is redone. Prints the tokens each
+/// kill would have cost before (every finished trajectory of the unit) and costs now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preempted_worker_loses_no_finished_trajectory() {
+    let mut c = Cluster::new();
+    let client = Client::new(&c.url(), None);
+    let coordinator = c.coordinator("coordinator");
+    let problems = math_problems(8);
+    // One unit of eight trajectories.
+    let job_id = client
+        .submit(
+            spec("preempted", proto::GenerationMode::Plain, 160, 8),
+            problems.clone(),
+        )
+        .await;
+    let unit = start_schemas::UnitId::new(&job_id, 0);
+    let pieces_dir = start_dataset::pieces::unit_dir(unit.as_str());
+    let dataset = c.dataset();
+    let mut staged_before_kills: Vec<start_schemas::trajectory::Trajectory> = Vec::new();
+    let mut table = Vec::new();
+    let mut logs = Vec::new();
+    for (n, at_least) in [1usize, 3, 5].into_iter().enumerate() {
+        let name = format!("preempted-{n}");
+        let mut cmd = c.worker_cmd(&name, 60);
+        cmd.args(["--log-format", "json"]);
+        let mut w = c.spawn(&name, cmd);
+        let count = || async {
+            dataset
+                .list(&pieces_dir)
+                .await
+                .map_or(0, |names| names.len())
+        };
+        wait_for(
+            &format!("{name} to stage {at_least} trajectories"),
+            Duration::from_secs(300),
+            &[&w, &coordinator],
+            || async { count().await >= at_least },
+        )
+        .await;
+        w.kill9();
+        logs.push(w.log.clone());
+        let staged = start_dataset::pieces::restore(&dataset, unit.as_str())
+            .await
+            .unwrap();
+        assert!(staged.skipped.is_empty(), "{:?}", staged.skipped);
+        assert!(
+            staged.rows.len() < problems.len(),
+            "the unit ended before kill {n}: the test needs longer trajectories"
+        );
+        let finished_tokens: u64 = staged
+            .rows
+            .iter()
+            .map(|t| u64::from(t.completion_tokens))
+            .sum();
+        let new_here = staged
+            .rows
+            .iter()
+            .filter(|t| !staged_before_kills.contains(t))
+            .count();
+        table.push((n, staged.rows.len(), new_here, finished_tokens));
+        staged_before_kills = staged.rows;
+    }
+    let last = c.worker("finisher");
+    client
+        .wait_succeeded(&job_id, Duration::from_secs(600), &[&coordinator, &last])
+        .await;
+    let counters = client.job(&job_id).await.unwrap().counters.unwrap();
+    assert!(counters.lease_expirations >= 3, "{counters:?}");
+    check_dataset(&dataset, &problems, counters.units_total).await;
+    let ds = start_dataset::Dataset::open(dataset.clone()).await.unwrap();
+    let mut rows = Vec::new();
+    ds.for_each_row(|_, t| rows.push(t)).await.unwrap();
+    for staged in &staged_before_kills {
+        assert!(
+            rows.contains(staged),
+            "{} sample {} was staged before a kill but is not in the dataset as it was first \
+             generated (redone?)",
+            staged.problem_id,
+            staged.sample_index
+        );
+    }
+    // Each attempt after the first started from what the killed ones had staged.
+    for (n, log) in logs.iter().enumerate().skip(1) {
+        let started = json_lines(log)
+            .into_iter()
+            .find(|l| message(l) == "unit started")
+            .unwrap_or_else(|| panic!("attempt {n} logged no start"));
+        let restored = started["fields"]["restored"].as_u64().unwrap() as usize;
+        assert!(
+            restored >= table[n - 1].1,
+            "attempt {n} restored {restored}, fewer than the {} staged before kill {}",
+            table[n - 1].1,
+            n - 1
+        );
+    }
+    // Committed: the unit's staged trajectories are deleted.
+    wait_for(
+        "the committed unit's pieces to be deleted",
+        Duration::from_secs(30),
+        &[&last],
+        || async { dataset.list(&pieces_dir).await.unwrap().is_empty() },
+    )
+    .await;
+    // Without staging a kill loses every finished trajectory of the unit; with it, none. The
+    // trajectories in flight (at most --slots of them) are redone either way.
+    eprintln!("kill | finished at the kill | new since the last kill | finished tokens redone without staging | with staging");
+    for (n, staged, new_here, tokens) in &table {
+        eprintln!("{n} | {staged} | {new_here} | {tokens} | 0");
+    }
+}
+
 /// Judge prompts for the first code blocks of real rows (the grader's rule fixture, a run of
 /// the bundled problems on the default model), each short enough for a 1024-token slot.
 fn judge_problems(n: usize) -> Vec<proto::Problem> {
