@@ -106,6 +106,7 @@ fn sales() -> SandboxFile {
 /// Runs the benchmark: the fork server against an interpreter per block (the runner before
 /// it), same backend, same pool size, same workloads, in one command.
 pub async fn bench(args: BenchArgs) -> anyhow::Result<Outcome> {
+    args.check()?;
     let fork_config = SandboxConfig {
         mode: RunnerMode::Fork,
         ..args.config()
@@ -152,7 +153,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<Outcome> {
         "cold p50",
     );
     println!("{}", "-".repeat(112));
-    for w in &WORKLOADS {
+    for w in WORKLOADS.iter().filter(|w| args.measures(w.name)) {
         let name = w.name;
         for &callers in args.callers() {
             let mut f = cell(&fork, args.runs(), callers, w).await?;
@@ -278,6 +279,10 @@ pub struct BenchArgs {
     /// Warm pool size; the default follows the cores.
     #[arg(long)]
     pool_size: Option<usize>,
+    /// Measure only these workloads (repeatable: `--workload sympy`); all by default. Every
+    /// workload still warms every runner first.
+    #[arg(long = "workload")]
+    workloads: Vec<String>,
 }
 
 impl BenchArgs {
@@ -306,6 +311,27 @@ impl BenchArgs {
     /// Caller counts.
     pub fn callers(&self) -> &[usize] {
         &self.callers
+    }
+
+    /// Whether workload `name` is measured.
+    pub fn measures(&self, name: &str) -> bool {
+        self.workloads.is_empty() || self.workloads.iter().any(|w| w == name)
+    }
+
+    /// Refuses a workload name the bench does not have.
+    pub fn check(&self) -> anyhow::Result<()> {
+        for w in &self.workloads {
+            anyhow::ensure!(
+                WORKLOADS.iter().any(|k| k.name == w),
+                "no workload {w:?}; the workloads: {}",
+                WORKLOADS
+                    .iter()
+                    .map(|k| k.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        Ok(())
     }
 }
 

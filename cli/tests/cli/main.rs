@@ -132,3 +132,23 @@ fn python_call(segment: u32, exit: i32) -> start_schemas::trajectory::ToolCall {
 fn tools_in(rows: &[start_schemas::trajectory::Trajectory]) -> usize {
     rows.iter().map(|t| t.tool_calls.len()).sum()
 }
+
+/// `sandbox bench --workload` takes the bench's own workload names, and refuses another
+/// before it starts any sandbox, listing them.
+#[test]
+fn the_sandbox_bench_refuses_a_workload_it_does_not_have() {
+    let out = startctl(&[
+        "sandbox",
+        "bench",
+        "--workload",
+        "sympy",
+        "--workload",
+        "tensorflow",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no workload \"tensorflow\"") && stderr.contains("numpy+sympy"),
+        "{stderr}"
+    );
+}

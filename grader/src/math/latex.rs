@@ -462,20 +462,55 @@ fn unwrap(s: &str, cmds: &[&str]) -> String {
 /// `\text{...}` and its kin. Words joining answers (`or`, `and`) become commas; a unit or a
 /// word after the mathematics goes; any other text stays as `\text{words}`, which the parser
 /// reads as one symbol (a text answer such as `\text{Evelyn}`).
+/// The longest of [`TEXT_COMMANDS`], in bytes.
+const TEXT_COMMAND_MAX_LEN: usize = {
+    let (mut longest, mut i) = (0, 0);
+    while i < TEXT_COMMANDS.len() {
+        if TEXT_COMMANDS[i].len() > longest {
+            longest = TEXT_COMMANDS[i].len();
+        }
+        i += 1;
+    }
+    longest
+};
+
+/// The first text command at or after `from` (the longest at its place), found in one pass
+/// over the backslashes: a search per command scanned the rest once for each of the eleven.
+fn next_text_command(s: &str, from: usize) -> Option<(usize, &'static str)> {
+    let mut at = from;
+    while let Some(off) = s[at..].find('\\') {
+        let i = at + off;
+        let here = &s[i..];
+        if let Some(cmd) = TEXT_COMMANDS
+            .iter()
+            .filter(|c| here.starts_with(**c))
+            .max_by_key(|c| c.len())
+        {
+            return Some((i, cmd));
+        }
+        at = i + 1;
+    }
+    None
+}
+
 fn text_commands(s: &str) -> String {
     let mut out = s.to_string();
     let mut from = 0;
-    while let Some((i, cmd)) = TEXT_COMMANDS
-        .iter()
-        .filter_map(|c| out[from..].find(c).map(|i| (i + from, *c)))
-        .min_by_key(|&(i, c)| (i, std::cmp::Reverse(c.len())))
-    {
+    while let Some((i, cmd)) = next_text_command(&out, from) {
         let after = i + cmd.len();
         let rest = &out[after..];
         let trimmed = rest.trim_start();
         let open = after + (rest.len() - trimmed.len());
         let Some((inner, tail)) = brace_group(&out[open..]) else {
             out.replace_range(i..after, "");
+            // Only a command that ends across the join can be new before `i`: look again
+            // from a command's length back, not from the last group (a text of thousands of
+            // brace-less `\text` scanned its whole head again after each: quadratic).
+            let mut back = i.saturating_sub(TEXT_COMMAND_MAX_LEN - 1).max(from);
+            while !out.is_char_boundary(back) {
+                back -= 1;
+            }
+            from = back;
             continue;
         };
         let words = inner.trim().to_string();
@@ -627,7 +662,21 @@ fn strip_words(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::clean;
+    use super::{clean, text_commands};
+
+    /// A brace-less command is dropped, and a command the drop completes across the join is
+    /// still read (the search resumes a command's length back, not at the drop).
+    #[test]
+    fn text_commands_read_what_a_dropped_brace_less_command_joins() {
+        assert_eq!(
+            text_commands("\\m\\textbox{cd}"),
+            text_commands("\\mbox{cd}")
+        );
+        assert_eq!(text_commands("\\mbox{cd}"), "\\text{cd}");
+        assert_eq!(text_commands("\\text \\text 5"), "  5");
+        let many = "\\texty".repeat(4000);
+        assert_eq!(text_commands(&many), "y".repeat(4000));
+    }
 
     #[test]
     fn delimiters_boxes_and_spacing_go() {
