@@ -1,7 +1,8 @@
 //! A leased unit's work: its problems checked like file rows, every sample generated and
 //! graded (each staged as it finishes, and what an earlier attempt staged restored instead of
-//! generated again), one shard written and committed; and the guard it runs under, which always reports,
-//! so that a panic inside a unit becomes a failed-unit report instead of a lease held forever.
+//! generated again), one shard written and committed; and the guard it runs under, which
+//! always reports, so that a panic inside a unit becomes a failed-unit report instead of a
+//! lease held forever.
 
 use crate::pipeline::{JobParams, Pipeline};
 use futures_util::future::{BoxFuture, FutureExt};
