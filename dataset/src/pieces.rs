@@ -65,51 +65,64 @@ pub struct Restored {
 /// for its own problem and sample is skipped (listed in [`Restored::skipped`]), never fatal;
 /// only a store that cannot be listed is an error.
 pub async fn restore(loc: &DatasetLocation, unit_id: &str) -> Result<Restored, DatasetError> {
-    let mut restored = Restored::default();
-    for name in loc.list(&unit_dir(unit_id)).await? {
-        if !name.ends_with(PIECE_SUFFIX) {
-            continue;
-        }
-        let bytes = match loc.get_opt(&name).await {
-            Ok(Some(b)) => b,
-            // Deleted since the listing: the unit was committed meanwhile.
-            Ok(None) => continue,
-            Err(e) => {
-                restored.skipped.push(format!("{name}: {e}"));
-                continue;
-            }
-        };
-        let decoded = tokio::task::spawn_blocking({
-            let name = name.clone();
-            move || -> Result<Vec<Trajectory>, DatasetError> {
-                let mut rows = Vec::new();
-                for batch in crate::reader::batches(name, bytes, 2)? {
-                    rows.extend(batch?);
-                }
-                Ok(rows)
-            }
+    use futures_util::StreamExt;
+    let names: Vec<String> = loc
+        .list(&unit_dir(unit_id))
+        .await?
+        .into_iter()
+        .filter(|n| n.ends_with(PIECE_SUFFIX))
+        .collect();
+    // Sixteen at a time: a unit of 64 problems × 16 samples is 1,024 objects, and one GET
+    // after another on object storage would take most of a minute.
+    let mut read = futures_util::stream::iter(names)
+        .map(|name| async move {
+            let got = read_piece(loc, unit_id, &name).await;
+            (name, got)
         })
-        .await
-        .map_err(|e| DatasetError::io(&name, std::io::Error::other(e.to_string())))?;
-        match decoded {
-            Ok(mut rows) if rows.len() == 1 => {
-                let row = rows.remove(0);
-                if piece_path(unit_id, &row.problem_id, row.sample_index) == name {
-                    restored.rows.push(row);
-                } else {
-                    restored.skipped.push(format!(
-                        "{name}: holds problem {:?} sample {}, whose piece has another name",
-                        row.problem_id, row.sample_index
-                    ));
-                }
-            }
-            Ok(rows) => restored
-                .skipped
-                .push(format!("{name}: {} rows where a piece has one", rows.len())),
-            Err(e) => restored.skipped.push(format!("{name}: {e}")),
+        .buffer_unordered(16);
+    let mut restored = Restored::default();
+    while let Some((name, got)) = read.next().await {
+        match got {
+            Ok(Some(row)) => restored.rows.push(row),
+            // Deleted since the listing: the unit was committed meanwhile.
+            Ok(None) => {}
+            Err(why) => restored.skipped.push(format!("{name}: {why}")),
         }
     }
     Ok(restored)
+}
+
+/// One piece's row; `None` if it is gone; why it cannot be used otherwise.
+async fn read_piece(
+    loc: &DatasetLocation,
+    unit_id: &str,
+    name: &str,
+) -> Result<Option<Trajectory>, String> {
+    let Some(bytes) = loc.get_opt(name).await.map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let owned = name.to_string();
+    let mut rows = tokio::task::spawn_blocking(move || -> Result<Vec<Trajectory>, DatasetError> {
+        let mut rows = Vec::new();
+        for batch in crate::reader::batches(owned, bytes, 2)? {
+            rows.extend(batch?);
+        }
+        Ok(rows)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    if rows.len() != 1 {
+        return Err(format!("{} rows where a piece has one", rows.len()));
+    }
+    let row = rows.remove(0);
+    if piece_path(unit_id, &row.problem_id, row.sample_index) != name {
+        return Err(format!(
+            "holds problem {:?} sample {}, whose piece has another name",
+            row.problem_id, row.sample_index
+        ));
+    }
+    Ok(Some(row))
 }
 
 /// Deletes every piece of unit `unit_id` (its shard is committed). Returns how many.
