@@ -319,8 +319,6 @@ def run_child(code, language, names, own_files, timeout, memory_mb, fds):
         os.dup2(in_r, 0)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
-        # Nothing of the runner's (its reply channel, its control stdin) stays open here.
-        os.closerange(3, 1 << 16)
         try:
             # An exec'd interpreter would be dumpable again, and its own /proc readable to it.
             ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
@@ -336,7 +334,11 @@ def run_child(code, language, names, own_files, timeout, memory_mb, fds):
         os.chdir(SCRATCH)
         if runner_confine.LANDLOCK_ABI:
             # The runner made sure at start that this works; a failure here is not the block's.
+            # Before the descriptors are closed: the rules name the fork server's.
             confine(own_files)
+        # Nothing of the runner's (its reply channel, its control stdin, the descriptors the
+        # rules named) stays open here.
+        os.closerange(3, 1 << 16)
         os.environ.clear()
         os.environ.update(child_env())
         # Figures go to the runner's inline backend, installed in the fork server.

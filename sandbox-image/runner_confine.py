@@ -7,6 +7,7 @@ import ctypes
 import os
 import resource
 import signal
+import stat
 import struct
 
 from runner_config import CGROUP, FILE_LIMIT, PRIVATE, RLIMIT_AS, SCRATCH
@@ -158,19 +159,47 @@ def readable_roots(private, grants):
     return roots
 
 
-# Computed by the fork server once (prepare_reads); each block's confine() reuses it.
-READ_ROOTS = None
+# Made by the fork server once (prepare_reads), reused by each block's confine(): the readable
+# roots as rules ready to add, each naming an O_PATH descriptor the fork server keeps open, so
+# that a block adds them without opening, checking or closing anything (1,160 roots measured:
+# 25 ms a block when each was opened per block, 4 ms so); and the roots past the descriptor
+# limit, opened per block as before.
+READ_RULES = None
+READ_LATER = []
+# What a regular file's rule may hold (a directory's rights would be refused on a file).
+FILE_RIGHTS = READ_EXECUTE | READ_FILE | (1 << 1) | (1 << 14)
 
 
 def prepare_reads(runner_dir):
     """Finds what blocks may read: everything outside the private directory, and inside it the
-    scratch directory and the runner's own files (fresh mode and SQL start the runner)."""
-    global READ_ROOTS
+    scratch directory and the runner's own files (fresh mode and SQL start the runner); opens
+    each once. Returns the roots."""
+    global READ_RULES, READ_LATER
     grants = [SCRATCH, "/dev"]
     if PRIVATE and inside(os.path.realpath(PRIVATE), os.path.realpath(runner_dir)):
         grants.append(runner_dir)
-    READ_ROOTS = readable_roots(PRIVATE, grants)
-    return READ_ROOTS
+    roots = readable_roots(PRIVATE, grants)
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = len(roots) + 256
+        if soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (
+                want if hard == resource.RLIM_INFINITY else min(want, hard), hard))
+    except (OSError, ValueError):
+        pass
+    rules, later = [], []
+    for i, path in enumerate(roots):
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            later = roots[i:]
+            break
+        rights = LANDLOCK_READS if stat.S_ISDIR(os.fstat(fd).st_mode) else READ_EXECUTE | READ_FILE
+        rules.append(ctypes.create_string_buffer(struct.pack("=Qi", rights, fd)))
+    READ_RULES, READ_LATER = rules, later
+    return roots
 
 
 def confine(own_files=()):
@@ -180,7 +209,8 @@ def confine(own_files=()):
     cannot."""
     if not LANDLOCK_ABI:
         raise OSError("Landlock is not available")
-    roots = READ_ROOTS if READ_ROOTS is not None else readable_roots(PRIVATE, [SCRATCH, "/dev"])
+    if READ_RULES is None:
+        prepare_reads(os.path.dirname(os.path.abspath(__file__)))
     libc = ctypes.CDLL(None, use_errno=True)
     writes = 0
     for abi, rights in LANDLOCK_WRITES:
@@ -192,27 +222,31 @@ def confine(own_files=()):
                            ctypes.c_uint32(0))
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset")
+    syscall, nr = libc.syscall, SYS_LANDLOCK_ADD_RULE
+    fd_arg, path_beneath, no_flags = ctypes.c_int(ruleset), ctypes.c_int(1), ctypes.c_uint32(0)
+
+    def add(rule):
+        return syscall(nr, fd_arg, path_beneath, rule, no_flags) == 0
 
     def allow(path, rights):
         fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
         try:
-            if not os.path.isdir(path):
-                # A file takes only the file rights (a directory's would be refused).
-                rights &= READ_EXECUTE | READ_FILE | (1 << 1) | (1 << 14)
-            rule = ctypes.create_string_buffer(struct.pack("=Qi", rights, fd))
-            if libc.syscall(SYS_LANDLOCK_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(1), rule,
-                            ctypes.c_uint32(0)) != 0:
+            if not stat.S_ISDIR(os.fstat(fd).st_mode):
+                rights &= FILE_RIGHTS
+            if not add(ctypes.create_string_buffer(struct.pack("=Qi", rights, fd))):
                 raise OSError(ctypes.get_errno(), "landlock_add_rule %s" % path)
         finally:
             os.close(fd)
 
     try:
-        for path in roots:
+        # A root Landlock takes no rule for (or one gone since the runner started) is only
+        # not readable to the block.
+        for rule in READ_RULES:
+            syscall(nr, fd_arg, path_beneath, rule, no_flags)
+        for path in READ_LATER:
             try:
                 allow(path, LANDLOCK_READS)
             except OSError:
-                # An entry of / or of a shared /tmp gone since the runner started, or one
-                # Landlock takes no rule for: the block only cannot read it.
                 pass
         for path in writable_paths():
             allow(path, writes | LANDLOCK_READS)
