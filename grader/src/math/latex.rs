@@ -459,9 +459,6 @@ fn unwrap(s: &str, cmds: &[&str]) -> String {
     out
 }
 
-/// `\text{...}` and its kin. Words joining answers (`or`, `and`) become commas; a unit or a
-/// word after the mathematics goes; any other text stays as `\text{words}`, which the parser
-/// reads as one symbol (a text answer such as `\text{Evelyn}`).
 /// The longest of [`TEXT_COMMANDS`], in bytes.
 const TEXT_COMMAND_MAX_LEN: usize = {
     let (mut longest, mut i) = (0, 0);
@@ -493,6 +490,9 @@ fn next_text_command(s: &str, from: usize) -> Option<(usize, &'static str)> {
     None
 }
 
+/// `\text{...}` and its kin. Words joining answers (`or`, `and`) become commas; a unit or a
+/// word after the mathematics goes; any other text stays as `\text{words}`, which the parser
+/// reads as one symbol (a text answer such as `\text{Evelyn}`).
 fn text_commands(s: &str) -> String {
     let mut out = s.to_string();
     let mut from = 0;
