@@ -160,7 +160,10 @@ async fn export(args: ExportArgs) -> anyhow::Result<Outcome> {
         None => None,
         Some(path) => Some(judge_votes(path).await?),
     };
-    let mut features = Vec::new();
+    // Sized once from the manifests: a vector grown by doubling holds its old and new buffers
+    // together, up to three times the features' size at the peak.
+    let mut features =
+        Vec::with_capacity(datasets.iter().map(|d| d.manifest.rows() as usize).sum());
     let all = matches!(args.select, SelectArg::All);
     for_each(&datasets, |at, t| {
         let mut f = if all {
@@ -220,7 +223,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<Outcome> {
                 return;
             }
         }
-        if batch.len() >= 256 {
+        if batch.len() >= WRITE_BATCH {
             if let Err(e) = flush(&mut batch, parquet.as_mut(), jsonl.as_mut()) {
                 write_error = Some(e);
             }
@@ -284,6 +287,10 @@ async fn export(args: ExportArgs) -> anyhow::Result<Outcome> {
         Outcome::Ok
     })
 }
+
+/// Rows converted and written at a time: an SFT row of QwQ length is about 160 KB before
+/// compression (its text in five shapes, four token-id columns), so 64 of them are 10 MB.
+const WRITE_BATCH: usize = 64;
 
 fn flush(
     batch: &mut Vec<SftRow>,

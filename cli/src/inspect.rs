@@ -100,6 +100,7 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<Outcome> {
     };
     let mut damaged = 0;
     let mut tally = Tally::with_trigger_check(Some(trigger_check()));
+    tally.reserve(dataset.manifest.rows() as usize);
     let mut checks = Vec::new();
     let mut rows_text = Vec::new();
     let mut shown = 0usize;

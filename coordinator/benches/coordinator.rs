@@ -7,6 +7,14 @@
 //!    Redis PING loop at the same concurrency runs in the same command as the ceiling.
 //! 2. Time to submit a 50,000-problem job over gRPC (streamed, validated, split, stored).
 //! 3. Resident memory of a real start-coordinator process as jobs accumulate in Redis.
+//! 4. START's production size: a Hint-RFT job of 50,000 problems × 16 samples (800,000
+//!    trajectories, 6,250 units of 8 problems) submitted, leased, reported and committed
+//!    through a real start-coordinator process, on the in-process store and on Redis: time,
+//!    the process's peak memory, Redis's memory and the manifest's size. The simulated workers
+//!    stage one small real shard per unit (a fixture row; its sha256 checked by the
+//!    coordinator as any shard's) and report 128 rows for it: the coordinator reads no shard's
+//!    rows but the first one's model, so what it stores and commits is what a real run's 800k
+//!    trajectories make it store and commit.
 
 use start_coordinator::store::{LeaseRequest, NewJob, Store};
 use start_coordinator::{serve, MemoryStore, RedisStore, ServerConfig, ServiceConfig, StorePolicy};
@@ -265,14 +273,272 @@ async fn grpc_rate(store: Arc<dyn Store>, total: usize, root: &std::path::Path) 
 }
 
 fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A `/proc/PID/status` line in KiB (`VmRSS:` now, `VmHWM:` the peak so far).
+fn status_kib(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
         .find_map(|l| {
-            l.strip_prefix("VmRSS:")
+            l.strip_prefix(key)
                 .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
         })
         .unwrap_or(0)
+}
+
+/// Redis's `used_memory` in bytes.
+async fn redis_used_memory(url: &str) -> u64 {
+    let client = redis::Client::open(url).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A start-coordinator process on a free loopback port, and a channel to it; the caller kills
+/// and waits for it.
+#[allow(clippy::zombie_processes)]
+async fn coordinator_process(
+    redis: &str,
+    prefix: &str,
+    store_root: &std::path::Path,
+) -> (std::process::Child, tonic::transport::Channel) {
+    let port = free_port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_start-coordinator"))
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--metrics-listen",
+            "",
+            "--redis",
+            redis,
+            "--redis-prefix",
+            prefix,
+            "--lease-ttl-ms",
+            "120000",
+            "--store-root",
+        ])
+        .arg(store_root)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    loop {
+        if let Ok(c) = tonic::transport::Channel::from_shared(url.clone())
+            .unwrap()
+            .connect()
+            .await
+        {
+            return (child, c);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An AIME-length problem (about 400 characters).
+fn rft_problem(i: usize) -> proto::Problem {
+    proto::Problem {
+        question: format!(
+            "Problem {i}. Let $S$ be the set of ordered pairs $(a, b)$ of positive integers with \
+             $a + b \\le {}$ such that $a$ divides $b^2 + 1$ and $b$ divides $a^2 + 1$. Find the \
+             remainder when the sum of $a \\cdot b$ over all pairs in $S$ is divided by $1000$. \
+             Reason step by step, and put your final answer within \\boxed{{}}.",
+            100 + i % 900
+        ),
+        ..problem(i)
+    }
+}
+
+/// One production-size job through a real coordinator process (section 4).
+struct RftRun {
+    submit_s: f64,
+    run_s: f64,
+    units: u64,
+    trajectories: u64,
+    peak_rss_mib: f64,
+    manifest_bytes: u64,
+    /// Redis's memory growth (bytes) once the job is stored, and once it ended; `None` on
+    /// the in-process store.
+    redis_growth: Option<(u64, u64)>,
+}
+
+/// Runs the job on `store` (`memory`, or the Redis at that URL).
+async fn rft_job(store: &str, root: &std::path::Path, problems: usize) -> RftRun {
+    use proto::submit_job_request::Item;
+    let redis_url = (store != "memory").then_some(store);
+    let redis_before = match redis_url {
+        Some(url) => redis_used_memory(url).await,
+        None => 0,
+    };
+    let (mut child, channel) = coordinator_process(store, "b5:", root).await;
+    let mut jobs = JobServiceClient::new(channel.clone());
+    let spec = proto::JobSpec {
+        params: Some(proto::GenerationParams {
+            samples: 16,
+            max_new_tokens: 16_384,
+            ..spec(8).params.unwrap()
+        }),
+        output_uri: "rft".into(),
+        // Pinned, as production jobs pin their model: the card names it without reading a
+        // row (a placeholder shard has none).
+        model_sha256: SHA.into(),
+        ..spec(8)
+    };
+    let mut messages = vec![proto::SubmitJobRequest {
+        item: Some(Item::Spec(spec)),
+    }];
+    let all: Vec<_> = (0..problems).map(rft_problem).collect();
+    for chunk in all.chunks(500) {
+        messages.push(proto::SubmitJobRequest {
+            item: Some(Item::Problems(proto::ProblemBatch {
+                problems: chunk.to_vec(),
+            })),
+        });
+    }
+    let started = Instant::now();
+    let submitted = jobs
+        .submit_job(futures_util::stream::iter(messages))
+        .await
+        .unwrap()
+        .into_inner();
+    let submit_s = started.elapsed().as_secs_f64();
+    let redis_submitted = match redis_url {
+        Some(url) => redis_used_memory(url).await,
+        None => 0,
+    };
+    let dataset = root.join("rft");
+    std::fs::create_dir_all(dataset.join("_staging")).unwrap();
+    // The one shard every simulated unit stages: a real Parquet file of one fixture row.
+    let body = {
+        let mut w = start_dataset::ShardWriter::create("placeholder", &Default::default()).unwrap();
+        w.write(&[start_tests::trajectory(0)]).unwrap();
+        Arc::new(w.finish().unwrap().to_bytes().unwrap())
+    };
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_slice()));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..workers() {
+        let (channel, dataset) = (channel.clone(), dataset.clone());
+        let (body, sha256) = (body.clone(), sha256.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut c = WorkerServiceClient::new(channel);
+            let id = c
+                .register_worker(proto::RegisterWorkerRequest {
+                    protocol_version: PROTOCOL_VERSION,
+                    hostname: format!("sim{w}"),
+                    model_sha256: SHA.into(),
+                    slots: 1,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .worker_id;
+            let mut reports = Vec::new();
+            loop {
+                let r = c
+                    .lease_work(proto::LeaseWorkRequest {
+                        protocol_version: PROTOCOL_VERSION,
+                        worker_id: id.clone(),
+                        free_slots: 1,
+                        reports: std::mem::take(&mut reports),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                assert!(r.report_outcomes.iter().all(|o| o.accepted));
+                if r.units.is_empty() {
+                    break;
+                }
+                for u in &r.units {
+                    // The coordinator hashes the staged shard as it would a real unit's.
+                    let stem = format!("{}.a{}", u.unit_id, u.attempt);
+                    let staged = dataset
+                        .join("_staging")
+                        .join(format!("{stem}.parquet.staged"));
+                    tokio::fs::write(&staged, body.as_slice()).await.unwrap();
+                    let rows = u.problems.len() as u64 * 16;
+                    reports.push(proto::UnitReport {
+                        unit_id: u.unit_id.clone(),
+                        lease_id: u.lease_id.clone(),
+                        shard: Some(proto::ShardInfo {
+                            path: format!("data/{stem}.parquet"),
+                            rows,
+                            sha256: sha256.clone(),
+                            bytes: body.len() as u64,
+                            schema_version: start_schemas::trajectory::SCHEMA_VERSION,
+                        }),
+                        correct: rows / 2,
+                        completion_tokens: rows * 4_500,
+                        ..Default::default()
+                    });
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // Ended once its dataset is committed: the last flush included.
+    let job = loop {
+        let job = jobs
+            .get_job(proto::GetJobRequest {
+                job_id: submitted.job_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if job.state != proto::JobState::Running as i32
+            && job.state != proto::JobState::Queued as i32
+        {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let run_s = started.elapsed().as_secs_f64();
+    assert_eq!(
+        job.state,
+        proto::JobState::Succeeded as i32,
+        "{}",
+        job.message
+    );
+    let peak_rss_mib = status_kib(child.id(), "VmHWM:") as f64 / 1024.0;
+    let manifest_path = dataset.join(start_dataset::layout::MANIFEST);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let shards = manifest["shards"].as_array().unwrap();
+    let rows: u64 = shards.iter().map(|s| s["rows"].as_u64().unwrap()).sum();
+    assert_eq!(shards.len() as u64, submitted.units);
+    assert_eq!(rows, problems as u64 * 16);
+    let counters = job.counters.unwrap_or_default();
+    assert_eq!(counters.trajectories, rows);
+    let redis_growth = match redis_url {
+        Some(url) => Some((
+            redis_submitted.saturating_sub(redis_before),
+            redis_used_memory(url).await.saturating_sub(redis_before),
+        )),
+        None => None,
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    RftRun {
+        redis_growth,
+        submit_s,
+        run_s,
+        units: submitted.units,
+        trajectories: rows,
+        peak_rss_mib,
+        manifest_bytes: std::fs::metadata(&manifest_path).unwrap().len(),
+    }
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -448,4 +714,36 @@ async fn main() {
     );
     let _ = child.kill();
     let _ = child.wait();
+
+    let problems = if full { 50_000 } else { 200 };
+    println!(
+        "\n## A Hint-RFT job at START's size: {problems} problems × 16 samples, units of 8, {} simulated workers, through a start-coordinator process\n",
+        workers()
+    );
+    println!("| store | units | trajectories | submit (s) | lease→commit (s) | units/s | coordinator peak RSS (MiB) | Redis growth, submitted / ended (MiB) | manifest (MiB) | manifest bytes a unit |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let url = redis.url();
+    for (label, store) in [("in-process", "memory"), ("Redis", url.as_str())] {
+        let root = dir.path().join(format!("rft-{label}"));
+        let run = rft_job(store, &root, problems).await;
+        let redis_mib = match run.redis_growth {
+            None => "-".to_string(),
+            Some((submitted, ended)) => format!(
+                "{:.1} / {:.1}",
+                submitted as f64 / 1048576.0,
+                ended as f64 / 1048576.0
+            ),
+        };
+        println!(
+            "| {label} | {} | {} | {:.1} | {:.1} | {:.0} | {:.0} | {redis_mib} | {:.2} | {} |",
+            run.units,
+            run.trajectories,
+            run.submit_s,
+            run.run_s,
+            run.units as f64 / run.run_s,
+            run.peak_rss_mib,
+            run.manifest_bytes as f64 / 1048576.0,
+            run.manifest_bytes / run.units.max(1)
+        );
+    }
 }

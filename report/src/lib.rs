@@ -83,6 +83,7 @@ pub struct Report {
 /// report, for what else prints it (`startctl run`'s summary).
 pub async fn build(dataset: &Dataset, options: &Options) -> Result<Report, ReportError> {
     let mut tally = tally::Tally::with_trigger_check(options.trigger_check.clone());
+    tally.reserve(dataset.manifest.rows() as usize);
     let mut sampler = sample::Sampler::new(options.sample_rows);
     dataset
         .for_each_row(|at, t| {

@@ -146,6 +146,17 @@ impl Tally {
         }
     }
 
+    /// Makes room for `rows` rows' per-row values at once, so that the vectors that grow with
+    /// the rows (the export features above all) never double past what the dataset needs:
+    /// growing by doubling holds the old and the new buffer together, up to three times the
+    /// features' size at the peak.
+    pub fn reserve(&mut self, rows: usize) {
+        self.features.reserve_exact(rows);
+        self.lengths.reserve_exact(rows);
+        self.prompt_lengths.reserve_exact(rows);
+        self.hints.per_row.reserve_exact(rows);
+    }
+
     /// Adds the row at (shard, row) `at`.
     pub fn add(&mut self, t: &Trajectory, at: (usize, usize)) {
         self.rows += 1;

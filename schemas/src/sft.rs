@@ -324,9 +324,12 @@ impl SftWriter {
             std::process::id()
         ));
         let file = File::create(&tmp).map_err(|e| FileError::io(tmp.display(), e))?;
+        // Row groups of 128 rows: the writer holds a whole row group's encoded pages until it
+        // closes, and a QwQ-length SFT row is about 160 KB before compression (its text in five
+        // shapes, four token-id columns), so 512 rows held most of a 300 MB export's memory.
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_max_row_group_row_count(Some(512))
+            .set_max_row_group_row_count(Some(128))
             .build();
         let writer = ArrowWriter::try_new(file, schema(), Some(props))
             .map_err(|e| FileError::parquet(tmp.display(), e))?;

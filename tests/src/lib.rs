@@ -11,6 +11,7 @@ pub mod python;
 pub mod redis;
 pub mod s3;
 pub mod server;
+pub mod synthetic;
 pub mod vllm;
 
 use chrono::DateTime;

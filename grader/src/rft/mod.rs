@@ -42,8 +42,8 @@ pub struct Features {
     /// sha256 of the normalised text (lower case, whitespace collapsed); of the empty text
     /// for a row that is not correct and finished (the text checks never see it).
     pub text_hash: [u8; 32],
-    /// MinHash signature of the word shingles; empty for such a row.
-    pub minhash: Vec<u64>,
+    /// MinHash signature of the word shingles ([`minhash`]); empty for such a row.
+    pub minhash: Box<[u32]>,
     /// Share of repeated word n-grams in [0, 1]; 0 for such a row.
     pub repeat_ratio: f32,
     /// Its verdict on every published quality rule ([`rules`]).
@@ -83,45 +83,109 @@ fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A word's hash, the unit the n-gram hashes are made of: each word is hashed once, however
+/// many n-grams it is in.
+fn word_hash(word: &str) -> u64 {
+    mix64(word.bytes().fold(FNV_OFFSET, fnv_step))
+}
+
+/// The hash of each run of `n` consecutive words (of one run of all of them when there are
+/// fewer), from the words' hashes: order-sensitive, mixed so that every bit depends on every
+/// word.
+fn ngram_hashes(words: &[u64], n: usize) -> impl Iterator<Item = u64> + '_ {
+    let runs: Box<dyn Iterator<Item = &[u64]>> = if words.len() >= n {
+        Box::new(words.windows(n))
+    } else {
+        Box::new(std::iter::once(words))
+    };
+    runs.map(|run| {
+        mix64(run.iter().fold(FNV_OFFSET, |h, &w| {
+            h.rotate_left(27).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ w
+        }))
+    })
+}
+
+/// A hasher for keys that are already well-mixed 64-bit hashes: passes them through, where
+/// the standard SipHash would hash them again (most of the repetition check's time).
+#[derive(Default)]
+struct Premixed(u64);
+
+impl std::hash::Hasher for Premixed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = bytes.iter().fold(self.0, |h, &b| fnv_step(h, b));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 /// Share of word n-grams that repeat an earlier one: near 0 for prose, near 1 for a loop.
 pub fn repeat_ratio(words: &[&str]) -> f32 {
+    let hashes: Vec<u64> = words.iter().map(|w| word_hash(w)).collect();
+    repeat_ratio_of(&hashes)
+}
+
+/// [`repeat_ratio`] from the words' hashes (n-grams compared by their 64-bit hashes).
+fn repeat_ratio_of(words: &[u64]) -> f32 {
     if words.len() < REPEAT_NGRAM * 2 {
         return 0.0;
     }
     let total = words.len() - REPEAT_NGRAM + 1;
-    let unique: HashSet<&[&str]> = words.windows(REPEAT_NGRAM).collect();
+    let mut unique: HashSet<u64, std::hash::BuildHasherDefault<Premixed>> =
+        HashSet::with_capacity_and_hasher(total, Default::default());
+    unique.extend(ngram_hashes(words, REPEAT_NGRAM));
     1.0 - unique.len() as f32 / total as f32
 }
 
-/// MinHash of the word shingles of `words`.
-pub fn minhash(words: &[&str]) -> Vec<u64> {
-    let mut sig = vec![u64::MAX; MINHASH];
-    let shingles: Box<dyn Iterator<Item = &[&str]>> = if words.len() >= SHINGLE {
-        Box::new(words.windows(SHINGLE))
-    } else {
-        Box::new(std::iter::once(words))
-    };
-    for shingle in shingles {
-        // The shingle's words joined by spaces, hashed without building the string.
-        let mut base = FNV_OFFSET;
-        for (k, w) in shingle.iter().enumerate() {
-            if k > 0 {
-                base = fnv_step(base, b' ');
-            }
-            base = w.bytes().fold(base, fnv_step);
+/// MinHash signature of the word shingles of `words`: [`MINHASH`] 32-bit values.
+pub fn minhash(words: &[&str]) -> Box<[u32]> {
+    let hashes: Vec<u64> = words.iter().map(|w| word_hash(w)).collect();
+    signature(&hashes)
+}
+
+/// One-permutation MinHash (Li, Owen and Zhang 2012) with optimal densification (Shrivastava
+/// 2017): each shingle is hashed once and kept in one of [`MINHASH`] bins by its hash's top
+/// bits, each bin keeping its least value; a bin no shingle fell in takes the value of the
+/// first filled bin a fixed probe sequence of its own reaches. Two signatures agree in a bin
+/// with probability the sets' Jaccard similarity, as with [`MINHASH`] independent
+/// permutations, at one hash per shingle where the permutations took [`MINHASH`]: it was most
+/// of the time a report or export spent on 800k QwQ-length rows.
+fn signature(words: &[u64]) -> Box<[u32]> {
+    let mut bins = [u32::MAX; MINHASH];
+    let mut filled = [false; MINHASH];
+    if words.is_empty() {
+        return bins.into();
+    }
+    for h in ngram_hashes(words, SHINGLE) {
+        let bin = ((h >> 32) % MINHASH as u64) as usize;
+        bins[bin] = bins[bin].min(h as u32);
+        filled[bin] = true;
+    }
+    let original = bins;
+    for (i, bin) in bins.iter_mut().enumerate() {
+        if filled[i] {
+            continue;
         }
-        // One permutation each: the shingle's hash mixed with the permutation's seed
-        // (splitmix64's finaliser), a few multiplies where rehashing the bytes took eight.
-        for (i, slot) in sig.iter_mut().enumerate() {
-            let h = mix64(base ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-            *slot = (*slot).min(h);
+        // At least one bin is filled; the probe sequence is the same for every signature, so
+        // two sets with the same filled bins copy the same values.
+        for attempt in 1u64.. {
+            let j = (mix64((i as u64) << 32 | attempt) % MINHASH as u64) as usize;
+            if filled[j] {
+                *bin = original[j];
+                break;
+            }
         }
     }
-    sig
+    bins.into()
 }
 
 /// Estimated Jaccard similarity of two signatures.
-pub fn similarity(a: &[u64], b: &[u64]) -> f32 {
+pub fn similarity(a: &[u32], b: &[u32]) -> f32 {
     let same = a.iter().zip(b).filter(|(x, y)| x == y).count();
     same as f32 / a.len().max(1) as f32
 }
@@ -151,6 +215,7 @@ impl Features {
         };
         let words: Vec<&str> = lower.split_whitespace().collect();
         let normalised = words.join(" ");
+        let hashes: Vec<u64> = words.iter().map(|w| word_hash(w)).collect();
         Self {
             at,
             problem_id: t.problem_id.clone(),
@@ -163,11 +228,11 @@ impl Features {
             hint_infer: t.mode == Mode::HintInfer,
             text_hash: Sha256::digest(normalised.as_bytes()).into(),
             minhash: if text_checked {
-                minhash(&words)
+                signature(&hashes)
             } else {
-                Vec::new()
+                Box::default()
             },
-            repeat_ratio: repeat_ratio(&words),
+            repeat_ratio: repeat_ratio_of(&hashes),
             // The rules run after the correctness and finish filters, so the rows those drop
             // skip them, as they skip the text features.
             verdicts: if text_checked {
@@ -528,6 +593,38 @@ mod tests {
         let (sa, sb, sc) = (minhash(&wa), minhash(&wb), minhash(&wc));
         assert!(similarity(&sa, &sb) > 0.9);
         assert!(similarity(&sa, &sc) < 0.1);
+    }
+
+    #[test]
+    fn one_permutation_minhash_estimates_jaccard_and_densifies_short_texts() {
+        // Texts of 1,000 words, the second with its last `k` words changed: they share the
+        // 5-word shingles of the first 1,000 - k words, a Jaccard similarity known exactly.
+        for k in [20usize, 100, 300] {
+            let shared = (1_000 - k - (SHINGLE - 1)) as f32;
+            let each = (1_000 - (SHINGLE - 1)) as f32;
+            let jaccard = shared / (2.0 * each - shared);
+            let mut sum = 0.0;
+            for trial in 0..40 {
+                let a: Vec<String> = (0..1_000).map(|i| format!("t{trial}w{i}")).collect();
+                let mut b = a.clone();
+                for w in &mut b[1_000 - k..] {
+                    w.push('x');
+                }
+                let a: Vec<&str> = a.iter().map(String::as_str).collect();
+                let b: Vec<&str> = b.iter().map(String::as_str).collect();
+                let estimate = similarity(&minhash(&a), &minhash(&b));
+                assert!((estimate - jaccard).abs() < 0.25, "k {k}: {estimate} vs {jaccard}");
+                sum += estimate;
+            }
+            let mean = sum / 40.0;
+            assert!((mean - jaccard).abs() < 0.04, "k {k}: mean {mean} vs {jaccard}");
+        }
+        // Fewer shingles than bins: the empty bins copy filled ones, the same way for equal
+        // texts, so a short text is its own duplicate and unlike another short text.
+        let short = ["solve", "for", "x"];
+        assert_eq!(similarity(&minhash(&short), &minhash(&short)), 1.0);
+        assert!(similarity(&minhash(&short), &minhash(&["solve", "for", "y"])) < 0.2);
+        assert_eq!(minhash(&short).len(), MINHASH);
     }
 
     fn features(i: usize, correct: Option<bool>, finish: FinishReason, text: &str) -> Features {
