@@ -99,7 +99,7 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<Outcome> {
         Color::Auto => std::io::stdout().is_terminal(),
     };
     let mut damaged = 0;
-    let mut tally = Tally::with_trigger_check(Some(trigger_check()));
+    let mut tally = Tally::with_trigger_check(Some(trigger_check())).without_features();
     tally.reserve(dataset.manifest.rows() as usize);
     let mut checks = Vec::new();
     let mut rows_text = Vec::new();

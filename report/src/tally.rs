@@ -135,6 +135,8 @@ pub struct Tally {
     /// Where hints went and what followed them.
     pub hints: HintTally,
     trigger_check: Option<TriggerCheck>,
+    /// Leaves [`Tally::features`] empty ([`Tally::without_features`]).
+    skip_features: bool,
 }
 
 impl Tally {
@@ -146,12 +148,22 @@ impl Tally {
         }
     }
 
+    /// A tally that keeps no export features: for a summary that shows no selection
+    /// (`startctl inspect`), which then holds a few bytes a row, not a few hundred, and skips
+    /// the text features' hashing.
+    pub fn without_features(mut self) -> Self {
+        self.skip_features = true;
+        self
+    }
+
     /// Makes room for `rows` rows' per-row values at once, so that the vectors that grow with
     /// the rows (the export features above all) never double past what the dataset needs:
     /// growing by doubling holds the old and the new buffer together, up to three times the
     /// features' size at the peak.
     pub fn reserve(&mut self, rows: usize) {
-        self.features.reserve_exact(rows);
+        if !self.skip_features {
+            self.features.reserve_exact(rows);
+        }
         self.lengths.reserve_exact(rows);
         self.prompt_lengths.reserve_exact(rows);
         self.hints.per_row.reserve_exact(rows);
@@ -239,7 +251,9 @@ impl Tally {
         if !self.models.contains(&model) {
             self.models.insert(model);
         }
-        self.features.push(Features::of(t, at));
+        if !self.skip_features {
+            self.features.push(Features::of(t, at));
+        }
     }
 
     fn add_hints(&mut self, t: &Trajectory) {
@@ -355,6 +369,24 @@ mod tests {
             hit += u64::from(mask & ((1 << c) - 1) != 0);
         }
         hit as f64 / all as f64
+    }
+
+    #[test]
+    fn a_tally_without_features_counts_the_same_and_keeps_no_row_features() {
+        let mut full = Tally::default();
+        let mut lean = Tally::default().without_features();
+        lean.reserve(40);
+        for i in 0..40 {
+            let t = start_tests::trajectory(i);
+            full.add(&t, (0, i as usize));
+            lean.add(&t, (0, i as usize));
+        }
+        assert_eq!((full.rows, lean.rows), (40, 40));
+        assert_eq!(full.lengths, lean.lengths);
+        assert_eq!(full.problems.len(), lean.problems.len());
+        assert_eq!(full.tool_errors, lean.tool_errors);
+        assert_eq!((full.features.len(), lean.features.len()), (40, 0));
+        assert_eq!(lean.features.capacity(), 0);
     }
 
     #[test]

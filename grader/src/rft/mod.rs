@@ -613,11 +613,17 @@ mod tests {
                 let a: Vec<&str> = a.iter().map(String::as_str).collect();
                 let b: Vec<&str> = b.iter().map(String::as_str).collect();
                 let estimate = similarity(&minhash(&a), &minhash(&b));
-                assert!((estimate - jaccard).abs() < 0.25, "k {k}: {estimate} vs {jaccard}");
+                assert!(
+                    (estimate - jaccard).abs() < 0.25,
+                    "k {k}: {estimate} vs {jaccard}"
+                );
                 sum += estimate;
             }
             let mean = sum / 40.0;
-            assert!((mean - jaccard).abs() < 0.04, "k {k}: mean {mean} vs {jaccard}");
+            assert!(
+                (mean - jaccard).abs() < 0.04,
+                "k {k}: mean {mean} vs {jaccard}"
+            );
         }
         // Fewer shingles than bins: the empty bins copy filled ones, the same way for equal
         // texts, so a short text is its own duplicate and unlike another short text.
