@@ -25,14 +25,16 @@ type R<T> = Result<T, ParseError>;
 struct P {
     toks: Vec<Tok>,
     at: usize,
-    /// Nesting of [`P::unary`] and [`P::exponent`] on the stack: every recursion of the
-    /// grammar passes one of them.
+    /// Nesting of [`P::item`], [`P::unary`] and [`P::exponent`] on the stack: every
+    /// recursion of the grammar passes one of them (a command's braced argument, as in
+    /// `\frac{1\frac{1…`, passes only `item`).
     depth: usize,
 }
 
 /// Deepest nesting parsed: no answer nests 64 levels deep, and a recursive-descent parser
-/// without a bound overflows its thread's stack on `[0-[0-[0-…` (found by the fuzz campaign;
-/// a stack overflow aborts the whole worker, not just the grading).
+/// without a bound overflows its thread's stack on `[0-[0-[0-…` and on `\frac{1\frac{1…`
+/// (both found by the fuzz campaign; a stack overflow aborts the whole worker, not just the
+/// grading).
 const MAX_DEPTH: usize = 64;
 
 fn num(n: i128) -> Ex {
@@ -109,6 +111,11 @@ impl P {
     /// A relation chain, a union, or `x \in S` (which is S). A named tuple `(p, q) = (3, 2)`
     /// is its value, `(3, 2)`: the names only label it.
     fn item(&mut self) -> R<Value> {
+        self.deeper(Self::item_unbounded)
+    }
+
+    /// [`P::item`] without the depth count.
+    fn item_unbounded(&mut self) -> R<Value> {
         let first = self.union()?;
         if self.eat_cmd("in") {
             return self.union();

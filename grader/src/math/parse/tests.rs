@@ -46,3 +46,29 @@ fn expressions_evaluate() {
         assert!((v.re - want).abs() < 1e-9, "{s}: {v:?} vs {want}");
     }
 }
+
+#[test]
+fn deep_nesting_is_refused_on_every_path_not_a_stack_overflow() {
+    // On a thread of 4 MiB (half the main thread's), which 5,000 unbounded levels overflow.
+    std::thread::Builder::new()
+        .stack_size(4 * 1024 * 1024)
+        .spawn(|| {
+            for deep in [
+                "\\frac{1".repeat(5_000),
+                "[0-".repeat(5_000),
+                "\\sqrt{".repeat(5_000),
+                "2^{".repeat(5_000),
+                "(".repeat(5_000),
+            ] {
+                assert!(parse(&deep).is_err(), "{}", &deep[..20]);
+            }
+            // Nesting as deep as answers go still parses.
+            assert_eq!(
+                p(&format!("{}1{}", "\\frac{1}{".repeat(8), "}".repeat(8))),
+                p("1")
+            );
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
