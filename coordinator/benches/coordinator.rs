@@ -228,39 +228,12 @@ async fn grpc_rate(store: Arc<dyn Store>, total: usize, root: &std::path::Path) 
             .unwrap();
         let polls = polls.clone();
         tasks.push(tokio::spawn(async move {
-            let mut c = WorkerServiceClient::new(channel);
-            let id = c
-                .register_worker(proto::RegisterWorkerRequest {
-                    protocol_version: PROTOCOL_VERSION,
-                    hostname: format!("sim{w}"),
-                    model_sha256: SHA.into(),
-                    slots: 1,
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .worker_id;
-            let mut reports = Vec::new();
-            loop {
-                let r = c
-                    .lease_work(proto::LeaseWorkRequest {
-                        protocol_version: PROTOCOL_VERSION,
-                        worker_id: id.clone(),
-                        free_slots: 1,
-                        reports: std::mem::take(&mut reports),
-                        ..Default::default()
-                    })
-                    .await
-                    .unwrap()
-                    .into_inner();
-                polls.fetch_add(1, Ordering::Relaxed);
-                assert!(r.report_outcomes.iter().all(|o| o.accepted));
-                if r.units.is_empty() {
-                    break;
-                }
-                reports = r.units.iter().map(report_for).collect();
-            }
+            let n = simulated_worker(channel, w, |units| {
+                let reports = units.iter().map(report_for).collect();
+                async move { reports }
+            })
+            .await;
+            polls.fetch_add(n, Ordering::Relaxed);
         }));
     }
     for t in tasks {
@@ -270,6 +243,53 @@ async fn grpc_rate(store: Arc<dyn Store>, total: usize, root: &std::path::Path) 
     let _ = stop.send(());
     // Polls include each worker's last, empty one.
     (polls.load(Ordering::Relaxed) as f64 - workers() as f64) / secs
+}
+
+/// One simulated worker over gRPC: registers as `sim{w}`, then polls for one unit at a time
+/// until none is left, each poll carrying the reports `finish` made of the previous poll's
+/// units (every one must be accepted). Returns its polls, the last, empty one included.
+async fn simulated_worker<F, Fut>(
+    channel: tonic::transport::Channel,
+    w: usize,
+    mut finish: F,
+) -> u64
+where
+    F: FnMut(Vec<proto::WorkUnit>) -> Fut,
+    Fut: std::future::Future<Output = Vec<proto::UnitReport>>,
+{
+    let mut c = WorkerServiceClient::new(channel);
+    let id = c
+        .register_worker(proto::RegisterWorkerRequest {
+            protocol_version: PROTOCOL_VERSION,
+            hostname: format!("sim{w}"),
+            model_sha256: SHA.into(),
+            slots: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .worker_id;
+    let (mut reports, mut polls) = (Vec::new(), 0);
+    loop {
+        let r = c
+            .lease_work(proto::LeaseWorkRequest {
+                protocol_version: PROTOCOL_VERSION,
+                worker_id: id.clone(),
+                free_slots: 1,
+                reports: std::mem::take(&mut reports),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        polls += 1;
+        assert!(r.report_outcomes.iter().all(|o| o.accepted));
+        if r.units.is_empty() {
+            return polls;
+        }
+        reports = finish(r.units).await;
+    }
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -428,38 +448,11 @@ async fn rft_job(store: &str, root: &std::path::Path, problems: usize) -> RftRun
     for w in 0..workers() {
         let (channel, dataset) = (channel.clone(), dataset.clone());
         let (body, sha256) = (body.clone(), sha256.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut c = WorkerServiceClient::new(channel);
-            let id = c
-                .register_worker(proto::RegisterWorkerRequest {
-                    protocol_version: PROTOCOL_VERSION,
-                    hostname: format!("sim{w}"),
-                    model_sha256: SHA.into(),
-                    slots: 1,
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .worker_id;
-            let mut reports = Vec::new();
-            loop {
-                let r = c
-                    .lease_work(proto::LeaseWorkRequest {
-                        protocol_version: PROTOCOL_VERSION,
-                        worker_id: id.clone(),
-                        free_slots: 1,
-                        reports: std::mem::take(&mut reports),
-                        ..Default::default()
-                    })
-                    .await
-                    .unwrap()
-                    .into_inner();
-                assert!(r.report_outcomes.iter().all(|o| o.accepted));
-                if r.units.is_empty() {
-                    break;
-                }
-                for u in &r.units {
+        tasks.push(tokio::spawn(simulated_worker(channel, w, move |units| {
+            let (dataset, body, sha256) = (dataset.clone(), body.clone(), sha256.clone());
+            async move {
+                let mut reports = Vec::new();
+                for u in &units {
                     // The coordinator hashes the staged shard as it would a real unit's.
                     let stem = format!("{}.a{}", u.unit_id, u.attempt);
                     let staged = dataset
@@ -482,8 +475,9 @@ async fn rft_job(store: &str, root: &std::path::Path, problems: usize) -> RftRun
                         ..Default::default()
                     });
                 }
+                reports
             }
-        }));
+        })));
     }
     for t in tasks {
         t.await.unwrap();
@@ -641,32 +635,7 @@ async fn main() {
     let _ = stop.send(());
 
     println!("\n## start-coordinator resident memory as jobs accumulate (5,000 problems each, Redis store)\n");
-    let port = free_port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_start-coordinator"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--metrics-listen",
-            "",
-            "--redis",
-            &redis.url(),
-            "--redis-prefix",
-            "b4:",
-        ])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let channel = loop {
-        if let Ok(c) = tonic::transport::Channel::from_shared(url.clone())
-            .unwrap()
-            .connect()
-            .await
-        {
-            break c;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (mut child, channel) = coordinator_process(&redis.url(), "b4:", dir.path()).await;
     let mut jobs = JobServiceClient::new(channel);
     let baseline = rss_kib(child.id());
     println!("| jobs stored | problems stored | RSS MiB | vs first job |");
