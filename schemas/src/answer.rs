@@ -138,24 +138,34 @@ pub fn math_spans(text: &str) -> Vec<std::ops::Range<usize>> {
     let b = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
+    let (mut dollars, mut brackets, mut parens, mut newline) = (
+        NextOf::new(text, "$$"),
+        NextOf::new(text, "\\]"),
+        NextOf::new(text, "\\)"),
+        NextOf::new(text, "\n"),
+    );
     while i < b.len() {
         let rest = &text[i..];
         let escaped = i > 0 && b[i - 1] == b'\\';
-        let closing = |open: &str, close: &str, one_line: bool| {
-            let body = rest.strip_prefix(open)?;
-            body.find(close)
-                .filter(|&c| !(one_line && body[..c].contains('\n')))
-                .map(|c| open.len() + c + close.len())
+        let mut closing = |open: &str, close: &mut NextOf, one_line: bool| {
+            let start = i + open.len();
+            let c = close.at_or_after(start)?;
+            if one_line && newline.at_or_after(start).is_some_and(|n| n < c) {
+                return None;
+            }
+            Some(c + close.pat.len() - i)
         };
         let found = if escaped {
             None
         } else if rest.starts_with("$$") {
-            closing("$$", "$$", false)
+            closing("$$", &mut dollars, false)
         } else if rest.starts_with("\\[") {
-            closing("\\[", "\\]", false)
+            closing("\\[", &mut brackets, false)
         } else if rest.starts_with("\\(") {
-            closing("\\(", "\\)", true)
+            closing("\\(", &mut parens, true)
         } else if rest.starts_with('$') && !(i > 0 && b[i - 1].is_ascii_digit()) {
+            // An opener that finds no closer on its line leaves no unescaped `$` after it on
+            // that line, so this scan never repeats over the same bytes.
             let rb = rest.as_bytes();
             (1..rb.len())
                 .take_while(|&j| rb[j] != b'\n')
@@ -174,6 +184,44 @@ pub fn math_spans(text: &str) -> Vec<std::ops::Range<usize>> {
         }
     }
     out
+}
+
+/// The next occurrence of a delimiter at or after a position, searched for once and reused
+/// while the positions asked about have not passed it. [`math_spans`] asks with positions that
+/// only grow, so each delimiter is searched for once over the text, where a search per opener
+/// made a response of many unclosed `$$` or `\[` quadratic (a 58 KB one took over a second in
+/// the fuzz campaign).
+struct NextOf<'a> {
+    text: &'a str,
+    pat: &'static str,
+    /// The occurrence found last, if any.
+    at: Option<usize>,
+    /// No occurrence at or after the last position asked about: none after any later one.
+    exhausted: bool,
+}
+
+impl<'a> NextOf<'a> {
+    fn new(text: &'a str, pat: &'static str) -> Self {
+        Self {
+            text,
+            pat,
+            at: None,
+            exhausted: false,
+        }
+    }
+
+    /// The first occurrence starting at or after `pos` (a character boundary).
+    fn at_or_after(&mut self, pos: usize) -> Option<usize> {
+        if self.exhausted {
+            return None;
+        }
+        if let Some(at) = self.at.filter(|&at| at >= pos) {
+            return Some(at);
+        }
+        self.at = self.text[pos..].find(self.pat).map(|k| pos + k);
+        self.exhausted = self.at.is_none();
+        self.at
+    }
 }
 
 /// The boxes of `text` grouped into answers, as Math-Verify groups them. The boxes of one math
@@ -299,7 +347,23 @@ pub fn brace_group(s: &str) -> Option<(&str, &str)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{all_boxed, final_boxed, last_boxed};
+    use super::{all_boxed, final_boxed, last_boxed, math_spans};
+
+    #[test]
+    fn math_spans_pair_each_opener_with_its_next_closer_once() {
+        fn spans(t: &str) -> Vec<&str> {
+            math_spans(t).into_iter().map(|r| &t[r]).collect()
+        }
+        assert_eq!(
+            spans("a $$x$$ b \\[y\\] c \\(z\\) d $w$"),
+            ["$$x$$", "\\[y\\]", "\\(z\\)", "$w$"]
+        );
+        // `\(` closes on its own line only; a later one on the closer's line still pairs.
+        assert_eq!(spans("\\(a\nb\\( c\\) e"), ["\\( c\\)"]);
+        // An opener takes the next closer; one with none left opens nothing.
+        assert_eq!(spans("$$ a $$ b $$ c"), ["$$ a $$"]);
+        assert_eq!(spans("\\[ a \\[ b \\] c \\[ d"), ["\\[ a \\[ b \\]"]);
+    }
 
     #[test]
     fn takes_the_last_box_with_nested_braces() {
