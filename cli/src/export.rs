@@ -161,9 +161,13 @@ async fn export(args: ExportArgs) -> anyhow::Result<Outcome> {
         Some(path) => Some(judge_votes(path).await?),
     };
     // Sized once from the manifests: a vector grown by doubling holds its old and new buffers
-    // together, up to three times the features' size at the peak.
-    let mut features =
-        Vec::with_capacity(datasets.iter().map(|d| d.manifest.rows() as usize).sum());
+    // together, up to three times the features' size at the peak. A count no allocation can
+    // meet (a damaged manifest's) is not reserved: the vector grows as it would.
+    let mut features = Vec::new();
+    let rows = datasets
+        .iter()
+        .fold(0usize, |n, d| n.saturating_add(d.manifest.rows() as usize));
+    let _ = features.try_reserve_exact(rows);
     let all = matches!(args.select, SelectArg::All);
     for_each(&datasets, |at, t| {
         let mut f = if all {

@@ -172,9 +172,11 @@ impl Manifest {
         }
     }
 
-    /// Total rows over every shard.
+    /// Total rows over every shard (saturating: the counts are what the manifest says).
     pub fn rows(&self) -> u64 {
-        self.shards.iter().map(|s| s.rows).sum()
+        self.shards
+            .iter()
+            .fold(0u64, |n, s| n.saturating_add(s.rows))
     }
 
     /// A hash of what the dataset holds: hex sha256 over its shards' paths and sha256s in

@@ -159,14 +159,15 @@ impl Tally {
     /// Makes room for `rows` rows' per-row values at once, so that the vectors that grow with
     /// the rows (the export features above all) never double past what the dataset needs:
     /// growing by doubling holds the old and the new buffer together, up to three times the
-    /// features' size at the peak.
+    /// features' size at the peak. `rows` comes from a manifest nobody here wrote, so a room
+    /// that cannot be had (a damaged count) is not taken, and the vectors grow as they would.
     pub fn reserve(&mut self, rows: usize) {
         if !self.skip_features {
-            self.features.reserve_exact(rows);
+            let _ = self.features.try_reserve_exact(rows);
         }
-        self.lengths.reserve_exact(rows);
-        self.prompt_lengths.reserve_exact(rows);
-        self.hints.per_row.reserve_exact(rows);
+        let _ = self.lengths.try_reserve_exact(rows);
+        let _ = self.prompt_lengths.try_reserve_exact(rows);
+        let _ = self.hints.per_row.try_reserve_exact(rows);
     }
 
     /// Adds the row at (shard, row) `at`.
@@ -387,6 +388,11 @@ mod tests {
         assert_eq!(full.tool_errors, lean.tool_errors);
         assert_eq!((full.features.len(), lean.features.len()), (40, 0));
         assert_eq!(lean.features.capacity(), 0);
+        // A damaged manifest's count reserves nothing and aborts nothing.
+        let mut damaged = Tally::default();
+        damaged.reserve(usize::MAX);
+        damaged.add(&start_tests::trajectory(0), (0, 0));
+        assert_eq!(damaged.features.len(), 1);
     }
 
     #[test]

@@ -149,12 +149,12 @@ pub fn minhash(words: &[&str]) -> Box<[u32]> {
 }
 
 /// One-permutation MinHash (Li, Owen and Zhang 2012) with optimal densification (Shrivastava
-/// 2017): each shingle is hashed once and kept in one of [`MINHASH`] bins by its hash's top
-/// bits, each bin keeping its least value; a bin no shingle fell in takes the value of the
+/// 2017): each shingle is hashed once, six bits of the hash choose one of [`MINHASH`] bins and
+/// the bin keeps the least of the low 32 bits; a bin no shingle fell in takes the value of the
 /// first filled bin a fixed probe sequence of its own reaches. Two signatures agree in a bin
 /// with probability the sets' Jaccard similarity, as with [`MINHASH`] independent
-/// permutations, at one hash per shingle where the permutations took [`MINHASH`]: it was most
-/// of the time a report or export spent on 800k QwQ-length rows.
+/// permutations, at one hash per shingle where the permutations took [`MINHASH`] (a quarter of
+/// a report's time on QwQ-length rows).
 fn signature(words: &[u64]) -> Box<[u32]> {
     let mut bins = [u32::MAX; MINHASH];
     let mut filled = [false; MINHASH];
