@@ -7,8 +7,9 @@
 //!
 //! Defaults: 100,000 then 800,000 rows (the second size is the goal; the first gives each
 //! command's memory per row, the slope between the two sizes); `cargo test --benches` (CI)
-//! runs 512 rows. START_BENCH_DIR names where the datasets are written (about 16 KiB of
-//! Parquet a row: 13 GiB at 800,000; each is deleted once measured).
+//! runs 512 rows. START_BENCH_DIR names where the datasets are written (about 20 KiB of
+//! Parquet a row: 15 GiB at 800,000, and export's output beside it, 7 GiB; each is deleted
+//! once measured). The full run takes about 25 minutes on 2 cores.
 //!
 //! The rows are synthetic (`start_tests::synthetic`: lengths, vocabulary, verdicts and
 //! duplicates shaped like a real run, written in units of 8 problems as the cluster does)
