@@ -68,6 +68,20 @@ fn spec(unit_size: u32) -> proto::JobSpec {
     }
 }
 
+/// A job's submission stream: its spec, then its problems in batches of 500 (as `startctl
+/// submit` streams them).
+fn submission(spec: proto::JobSpec, problems: &[proto::Problem]) -> Vec<proto::SubmitJobRequest> {
+    use proto::submit_job_request::Item;
+    std::iter::once(Item::Spec(spec))
+        .chain(problems.chunks(500).map(|chunk| {
+            Item::Problems(proto::ProblemBatch {
+                problems: chunk.to_vec(),
+            })
+        }))
+        .map(|item| proto::SubmitJobRequest { item: Some(item) })
+        .collect()
+}
+
 fn units(n: usize) -> Vec<proto::ProblemBatch> {
     (0..n)
         .map(|u| proto::ProblemBatch {
@@ -392,7 +406,6 @@ struct RftRun {
 
 /// Runs the job on `store` (`memory`, or the Redis at that URL).
 async fn rft_job(store: &str, root: &std::path::Path, problems: usize) -> RftRun {
-    use proto::submit_job_request::Item;
     let redis_url = (store != "memory").then_some(store);
     let redis_before = match redis_url {
         Some(url) => redis_used_memory(url).await,
@@ -407,22 +420,13 @@ async fn rft_job(store: &str, root: &std::path::Path, problems: usize) -> RftRun
             ..spec(8).params.unwrap()
         }),
         output_uri: "rft".into(),
-        // Pinned, as production jobs pin their model: the card names it without reading a
-        // row (a placeholder shard has none).
+        // Pinned, as production jobs pin their model (the coordinator still reads the first
+        // shard's first row once, for the card's model name).
         model_sha256: SHA.into(),
         ..spec(8)
     };
-    let mut messages = vec![proto::SubmitJobRequest {
-        item: Some(Item::Spec(spec)),
-    }];
     let all: Vec<_> = (0..problems).map(rft_problem).collect();
-    for chunk in all.chunks(500) {
-        messages.push(proto::SubmitJobRequest {
-            item: Some(Item::Problems(proto::ProblemBatch {
-                problems: chunk.to_vec(),
-            })),
-        });
-    }
+    let messages = submission(spec, &all);
     let started = Instant::now();
     let submitted = jobs
         .submit_job(futures_util::stream::iter(messages))
@@ -435,7 +439,7 @@ async fn rft_job(store: &str, root: &std::path::Path, problems: usize) -> RftRun
         None => 0,
     };
     let dataset = root.join("rft");
-    std::fs::create_dir_all(dataset.join("_staging")).unwrap();
+    std::fs::create_dir_all(dataset.join(start_dataset::layout::STAGING_DIR)).unwrap();
     // The one shard every simulated unit stages: a real Parquet file of one fixture row.
     let body = {
         let mut w = start_dataset::ShardWriter::create("placeholder", &Default::default()).unwrap();
@@ -455,16 +459,14 @@ async fn rft_job(store: &str, root: &std::path::Path, problems: usize) -> RftRun
                 for u in &units {
                     // The coordinator hashes the staged shard as it would a real unit's.
                     let stem = format!("{}.a{}", u.unit_id, u.attempt);
-                    let staged = dataset
-                        .join("_staging")
-                        .join(format!("{stem}.parquet.staged"));
+                    let staged = dataset.join(start_dataset::layout::staged_path(&stem));
                     tokio::fs::write(&staged, body.as_slice()).await.unwrap();
                     let rows = u.problems.len() as u64 * 16;
                     reports.push(proto::UnitReport {
                         unit_id: u.unit_id.clone(),
                         lease_id: u.lease_id.clone(),
                         shard: Some(proto::ShardInfo {
-                            path: format!("data/{stem}.parquet"),
+                            path: start_dataset::layout::data_path(&stem),
                             rows,
                             sha256: sha256.clone(),
                             bytes: body.len() as u64,
@@ -607,17 +609,7 @@ async fn main() {
     let mut jobs = JobServiceClient::new(channel.clone());
     let problems: Vec<_> = (0..big).map(problem).collect();
     let started = Instant::now();
-    use proto::submit_job_request::Item;
-    let mut messages = vec![proto::SubmitJobRequest {
-        item: Some(Item::Spec(spec(8))),
-    }];
-    for chunk in problems.chunks(500) {
-        messages.push(proto::SubmitJobRequest {
-            item: Some(Item::Problems(proto::ProblemBatch {
-                problems: chunk.to_vec(),
-            })),
-        });
-    }
+    let messages = submission(spec(8), &problems);
     let answer = jobs
         .submit_job(futures_util::stream::iter(messages))
         .await
@@ -649,17 +641,8 @@ async fn main() {
     let mut first = 0.0;
     for target in rounds {
         while stored < target {
-            let mut messages = vec![proto::SubmitJobRequest {
-                item: Some(Item::Spec(spec(8))),
-            }];
             let ps: Vec<_> = (0..5_000).map(|i| problem(i + stored * 5_000)).collect();
-            for chunk in ps.chunks(500) {
-                messages.push(proto::SubmitJobRequest {
-                    item: Some(Item::Problems(proto::ProblemBatch {
-                        problems: chunk.to_vec(),
-                    })),
-                });
-            }
+            let messages = submission(spec(8), &ps);
             jobs.submit_job(futures_util::stream::iter(messages))
                 .await
                 .unwrap();
